@@ -1,0 +1,283 @@
+//! The `/dev/roam` ioctl ABI and the sysfs value formats.
+//!
+//! This file is the single definition of the user/kernel interface: the
+//! module includes it with `#[path]`, the tools use it through the
+//! `roam-proto` crate. Structures crossing the boundary are encoded field by
+//! field in native (little-endian, x86-64) order, so neither side needs an
+//! unsafe cast, and their size is part of the ioctl number.
+
+/// Version of the ioctl ABI. Bumped on any incompatible change; every
+/// structure returned by the module starts with it, so a tool built for
+/// another ABI notices and says so instead of misreading fields.
+pub const ROAM_ABI_VERSION: u32 = 1;
+
+/// Version of roam itself, as shown in `/sys/kernel/roam/version`.
+pub const ROAM_VERSION: &str = "0.1.0";
+
+/// The ioctl "type" byte. `'r'` 0x00-0x1F belongs to msdos_fs; roam uses
+/// 0x80-0xFF (see Documentation/userspace-api/ioctl/ioctl-number.rst).
+pub const ROAM_IOC_MAGIC: u8 = b'r';
+
+/// Lowest and highest valid node id. 0 means "not configured".
+pub const NODE_ID_MIN: u32 = 1;
+/// See [`NODE_ID_MIN`].
+pub const NODE_ID_MAX: u32 = 65534;
+
+const IOC_NRBITS: u32 = 8;
+const IOC_TYPEBITS: u32 = 8;
+const IOC_SIZEBITS: u32 = 14;
+const IOC_NRSHIFT: u32 = 0;
+const IOC_TYPESHIFT: u32 = IOC_NRSHIFT + IOC_NRBITS;
+const IOC_SIZESHIFT: u32 = IOC_TYPESHIFT + IOC_TYPEBITS;
+const IOC_DIRSHIFT: u32 = IOC_SIZESHIFT + IOC_SIZEBITS;
+
+/// `_IOC_NONE`, `_IOC_WRITE`, `_IOC_READ` as on x86-64.
+pub const IOC_NONE: u32 = 0;
+/// Userspace writes, the kernel reads.
+pub const IOC_WRITE: u32 = 1;
+/// The kernel writes, userspace reads.
+pub const IOC_READ: u32 = 2;
+
+/// The kernel's `_IOC(dir, type, nr, size)`.
+pub const fn ioc(dir: u32, ty: u8, nr: u8, size: usize) -> u32 {
+    (dir << IOC_DIRSHIFT)
+        | ((ty as u32) << IOC_TYPESHIFT)
+        | ((nr as u32) << IOC_NRSHIFT)
+        | ((size as u32) << IOC_SIZESHIFT)
+}
+
+/// The size field of an ioctl number (`_IOC_SIZE`).
+pub const fn ioc_size(cmd: u32) -> usize {
+    ((cmd >> IOC_SIZESHIFT) & ((1 << IOC_SIZEBITS) - 1)) as usize
+}
+
+/// The type field of an ioctl number (`_IOC_TYPE`).
+pub const fn ioc_type(cmd: u32) -> u8 {
+    ((cmd >> IOC_TYPESHIFT) & 0xff) as u8
+}
+
+/// `ROAM_IOC_STATUS`: read a [`Status`] (`_IOR('r', 0x80, struct roam_status)`).
+pub const ROAM_IOC_STATUS: u32 = ioc(IOC_READ, ROAM_IOC_MAGIC, 0x80, Status::SIZE);
+
+/// What a node is doing, as shown in `/sys/kernel/roam/state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum NodeState {
+    /// Loaded, but no node id yet: the node takes part in nothing.
+    Unconfigured = 0,
+    /// Has a node id and is ready to take part in the cluster.
+    Up = 1,
+}
+
+impl NodeState {
+    /// The word shown in sysfs and by `roamctl status`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            NodeState::Unconfigured => "unconfigured",
+            NodeState::Up => "up",
+        }
+    }
+
+    /// Decodes the value carried in [`Status::state`].
+    pub const fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            0 => Some(NodeState::Unconfigured),
+            1 => Some(NodeState::Up),
+            _ => None,
+        }
+    }
+}
+
+/// Length of the NUL-padded version string in [`Status`].
+pub const VERSION_LEN: usize = 32;
+
+/// The answer to `ROAM_IOC_STATUS` (`struct roam_status`).
+///
+/// Layout (little-endian): `u32 abi_version; u32 node_id; u32 state;
+/// u32 reserved; char version[32];` — 48 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Always [`ROAM_ABI_VERSION`] of the module that answered.
+    pub abi_version: u32,
+    /// This node's id, 0 when unconfigured.
+    pub node_id: u32,
+    /// A [`NodeState`] as `u32`.
+    pub state: u32,
+    /// roam's version, NUL-padded.
+    pub version: [u8; VERSION_LEN],
+}
+
+/// Why decoding a [`Status`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Fewer bytes than the structure needs.
+    Short,
+    /// The module speaks another ABI version (carried here).
+    AbiMismatch(u32),
+}
+
+impl Status {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 16 + VERSION_LEN;
+
+    /// A status for this build of roam.
+    pub fn new(node_id: u32, state: NodeState) -> Self {
+        let mut version = [0u8; VERSION_LEN];
+        let v = ROAM_VERSION.as_bytes();
+        let n = if v.len() < VERSION_LEN { v.len() } else { VERSION_LEN - 1 };
+        version[..n].copy_from_slice(&v[..n]);
+        Status { abi_version: ROAM_ABI_VERSION, node_id, state: state as u32, version }
+    }
+
+    /// Encodes into the wire layout.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.abi_version.to_le_bytes());
+        b[4..8].copy_from_slice(&self.node_id.to_le_bytes());
+        b[8..12].copy_from_slice(&self.state.to_le_bytes());
+        b[16..].copy_from_slice(&self.version);
+        b
+    }
+
+    /// Decodes the wire layout, refusing another ABI version.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
+        if b.len() < Self::SIZE {
+            return Err(DecodeError::Short);
+        }
+        let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let abi_version = word(0);
+        if abi_version != ROAM_ABI_VERSION {
+            return Err(DecodeError::AbiMismatch(abi_version));
+        }
+        let mut version = [0u8; VERSION_LEN];
+        version.copy_from_slice(&b[16..Self::SIZE]);
+        Ok(Status { abi_version, node_id: word(4), state: word(8), version })
+    }
+
+    /// The version string without its NUL padding (empty if not UTF-8).
+    pub fn version_str(&self) -> &str {
+        let end = self.version.iter().position(|&c| c == 0).unwrap_or(VERSION_LEN);
+        core::str::from_utf8(&self.version[..end]).unwrap_or("")
+    }
+}
+
+/// Why a value written to a sysfs attribute was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Nothing but whitespace.
+    Empty,
+    /// Not a plain decimal number.
+    NotANumber,
+    /// A number outside the allowed range.
+    OutOfRange,
+}
+
+impl ParseError {
+    /// A short explanation for dmesg and tools.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            ParseError::Empty => "empty value",
+            ParseError::NotANumber => "not a decimal number",
+            ParseError::OutOfRange => "out of range",
+        }
+    }
+}
+
+/// Parses an unsigned decimal as written to sysfs: digits only, with at
+/// most one trailing newline (what `echo` adds). No sign, no spaces, no
+/// hex, no leading zeros beyond a single `0`.
+pub fn parse_u32(input: &[u8]) -> Result<u32, ParseError> {
+    let s = match input {
+        [rest @ .., b'\n'] => rest,
+        _ => input,
+    };
+    if s.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if s.len() > 1 && s[0] == b'0' {
+        return Err(ParseError::NotANumber);
+    }
+    let mut v: u32 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return Err(ParseError::NotANumber);
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((c - b'0') as u32))
+            .ok_or(ParseError::OutOfRange)?;
+    }
+    Ok(v)
+}
+
+/// Parses a value written to `/sys/kernel/roam/node_id`: a node id in
+/// [`NODE_ID_MIN`]..=[`NODE_ID_MAX`].
+pub fn parse_node_id(input: &[u8]) -> Result<u32, ParseError> {
+    let v = parse_u32(input)?;
+    if !(NODE_ID_MIN..=NODE_ID_MAX).contains(&v) {
+        return Err(ParseError::OutOfRange);
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_the_kernel_macros() {
+        // _IOR('r', 0x80, 48) computed by hand: dir=2<<30, size=48<<16,
+        // type='r'(0x72)<<8, nr=0x80.
+        assert_eq!(ROAM_IOC_STATUS, (2u32 << 30) | (48 << 16) | (0x72 << 8) | 0x80);
+        assert_eq!(ioc_size(ROAM_IOC_STATUS), Status::SIZE);
+        assert_eq!(ioc_type(ROAM_IOC_STATUS), b'r');
+    }
+
+    #[test]
+    fn version_matches_the_crate() {
+        assert_eq!(ROAM_VERSION, env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn status_round_trips() {
+        let s = Status::new(7, NodeState::Up);
+        let b = s.to_bytes();
+        assert_eq!(b.len(), 48);
+        let d = Status::from_bytes(&b).unwrap();
+        assert_eq!(d, s);
+        assert_eq!(d.version_str(), ROAM_VERSION);
+        assert_eq!(NodeState::from_u32(d.state), Some(NodeState::Up));
+    }
+
+    #[test]
+    fn status_refuses_short_and_foreign_abi() {
+        let mut b = Status::new(1, NodeState::Up).to_bytes();
+        assert_eq!(Status::from_bytes(&b[..47]), Err(DecodeError::Short));
+        b[0] = 99;
+        assert_eq!(Status::from_bytes(&b), Err(DecodeError::AbiMismatch(99)));
+    }
+
+    #[test]
+    fn node_id_parsing() {
+        assert_eq!(parse_node_id(b"1\n"), Ok(1));
+        assert_eq!(parse_node_id(b"65534"), Ok(65534));
+        assert_eq!(parse_node_id(b"0\n"), Err(ParseError::OutOfRange));
+        assert_eq!(parse_node_id(b"65535"), Err(ParseError::OutOfRange));
+        assert_eq!(parse_node_id(b"99999999999"), Err(ParseError::OutOfRange));
+        assert_eq!(parse_node_id(b""), Err(ParseError::Empty));
+        assert_eq!(parse_node_id(b"\n"), Err(ParseError::Empty));
+        assert_eq!(parse_node_id(b"abc"), Err(ParseError::NotANumber));
+        assert_eq!(parse_node_id(b"-1"), Err(ParseError::NotANumber));
+        assert_eq!(parse_node_id(b"+1"), Err(ParseError::NotANumber));
+        assert_eq!(parse_node_id(b" 1"), Err(ParseError::NotANumber));
+        assert_eq!(parse_node_id(b"1\n\n"), Err(ParseError::NotANumber));
+        assert_eq!(parse_node_id(b"0x10"), Err(ParseError::NotANumber));
+        assert_eq!(parse_node_id(b"007"), Err(ParseError::NotANumber));
+    }
+
+    #[test]
+    fn state_names() {
+        assert_eq!(NodeState::from_u32(0).unwrap().name(), "unconfigured");
+        assert_eq!(NodeState::from_u32(2), None);
+    }
+}

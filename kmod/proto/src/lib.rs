@@ -1,0 +1,8 @@
+//! `no_std` logic shared by `roam.ko` and the host crates.
+//!
+//! The kernel module includes each file here with `#[path = ...] mod ...;`,
+//! so nothing in them may use `std`, `alloc` or `kernel::`: only `core`.
+//! Host crates (roamctl, the tests, xtask) use them through this crate.
+#![no_std]
+
+pub mod abi;

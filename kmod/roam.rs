@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! roam: transparent, automatic process migration for Linux clusters.
+//!
+//! The module is layered:
+//!
+//! * [`sys`] is the only place that touches `kernel::bindings`: small owning
+//!   wrappers (misc device, sysfs directory, credentials), each unsafe block
+//!   argued in a `// SAFETY:` comment.
+//! * [`control`] is the node's control plane in safe Rust: the node state
+//!   and its two faces, `/sys/kernel/roam/` and the `/dev/roam` ioctls.
+//! * [`abi`] is `kmod/proto/src/abi.rs`, the `no_std` interface definition
+//!   shared with `roamctl` and the tests.
+//!
+//! Lock order (outermost first): none yet — node state is atomics only.
+
+use kernel::prelude::*;
+
+#[path = "proto/src/abi.rs"]
+mod abi;
+mod control;
+mod sys;
+
+module! {
+    type: Roam,
+    name: "roam",
+    author: "the roam developers",
+    description: "roam: transparent process migration for Linux clusters",
+    license: "GPL",
+}
+
+/// The loaded module: everything it registered, released in reverse order
+/// of registration when it is dropped (fields drop top to bottom).
+struct Roam {
+    _device: sys::miscdev::Registration<control::device::RoamDevice>,
+    _sysfs: sys::sysfs::Dir<control::sysfs::RoamAttrs>,
+}
+
+impl kernel::Module for Roam {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let node = control::Node::new()?;
+        let sysfs = sys::sysfs::Dir::create(
+            c_str!("roam"),
+            control::sysfs::ATTRS,
+            control::sysfs::RoamAttrs::new(node.clone())?,
+        )
+        .inspect_err(|e| pr_err!("cannot create /sys/kernel/roam: {:?}\n", e))?;
+        // Registered last: once /dev/roam exists, userspace may use it.
+        let device = sys::miscdev::Registration::register(
+            c_str!("roam"),
+            0o666,
+            module,
+            control::device::RoamDevice::new(node)?,
+        )
+        .inspect_err(|e| pr_err!("cannot register /dev/roam: {:?}\n", e))?;
+        pr_info!("loaded, version {} (ioctl ABI {})\n", abi::ROAM_VERSION, abi::ROAM_ABI_VERSION);
+        Ok(Roam { _device: device, _sysfs: sysfs })
+    }
+}
+
+impl Drop for Roam {
+    fn drop(&mut self) {
+        pr_info!("unloading\n");
+    }
+}

@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Thin, owning wrappers over the C interfaces roam uses.
+//!
+//! This is the only part of the module that names `kernel::bindings`. Each
+//! wrapper owns one C object, releases it in `Drop`, and states in
+//! `# Invariants` what keeps its raw pointers valid; everything above this
+//! module is safe Rust.
+
+pub(crate) mod cred;
+pub(crate) mod miscdev;
+pub(crate) mod sysfs;

@@ -1,0 +1,197 @@
+//! What can go wrong in roamctl, how it is explained, and which exit
+//! status it maps to. Kept free of I/O so it can be unit-tested.
+
+use std::fmt;
+use std::io;
+
+use roam_proto::abi::ROAM_ABI_VERSION;
+use serde::Serialize;
+
+/// A failure, classified by what the user should do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CtlError {
+    /// `/dev/roam` does not exist: the module is not loaded.
+    NotLoaded,
+    /// Not allowed to use `/dev/roam`; `action` is what was attempted.
+    Permission { action: String },
+    /// The module speaks another ioctl ABI.
+    AbiMismatch { ours: u32, theirs: u32 },
+    /// Anything else; `detail` explains the cause.
+    Io { action: String, detail: String },
+}
+
+/// The JSON form of an error: `{"error":"<code>","message":"..."}`.
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    error: &'a str,
+    message: String,
+}
+
+impl CtlError {
+    /// Classifies a failed system call by its errno. `action` says what was
+    /// being done, e.g. "open /dev/roam".
+    pub fn from_errno(action: &str, errno: i32) -> Self {
+        match errno {
+            libc::ENOENT | libc::ENODEV | libc::ENXIO => CtlError::NotLoaded,
+            libc::EACCES | libc::EPERM => CtlError::Permission { action: action.to_string() },
+            _ => CtlError::Io {
+                action: action.to_string(),
+                detail: io::Error::from_raw_os_error(errno).to_string(),
+            },
+        }
+    }
+
+    /// Classifies an I/O error, by errno when it carries one.
+    pub fn from_io(action: &str, err: &io::Error) -> Self {
+        match err.raw_os_error() {
+            Some(errno) => Self::from_errno(action, errno),
+            None => CtlError::Io { action: action.to_string(), detail: err.to_string() },
+        }
+    }
+
+    /// The module answered with ABI `theirs`.
+    pub fn abi_mismatch(theirs: u32) -> Self {
+        CtlError::AbiMismatch { ours: ROAM_ABI_VERSION, theirs }
+    }
+
+    /// Stable machine-readable name, used as `"error"` in JSON output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CtlError::NotLoaded => "not_loaded",
+            CtlError::Permission { .. } => "permission",
+            CtlError::AbiMismatch { .. } => "abi_mismatch",
+            CtlError::Io { .. } => "io",
+        }
+    }
+
+    /// Process exit status. 2 is left to clap for usage errors.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            CtlError::NotLoaded => 3,
+            CtlError::Permission { .. } => 4,
+            CtlError::AbiMismatch { .. } => 5,
+            CtlError::Io { .. } => 1,
+        }
+    }
+
+    /// The error as one line of JSON.
+    pub fn to_json(&self) -> String {
+        let doc = ErrorJson { error: self.code(), message: self.to_string() };
+        serde_json::to_string(&doc).expect("a struct of strings always serializes")
+    }
+}
+
+impl fmt::Display for CtlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CtlError::NotLoaded => write!(
+                f,
+                "roam is not loaded on this node (/dev/roam does not exist); \
+                 load it with `insmod roam.ko`"
+            ),
+            CtlError::Permission { action } => {
+                write!(f, "cannot {action}: permission denied; run roamctl as root")
+            }
+            CtlError::AbiMismatch { ours, theirs } => write!(
+                f,
+                "roamctl speaks ABI {ours} but the module speaks ABI {theirs}; \
+                 use the roamctl built with this module"
+            ),
+            CtlError::Io { action, detail } => {
+                write!(f, "cannot {action}: {detail}; check `dmesg` for messages from roam")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_device_means_not_loaded() {
+        for errno in [libc::ENOENT, libc::ENODEV, libc::ENXIO] {
+            let e = CtlError::from_errno("open /dev/roam", errno);
+            assert_eq!(e, CtlError::NotLoaded);
+            assert_eq!(e.code(), "not_loaded");
+            assert_eq!(e.exit_status(), 3);
+            assert_eq!(
+                e.to_string(),
+                "roam is not loaded on this node (/dev/roam does not exist); \
+                 load it with `insmod roam.ko`"
+            );
+        }
+    }
+
+    #[test]
+    fn access_errors_mean_permission() {
+        for errno in [libc::EACCES, libc::EPERM] {
+            let e = CtlError::from_errno("open /dev/roam", errno);
+            assert_eq!(e.code(), "permission");
+            assert_eq!(e.exit_status(), 4);
+            assert_eq!(
+                e.to_string(),
+                "cannot open /dev/roam: permission denied; run roamctl as root"
+            );
+        }
+    }
+
+    #[test]
+    fn abi_mismatch_names_both_versions() {
+        let e = CtlError::abi_mismatch(7);
+        assert_eq!(e.code(), "abi_mismatch");
+        assert_eq!(e.exit_status(), 5);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "roamctl speaks ABI {ROAM_ABI_VERSION} but the module speaks ABI 7; \
+                 use the roamctl built with this module"
+            )
+        );
+    }
+
+    #[test]
+    fn other_errnos_are_io_with_strerror() {
+        let e = CtlError::from_errno("read the status from /dev/roam", libc::EIO);
+        assert_eq!(e.code(), "io");
+        assert_eq!(e.exit_status(), 1);
+        let msg = e.to_string();
+        assert!(msg.starts_with("cannot read the status from /dev/roam: Input/output error"), "{msg}");
+        assert!(msg.ends_with("check `dmesg` for messages from roam"), "{msg}");
+    }
+
+    #[test]
+    fn io_errors_without_errno_are_io() {
+        let err = io::Error::new(io::ErrorKind::InvalidInput, "bad buffer");
+        let e = CtlError::from_io("read the status from /dev/roam", &err);
+        assert_eq!(e.code(), "io");
+        assert!(e.to_string().contains("bad buffer"));
+        let err = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(CtlError::from_io("open /dev/roam", &err), CtlError::NotLoaded);
+    }
+
+    #[test]
+    fn exit_statuses_are_distinct() {
+        let all = [
+            CtlError::NotLoaded,
+            CtlError::from_errno("x", libc::EACCES),
+            CtlError::abi_mismatch(2),
+            CtlError::from_errno("x", libc::EIO),
+        ];
+        let mut codes: Vec<u8> = all.iter().map(CtlError::exit_status).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes, [1, 3, 4, 5]);
+    }
+
+    #[test]
+    fn json_error_shape() {
+        let e = CtlError::NotLoaded;
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(v["error"], "not_loaded");
+        assert_eq!(v["message"], e.to_string());
+        assert_eq!(v.as_object().unwrap().len(), 2);
+        assert!(e.to_json().starts_with(r#"{"error":"not_loaded","message":"#));
+        assert!(!e.to_json().contains('\n'));
+    }
+}

@@ -1,0 +1,172 @@
+//! `cargo xtask build`: roam.ko (Kbuild), the static userspace tools and
+//! test programs, and the guest initramfs.
+
+use crate::kernel::{self, Kernel, Profile};
+use crate::util::{self, step, Ctx};
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Static binaries that go into the guest image, by cargo package.
+pub const TOOLS: &[&str] = &["roamctl", "roam-agent"];
+/// The test package whose binaries run in the guests.
+pub const TEST_PACKAGE: &str = "roam-tests";
+
+/// What a build produced.
+#[derive(Clone, Debug)]
+pub struct Artifacts {
+    pub kernel: Kernel,
+    pub module: PathBuf,
+    pub initramfs: PathBuf,
+    pub tests: Vec<String>,
+}
+
+pub fn build_dir(ctx: &Ctx, profile: Profile) -> PathBuf {
+    ctx.cache.join("build").join(profile.name())
+}
+
+fn copy_tree(from: &Path, to: &Path, filter: &dyn Fn(&Path) -> bool) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for e in fs::read_dir(from)? {
+        let e = e?;
+        let p = e.path();
+        let dst = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            if e.file_name() != "target" {
+                copy_tree(&p, &dst, filter)?;
+            }
+        } else if filter(&p) {
+            // Copy only when changed, so Kbuild's timestamps stay meaningful.
+            let same = fs::read(&dst).ok().zip(fs::read(&p).ok()).map(|(a, b)| a == b).unwrap_or(false);
+            if !same {
+                fs::copy(&p, &dst)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds roam.ko against `k` with Kbuild. The sources are mirrored into the
+/// cache so the normal and debug builds do not share objects.
+pub fn module(ctx: &Ctx, k: &Kernel) -> Result<PathBuf> {
+    let dir = build_dir(ctx, k.profile).join("kmod");
+    copy_tree(&ctx.root.join("kmod"), &dir, &|p| {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        name == "Kbuild" || name.ends_with(".rs")
+    })?;
+    let log = ctx.log_path(&format!("module-{}", k.profile.name()));
+    let _ = fs::remove_file(&log);
+    let mut c = Command::new("make");
+    c.arg("-C")
+        .arg(&k.out)
+        .arg(format!("M={}", dir.display()))
+        .args(kernel::make_vars())
+        .arg(format!("-j{}", util::ncpus()))
+        .arg("modules")
+        .env("PATH", util::path_with_cargo_bin());
+    let t = util::run_logged(&mut c, &log, "building roam.ko", "fix the compiler errors in the log")?;
+    let ko = dir.join("roam.ko");
+    if !ko.exists() {
+        bail!("Kbuild finished but {} is missing; log: {}", ko.display(), log.display());
+    }
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    if let Some(w) = text.lines().find(|l| l.contains("warning:") || l.contains("WARNING:")) {
+        bail!("the module build printed a warning (roam builds warning-free):\n    {w}\n  log: {}", log.display());
+    }
+    println!("    roam.ko built in {}", util::fmt_duration(t));
+    Ok(ko)
+}
+
+/// Builds the static tools and test programs; returns their directory.
+pub fn userspace(ctx: &Ctx) -> Result<PathBuf> {
+    let log = ctx.log_path("userspace");
+    let _ = fs::remove_file(&log);
+    let mut c = Command::new("cargo");
+    c.current_dir(&ctx.root)
+        .args(["build", "--release", "--target", "x86_64-unknown-linux-gnu"])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static");
+    for p in TOOLS.iter().chain([TEST_PACKAGE].iter()) {
+        c.args(["-p", p]);
+    }
+    let t = util::run_logged(&mut c, &log, "building the static tools and tests", "fix the compiler errors in the log")?;
+    println!("    static tools and tests built in {}", util::fmt_duration(t));
+    Ok(ctx.root.join("target/x86_64-unknown-linux-gnu/release"))
+}
+
+/// The test programs: the binaries of the test package.
+pub fn test_programs(ctx: &Ctx) -> Result<Vec<String>> {
+    let mut v: Vec<String> = fs::read_dir(ctx.root.join("tests/src/bin"))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rs")).map(str::to_string))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Writes the initramfs: busybox, /init, the module, tools and tests.
+pub fn initramfs(ctx: &Ctx, k: &Kernel, ko: &Path, bin: &Path, tests: &[String]) -> Result<PathBuf> {
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        bail!("/bin/busybox is missing: run `cargo xtask deps` (package busybox-static)");
+    }
+    let gen = k.out.join("usr/gen_init_cpio");
+    if !gen.exists() {
+        bail!("{} is missing: rebuild the kernel (`cargo xtask kernel`)", gen.display());
+    }
+    let mut spec = String::new();
+    for d in [
+        "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib/roam", "/usr/lib/roam/tests", "/lib",
+        "/lib/modules", "/etc", "/etc/roam", "/proc", "/sys", "/dev", "/tmp", "/root", "/run", "/var",
+    ] {
+        writeln!(spec, "dir {d} 0755 0 0")?;
+    }
+    writeln!(spec, "nod /dev/console 0600 0 0 c 5 1")?;
+    writeln!(spec, "nod /dev/null 0666 0 0 c 1 3")?;
+    writeln!(spec, "file /bin/busybox {} 0755 0 0", busybox.display())?;
+    writeln!(spec, "slink /bin/sh /bin/busybox 0777 0 0")?;
+    writeln!(spec, "file /init {} 0755 0 0", ctx.root.join("qemu/init").display())?;
+    writeln!(spec, "file /lib/modules/roam.ko {} 0644 0 0", ko.display())?;
+    for t in TOOLS {
+        writeln!(spec, "file /usr/bin/{t} {} 0755 0 0", bin.join(t).display())?;
+    }
+    for t in tests {
+        let p = bin.join(t);
+        if !p.exists() {
+            bail!("test program {} was not built", p.display());
+        }
+        writeln!(spec, "file /usr/lib/roam/tests/{t} {} 0755 0 0", p.display())?;
+    }
+    let out_dir = build_dir(ctx, k.profile);
+    fs::create_dir_all(&out_dir)?;
+    let spec_path = out_dir.join("initramfs.list");
+    fs::write(&spec_path, spec)?;
+    let o = Command::new(&gen).arg(&spec_path).output().context("cannot run gen_init_cpio")?;
+    if !o.status.success() {
+        bail!("gen_init_cpio failed: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let cpio = o.stdout;
+    let raw = out_dir.join("initramfs.cpio");
+    fs::write(&raw, &cpio)?;
+    let gz = out_dir.join("initramfs.cpio.gz");
+    let o = Command::new("gzip").args(["-9", "-n", "-f", "-k"]).arg(&raw).output().context("gzip")?;
+    if !o.status.success() {
+        bail!("gzip failed: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    Ok(gz)
+}
+
+/// The whole build for `profile` (the kernel must be built already).
+pub fn run(ctx: &Ctx, profile: Profile) -> Result<Artifacts> {
+    let k = kernel::cached(ctx, profile)?;
+    step(&format!("building roam.ko against the {} kernel", profile.name()));
+    let ko = module(ctx, &k)?;
+    step("building the static userspace tools and test programs");
+    let bin = userspace(ctx)?;
+    let tests = test_programs(ctx)?;
+    step("writing the guest initramfs");
+    let initramfs = initramfs(ctx, &k, &ko, &bin, &tests)?;
+    println!("    {} ({} KiB)", initramfs.display(), fs::metadata(&initramfs)?.len() / 1024);
+    Ok(Artifacts { kernel: k, module: ko, initramfs, tests })
+}
