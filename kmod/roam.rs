@@ -12,14 +12,34 @@
 //! * [`abi`] is `kmod/proto/src/abi.rs`, the `no_std` interface definition
 //!   shared with `roamctl` and the tests.
 //!
-//! Lock order (outermost first): none yet — node state is atomics only.
+//! * [`cluster`] is membership, the transport and the load exchange.
+//!
+//! Lock order: see [`cluster`].
 
-use kernel::prelude::*;
+use kernel::{c_str, prelude::*};
 
+// Shared with the host crates, which use the parts the module does not.
+#[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/abi.rs"]
 mod abi;
+mod cluster;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/config.rs"]
+mod config;
 mod control;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/load.rs"]
+mod load;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/loadvec.rs"]
+mod loadvec;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/rng.rs"]
+mod rng;
 mod sys;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/wire.rs"]
+mod wire;
 
 module! {
     type: Roam,
@@ -32,6 +52,7 @@ module! {
 /// The loaded module: everything it registered, released in reverse order
 /// of registration when it is dropped (fields drop top to bottom).
 struct Roam {
+    cluster: kernel::sync::Arc<cluster::Cluster>,
     _device: sys::miscdev::Registration<control::device::RoamDevice>,
     _sysfs: sys::sysfs::Dir<control::sysfs::RoamAttrs>,
 }
@@ -39,10 +60,11 @@ struct Roam {
 impl kernel::Module for Roam {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let node = control::Node::new()?;
+        let cluster = cluster::Cluster::new(node.clone())?;
         let sysfs = sys::sysfs::Dir::create(
             c_str!("roam"),
             control::sysfs::ATTRS,
-            control::sysfs::RoamAttrs::new(node.clone())?,
+            control::sysfs::RoamAttrs::new(node.clone(), cluster.clone())?,
         )
         .inspect_err(|e| pr_err!("cannot create /sys/kernel/roam: {:?}\n", e))?;
         // Registered last: once /dev/roam exists, userspace may use it.
@@ -54,12 +76,15 @@ impl kernel::Module for Roam {
         )
         .inspect_err(|e| pr_err!("cannot register /dev/roam: {:?}\n", e))?;
         pr_info!("loaded, version {} (ioctl ABI {})\n", abi::ROAM_VERSION, abi::ROAM_ABI_VERSION);
-        Ok(Roam { _device: device, _sysfs: sysfs })
+        Ok(Roam { cluster, _device: device, _sysfs: sysfs })
     }
 }
 
 impl Drop for Roam {
     fn drop(&mut self) {
         pr_info!("unloading\n");
+        // Threads hold references to the cluster: stop them before the
+        // files and device that lead to it go away.
+        self.cluster.stop();
     }
 }

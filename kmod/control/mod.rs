@@ -16,11 +16,13 @@ use kernel::{prelude::*, sync::Arc};
 pub(crate) struct Node {
     /// 0 until root sets it; then in `NODE_ID_MIN..=NODE_ID_MAX`.
     node_id: AtomicU32,
+    /// Set while the transport runs: the node id may not change then.
+    busy: core::sync::atomic::AtomicBool,
 }
 
 impl Node {
     pub(crate) fn new() -> Result<Arc<Self>> {
-        Arc::new(Node { node_id: AtomicU32::new(0) }, GFP_KERNEL)
+        Ok(Arc::new(Node { node_id: AtomicU32::new(0), busy: core::sync::atomic::AtomicBool::new(false) }, GFP_KERNEL)?)
     }
 
     pub(crate) fn node_id(&self) -> u32 {
@@ -39,6 +41,10 @@ impl Node {
         abi::Status::new(self.node_id(), self.state())
     }
 
+    pub(crate) fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Ordering::Release);
+    }
+
     /// Sets the node id from what root wrote; refuses anything else and
     /// says why in dmesg.
     pub(crate) fn set_node_id(&self, input: &[u8]) -> Result {
@@ -46,6 +52,10 @@ impl Node {
             return Err(EPERM);
         }
         match abi::parse_node_id(input) {
+            Ok(id) if self.busy.load(Ordering::Acquire) && id != self.node_id() => {
+                pr_warn!("node_id: refused: the transport is running (write `off` to listen first)\n");
+                Err(EBUSY)
+            }
             Ok(id) => {
                 let old = self.node_id.swap(id, Ordering::AcqRel);
                 if old != id {

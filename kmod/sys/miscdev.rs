@@ -8,7 +8,7 @@
 //! module's code itself stays loaded while files are open because the
 //! file operations name the module as their owner.
 
-use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
+use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 use kernel::{
     bindings,
     prelude::*,
@@ -45,6 +45,12 @@ struct Inner<T: IoctlHandler> {
 pub(crate) struct Registration<T: IoctlHandler> {
     inner: Pin<KBox<Inner<T>>>,
 }
+
+// SAFETY: the C objects are only touched by the misc core under its own
+// locking and by `Drop`; the handler is `Send + Sync`.
+unsafe impl<T: IoctlHandler> Send for Registration<T> {}
+// SAFETY: `&Registration` gives access to nothing; see `Send`.
+unsafe impl<T: IoctlHandler> Sync for Registration<T> {}
 
 impl<T: IoctlHandler> Registration<T> {
     /// Creates `/dev/NAME` with permissions `mode`, owned by `module`.

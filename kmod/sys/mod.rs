@@ -8,5 +8,10 @@
 //! module is safe Rust.
 
 pub(crate) mod cred;
+pub(crate) mod crypto;
 pub(crate) mod miscdev;
+pub(crate) mod socket;
 pub(crate) mod sysfs;
+pub(crate) mod sysinfo;
+pub(crate) mod thread;
+pub(crate) mod time;

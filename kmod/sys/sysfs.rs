@@ -7,7 +7,7 @@
 //! call in flight to finish and stops new ones, so the handler only has to
 //! outlive the [`Dir`] that owns it.
 
-use core::ffi::c_char;
+use kernel::ffi::c_char;
 use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
 
 /// One attribute file: its name and permission bits. Files without any

@@ -34,7 +34,7 @@ fn copy_tree(from: &Path, to: &Path, filter: &dyn Fn(&Path) -> bool) -> Result<(
         let p = e.path();
         let dst = to.join(e.file_name());
         if e.file_type()?.is_dir() {
-            if e.file_name() != "target" {
+            if !matches!(e.file_name().to_str(), Some("target" | "fuzz" | "tests")) {
                 copy_tree(&p, &dst, filter)?;
             }
         } else if filter(&p) {

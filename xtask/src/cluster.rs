@@ -58,6 +58,9 @@ pub struct State {
 pub struct Cluster {
     pub state: State,
     pub agents: Vec<Agent>,
+    spec: Spec,
+    art: Artifacts,
+    ctx: Ctx,
 }
 
 fn cluster_dir(ctx: &Ctx, name: &str) -> PathBuf {
@@ -158,6 +161,60 @@ fn qemu_command(spec: &Spec, art: &Artifacts, id: u32, dir: &Path, accel: Accel)
     ]
 }
 
+/// Starts node `id`'s QEMU inside the namespace and plugs its tap into the
+/// bridge.
+fn launch(ctx: &Ctx, spec: &Spec, art: &Artifacts, ns: &str, id: u32, accel: Accel) -> Result<NodeState> {
+    let nd = node_dir(ctx, &spec.name, id);
+    fs::create_dir_all(&nd)?;
+    let _ = fs::remove_file(nd.join("qemu.pid"));
+    let args = qemu_command(spec, art, id, &nd, accel);
+    fs::write(nd.join("qemu.cmdline"), args.join(" ") + "\n")?;
+    let log = nd.join("qemu.log");
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).args(&args);
+    util::run_logged(&mut c, &log, &format!("starting QEMU for node {id}"), "read the QEMU log")?;
+    let pid: i32 = fs::read_to_string(nd.join("qemu.pid"))?.trim().parse()?;
+    ip(Some(ns), &["link", "set", &format!("roamt{id}"), "master", "roambr", "up"])?;
+    Ok(NodeState { id, pid, dir: nd })
+}
+
+fn boot_timeout(accel: Accel, profile: crate::kernel::Profile) -> Duration {
+    Duration::from_secs(match (accel, profile) {
+        (Accel::Kvm, _) => 60,
+        (Accel::Tcg, crate::kernel::Profile::Normal) => 180,
+        (Accel::Tcg, crate::kernel::Profile::Debug) => 600,
+    })
+}
+
+/// Waits for a node's agent and checks roam.ko is loaded with its id.
+fn attach(n: NodeState, timeout: Duration) -> Result<Agent> {
+    let dir = n.dir.clone();
+    let alive = move || is_our_qemu(n.pid, &dir);
+    let mut a = Agent::connect(n.id, &n.dir.join("agent.sock"), timeout, &alive)?;
+    let got = a.check("cat /sys/kernel/roam/node_id", Duration::from_secs(30))?;
+    if got.trim() != n.id.to_string() {
+        bail!(
+            "node {}: roam.ko is not loaded with node id {} (got {:?}); console log: {}",
+            n.id,
+            n.id,
+            got.trim(),
+            n.dir.join("console.log").display()
+        );
+    }
+    Ok(a)
+}
+
+fn kill_pid(n: &NodeState) {
+    if is_our_qemu(n.pid, &n.dir) {
+        // SAFETY: kill(2) with a pid we verified is our QEMU.
+        unsafe { libc::kill(n.pid, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_our_qemu(n.pid, &n.dir) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Boots the cluster and waits until every node's agent answers and
 /// roam.ko is loaded with the right node id.
 pub fn up(ctx: &Ctx, spec: &Spec, art: &Artifacts) -> Result<Cluster> {
@@ -209,47 +266,17 @@ pub fn up(ctx: &Ctx, spec: &Spec, art: &Artifacts) -> Result<Cluster> {
         ip(Some(&ns), &["link", "add", "roambr", "type", "bridge"])?;
         ip(Some(&ns), &["link", "set", "roambr", "up"])?;
         for id in 1..=spec.nodes {
-            let nd = node_dir(ctx, &spec.name, id);
-            fs::create_dir_all(&nd)?;
-            let args = qemu_command(spec, art, id, &nd, accel);
-            fs::write(nd.join("qemu.cmdline"), args.join(" ") + "\n")?;
-            let log = nd.join("qemu.log");
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", &ns]).args(&args);
-            util::run_logged(&mut c, &log, &format!("starting QEMU for node {id}"), "read the QEMU log")?;
-            let pid: i32 = fs::read_to_string(nd.join("qemu.pid"))?.trim().parse()?;
-            state.nodes.push(NodeState { id, pid, dir: nd });
+            let n = launch(ctx, spec, art, &ns, id, accel)?;
+            state.nodes.push(n);
             save(&state)?;
-            ip(Some(&ns), &["link", "set", &format!("roamt{id}"), "master", "roambr", "up"])?;
         }
-        let timeout = Duration::from_secs(match (accel, art.kernel.profile) {
-            (Accel::Kvm, _) => 60,
-            (Accel::Tcg, crate::kernel::Profile::Normal) => 180,
-            (Accel::Tcg, crate::kernel::Profile::Debug) => 600,
-        });
+        let timeout = boot_timeout(accel, art.kernel.profile);
         let start = Instant::now();
         let handles: Vec<_> = state
             .nodes
             .iter()
             .cloned()
-            .map(|n| {
-                std::thread::spawn(move || -> Result<Agent> {
-                    let dir = n.dir.clone();
-                    let alive = move || is_our_qemu(n.pid, &dir);
-                    let mut a = Agent::connect(n.id, &n.dir.join("agent.sock"), timeout, &alive)?;
-                    let got = a.check("cat /sys/kernel/roam/node_id", Duration::from_secs(30))?;
-                    if got.trim() != n.id.to_string() {
-                        bail!(
-                            "node {}: roam.ko is not loaded with node id {} (got {:?}); console log: {}",
-                            n.id,
-                            n.id,
-                            got.trim(),
-                            n.dir.join("console.log").display()
-                        );
-                    }
-                    Ok(a)
-                })
-            })
+            .map(|n| std::thread::spawn(move || attach(n, timeout)))
             .collect();
         let mut agents = Vec::new();
         for h in handles {
@@ -259,7 +286,7 @@ pub fn up(ctx: &Ctx, spec: &Spec, art: &Artifacts) -> Result<Cluster> {
         Ok(agents)
     })();
     match r {
-        Ok(agents) => Ok(Cluster { state, agents }),
+        Ok(agents) => Ok(Cluster { state, agents, spec: Spec { accel, ..spec.clone() }, art: art.clone(), ctx: ctx.clone() }),
         Err(e) => {
             let logs: Vec<String> =
                 state.nodes.iter().map(|n| format!("  node {} console: {}", n.id, n.dir.join("console.log").display())).collect();
@@ -303,9 +330,44 @@ impl Cluster {
         down(ctx, &self.state.name)
     }
 
-    /// The console log of node `id`.
-    pub fn console_log(&self, id: u32) -> PathBuf {
-        self.state.nodes[(id - 1) as usize].dir.join("console.log")
+    /// Kills node `id` (as a crash would: no shutdown, no goodbye).
+    pub fn kill_node(&mut self, id: u32) {
+        kill_pid(&self.state.nodes[(id - 1) as usize]);
+    }
+
+    /// Boots node `id` again (after [`Cluster::kill_node`]) and reattaches
+    /// its agent.
+    pub fn restart_node(&mut self, id: u32) -> Result<()> {
+        let i = (id - 1) as usize;
+        kill_pid(&self.state.nodes[i]);
+        // Keep the first boot's console log: the run scans every boot.
+        let dir = self.state.nodes[i].dir.clone();
+        let log = dir.join("console.log");
+        if log.exists() {
+            let mut n = 1;
+            while dir.join(format!("console.{n}.log")).exists() {
+                n += 1;
+            }
+            fs::rename(&log, dir.join(format!("console.{n}.log")))?;
+        }
+        let n = launch(&self.ctx, &self.spec, &self.art, &self.state.netns, id, self.spec.accel)?;
+        self.state.nodes[i] = n.clone();
+        fs::write(state_path(&self.ctx, &self.state.name), serde_json::to_string_pretty(&self.state)?)?;
+        self.agents[i] = attach(n, boot_timeout(self.spec.accel, self.art.kernel.profile))?;
+        Ok(())
+    }
+
+    /// Every console log of node `id`, earlier boots first.
+    pub fn console_logs(&self, id: u32) -> Vec<PathBuf> {
+        let dir = &self.state.nodes[(id - 1) as usize].dir;
+        let mut v = Vec::new();
+        let mut n = 1;
+        while dir.join(format!("console.{n}.log")).exists() {
+            v.push(dir.join(format!("console.{n}.log")));
+            n += 1;
+        }
+        v.push(dir.join("console.log"));
+        v
     }
 
     /// Whether node `id`'s QEMU is still running.

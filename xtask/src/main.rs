@@ -8,6 +8,8 @@ mod cluster;
 mod deps;
 mod guest;
 mod kernel;
+mod scenarios;
+mod sim;
 mod test;
 mod util;
 
@@ -74,7 +76,7 @@ enum Cmd {
     Test {
         #[arg(long)]
         debug: bool,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 4)]
         nodes: u32,
         #[arg(long, value_enum, default_value_t = Accel::Tcg)]
         accel: Accel,

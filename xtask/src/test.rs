@@ -27,6 +27,9 @@ pub struct Tally {
 }
 
 impl Tally {
+    pub fn add_case(&mut self, name: String, passed: bool, detail: String) {
+        self.add(name, passed, detail);
+    }
     fn add(&mut self, name: String, passed: bool, detail: impl Into<String>) {
         self.cases.push(Case { name, passed, skipped: false, detail: detail.into() });
     }
@@ -124,7 +127,10 @@ fn order(mut progs: Vec<String>) -> Vec<String> {
 
 fn run_guest_tests(cl: &mut Cluster, art: &Artifacts, tally: &mut Tally, results: &std::path::Path) -> Result<()> {
     let timeout = Duration::from_secs(if art.kernel.profile == Profile::Debug { 600 } else { 240 });
-    for prog in order(art.tests.clone()) {
+    // Programs named roam_* are self-contained tests; the others are tools
+    // the cluster scenarios drive with arguments.
+    let progs: Vec<String> = art.tests.iter().filter(|p| p.starts_with("roam_")).cloned().collect();
+    for prog in order(progs) {
         for (i, agent) in cl.agents.iter_mut().enumerate() {
             let node = i as u32 + 1;
             let start = Instant::now();
@@ -220,16 +226,21 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<()> {
     match cluster::up(ctx, &spec, &art) {
         Ok(mut cl) => {
             step(&format!("guest tests: {} program(s) on {} node(s)", art.tests.len(), opts.nodes));
-            let r = run_guest_tests(&mut cl, &art, &mut tally, &results);
-            let logs: Vec<(u32, std::path::PathBuf, bool)> =
-                (1..=opts.nodes).map(|id| (id, cl.console_log(id), cl.alive(id))).collect();
+            let mut r = run_guest_tests(&mut cl, &art, &mut tally, &results);
+            if r.is_ok() {
+                step("cluster scenarios: membership, load exchange, keys, duplicates, hostile frames, crash, reload");
+                r = crate::scenarios::run(&mut cl, &mut tally);
+            }
+            let logs: Vec<(u32, Vec<std::path::PathBuf>, bool)> =
+                (1..=opts.nodes).map(|id| (id, cl.console_logs(id), cl.alive(id))).collect();
             cl.down(ctx)?;
             if let Err(e) = r {
                 tally.add("guest tests".into(), false, format!("{e:#}"));
             }
             step("scanning guest kernel logs");
-            for (id, log, alive) in logs {
-                let text = fs::read_to_string(&log).unwrap_or_default();
+            for (id, boots, alive) in logs {
+                let log = boots.last().cloned().unwrap_or_default();
+                let text: String = boots.iter().map(|b| fs::read_to_string(b).unwrap_or_default()).collect();
                 let bad = log_problems(&text);
                 tally.add(
                     format!("node{id}: kernel log has no WARN/BUG/Oops/KASAN/lockdep/atomic-sleep line"),

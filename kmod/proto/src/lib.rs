@@ -5,4 +5,12 @@
 //! Host crates (roamctl, the tests, xtask) use them through this crate.
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod abi;
+pub mod config;
+pub mod load;
+pub mod loadvec;
+pub mod rng;
+pub mod wire;

@@ -1,6 +1,6 @@
 //! The module is loaded and shows the interfaces it promises: its
-//! /proc/modules entry, the sysfs directory with exactly its three
-//! attributes and their modes, and the /dev/roam character device.
+//! /proc/modules entry, the sysfs directory with exactly its attributes
+//! and their modes, and the /dev/roam character device.
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -8,6 +8,24 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use roam_proto::abi::ROAM_VERSION;
 use roam_tests::guest::{self, DEV_PATH, MODULE_NAME, SYSFS_DIR};
 use roam_tests::ktap::Ktap;
+
+/// Every file in /sys/kernel/roam and its permission bits (sorted by name).
+const ATTRS: &[(&str, u32)] = &[
+    ("decay", 0o644),
+    ("down_after_ms", 0o644),
+    ("interval_ms", 0o644),
+    ("key", 0o200),
+    ("listen", 0o644),
+    ("load", 0o444),
+    ("node_id", 0o644),
+    ("nodes", 0o444),
+    ("peers", 0o644),
+    ("speed", 0o644),
+    ("state", 0o444),
+    ("stats", 0o444),
+    ("vector_size", 0o644),
+    ("version", 0o444),
+];
 
 /// Looks up `name` in a /proc/devices or /proc/misc style listing
 /// ("NUMBER NAME" lines) and returns the number.
@@ -54,25 +72,26 @@ fn main() {
         Err(e) => vec![format!("<read_dir failed: {e}>")],
     };
     names.sort();
+    let want_names: Vec<&str> = ATTRS.iter().map(|(n, _)| *n).collect();
     t.check(
-        names == ["node_id", "state", "version"],
-        "/sys/kernel/roam holds exactly node_id, state and version",
+        names == want_names,
+        "/sys/kernel/roam holds exactly the documented files",
         &format!("found: {names:?}"),
     );
 
-    let modes: Vec<(String, Option<u32>)> = ["node_id", "state", "version"]
+    let modes: Vec<(String, Option<u32>)> = ATTRS
         .iter()
-        .map(|a| {
+        .map(|(a, _)| {
             let mode = fs::metadata(guest::sysfs_path(a))
                 .ok()
                 .map(|m| m.permissions().mode() & 0o7777);
             (a.to_string(), mode)
         })
         .collect();
-    let want = [Some(0o644), Some(0o444), Some(0o444)];
+    let want = ATTRS.iter().map(|(_, m)| Some(*m));
     t.check(
         modes.iter().map(|(_, m)| *m).eq(want),
-        "sysfs modes are node_id 0644, state 0444, version 0444",
+        "sysfs modes are as documented (config 0644/0200, views 0444)",
         &format!(
             "found: {}",
             modes

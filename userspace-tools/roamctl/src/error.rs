@@ -18,6 +18,14 @@ pub enum CtlError {
     AbiMismatch { ours: u32, theirs: u32 },
     /// Anything else; `detail` explains the cause.
     Io { action: String, detail: String },
+    /// The module's sysfs directory (`root`) does not exist: not loaded.
+    SysfsMissing { root: String },
+    /// A cluster file was refused before anything was changed.
+    Config { file: String, problem: String },
+    /// `roamctl apply` failed at write `step` (1-based) of `total`, after
+    /// the transport had been stopped. `write` names the write (the key's
+    /// value is never shown), `detail` what the errno means.
+    ApplyFailed { step: usize, total: usize, write: String, detail: String },
 }
 
 /// The JSON form of an error: `{"error":"<code>","message":"..."}`.
@@ -61,16 +69,19 @@ impl CtlError {
             CtlError::Permission { .. } => "permission",
             CtlError::AbiMismatch { .. } => "abi_mismatch",
             CtlError::Io { .. } => "io",
+            CtlError::SysfsMissing { .. } => "not_loaded",
+            CtlError::Config { .. } => "config",
+            CtlError::ApplyFailed { .. } => "apply_failed",
         }
     }
 
     /// Process exit status. 2 is left to clap for usage errors.
     pub fn exit_status(&self) -> u8 {
         match self {
-            CtlError::NotLoaded => 3,
+            CtlError::NotLoaded | CtlError::SysfsMissing { .. } => 3,
             CtlError::Permission { .. } => 4,
             CtlError::AbiMismatch { .. } => 5,
-            CtlError::Io { .. } => 1,
+            CtlError::Io { .. } | CtlError::Config { .. } | CtlError::ApplyFailed { .. } => 1,
         }
     }
 
@@ -100,6 +111,19 @@ impl fmt::Display for CtlError {
             CtlError::Io { action, detail } => {
                 write!(f, "cannot {action}: {detail}; check `dmesg` for messages from roam")
             }
+            CtlError::SysfsMissing { root } => write!(
+                f,
+                "roam is not loaded on this node ({root} does not exist); \
+                 load it with `insmod roam.ko`"
+            ),
+            CtlError::Config { file, problem } => {
+                write!(f, "{file}: {problem}; nothing was changed")
+            }
+            CtlError::ApplyFailed { step, total, write, detail } => write!(
+                f,
+                "write {step} of {total} failed: {write}: {detail}; the node is left with \
+                 the transport stopped (listen off); fix the cause and run `roamctl apply` again"
+            ),
         }
     }
 }
@@ -182,6 +206,41 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes, [1, 3, 4, 5]);
+    }
+
+    #[test]
+    fn sysfs_missing_means_not_loaded() {
+        let e = CtlError::SysfsMissing { root: "/sys/kernel/roam".into() };
+        assert_eq!(e.code(), "not_loaded");
+        assert_eq!(e.exit_status(), 3);
+        assert_eq!(
+            e.to_string(),
+            "roam is not loaded on this node (/sys/kernel/roam does not exist); \
+             load it with `insmod roam.ko`"
+        );
+    }
+
+    #[test]
+    fn config_errors_name_the_file() {
+        let e = CtlError::Config { file: "c.toml".into(), problem: "duplicate node id 2".into() };
+        assert_eq!(e.code(), "config");
+        assert_eq!(e.exit_status(), 1);
+        assert_eq!(e.to_string(), "c.toml: duplicate node id 2; nothing was changed");
+    }
+
+    #[test]
+    fn apply_failures_say_the_transport_is_stopped() {
+        let e = CtlError::ApplyFailed {
+            step: 5,
+            total: 7,
+            write: "`add 2 10.0.0.2:7077` to /sys/kernel/roam/peers".into(),
+            detail: "EEXIST".into(),
+        };
+        assert_eq!(e.code(), "apply_failed");
+        assert_eq!(e.exit_status(), 1);
+        let msg = e.to_string();
+        assert!(msg.starts_with("write 5 of 7 failed: `add 2 10.0.0.2:7077` to"), "{msg}");
+        assert!(msg.contains("left with the transport stopped"), "{msg}");
     }
 
     #[test]

@@ -3,14 +3,22 @@
 //! Each subcommand lives in its own module and returns the text to print,
 //! or a [`CtlError`] that `main` reports and turns into the exit status.
 
+mod apply;
+mod counters;
 mod dev;
 mod error;
+mod keygen;
+mod netif;
+mod nodes;
 mod status;
+mod sysfs;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use roam_proto::abi::{NODE_ID_MAX, NODE_ID_MIN};
 
 use crate::error::CtlError;
 
@@ -29,12 +37,43 @@ struct Cli {
 enum Command {
     /// Show this node's id, state and roam version.
     Status,
+    /// List this node (marked `*`) and its peers, with their state and load.
+    Nodes,
+    /// Show the transport's counters (frames, rejections).
+    Stats,
+    /// Show this node's load figures.
+    Load,
+    /// Configure this node from a TOML cluster file (as root).
+    ///
+    /// Checks the whole file and its key file first; a refused file changes
+    /// nothing. Then stops the transport, sets node id, key, peers and
+    /// tunables, and listens on this node's own address. The sysfs
+    /// directory is $ROAM_SYSFS, by default /sys/kernel/roam.
+    Apply {
+        /// The cluster file.
+        file: PathBuf,
+        /// This node's id; by default the node whose addr is one of this
+        /// machine's IPv4 addresses.
+        #[arg(long, value_name = "ID",
+              value_parser = clap::value_parser!(u32).range(i64::from(NODE_ID_MIN)..=i64::from(NODE_ID_MAX)))]
+        node: Option<u32>,
+        /// Only check the files; change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print a new random cluster key (64 hex digits), for a key file.
+    Keygen,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match &cli.command {
         Command::Status => status::run(cli.json),
+        Command::Nodes => nodes::run(cli.json),
+        Command::Stats => counters::run("stats", cli.json),
+        Command::Load => counters::run("load", cli.json),
+        Command::Apply { file, node, check } => apply::run(file, *node, *check, cli.json),
+        Command::Keygen => keygen::run(cli.json),
     };
     match result {
         Ok(text) => {

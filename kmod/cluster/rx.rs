@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Receiving: the listener, one receiver thread per connection, frame
+//! checks, and dispatch.
+//!
+//! A frame is accepted only if its header is well-formed, its sender is a
+//! configured peer connecting from that peer's address, its MAC verifies
+//! under the cluster key, it is addressed to this node, and it is not a
+//! replay. Everything else is counted by reason and dropped; a frame whose
+//! header cannot be trusted to delimit it ends the connection.
+
+use super::tx::{self, KernelMac};
+use super::{Cluster, Receiver};
+use crate::loadvec::{LoadEntry, MAX_VECTOR};
+use crate::sys::socket::{RecvError, TcpSocket};
+use crate::sys::thread::{self, KThread};
+use crate::sys::time;
+use crate::wire::{self, Header, MsgType, Reject, HEADER_LEN};
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::{c_str, prelude::*, sync::Arc};
+
+/// A frame that has started must be complete within this time.
+const FRAME_DEADLINE_MS: u64 = 10_000;
+
+pub(crate) fn listen_loop(c: Arc<Cluster>, sock: Arc<TcpSocket>) {
+    while !thread::should_stop() {
+        let conn = match sock.accept() {
+            Ok(s) => s,
+            Err(RecvError::Timeout) => continue,
+            Err(_) => {
+                // Shut down (stopping) or a transient error: don't spin.
+                thread::sleep_ms(50);
+                continue;
+            }
+        };
+        c.stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
+        conn.set_nodelay();
+        conn.set_timeouts(200, tx::IO_TIMEOUT_MS);
+        if let Err(e) = spawn_receiver(&c, conn) {
+            c.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+            pr_warn!("refused a connection: {:?} (at most {} at once)\n", e, super::MAX_CONNS);
+        }
+    }
+}
+
+fn spawn_receiver(c: &Arc<Cluster>, conn: TcpSocket) -> Result {
+    if c.receivers() >= super::MAX_CONNS {
+        return Err(EBUSY);
+    }
+    let sock = Arc::new(conn, GFP_KERNEL)?;
+    let done = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+    let (c2, s2, d2) = (c.clone(), sock.clone(), done.clone());
+    let thread = KThread::spawn(c_str!("roam-rx"), move || {
+        receive_loop(&c2, &s2);
+        s2.shutdown();
+        d2.store(true, Ordering::Release);
+    })?;
+    c.add_receiver(Receiver { sock, done, _thread: thread }).map_err(|_| EBUSY)
+}
+
+/// Fills `buf` completely. `Ok(false)` means nothing arrived yet (the
+/// caller may check whether to stop); a partial frame is waited for up to
+/// [`FRAME_DEADLINE_MS`]. An error says whether part of `buf` had arrived.
+fn recv_exact(sock: &TcpSocket, buf: &mut [u8], started: bool) -> core::result::Result<bool, (RecvError, bool)> {
+    let mut got = 0;
+    let deadline = time::now_ms() + FRAME_DEADLINE_MS;
+    while got < buf.len() {
+        match sock.recv_some(&mut buf[got..]) {
+            Ok(n) => got += n,
+            Err(RecvError::Timeout) => {
+                if got == 0 && !started {
+                    return Ok(false);
+                }
+                if thread::should_stop() || time::now_ms() > deadline {
+                    return Err((RecvError::Timeout, got > 0 || started));
+                }
+            }
+            Err(e) => return Err((e, got > 0 || started)),
+        }
+    }
+    Ok(true)
+}
+
+fn receive_loop(c: &Cluster, sock: &TcpSocket) {
+    let from = match sock.peer_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let mut hdr = [0u8; HEADER_LEN];
+    while !thread::should_stop() {
+        match recv_exact(sock, &mut hdr, false) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err((_, partial)) => {
+                if partial {
+                    c.stats.reject(Reject::Truncated);
+                }
+                return;
+            }
+        }
+        let h = match Header::decode(&hdr) {
+            Ok(h) => h,
+            Err(r) => {
+                // The stream can no longer be delimited: count and hang up.
+                c.stats.reject(r);
+                return;
+            }
+        };
+        let total = wire::frame_len(h.len as usize);
+        let mut frame = KVec::new();
+        if frame.extend_from_slice(&hdr, GFP_KERNEL).is_err() || frame.extend_with(total - HEADER_LEN, 0u8, GFP_KERNEL).is_err() {
+            return;
+        }
+        if recv_exact(sock, &mut frame[HEADER_LEN..], true).is_err() {
+            c.stats.reject(Reject::Truncated);
+            return;
+        }
+        c.stats.bytes_received.fetch_add(total as u64, Ordering::Relaxed);
+        let Some(key) = c.key() else {
+            c.stats.rejected_no_key.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let Some(peer) = c.peer(h.sender) else {
+            c.stats.reject(Reject::UnknownNode);
+            continue;
+        };
+        let payload = match wire::open(&frame, &mut KernelMac(&key)) {
+            Ok((_, p)) => p,
+            Err(r) => {
+                c.stats.reject(r);
+                continue;
+            }
+        };
+        if peer.addr.ip != from.ip {
+            c.stats.rejected_addr_mismatch.fetch_add(1, Ordering::Relaxed);
+            pr_warn!(
+                "refused frames claiming to be node {}: they come from another address (duplicate node id?)\n",
+                h.sender
+            );
+            return;
+        }
+        if let Err(r) = h.check_dest(c.me()) {
+            c.stats.reject(r);
+            continue;
+        }
+        if let Err(r) = peer.rx.lock().check_and_update(h.epoch, h.seq) {
+            c.stats.reject(r);
+            continue;
+        }
+        c.stats.frames_received.fetch_add(1, Ordering::Relaxed);
+        peer.frames_from.fetch_add(1, Ordering::Relaxed);
+        peer.last_heard_ms.store(time::now_ms().max(1), Ordering::Relaxed);
+        if !peer.up.swap(true, Ordering::Relaxed) {
+            pr_info!("node {} is up\n", peer.id);
+        }
+        dispatch(c, &peer, &h, payload);
+    }
+}
+
+fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8]) {
+    match h.msg_type {
+        MsgType::LoadPush | MsgType::LoadReply => {
+            let mut entries = [LoadEntry::default(); MAX_VECTOR + 1];
+            let Ok(n) = wire::decode_loads(payload, &mut entries) else {
+                c.stats.reject(Reject::BadLength);
+                return;
+            };
+            c.merge_loads(&entries[..n]);
+            if h.msg_type == MsgType::LoadPush {
+                // Answer with our own current load (MOSIX).
+                let me = [c.own_entry()];
+                let mut buf = [0u8; wire::loads_len(1)];
+                if let Ok(len) = wire::encode_loads(&me, &mut buf) {
+                    let _ = tx::send(c, peer, MsgType::LoadReply, h.request_id, &buf[..len]);
+                }
+            }
+        }
+        MsgType::Ping => {
+            let _ = tx::send(c, peer, MsgType::Pong, h.request_id, payload);
+        }
+        MsgType::Bye => {
+            if peer.up.swap(false, Ordering::Relaxed) {
+                pr_info!("node {} left the cluster\n", peer.id);
+            }
+            peer.last_heard_ms.store(0, Ordering::Relaxed);
+            c.lv.lock().vec.remove(peer.id);
+            tx::disconnect(peer);
+        }
+        MsgType::Hello | MsgType::Welcome | MsgType::Pong | MsgType::Bulk | MsgType::BulkAck => {}
+    }
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel threads running a Rust closure.
+//!
+//! A [`KThread`] holds a reference on its task, so it may be stopped
+//! whether or not the closure has already returned; dropping it stops the
+//! thread and waits for it. The closure must return promptly once
+//! [`should_stop`] is true (blocking calls it makes must be woken by the
+//! owner, e.g. by shutting down the socket it reads).
+
+use kernel::{bindings, ffi::c_void, prelude::*};
+
+/// A running kernel thread.
+///
+/// # Invariants
+///
+/// `task` is a kthread created by `kthread_create_on_node` on which we hold
+/// a task reference (`get_task_struct`), not yet passed to `kthread_stop`.
+pub(crate) struct KThread {
+    task: *mut bindings::task_struct,
+}
+
+// SAFETY: the task pointer is only used with thread-safe kernel APIs.
+unsafe impl Send for KThread {}
+// SAFETY: `&KThread` exposes nothing but the thread-safe wake-up.
+unsafe impl Sync for KThread {}
+
+struct Start<F: FnOnce() + Send + 'static> {
+    f: F,
+}
+
+/// # Safety
+///
+/// `data` must come from `KBox::into_raw` of a `Start<F>`, given to exactly
+/// one thread.
+unsafe extern "C" fn trampoline<F: FnOnce() + Send + 'static>(data: *mut c_void) -> kernel::ffi::c_int {
+    // SAFETY: per the function's contract we own this box now.
+    let start = unsafe { KBox::from_raw(data.cast::<Start<F>>()) };
+    let Start { f } = KBox::into_inner(start);
+    f();
+    // kthread_stop() may be called after we return; wait for it so the
+    // owner's view ("stopped means finished") stays simple.
+    while !should_stop() {
+        // SAFETY: plain sleep in our own process context.
+        unsafe { bindings::msleep_interruptible(20) };
+    }
+    0
+}
+
+impl KThread {
+    /// Starts `f` on a new kernel thread named `name` (at most 15 bytes
+    /// are shown by ps).
+    pub(crate) fn spawn<F: FnOnce() + Send + 'static>(name: &CStr, f: F) -> Result<Self> {
+        let data = KBox::into_raw(KBox::new(Start { f }, GFP_KERNEL)?);
+        // SAFETY: `trampoline::<F>` matches the `threadfn` signature and takes
+        // ownership of `data`; the name is passed through a "%s" format so it
+        // is never interpreted as one.
+        let task = unsafe {
+            bindings::kthread_create_on_node(
+                Some(trampoline::<F>),
+                data.cast(),
+                bindings::NUMA_NO_NODE,
+                c"%s".as_ptr().cast(),
+                name.as_char_ptr(),
+            )
+        };
+        // SAFETY: IS_ERR only looks at the pointer value.
+        if unsafe { bindings::IS_ERR(task.cast()) } {
+            // SAFETY: the thread was not created, so `data` is still ours.
+            drop(unsafe { KBox::from_raw(data) });
+            // SAFETY: as above.
+            let err = unsafe { bindings::PTR_ERR(task.cast()) };
+            return Err(Error::from_errno(err as i32));
+        }
+        // SAFETY: `task` is a valid, newly created (not yet running) kthread.
+        unsafe {
+            bindings::get_task_struct(task);
+            bindings::wake_up_process(task);
+        }
+        // INVARIANT: created above, reference taken.
+        Ok(KThread { task })
+    }
+}
+
+impl Drop for KThread {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the task is a kthread we hold a
+        // reference on; `kthread_stop_put` stops it, waits, and drops the ref.
+        unsafe { bindings::kthread_stop_put(self.task) };
+    }
+}
+
+/// Whether the current kthread has been asked to stop.
+pub(crate) fn should_stop() -> bool {
+    // SAFETY: only meaningful (and only called) from a kthread; it reads the
+    // current task's kthread flags.
+    unsafe { bindings::kthread_should_stop() }
+}
+
+/// Sleeps up to `ms` milliseconds; returns early when woken or signalled.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: sleeping is allowed in our process context (never called with
+    // locks held: callers are thread main loops).
+    unsafe { bindings::msleep_interruptible(ms) };
+}
