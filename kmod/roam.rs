@@ -52,9 +52,11 @@ module! {
 /// The loaded module: everything it registered, released in reverse order
 /// of registration when it is dropped (fields drop top to bottom).
 struct Roam {
-    cluster: kernel::sync::Arc<cluster::Cluster>,
     _device: sys::miscdev::Registration<control::device::RoamDevice>,
     _sysfs: sys::sysfs::Dir<control::sysfs::RoamAttrs>,
+    // Last: by the time it stops the threads, no sysfs write or ioctl can
+    // start them again (removing the files waits for writes in flight).
+    _cluster: cluster::Running,
 }
 
 impl kernel::Module for Roam {
@@ -72,19 +74,16 @@ impl kernel::Module for Roam {
             c_str!("roam"),
             0o666,
             module,
-            control::device::RoamDevice::new(node)?,
+            control::device::RoamDevice::new(node, cluster.clone())?,
         )
         .inspect_err(|e| pr_err!("cannot register /dev/roam: {:?}\n", e))?;
         pr_info!("loaded, version {} (ioctl ABI {})\n", abi::ROAM_VERSION, abi::ROAM_ABI_VERSION);
-        Ok(Roam { cluster, _device: device, _sysfs: sysfs })
+        Ok(Roam { _device: device, _sysfs: sysfs, _cluster: cluster::Running(cluster) })
     }
 }
 
 impl Drop for Roam {
     fn drop(&mut self) {
         pr_info!("unloading\n");
-        // Threads hold references to the cluster: stop them before the
-        // files and device that lead to it go away.
-        self.cluster.stop();
     }
 }

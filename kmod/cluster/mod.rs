@@ -37,7 +37,8 @@ use crate::sys::thread::{self, KThread};
 use crate::sys::{sysinfo, time};
 use crate::wire::{self, Reject};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use kernel::{c_str, new_mutex, prelude::*, sync::Arc, sync::Mutex};
+use kernel::sync::{CondVar, CondVarTimeoutResult};
+use kernel::{c_str, new_condvar, new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
 /// How often the local load is sampled.
 pub(crate) const TICK_MS: u32 = 100;
@@ -144,6 +145,16 @@ impl Drop for Receiver {
     }
 }
 
+/// The one transport benchmark (`ROAM_IOC_PING`) that may run at a time.
+#[derive(Default)]
+pub(crate) struct PingState {
+    busy: bool,
+    /// Request id of the round trip in flight, and whether its answer came.
+    want: u32,
+    got: bool,
+    next_id: u32,
+}
+
 #[derive(Default)]
 pub(crate) struct Threads {
     listener: Option<(KThread, Arc<TcpSocket>)>,
@@ -163,6 +174,10 @@ pub(crate) struct Cluster {
     pub(crate) lv: Mutex<LoadState>,
     #[pin]
     threads: Mutex<Threads>,
+    #[pin]
+    ping: Mutex<PingState>,
+    #[pin]
+    ping_cv: CondVar,
     pub(crate) stats: Stats,
     pub(crate) tun: Tunables,
     pub(crate) running: AtomicBool,
@@ -198,6 +213,8 @@ impl Cluster {
                     "roam_load"
                 ),
                 threads <- new_mutex!(Threads::default(), "roam_threads"),
+                ping <- new_mutex!(PingState::default(), "roam_ping"),
+                ping_cv <- new_condvar!("roam_ping_cv"),
                 stats: Stats::default(),
                 tun: Tunables {
                     interval_ms: AtomicU32::new(1000),
@@ -440,6 +457,80 @@ impl Cluster {
         Ok(())
     }
 
+    /// `ROAM_IOC_PING`: `count` round trips of `size` bytes to `node`, or
+    /// (with `PING_BULK`) `count` frames one way and one round trip.
+    pub(crate) fn ping(&self, mut req: crate::abi::Ping) -> Result<crate::abi::Ping> {
+        if req.count == 0 || req.count > crate::abi::PING_MAX_COUNT || req.size as usize > wire::MAX_PAYLOAD {
+            return Err(EINVAL);
+        }
+        if !self.running.load(Ordering::Acquire) {
+            return Err(crate::sys::err::enotconn());
+        }
+        let peer = self.peer(req.node).ok_or(ENOENT)?;
+        {
+            let mut p = self.ping.lock();
+            if p.busy {
+                return Err(EBUSY);
+            }
+            p.busy = true;
+        }
+        let mut payload = KVec::new();
+        let r = payload.extend_with(req.size as usize, 0x5au8, GFP_KERNEL).map_err(Error::from).and_then(|_| {
+            let start = time::now_ns();
+            let mut done = 0;
+            if req.flags & crate::abi::PING_BULK != 0 {
+                while done < req.count {
+                    if kernel::current!().signal_pending() {
+                        return Err(EINTR);
+                    }
+                    tx::send(self, &peer, wire::MsgType::Bulk, 0, &payload)?;
+                    done += 1;
+                }
+                self.round_trip(&peer, &[])?;
+            } else {
+                while done < req.count {
+                    self.round_trip(&peer, &payload)?;
+                    done += 1;
+                }
+            }
+            Ok((time::now_ns() - start, done))
+        });
+        self.ping.lock().busy = false;
+        let (elapsed, done) = r?;
+        req.elapsed_ns = elapsed;
+        req.done = done;
+        Ok(req)
+    }
+
+    fn round_trip(&self, peer: &Peer, payload: &[u8]) -> Result {
+        let id = {
+            let mut p = self.ping.lock();
+            p.next_id = p.next_id.wrapping_add(1).max(1);
+            p.want = p.next_id;
+            p.got = false;
+            p.want
+        };
+        tx::send(self, peer, wire::MsgType::Ping, id, payload)?;
+        let mut p = self.ping.lock();
+        while !p.got {
+            match self.ping_cv.wait_interruptible_timeout(&mut p, kernel::time::msecs_to_jiffies(2000)) {
+                CondVarTimeoutResult::Timeout => return Err(crate::sys::err::etimedout()),
+                CondVarTimeoutResult::Signal { .. } => return Err(EINTR),
+                CondVarTimeoutResult::Woken { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A `Pong` arrived: wake the round trip waiting for it.
+    pub(crate) fn pong(&self, request_id: u32) {
+        let mut p = self.ping.lock();
+        if p.busy && p.want == request_id {
+            p.got = true;
+            self.ping_cv.notify_all();
+        }
+    }
+
     /// Merges load entries a peer sent.
     pub(crate) fn merge_loads(&self, entries: &[LoadEntry]) {
         let mut lv = self.lv.lock();
@@ -449,6 +540,15 @@ impl Cluster {
     /// This node's own entry, freshly computed.
     pub(crate) fn own_entry(&self) -> LoadEntry {
         self.lv.lock().vec.me()
+    }
+}
+
+/// Owns the cluster for the module: stops every thread when dropped.
+pub(crate) struct Running(pub(crate) Arc<Cluster>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 

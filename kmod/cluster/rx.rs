@@ -186,6 +186,8 @@ fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8]) {
             c.lv.lock().vec.remove(peer.id);
             tx::disconnect(peer);
         }
-        MsgType::Hello | MsgType::Welcome | MsgType::Pong | MsgType::Bulk | MsgType::BulkAck => {}
+        MsgType::Pong => c.pong(h.request_id),
+        // Bulk frames are only counted (they carry benchmark data).
+        MsgType::Hello | MsgType::Welcome | MsgType::Bulk | MsgType::BulkAck => {}
     }
 }

@@ -9,11 +9,12 @@ use kernel::{prelude::*, sync::Arc, uaccess::UserSlice};
 
 pub(crate) struct RoamDevice {
     node: Arc<Node>,
+    cluster: Arc<crate::cluster::Cluster>,
 }
 
 impl RoamDevice {
-    pub(crate) fn new(node: Arc<Node>) -> Result<Self> {
-        Ok(RoamDevice { node })
+    pub(crate) fn new(node: Arc<Node>, cluster: Arc<crate::cluster::Cluster>) -> Result<Self> {
+        Ok(RoamDevice { node, cluster })
     }
 }
 
@@ -23,6 +24,17 @@ impl IoctlHandler for RoamDevice {
             abi::ROAM_IOC_STATUS => {
                 let bytes = self.node.status().to_bytes();
                 UserSlice::new(arg, bytes.len()).writer().write_slice(&bytes)?;
+                Ok(0)
+            }
+            abi::ROAM_IOC_PING => {
+                if !crate::sys::cred::may_configure() {
+                    return Err(EPERM);
+                }
+                let (mut r, mut w) = UserSlice::new(arg, abi::Ping::SIZE).reader_writer();
+                let mut raw = [0u8; abi::Ping::SIZE];
+                r.read_slice(&mut raw)?;
+                let done = self.cluster.ping(abi::Ping::from_bytes(&raw))?;
+                w.write_slice(&done.to_bytes())?;
                 Ok(0)
             }
             _ => Err(ENOTTY),

@@ -8,6 +8,7 @@
 //! module is safe Rust.
 
 pub(crate) mod cred;
+pub(crate) mod err;
 pub(crate) mod crypto;
 pub(crate) mod miscdev;
 pub(crate) mod socket;

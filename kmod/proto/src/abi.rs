@@ -59,6 +59,60 @@ pub const fn ioc_type(cmd: u32) -> u8 {
 /// `ROAM_IOC_STATUS`: read a [`Status`] (`_IOR('r', 0x80, struct roam_status)`).
 pub const ROAM_IOC_STATUS: u32 = ioc(IOC_READ, ROAM_IOC_MAGIC, 0x80, Status::SIZE);
 
+/// `ROAM_IOC_PING`: time round trips or a bulk transfer to a peer over the
+/// transport (`_IOWR('r', 0x81, struct roam_ping)`, root only).
+pub const ROAM_IOC_PING: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x81, Ping::SIZE);
+
+/// [`Ping::flags`]: send `count` bulk frames of `size` bytes back to back
+/// and one final round trip, instead of `count` round trips.
+pub const PING_BULK: u32 = 1;
+/// Largest `count` one ping request may ask for.
+pub const PING_MAX_COUNT: u32 = 100_000;
+
+/// `struct roam_ping`: request (node, count, size, flags) and answer
+/// (elapsed_ns, done). Layout: `u32 node; u32 count; u32 size; u32 flags;
+/// u64 elapsed_ns; u32 done; u32 reserved;` — 32 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ping {
+    /// The peer to exchange frames with.
+    pub node: u32,
+    /// Round trips (or bulk frames) to do.
+    pub count: u32,
+    /// Payload bytes per frame.
+    pub size: u32,
+    /// [`PING_BULK`] or 0.
+    pub flags: u32,
+    /// Filled in: time from the first send to the last answer.
+    pub elapsed_ns: u64,
+    /// Filled in: round trips (or frames) completed.
+    pub done: u32,
+}
+
+impl Ping {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 32;
+
+    /// Encodes into the wire layout.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.node.to_le_bytes());
+        b[4..8].copy_from_slice(&self.count.to_le_bytes());
+        b[8..12].copy_from_slice(&self.size.to_le_bytes());
+        b[12..16].copy_from_slice(&self.flags.to_le_bytes());
+        b[16..24].copy_from_slice(&self.elapsed_ns.to_le_bytes());
+        b[24..28].copy_from_slice(&self.done.to_le_bytes());
+        b
+    }
+
+    /// Decodes the wire layout.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let w = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let mut e = [0u8; 8];
+        e.copy_from_slice(&b[16..24]);
+        Ping { node: w(0), count: w(4), size: w(8), flags: w(12), elapsed_ns: u64::from_le_bytes(e), done: w(24) }
+    }
+}
+
 /// What a node is doing, as shown in `/sys/kernel/roam/state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -231,6 +285,13 @@ mod tests {
         assert_eq!(ROAM_IOC_STATUS, (2u32 << 30) | (48 << 16) | (0x72 << 8) | 0x80);
         assert_eq!(ioc_size(ROAM_IOC_STATUS), Status::SIZE);
         assert_eq!(ioc_type(ROAM_IOC_STATUS), b'r');
+    }
+
+    #[test]
+    fn ping_round_trips_and_numbers() {
+        let p = Ping { node: 2, count: 100, size: 64, flags: PING_BULK, elapsed_ns: 1 << 40, done: 99 };
+        assert_eq!(Ping::from_bytes(&p.to_bytes()), p);
+        assert_eq!(ROAM_IOC_PING, (3u32 << 30) | (32 << 16) | (0x72 << 8) | 0x81);
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub fn check_new_peer(
 /// Parses a hex key into `out`, returning its length in bytes.
 pub fn parse_key_hex(input: &[u8], out: &mut [u8; KEY_MAX]) -> Result<usize, ConfigError> {
     let s = trim_nl(input);
-    if s.len() % 2 != 0 || s.len() < KEY_MIN * 2 || s.len() > KEY_MAX * 2 {
+    if !s.len().is_multiple_of(2) || s.len() < KEY_MIN * 2 || s.len() > KEY_MAX * 2 {
         return Err(ConfigError::BadKey);
     }
     let nib = |c: u8| -> Result<u8, ConfigError> {

@@ -66,7 +66,7 @@ fn take<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
 
 impl LoadEntry {
     /// The entry's wire form.
-    pub fn to_bytes(&self) -> [u8; ENTRY_WIRE_LEN] {
+    pub fn to_bytes(self) -> [u8; ENTRY_WIRE_LEN] {
         let mut b = [0u8; ENTRY_WIRE_LEN];
         put(&mut b, 0, &self.node.to_le_bytes());
         put(&mut b, 4, &self.load.to_le_bytes());

@@ -270,7 +270,11 @@ impl Header {
             return Err(Reject::Reserved);
         }
         let len = u32::from_le_bytes(take(&b, OFF_LEN));
-        if usize::try_from(len).map_or(true, |l| l > MAX_PAYLOAD) {
+        let too_long = match usize::try_from(len) {
+            Ok(l) => l > MAX_PAYLOAD,
+            Err(_) => true,
+        };
+        if too_long {
             return Err(Reject::BadLength);
         }
         let sender = u32::from_le_bytes(take(&b, OFF_SENDER));

@@ -169,7 +169,8 @@ fn check_members(nodes: &[NodeDoc], port: u16) -> Result<Vec<Member>, String> {
     for n in nodes {
         let id = in_range("node id", n.id, NODE_ID_MIN.into(), NODE_ID_MAX.into())? as u32;
         let (ip, port) = parse_addr(n.addr.as_bytes(), port).map_err(|e| {
-            format!("node {id}: bad addr \"{}\": {}; write \"IP\" or \"IP:PORT\"", n.addr, e.reason())
+            let (addr, why) = (&n.addr, e.reason());
+            format!("node {id}: bad addr \"{addr}\": {why}; write \"IP\" or \"IP:PORT\"")
         })?;
         let before = members.iter().map(|m| (m.id, m.ip, m.port));
         // `me` 0 is no node's id and count 0 is never full: only the
@@ -178,7 +179,8 @@ fn check_members(nodes: &[NodeDoc], port: u16) -> Result<Vec<Member>, String> {
             Ok(()) => {}
             Err(ConfigError::DuplicateId) => return Err(format!("duplicate node id {id}")),
             Err(ConfigError::DuplicateAddr) => {
-                let other = members.iter().find(|m| m.ip == ip && m.port == port).map_or(0, |m| m.id);
+                let same = |m: &&Member| m.ip == ip && m.port == port;
+                let other = members.iter().find(same).map_or(0, |m| m.id);
                 return Err(format!(
                     "duplicate node address {} (nodes {other} and {id})",
                     addr_str(ip, port)
@@ -370,7 +372,12 @@ pub fn run_at(
 }
 
 /// `roamctl apply [--check] FILE [--node ID]`.
-pub fn run(file: &Path, node: Option<u32>, check_only: bool, json: bool) -> Result<String, CtlError> {
+pub fn run(
+    file: &Path,
+    node: Option<u32>,
+    check_only: bool,
+    json: bool,
+) -> Result<String, CtlError> {
     run_at(&sysfs::root(), file, node, check_only, json, netif::local_ipv4s)
 }
 
@@ -583,8 +590,8 @@ addr = "10.0.0.2:9001"
             text.push_str(&format!("[[node]]\nid = {i}\naddr = \"10.0.{}.{}\"\n", i / 200, i % 200 + 1));
         }
         assert_eq!(err(&text, Some(1)), "too many nodes: 66 (at most 65: this node and 64 peers)");
-        let shorter: String = text.rsplitn(2, "[[node]]").nth(1).unwrap().to_string();
-        assert_eq!(check(&shorter, Some(1)).unwrap().peers.len(), MAX_PEERS);
+        let shorter = text.rsplit_once("[[node]]").unwrap().0;
+        assert_eq!(check(shorter, Some(1)).unwrap().peers.len(), MAX_PEERS);
     }
 
     #[test]
@@ -705,7 +712,7 @@ addr = "10.0.0.2:9001"
         let p = Path::new("/k");
         assert_eq!(check_key(p, 0o100600, format!("{KEY}\n").as_bytes()), Ok(KEY.to_string()));
         assert_eq!(check_key(p, 0o400, KEY.as_bytes()), Ok(KEY.to_string()));
-        assert_eq!(check_key(p, 0o600, KEY[..32].as_bytes()), Ok(KEY[..32].to_string()));
+        assert_eq!(check_key(p, 0o600, &KEY.as_bytes()[..32]), Ok(KEY[..32].to_string()));
         assert_eq!(
             check_key(p, 0o100644, KEY.as_bytes()),
             Err("key file /k is readable by others (mode 0644); chmod 600 it".to_string())

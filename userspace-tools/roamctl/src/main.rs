@@ -10,6 +10,7 @@ mod error;
 mod keygen;
 mod netif;
 mod nodes;
+mod ping;
 mod status;
 mod sysfs;
 
@@ -54,8 +55,7 @@ enum Command {
         file: PathBuf,
         /// This node's id; by default the node whose addr is one of this
         /// machine's IPv4 addresses.
-        #[arg(long, value_name = "ID",
-              value_parser = clap::value_parser!(u32).range(i64::from(NODE_ID_MIN)..=i64::from(NODE_ID_MAX)))]
+        #[arg(long, value_name = "ID", value_parser = node_id_parser())]
         node: Option<u32>,
         /// Only check the files; change nothing.
         #[arg(long)]
@@ -63,6 +63,27 @@ enum Command {
     },
     /// Print a new random cluster key (64 hex digits), for a key file.
     Keygen,
+    /// Time round trips (or, with --bulk, a one-way transfer) to a peer
+    /// over the roam transport (as root).
+    Ping {
+        /// The peer's node id.
+        #[arg(value_parser = node_id_parser())]
+        node: u32,
+        /// Round trips (or frames with --bulk).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=roam_proto::abi::PING_MAX_COUNT as i64))]
+        count: u32,
+        /// Payload bytes per frame.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=262_144))]
+        size: u32,
+        /// Send COUNT frames one way, then one round trip.
+        #[arg(long)]
+        bulk: bool,
+    },
+}
+
+/// `--node`: a node id, 1..=65534.
+fn node_id_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(i64::from(NODE_ID_MIN)..=i64::from(NODE_ID_MAX))
 }
 
 fn main() -> ExitCode {
@@ -74,6 +95,7 @@ fn main() -> ExitCode {
         Command::Load => counters::run("load", cli.json),
         Command::Apply { file, node, check } => apply::run(file, *node, *check, cli.json),
         Command::Keygen => keygen::run(cli.json),
+        Command::Ping { node, count, size, bulk } => ping::run(*node, *count, *size, *bulk, cli.json),
     };
     match result {
         Ok(text) => {
@@ -100,4 +122,38 @@ fn report(err: &CtlError, json: bool) {
 /// not worth a panic.
 fn print_stdout(text: &str) {
     let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn apply_arguments() {
+        let cli = Cli::try_parse_from(["roamctl", "apply", "--check", "c.toml", "--node", "2", "--json"])
+            .unwrap();
+        assert!(cli.json);
+        match cli.command {
+            Command::Apply { file, node, check } => {
+                assert_eq!(file, PathBuf::from("c.toml"));
+                assert_eq!(node, Some(2));
+                assert!(check);
+            }
+            _ => panic!("not apply"),
+        }
+        for bad in ["0", "65535", "x"] {
+            let e = Cli::try_parse_from(["roamctl", "apply", "c.toml", "--node", bad]);
+            assert_eq!(e.err().map(|e| e.exit_code()), Some(2), "--node {bad}");
+        }
+        assert!(Cli::try_parse_from(["roamctl", "apply"]).is_err());
+        for cmd in ["nodes", "stats", "load", "keygen"] {
+            assert!(Cli::try_parse_from(["roamctl", cmd, "--json"]).unwrap().json);
+        }
+    }
 }

@@ -57,10 +57,10 @@ pub fn write_errno_meaning(err: &io::Error) -> String {
         Some(libc::ENOENT) => "ENOENT: no such attribute or peer",
         Some(libc::ENOSPC) => "ENOSPC: too many peers",
         Some(libc::EBUSY) => "EBUSY: not allowed while the transport runs",
-        Some(libc::EACCES) | Some(libc::EPERM) => "permission denied; run roamctl as root",
+        Some(libc::EACCES) | Some(libc::EPERM) => "permission denied (run roamctl as root)",
         _ => return format!("{err}; see `dmesg` for why roam refused it"),
     };
-    format!("{why} ({err}); see `dmesg` for why roam refused it")
+    format!("{why}; see `dmesg` for why roam refused it")
 }
 
 /// One sysfs write: attribute name and the value written to it.
@@ -174,8 +174,11 @@ mod tests {
     #[test]
     fn errno_meanings() {
         let m = write_errno_meaning(&io::Error::from_raw_os_error(libc::EEXIST));
-        assert!(m.starts_with("EEXIST: a peer with that id or address already exists ("), "{m}");
-        assert!(m.ends_with("see `dmesg` for why roam refused it"), "{m}");
+        assert_eq!(
+            m,
+            "EEXIST: a peer with that id or address already exists; \
+             see `dmesg` for why roam refused it"
+        );
         for errno in [libc::EINVAL, libc::ENOENT, libc::ENOSPC, libc::EBUSY] {
             let m = write_errno_meaning(&io::Error::from_raw_os_error(errno));
             assert!(m.starts_with('E'), "{m}");

@@ -1,0 +1,117 @@
+//! `cargo xtask bench transport`: the roam transport against raw TCP
+//! between the same two guests, measured in one run, and the cost of the
+//! load exchange. Results go to stdout and `<cache>/bench/transport.json`.
+
+use crate::cluster::{self, Accel, Cluster, Spec};
+use crate::kernel::Profile;
+use crate::scenarios::{base64, cluster_toml, parse_stats, random_key, KEY_PATH, TOML_PATH};
+use crate::util::{step, Ctx};
+use anyhow::{bail, Context, Result};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(600);
+
+fn sh(cl: &mut Cluster, node: u32, cmd: &str) -> Result<String> {
+    cl.agents[(node - 1) as usize].check(cmd, T)
+}
+
+fn field(text: &str, key: &str) -> Result<u64> {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == '{' || c == '}')
+        .filter_map(|w| w.split_once(['=', ':']))
+        .find(|(k, _)| k.trim_matches('"') == key)
+        .and_then(|(_, v)| v.trim_matches('"').parse().ok())
+        .with_context(|| format!("no {key} in {text:?}"))
+}
+
+/// Configures every node and waits until all see each other.
+pub fn configure(cl: &mut Cluster) -> Result<()> {
+    let n = cl.agents.len() as u32;
+    let key = random_key()? + "\n";
+    let toml = cluster_toml(n);
+    for i in 1..=n {
+        sh(cl, i, &format!("echo {} | base64 -d > {KEY_PATH} && chmod 600 {KEY_PATH}", base64(key.as_bytes())))?;
+        sh(cl, i, &format!("echo {} | base64 -d > {TOML_PATH}", base64(toml.as_bytes())))?;
+        sh(cl, i, &format!("roamctl apply {TOML_PATH}"))?;
+    }
+    let start = Instant::now();
+    loop {
+        let mut all = true;
+        for i in 1..=n {
+            let v = sh(cl, i, "cat /sys/kernel/roam/nodes")?;
+            all &= v.lines().filter(|l| l.contains("self=0")).all(|l| l.contains("state=up"));
+        }
+        if all {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("the nodes did not all see each other within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+pub fn transport(ctx: &Ctx, accel: Accel) -> Result<()> {
+    crate::kernel::run(ctx, Profile::Normal)?;
+    let art = crate::build::run(ctx, Profile::Normal)?;
+    let spec = Spec { name: "bench".into(), nodes: 2, accel, memory_mb: 1024, cpus: 1 };
+    let mut cl = cluster::up(ctx, &spec, &art)?;
+    let r = (|| -> Result<serde_json::Value> {
+        configure(&mut cl)?;
+        let peer = format!("{}.2", cluster::NET);
+        sh(&mut cl, 2, "(timeout 500 /usr/lib/roam/tests/tcp_pingpong server 7100 500 >/dev/null 2>&1 &)")?;
+        std::thread::sleep(Duration::from_millis(500));
+        let (rtts, small) = (2000u64, 64u64);
+        let (frames, big) = (400u64, 64 * 1024u64);
+        step(&format!("round trips: {rtts} x {small} B, raw TCP then roam"));
+        let raw = sh(&mut cl, 1, &format!("/usr/lib/roam/tests/tcp_pingpong client {peer} 7100 rtt {rtts} {small}"))?;
+        let roam = sh(&mut cl, 1, &format!("roamctl --json ping 2 --count {rtts} --size {small}"))?;
+        let raw_rtt = field(&raw, "elapsed_ns")? as f64 / rtts as f64;
+        let roam_rtt = field(&roam, "elapsed_ns")? as f64 / field(&roam, "done")? as f64;
+        step(&format!("bulk: {frames} x {} KiB, raw TCP then roam", big / 1024));
+        let raw = sh(&mut cl, 1, &format!("/usr/lib/roam/tests/tcp_pingpong client {peer} 7100 bulk {frames} {big}"))?;
+        let roam = sh(&mut cl, 1, &format!("roamctl --json ping 2 --bulk --count {frames} --size {big}"))?;
+        let bytes = (frames * big) as f64;
+        let raw_bw = bytes / (field(&raw, "elapsed_ns")? as f64 / 1e9);
+        let roam_bw = bytes / (field(&roam, "elapsed_ns")? as f64 / 1e9);
+        let window = 20u64;
+        step(&format!("load exchange: counting node 1's frames for {window} s"));
+        let before = parse_stats(&sh(&mut cl, 1, "cat /sys/kernel/roam/stats")?);
+        std::thread::sleep(Duration::from_secs(window));
+        let after = parse_stats(&sh(&mut cl, 1, "cat /sys/kernel/roam/stats")?);
+        let d = |k: &str| after.get(k).copied().unwrap_or(0).saturating_sub(before.get(k).copied().unwrap_or(0)) as f64 / window as f64;
+        let pushes = d("load_pushes_sent");
+        let sent = d("frames_sent");
+        let bytes_s = d("bytes_sent");
+        println!();
+        println!("| measure | raw TCP | roam | ratio | goal |");
+        println!("| --- | --- | --- | --- | --- |");
+        println!("| round trip, {small} B | {:.1} us | {:.1} us | {:.2}x | <= 1.2x |", raw_rtt / 1e3, roam_rtt / 1e3, roam_rtt / raw_rtt);
+        println!("| bulk, {} KiB frames | {:.1} MB/s | {:.1} MB/s | {:.2}x | >= 0.8x |", big / 1024, raw_bw / 1e6, roam_bw / 1e6, roam_bw / raw_bw);
+        println!("| load exchange, per node | | {pushes:.2} pushes/s, {sent:.2} frames/s, {bytes_s:.0} B/s | | 1 msg/s, < 1 KB/s |");
+        Ok(serde_json::json!({
+            "rtt_raw_ns": raw_rtt, "rtt_roam_ns": roam_rtt, "rtt_ratio": roam_rtt / raw_rtt,
+            "bulk_raw_bps": raw_bw, "bulk_roam_bps": roam_bw, "bulk_ratio": roam_bw / raw_bw,
+            "load_pushes_per_s": pushes, "frames_per_s": sent, "bytes_per_s": bytes_s,
+            "accel": format!("{:?}", cl.state.accel),
+        }))
+    })();
+    cl.down(ctx)?;
+    let v = r?;
+    let dir = ctx.cache.join("bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("transport.json"), serde_json::to_string_pretty(&v)?)?;
+    println!("\nresults: {}", dir.join("transport.json").display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_from_text_and_json() {
+        assert_eq!(field("elapsed_ns=1500 done=3\n", "done").unwrap(), 3);
+        assert_eq!(field("{\"node\":2,\"elapsed_ns\":99,\"done\":7}", "elapsed_ns").unwrap(), 99);
+        assert!(field("nothing", "done").is_err());
+    }
+}
