@@ -13,6 +13,7 @@
 //!   shared with `roamctl` and the tests.
 //!
 //! * [`cluster`] is membership, the transport and the load exchange.
+//! * [`migrate`] is process migration: eligibility and locking so far.
 //!
 //! Lock order: see [`cluster`].
 
@@ -27,6 +28,7 @@ mod cluster;
 #[path = "proto/src/config.rs"]
 mod config;
 mod control;
+mod migrate;
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/load.rs"]
 mod load;
@@ -63,10 +65,11 @@ impl kernel::Module for Roam {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let node = control::Node::new()?;
         let cluster = cluster::Cluster::new(node.clone())?;
+        let migration = migrate::Migration::new()?;
         let sysfs = sys::sysfs::Dir::create(
             c_str!("roam"),
             control::sysfs::ATTRS,
-            control::sysfs::RoamAttrs::new(node.clone(), cluster.clone())?,
+            control::sysfs::RoamAttrs::new(node.clone(), cluster.clone(), migration.clone())?,
         )
         .inspect_err(|e| pr_err!("cannot create /sys/kernel/roam: {:?}\n", e))?;
         // Registered last: once /dev/roam exists, userspace may use it.
@@ -74,7 +77,7 @@ impl kernel::Module for Roam {
             c_str!("roam"),
             0o666,
             module,
-            control::device::RoamDevice::new(node, cluster.clone())?,
+            control::device::RoamDevice::new(node, cluster.clone(), migration)?,
         )
         .inspect_err(|e| pr_err!("cannot register /dev/roam: {:?}\n", e))?;
         pr_info!("loaded, version {} (ioctl ABI {})\n", abi::ROAM_VERSION, abi::ROAM_ABI_VERSION);

@@ -37,8 +37,7 @@ use crate::sys::thread::{self, KThread};
 use crate::sys::{sysinfo, time};
 use crate::wire::{self, Reject};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use kernel::sync::{CondVar, CondVarTimeoutResult};
-use kernel::{c_str, new_condvar, new_mutex, prelude::*, sync::Arc, sync::Mutex};
+use kernel::{c_str, new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
 /// How often the local load is sampled.
 pub(crate) const TICK_MS: u32 = 100;
@@ -149,9 +148,6 @@ impl Drop for Receiver {
 #[derive(Default)]
 pub(crate) struct PingState {
     busy: bool,
-    /// Request id of the round trip in flight, and whether its answer came.
-    want: u32,
-    got: bool,
     next_id: u32,
 }
 
@@ -176,8 +172,6 @@ pub(crate) struct Cluster {
     threads: Mutex<Threads>,
     #[pin]
     ping: Mutex<PingState>,
-    #[pin]
-    ping_cv: CondVar,
     pub(crate) stats: Stats,
     pub(crate) tun: Tunables,
     pub(crate) running: AtomicBool,
@@ -214,7 +208,6 @@ impl Cluster {
                 ),
                 threads <- new_mutex!(Threads::default(), "roam_threads"),
                 ping <- new_mutex!(PingState::default(), "roam_ping"),
-                ping_cv <- new_condvar!("roam_ping_cv"),
                 stats: Stats::default(),
                 tun: Tunables {
                     interval_ms: AtomicU32::new(1000),
@@ -506,29 +499,9 @@ impl Cluster {
         let id = {
             let mut p = self.ping.lock();
             p.next_id = p.next_id.wrapping_add(1).max(1);
-            p.want = p.next_id;
-            p.got = false;
-            p.want
+            p.next_id
         };
-        tx::send(self, peer, wire::MsgType::Ping, id, payload)?;
-        let mut p = self.ping.lock();
-        while !p.got {
-            match self.ping_cv.wait_interruptible_timeout(&mut p, kernel::time::msecs_to_jiffies(2000)) {
-                CondVarTimeoutResult::Timeout => return Err(crate::sys::err::etimedout()),
-                CondVarTimeoutResult::Signal { .. } => return Err(EINTR),
-                CondVarTimeoutResult::Woken { .. } => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// A `Pong` arrived: wake the round trip waiting for it.
-    pub(crate) fn pong(&self, request_id: u32) {
-        let mut p = self.ping.lock();
-        if p.busy && p.want == request_id {
-            p.got = true;
-            self.ping_cv.notify_all();
-        }
+        tx::request(self, peer, wire::MsgType::Ping, id, payload, 2000)
     }
 
     /// Merges load entries a peer sent.

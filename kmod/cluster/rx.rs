@@ -81,83 +81,115 @@ fn recv_exact(sock: &TcpSocket, buf: &mut [u8], started: bool) -> core::result::
     Ok(true)
 }
 
+/// Reads one frame. `Ok(None)`: nothing arrived within the socket's
+/// receive timeout. `Err(())`: the connection must be dropped (closed,
+/// broken, or a header that cannot delimit the stream — counted).
+pub(crate) fn read_frame(c: &Cluster, sock: &TcpSocket) -> core::result::Result<Option<(Header, KVec<u8>)>, ()> {
+    let mut hdr = [0u8; HEADER_LEN];
+    match recv_exact(sock, &mut hdr, false) {
+        Ok(false) => return Ok(None),
+        Ok(true) => {}
+        Err((_, partial)) => {
+            if partial {
+                c.stats.reject(Reject::Truncated);
+            }
+            return Err(());
+        }
+    }
+    let h = match Header::decode(&hdr) {
+        Ok(h) => h,
+        Err(r) => {
+            // The stream can no longer be delimited: count and hang up.
+            c.stats.reject(r);
+            return Err(());
+        }
+    };
+    let total = wire::frame_len(h.len as usize);
+    let mut frame = KVec::new();
+    if frame.extend_from_slice(&hdr, GFP_KERNEL).is_err() || frame.extend_with(total - HEADER_LEN, 0u8, GFP_KERNEL).is_err() {
+        return Err(());
+    }
+    if recv_exact(sock, &mut frame[HEADER_LEN..], true).is_err() {
+        c.stats.reject(Reject::Truncated);
+        return Err(());
+    }
+    c.stats.bytes_received.fetch_add(total as u64, Ordering::Relaxed);
+    Ok(Some((h, frame)))
+}
+
+/// What to do with a frame that was read.
+pub(crate) enum Verdict {
+    /// Authentic, fresh, for us, from this peer.
+    Accept(Arc<super::Peer>),
+    /// Dropped (counted); the connection may go on.
+    Drop,
+    /// Dropped (counted); the connection must end.
+    HangUp,
+}
+
+/// Runs every check on a frame read from a connection whose remote end is
+/// `from_ip`, counting refusals by reason.
+pub(crate) fn verify(c: &Cluster, h: &Header, frame: &[u8], from_ip: u32) -> Verdict {
+    let Some(key) = c.key() else {
+        c.stats.rejected_no_key.fetch_add(1, Ordering::Relaxed);
+        return Verdict::Drop;
+    };
+    let Some(peer) = c.peer(h.sender) else {
+        c.stats.reject(Reject::UnknownNode);
+        return Verdict::Drop;
+    };
+    if let Err(r) = wire::open(frame, &mut KernelMac(&key)) {
+        c.stats.reject(r);
+        return Verdict::Drop;
+    }
+    if peer.addr.ip != from_ip {
+        c.stats.rejected_addr_mismatch.fetch_add(1, Ordering::Relaxed);
+        pr_warn!(
+            "refused frames claiming to be node {}: they come from another address (duplicate node id?)\n",
+            h.sender
+        );
+        return Verdict::HangUp;
+    }
+    if let Err(r) = h.check_dest(c.me()) {
+        c.stats.reject(r);
+        return Verdict::Drop;
+    }
+    if let Err(r) = peer.rx.lock().check_and_update(h.epoch, h.seq) {
+        c.stats.reject(r);
+        return Verdict::Drop;
+    }
+    c.stats.frames_received.fetch_add(1, Ordering::Relaxed);
+    peer.frames_from.fetch_add(1, Ordering::Relaxed);
+    peer.last_heard_ms.store(time::now_ms().max(1), Ordering::Relaxed);
+    if !peer.up.swap(true, Ordering::Relaxed) {
+        pr_info!("node {} is up\n", peer.id);
+    }
+    Verdict::Accept(peer)
+}
+
 fn receive_loop(c: &Cluster, sock: &TcpSocket) {
     let from = match sock.peer_addr() {
         Ok(a) => a,
         Err(_) => return,
     };
-    let mut hdr = [0u8; HEADER_LEN];
     while !thread::should_stop() {
-        match recv_exact(sock, &mut hdr, false) {
-            Ok(false) => continue,
-            Ok(true) => {}
-            Err((_, partial)) => {
-                if partial {
-                    c.stats.reject(Reject::Truncated);
-                }
-                return;
+        let (h, frame) = match read_frame(c, sock) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(()) => return,
+        };
+        match verify(c, &h, &frame, from.ip) {
+            Verdict::Accept(peer) => {
+                let payload = frame.get(HEADER_LEN..HEADER_LEN + h.len as usize).unwrap_or(&[]);
+                dispatch(c, &peer, &h, payload, sock);
             }
+            Verdict::Drop => {}
+            Verdict::HangUp => return,
         }
-        let h = match Header::decode(&hdr) {
-            Ok(h) => h,
-            Err(r) => {
-                // The stream can no longer be delimited: count and hang up.
-                c.stats.reject(r);
-                return;
-            }
-        };
-        let total = wire::frame_len(h.len as usize);
-        let mut frame = KVec::new();
-        if frame.extend_from_slice(&hdr, GFP_KERNEL).is_err() || frame.extend_with(total - HEADER_LEN, 0u8, GFP_KERNEL).is_err() {
-            return;
-        }
-        if recv_exact(sock, &mut frame[HEADER_LEN..], true).is_err() {
-            c.stats.reject(Reject::Truncated);
-            return;
-        }
-        c.stats.bytes_received.fetch_add(total as u64, Ordering::Relaxed);
-        let Some(key) = c.key() else {
-            c.stats.rejected_no_key.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        let Some(peer) = c.peer(h.sender) else {
-            c.stats.reject(Reject::UnknownNode);
-            continue;
-        };
-        let payload = match wire::open(&frame, &mut KernelMac(&key)) {
-            Ok((_, p)) => p,
-            Err(r) => {
-                c.stats.reject(r);
-                continue;
-            }
-        };
-        if peer.addr.ip != from.ip {
-            c.stats.rejected_addr_mismatch.fetch_add(1, Ordering::Relaxed);
-            pr_warn!(
-                "refused frames claiming to be node {}: they come from another address (duplicate node id?)\n",
-                h.sender
-            );
-            return;
-        }
-        if let Err(r) = h.check_dest(c.me()) {
-            c.stats.reject(r);
-            continue;
-        }
-        if let Err(r) = peer.rx.lock().check_and_update(h.epoch, h.seq) {
-            c.stats.reject(r);
-            continue;
-        }
-        c.stats.frames_received.fetch_add(1, Ordering::Relaxed);
-        peer.frames_from.fetch_add(1, Ordering::Relaxed);
-        peer.last_heard_ms.store(time::now_ms().max(1), Ordering::Relaxed);
-        if !peer.up.swap(true, Ordering::Relaxed) {
-            pr_info!("node {} is up\n", peer.id);
-        }
-        dispatch(c, &peer, &h, payload);
     }
 }
 
-fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8]) {
+fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8], sock: &TcpSocket) {
     match h.msg_type {
         MsgType::LoadPush | MsgType::LoadReply => {
             let mut entries = [LoadEntry::default(); MAX_VECTOR + 1];
@@ -176,7 +208,9 @@ fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8]) {
             }
         }
         MsgType::Ping => {
-            let _ = tx::send(c, peer, MsgType::Pong, h.request_id, payload);
+            // Answer on the connection the request came in on: the
+            // requester is waiting on it, so no other thread is involved.
+            let _ = tx::reply_on(c, peer, sock, MsgType::Pong, h.request_id, payload);
         }
         MsgType::Bye => {
             if peer.up.swap(false, Ordering::Relaxed) {
@@ -186,8 +220,8 @@ fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8]) {
             c.lv.lock().vec.remove(peer.id);
             tx::disconnect(peer);
         }
-        MsgType::Pong => c.pong(h.request_id),
+        // Pongs come back on the requester's own connection (tx::request).
         // Bulk frames are only counted (they carry benchmark data).
-        MsgType::Hello | MsgType::Welcome | MsgType::Bulk | MsgType::BulkAck => {}
+        MsgType::Hello | MsgType::Welcome | MsgType::Pong | MsgType::Bulk | MsgType::BulkAck => {}
     }
 }

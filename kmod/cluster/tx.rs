@@ -35,21 +35,10 @@ impl TxState {
 pub(crate) struct KernelMac<'a>(pub(crate) &'a crate::sys::crypto::HmacSha256);
 
 impl FrameMac for KernelMac<'_> {
-    fn mac(&mut self, header: &[u8], payload: &[u8]) -> [u8; MAC_LEN] {
-        let r = if payload.is_empty() {
-            self.0.digest(header)
-        } else {
-            // The transform digests one buffer: join header and payload
-            // (bounded by the frame size limit).
-            let mut v = KVec::new();
-            match v.extend_from_slice(header, GFP_KERNEL).and_then(|_| v.extend_from_slice(payload, GFP_KERNEL)) {
-                Ok(()) => self.0.digest(&v),
-                Err(_) => Err(ENOMEM),
-            }
-        };
+    fn mac(&mut self, data: &[u8]) -> [u8; MAC_LEN] {
         // A failed digest yields a tag that matches nothing a peer sent, so
         // the frame is refused rather than trusted.
-        r.unwrap_or([0u8; MAC_LEN])
+        self.0.digest(data).unwrap_or([0u8; MAC_LEN])
     }
 }
 
@@ -59,31 +48,11 @@ fn fail(tx: &mut TxState, now: u64) {
     tx.retry_at_ms = now + tx.backoff_ms as u64;
 }
 
-/// Sends one frame to `peer`, connecting first if needed.
-pub(crate) fn send(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, payload: &[u8]) -> Result {
+/// Seals one frame for `peer` with the next sequence number of `tx`.
+fn seal_frame(c: &Cluster, peer: &Peer, tx: &mut TxState, ty: MsgType, request_id: u32, payload: &[u8]) -> Result<KVec<u8>> {
     let Some(key) = c.key() else { return Err(EINVAL) };
-    let len = wire::frame_len(payload.len());
     let mut frame = KVec::new();
-    frame.extend_with(len, 0u8, GFP_KERNEL)?;
-    let mut tx = peer.tx.lock();
-    let now = time::now_ms();
-    if tx.sock.is_none() {
-        if now < tx.retry_at_ms {
-            return Err(EAGAIN);
-        }
-        match TcpSocket::connect(peer.addr, IO_TIMEOUT_MS) {
-            Ok(s) => {
-                s.set_timeouts(IO_TIMEOUT_MS, IO_TIMEOUT_MS);
-                tx.sock = Some(s);
-                tx.backoff_ms = 0;
-            }
-            Err(e) => {
-                c.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
-                fail(&mut tx, now);
-                return Err(e);
-            }
-        }
-    }
+    frame.extend_with(wire::frame_len(payload.len()), 0u8, GFP_KERNEL)?;
     tx.seq += 1;
     let h = Header {
         msg_type: ty,
@@ -95,22 +64,116 @@ pub(crate) fn send(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, paylo
         seq: tx.seq,
         request_id,
     };
-    let n = wire::seal(&h, payload, &mut KernelMac(&key), &mut frame).map_err(|_| EINVAL)?;
+    // The buffer is exactly one frame long, so `seal` fills all of it.
+    wire::seal(&h, payload, &mut KernelMac(&key), &mut frame).map_err(|_| EINVAL)?;
+    Ok(frame)
+}
+
+/// Makes sure `tx` has a connection, connecting (with backoff) if not.
+fn ensure_connected(c: &Cluster, peer: &Peer, tx: &mut TxState, now: u64) -> Result {
+    if tx.sock.is_some() {
+        return Ok(());
+    }
+    if now < tx.retry_at_ms {
+        return Err(EAGAIN);
+    }
+    match TcpSocket::connect(peer.addr, IO_TIMEOUT_MS) {
+        Ok(s) => {
+            s.set_timeouts(IO_TIMEOUT_MS, IO_TIMEOUT_MS);
+            tx.sock = Some(s);
+            tx.backoff_ms = 0;
+            Ok(())
+        }
+        Err(e) => {
+            c.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
+            fail(tx, now);
+            Err(e)
+        }
+    }
+}
+
+fn count_sent(c: &Cluster, peer: &Peer, n: usize) {
+    c.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+    c.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+    peer.frames_to.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sends on the held connection; drops it on failure.
+fn send_locked(c: &Cluster, peer: &Peer, tx: &mut TxState, frame: &[u8], now: u64) -> Result {
     let r = match tx.sock.as_ref() {
-        Some(s) => s.send_all(&frame[..n]),
+        Some(s) => s.send_all(frame),
         None => Err(EPIPE),
     };
     match r {
         Ok(()) => {
-            c.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
-            c.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
-            peer.frames_to.fetch_add(1, Ordering::Relaxed);
+            count_sent(c, peer, frame.len());
             Ok(())
         }
         Err(e) => {
             c.stats.send_failures.fetch_add(1, Ordering::Relaxed);
-            fail(&mut tx, now);
+            fail(tx, now);
             Err(e)
+        }
+    }
+}
+
+/// Sends one frame to `peer`, connecting first if needed.
+pub(crate) fn send(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, payload: &[u8]) -> Result {
+    let mut tx = peer.tx.lock();
+    let now = time::now_ms();
+    ensure_connected(c, peer, &mut tx, now)?;
+    let frame = seal_frame(c, peer, &mut tx, ty, request_id, payload)?;
+    send_locked(c, peer, &mut tx, &frame, now)
+}
+
+/// Answers a request on the connection it arrived on.
+pub(crate) fn reply_on(c: &Cluster, peer: &Peer, sock: &TcpSocket, ty: MsgType, request_id: u32, payload: &[u8]) -> Result {
+    let frame = {
+        let mut tx = peer.tx.lock();
+        seal_frame(c, peer, &mut tx, ty, request_id, payload)?
+    };
+    sock.send_all(&frame)?;
+    count_sent(c, peer, frame.len());
+    Ok(())
+}
+
+/// Sends a request and waits (up to `timeout_ms`) for its answer on the
+/// same connection, which the caller holds for the whole exchange.
+pub(crate) fn request(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, payload: &[u8], timeout_ms: u64) -> Result {
+    let mut tx = peer.tx.lock();
+    let now = time::now_ms();
+    ensure_connected(c, peer, &mut tx, now)?;
+    let frame = seal_frame(c, peer, &mut tx, ty, request_id, payload)?;
+    send_locked(c, peer, &mut tx, &frame, now)?;
+    let deadline = now + timeout_ms;
+    loop {
+        let got = match tx.sock.as_ref() {
+            Some(s) => super::rx::read_frame(c, s),
+            None => Err(()),
+        };
+        match got {
+            Ok(Some((h, f))) => {
+                if let super::rx::Verdict::Accept(from) = super::rx::verify(c, &h, &f, peer.addr.ip) {
+                    if from.id == peer.id && h.msg_type == MsgType::Pong && h.request_id == request_id {
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(()) => {
+                fail(&mut tx, now);
+                return Err(EPIPE);
+            }
+        }
+        if time::now_ms() > deadline {
+            // The answer may still come; a fresh connection avoids reading it
+            // as the answer to the next request.
+            fail(&mut tx, now);
+            return Err(crate::sys::err::etimedout());
+        }
+        if kernel::current!().signal_pending() {
+            fail(&mut tx, now);
+            return Err(EINTR);
         }
     }
 }

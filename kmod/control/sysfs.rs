@@ -29,6 +29,7 @@ const DOWN_AFTER_MS: usize = 10;
 const VECTOR_SIZE: usize = 11;
 const SPEED: usize = 12;
 const DECAY: usize = 13;
+const LOCKED: usize = 14;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -46,16 +47,18 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("vector_size"), mode: 0o644 },
     AttrSpec { name: c_str!("speed"), mode: 0o644 },
     AttrSpec { name: c_str!("decay"), mode: 0o644 },
+    AttrSpec { name: c_str!("locked"), mode: 0o444 },
 ];
 
 pub(crate) struct RoamAttrs {
     node: Arc<Node>,
     cluster: Arc<Cluster>,
+    migration: Arc<crate::migrate::Migration>,
 }
 
 impl RoamAttrs {
-    pub(crate) fn new(node: Arc<Node>, cluster: Arc<Cluster>) -> Result<Self> {
-        Ok(RoamAttrs { node, cluster })
+    pub(crate) fn new(node: Arc<Node>, cluster: Arc<Cluster>, migration: Arc<crate::migrate::Migration>) -> Result<Self> {
+        Ok(RoamAttrs { node, cluster, migration })
     }
 
     fn set_tunable(&self, name: &str, input: &[u8], lo: u32, hi: u32, slot: &core::sync::atomic::AtomicU32) -> Result {
@@ -94,6 +97,7 @@ impl AttrHandler for RoamAttrs {
                 let d = c.lv.lock().est.decay();
                 writeln!(out, "{} {}", d.slow, d.fast)
             }
+            LOCKED => self.migration.locked_pids(out),
             _ => return Err(EINVAL),
         };
         // A view that does not fit in a page is cut off, not an error.

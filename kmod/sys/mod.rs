@@ -14,5 +14,6 @@ pub(crate) mod miscdev;
 pub(crate) mod socket;
 pub(crate) mod sysfs;
 pub(crate) mod sysinfo;
+pub(crate) mod task;
 pub(crate) mod thread;
 pub(crate) mod time;

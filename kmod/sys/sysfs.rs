@@ -145,10 +145,10 @@ impl<T: AttrHandler> Dir<T> {
 
 impl<T: AttrHandler> Drop for Dir<T> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant `kobj` is live and ours. `kobject_del`
-        // removes the directory and waits for running callbacks to finish;
-        // `kobject_put` then drops our reference. The attributes and the
-        // handler are freed only after this, when the fields drop.
+        // The attributes and the handler are freed only after this, when the
+        // fields drop.
+        // SAFETY: `kobj` is live and ours (type invariant); `kobject_del`
+        // waits for running callbacks, then we drop our reference.
         unsafe {
             bindings::kobject_del(self.kobj);
             bindings::kobject_put(self.kobj);
@@ -166,10 +166,10 @@ unsafe extern "C" fn show_callback<T: AttrHandler>(
     kattr: *mut bindings::kobj_attribute,
     buf: *mut c_char,
 ) -> isize {
-    // SAFETY: every `kobj_attribute` we register is the first field of an
-    // `Attr<T>` (`repr(C)`, `Opaque` is transparent), alive while sysfs may
-    // call us; its `handler` is alive as long as the directory (type
-    // invariant of `Dir`).
+    // Every `kobj_attribute` we register is the first field of an `Attr<T>`
+    // (`repr(C)`, `Opaque` is transparent).
+    // SAFETY: that `Attr` is alive while sysfs may call us, and its handler
+    // as long as the directory (type invariant of `Dir`).
     let (index, handler) = unsafe {
         let attr = &*kernel::container_of!(kattr, Attr<T>, kattr);
         (attr.index, &*attr.handler)

@@ -1242,26 +1242,6 @@ mod tests {
         }
     }
 
-    /// Not a test: runs the simulation given by ROAM_SIM_* variables and
-    /// prints the table, e.g. `ROAM_SIM_NODES=1000 cargo test --release -p
-    /// xtask sim::tests::manual -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn manual() {
-        let env = |k: &str| std::env::var(k).ok();
-        let d = SimOptions::default();
-        let o = SimOptions {
-            nodes: env("ROAM_SIM_NODES").map_or(d.nodes, |v| v.parse().unwrap()),
-            seconds: env("ROAM_SIM_SECONDS").map_or(d.seconds, |v| v.parse().unwrap()),
-            loss: env("ROAM_SIM_LOSS").map_or(d.loss, |v| v.parse().unwrap()),
-            delay_ms: env("ROAM_SIM_DELAY_MS").map_or(d.delay_ms, |v| v.parse().unwrap()),
-            churn_per_s: env("ROAM_SIM_CHURN").map_or(d.churn_per_s, |v| v.parse().unwrap()),
-            seed: env("ROAM_SIM_SEED").map_or(d.seed, |v| v.parse().unwrap()),
-            out_dir: env("ROAM_SIM_OUT").map_or(d.out_dir, PathBuf::from),
-        };
-        run(&o).unwrap();
-    }
-
     #[test]
     fn news_spreads_gradually() {
         let r = simulate(&opts(1000, 30, 0.05, 0.0)).unwrap();

@@ -113,6 +113,104 @@ impl Ping {
     }
 }
 
+/// `ROAM_IOC_WHY`: why a process cannot migrate (`_IOWR('r', 0x82,
+/// struct roam_why)`). Anyone may ask about their own processes, root
+/// about any.
+pub const ROAM_IOC_WHY: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x82, Why::SIZE);
+/// `ROAM_IOC_LOCK`: pin a process to its node (`_IOW('r', 0x83, struct
+/// roam_pid)`); owner or root.
+pub const ROAM_IOC_LOCK: u32 = ioc(IOC_WRITE, ROAM_IOC_MAGIC, 0x83, PidArg::SIZE);
+/// `ROAM_IOC_UNLOCK`: undo [`ROAM_IOC_LOCK`]; owner or root.
+pub const ROAM_IOC_UNLOCK: u32 = ioc(IOC_WRITE, ROAM_IOC_MAGIC, 0x84, PidArg::SIZE);
+
+/// Reasons a process cannot migrate, as bits of [`Why::reasons`].
+pub mod cantmove {
+    /// A kernel thread.
+    pub const KERNEL_THREAD: u32 = 1 << 0;
+    /// The init process of its pid namespace.
+    pub const INIT: u32 = 1 << 1;
+    /// More than one thread.
+    pub const MULTITHREADED: u32 = 1 << 2;
+    /// Maps memory shared with other processes, writable.
+    pub const SHARED_MEMORY: u32 = 1 << 3;
+    /// Maps device memory (`VM_IO`/`VM_PFNMAP`/`VM_MIXEDMAP`).
+    pub const DEVICE_MAPPING: u32 = 1 << 4;
+    /// Locked to this node (`roamctl lock`).
+    pub const LOCKED: u32 = 1 << 5;
+    /// Exiting.
+    pub const EXITING: u32 = 1 << 6;
+    /// Has no user address space.
+    pub const NO_MM: u32 = 1 << 7;
+
+    /// Every reason: bit, short name, explanation.
+    pub const ALL: [(u32, &str, &str); 8] = [
+        (KERNEL_THREAD, "kernel-thread", "it is a kernel thread"),
+        (INIT, "init", "it is init (pid 1 of its namespace)"),
+        (MULTITHREADED, "multithreaded", "it has more than one thread"),
+        (SHARED_MEMORY, "shared-memory", "it maps writable memory shared with other processes"),
+        (DEVICE_MAPPING, "device-mapping", "it maps device memory"),
+        (LOCKED, "locked", "it is locked to this node (roamctl unlock PID)"),
+        (EXITING, "exiting", "it is exiting"),
+        (NO_MM, "no-mm", "it has no user address space"),
+    ];
+}
+
+/// `struct roam_why`: `u32 pid` in; `u32 reasons; u32 nr_threads;
+/// u32 reserved` out — 16 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Why {
+    /// The process asked about.
+    pub pid: u32,
+    /// [`cantmove`] bits; 0 means it may migrate.
+    pub reasons: u32,
+    /// Its thread count.
+    pub nr_threads: u32,
+}
+
+impl Why {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 16;
+
+    /// Encodes into the wire layout.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.pid.to_le_bytes());
+        b[4..8].copy_from_slice(&self.reasons.to_le_bytes());
+        b[8..12].copy_from_slice(&self.nr_threads.to_le_bytes());
+        b
+    }
+
+    /// Decodes the wire layout.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let w = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Why { pid: w(0), reasons: w(4), nr_threads: w(8) }
+    }
+}
+
+/// `struct roam_pid`: `u32 pid; u32 reserved` — 8 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PidArg {
+    /// A process id in the caller's pid namespace.
+    pub pid: u32,
+}
+
+impl PidArg {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 8;
+
+    /// Encodes into the wire layout.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.pid.to_le_bytes());
+        b
+    }
+
+    /// Decodes the wire layout.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        PidArg { pid: u32::from_le_bytes([b[0], b[1], b[2], b[3]]) }
+    }
+}
+
 /// What a node is doing, as shown in `/sys/kernel/roam/state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -292,6 +390,22 @@ mod tests {
         let p = Ping { node: 2, count: 100, size: 64, flags: PING_BULK, elapsed_ns: 1 << 40, done: 99 };
         assert_eq!(Ping::from_bytes(&p.to_bytes()), p);
         assert_eq!(ROAM_IOC_PING, (3u32 << 30) | (32 << 16) | (0x72 << 8) | 0x81);
+    }
+
+    #[test]
+    fn why_and_pid_round_trip() {
+        let w = Why { pid: 42, reasons: cantmove::LOCKED | cantmove::MULTITHREADED, nr_threads: 3 };
+        assert_eq!(Why::from_bytes(&w.to_bytes()), w);
+        assert_eq!(PidArg::from_bytes(&PidArg { pid: 7 }.to_bytes()).pid, 7);
+        assert_eq!(ioc_size(ROAM_IOC_WHY), 16);
+        assert_eq!(ioc_size(ROAM_IOC_LOCK), 8);
+        assert_ne!(ROAM_IOC_LOCK, ROAM_IOC_UNLOCK);
+        let mut bits = 0;
+        for (b, name, why) in cantmove::ALL {
+            assert_eq!(bits & b, 0, "{name} reuses a bit");
+            assert!(!why.is_empty());
+            bits |= b;
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@ extern crate std;
 
 pub mod abi;
 pub mod config;
+pub mod image;
 pub mod load;
 pub mod loadvec;
 pub mod rng;
+pub mod syscalls;
 pub mod wire;

@@ -67,10 +67,11 @@ pub const fn frame_len(payload_len: usize) -> usize {
 }
 
 /// Computes the frame MAC: HMAC-SHA256 under the cluster key over
-/// `header || payload`.
+/// `header || payload`, which frames always hold contiguously (so the
+/// kernel can digest them in place, without a copy).
 pub trait FrameMac {
-    /// The 32-byte tag of `header` followed by `payload`.
-    fn mac(&mut self, header: &[u8], payload: &[u8]) -> [u8; MAC_LEN];
+    /// The 32-byte tag of `data` (a frame's header followed by its payload).
+    fn mac(&mut self, data: &[u8]) -> [u8; MAC_LEN];
 }
 
 /// Frame types.
@@ -328,10 +329,11 @@ pub fn seal(h: &Header, payload: &[u8], mac: &mut impl FrameMac, out: &mut [u8])
     let frame = out.get_mut(..total).ok_or(Reject::Truncated)?;
     let mut head = [0u8; HEADER_LEN];
     h.encode(&mut head);
-    let tag = mac.mac(&head, payload);
     put(frame, 0, &head);
     put(frame, HEADER_LEN, payload);
-    put(frame, HEADER_LEN.saturating_add(payload.len()), &tag);
+    let body_end = HEADER_LEN.saturating_add(payload.len());
+    let tag = mac.mac(frame.get(..body_end).unwrap_or(&[]));
+    put(frame, body_end, &tag);
     Ok(total)
 }
 
@@ -355,13 +357,12 @@ pub fn open<'a>(frame: &'a [u8], mac: &mut impl FrameMac) -> Result<(Header, &'a
     if frame.len() > total {
         return Err(Reject::BadLength);
     }
-    let head = frame.get(..HEADER_LEN).ok_or(Reject::Truncated)?;
     let payload = frame.get(HEADER_LEN..body_end).ok_or(Reject::Truncated)?;
     let tag: [u8; MAC_LEN] = frame
         .get(body_end..total)
         .and_then(|t| <[u8; MAC_LEN]>::try_from(t).ok())
         .ok_or(Reject::Truncated)?;
-    let want = mac.mac(head, payload);
+    let want = mac.mac(frame.get(..body_end).unwrap_or(&[]));
     if !tags_equal(&want, &tag) {
         return Err(Reject::BadMac);
     }

@@ -21,10 +21,9 @@ use std::time::Duration;
 struct HostMac(Vec<u8>);
 
 impl FrameMac for HostMac {
-    fn mac(&mut self, header: &[u8], payload: &[u8]) -> [u8; MAC_LEN] {
+    fn mac(&mut self, data: &[u8]) -> [u8; MAC_LEN] {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("any key length works");
-        m.update(header);
-        m.update(payload);
+        m.update(data);
         m.finalize().into_bytes().into()
     }
 }

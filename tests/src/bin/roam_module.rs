@@ -17,6 +17,7 @@ const ATTRS: &[(&str, u32)] = &[
     ("key", 0o200),
     ("listen", 0o644),
     ("load", 0o444),
+    ("locked", 0o444),
     ("node_id", 0o644),
     ("nodes", 0o444),
     ("peers", 0o644),

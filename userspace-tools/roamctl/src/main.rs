@@ -11,6 +11,7 @@ mod keygen;
 mod netif;
 mod nodes;
 mod ping;
+mod procs;
 mod status;
 mod sysfs;
 
@@ -63,6 +64,18 @@ enum Command {
     },
     /// Print a new random cluster key (64 hex digits), for a key file.
     Keygen,
+    /// Say whether a process can migrate, and if not, why not.
+    Why {
+        pid: u32,
+    },
+    /// Pin a process to this node (its owner or root).
+    Lock {
+        pid: u32,
+    },
+    /// Undo `lock`.
+    Unlock {
+        pid: u32,
+    },
     /// Time round trips (or, with --bulk, a one-way transfer) to a peer
     /// over the roam transport (as root).
     Ping {
@@ -95,6 +108,9 @@ fn main() -> ExitCode {
         Command::Load => counters::run("load", cli.json),
         Command::Apply { file, node, check } => apply::run(file, *node, *check, cli.json),
         Command::Keygen => keygen::run(cli.json),
+        Command::Why { pid } => procs::why(*pid, cli.json),
+        Command::Lock { pid } => procs::lock(*pid, true, cli.json),
+        Command::Unlock { pid } => procs::lock(*pid, false, cli.json),
         Command::Ping { node, count, size, bulk } => ping::run(*node, *count, *size, *bulk, cli.json),
     };
     match result {

@@ -12,10 +12,9 @@ use std::collections::HashSet;
 struct FixedKey;
 
 impl FrameMac for FixedKey {
-    fn mac(&mut self, header: &[u8], payload: &[u8]) -> [u8; MAC_LEN] {
+    fn mac(&mut self, data: &[u8]) -> [u8; MAC_LEN] {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(b"roam fuzz key").expect("any key length");
-        m.update(header);
-        m.update(payload);
+        m.update(data);
         m.finalize().into_bytes().into()
     }
 }

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Looking at other processes: find one by pid, read its credentials,
+//! flags, thread count and memory map.
+
+use kernel::{bindings, prelude::*};
+
+/// A reference to a task (process), found by pid.
+///
+/// # Invariants
+///
+/// `task` is a valid task on which we hold one reference (from
+/// `get_pid_task`), dropped exactly once in `Drop`. Its `signal` struct
+/// stays allocated while the reference is held.
+pub(crate) struct TaskRef {
+    task: *mut bindings::task_struct,
+}
+
+/// What a process's memory map contains, for the eligibility check.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct MapSummary {
+    pub(crate) vmas: u32,
+    /// Some mapping is shared with other processes and writable.
+    pub(crate) shared_writable: bool,
+    /// Some mapping is device memory.
+    pub(crate) device: bool,
+}
+
+impl TaskRef {
+    /// The process with id `pid` in the caller's pid namespace.
+    pub(crate) fn find(pid: u32) -> Result<Self> {
+        if pid == 0 || pid > i32::MAX as u32 {
+            return Err(ESRCH);
+        }
+        // SAFETY: `find_get_pid` looks the number up in the current pid
+        // namespace and returns a referenced `struct pid` or null.
+        let p = unsafe { bindings::find_get_pid(pid as i32) };
+        if p.is_null() {
+            return Err(ESRCH);
+        }
+        // SAFETY: `p` is a valid referenced pid; `get_pid_task` returns a
+        // referenced task or null. We then drop our pid reference.
+        let task = unsafe {
+            let t = bindings::get_pid_task(p, bindings::pid_type_PIDTYPE_PID);
+            bindings::put_pid(p);
+            t
+        };
+        if task.is_null() {
+            return Err(ESRCH);
+        }
+        // INVARIANT: `get_pid_task` returned a referenced task.
+        Ok(TaskRef { task })
+    }
+
+    /// `PF_*` flags.
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: the task is valid (type invariant); `flags` is a plain word
+        // read racily, as the kernel itself does for these checks.
+        unsafe { core::ptr::read_volatile(&raw const (*self.task).flags) }
+    }
+
+    pub(crate) fn is_kthread(&self) -> bool {
+        self.flags() & bindings::PF_KTHREAD != 0
+    }
+
+    pub(crate) fn is_exiting(&self) -> bool {
+        self.flags() & bindings::PF_EXITING != 0
+    }
+
+    /// Thread-group id (process id) in the initial pid namespace.
+    pub(crate) fn tgid(&self) -> u32 {
+        // SAFETY: the task is valid; `tgid` is set at creation and constant.
+        unsafe { (*self.task).tgid as u32 }
+    }
+
+    /// Monotonic start time (ns): with the pid, identifies the process
+    /// even after its pid is reused.
+    pub(crate) fn start_time(&self) -> u64 {
+        // SAFETY: the task is valid; `start_time` is constant after fork.
+        unsafe { (*self.task).start_time }
+    }
+
+    /// Threads in its thread group.
+    pub(crate) fn nr_threads(&self) -> u32 {
+        // SAFETY: the task is valid and holds its `signal` struct while we
+        // hold the task (type invariant); a racy read of the count is fine.
+        unsafe {
+            let sig = (*self.task).signal;
+            if sig.is_null() {
+                return 0;
+            }
+            core::ptr::read_volatile(&raw const (*sig).nr_threads).max(0) as u32
+        }
+    }
+
+    /// Whether it is init of the initial pid namespace.
+    pub(crate) fn is_init(&self) -> bool {
+        self.tgid() == 1
+    }
+
+    /// Its real and effective user ids (in the initial user namespace).
+    pub(crate) fn uids(&self) -> (u32, u32) {
+        // SAFETY: the task is valid; `get_task_cred` returns its objective
+        // credentials with a reference we drop below.
+        unsafe {
+            let cred = bindings::get_task_cred(self.task);
+            let ids = ((*cred).uid.val, (*cred).euid.val);
+            put_cred(cred);
+            ids
+        }
+    }
+
+    /// Walks its memory map (under the map's read lock).
+    pub(crate) fn map_summary(&self) -> Option<MapSummary> {
+        // SAFETY: the task is valid; `get_task_mm` returns its mm with a user
+        // reference, or null for kernel threads and exiting tasks.
+        let mm = unsafe { bindings::get_task_mm(self.task) };
+        if mm.is_null() {
+            return None;
+        }
+        let mut s = MapSummary::default();
+        // SAFETY: `mm` is valid while we hold the reference; `find_vma` needs
+        // the mmap lock held for reading, which we hold between down_read and
+        // up_read; VMAs are only dereferenced under it.
+        unsafe {
+            bindings::down_read(&raw mut (*mm).__bindgen_anon_1.mmap_lock);
+            let mut addr: u64 = 0;
+            loop {
+                let vma = bindings::find_vma(mm, addr as _);
+                if vma.is_null() {
+                    break;
+                }
+                let flags = (*vma).__bindgen_anon_2.vm_flags as u64;
+                let shared = bindings::VM_SHARED as u64;
+                let maywrite = bindings::VM_MAYWRITE as u64;
+                if flags & shared != 0 && flags & maywrite != 0 {
+                    s.shared_writable = true;
+                }
+                if flags & (bindings::VM_IO as u64 | bindings::VM_PFNMAP as u64 | bindings::VM_MIXEDMAP as u64) != 0 {
+                    s.device = true;
+                }
+                s.vmas += 1;
+                let end = (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end as u64;
+                if end <= addr {
+                    break;
+                }
+                addr = end;
+            }
+            bindings::up_read(&raw mut (*mm).__bindgen_anon_1.mmap_lock);
+            bindings::mmput(mm);
+        }
+        Some(s)
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold one reference; dropped once.
+        unsafe { bindings::put_task_struct(self.task) };
+    }
+}
+
+/// Drops a credentials reference (the inline `put_cred`).
+///
+/// # Safety
+///
+/// `cred` must be a valid credentials struct on which the caller holds a
+/// reference, not used afterwards.
+unsafe fn put_cred(cred: *const bindings::cred) {
+    // SAFETY: per the contract `cred` is valid; `usage` is an atomic long
+    // that the kernel only changes atomically.
+    let usage = unsafe { core::sync::atomic::AtomicI64::from_ptr((&raw const (*cred).usage.counter).cast_mut()) };
+    if usage.fetch_sub(1, core::sync::atomic::Ordering::AcqRel) == 1 {
+        // SAFETY: we dropped the last reference, as `put_cred` would before
+        // calling `__put_cred`.
+        unsafe { bindings::__put_cred(cred.cast_mut()) };
+    }
+}
+
+/// The caller's real and effective user ids.
+pub(crate) fn current_uids() -> (u32, u32) {
+    // SAFETY: the current task's own credentials cannot change under it and
+    // stay valid while it runs.
+    unsafe {
+        let cur = bindings::get_current();
+        let cred = (*cur).cred;
+        ((*cred).uid.val, (*cred).euid.val)
+    }
+}

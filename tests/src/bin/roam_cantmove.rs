@@ -1,0 +1,142 @@
+//! Eligibility ("why can't it migrate?") and locking, on real processes:
+//! a plain child can migrate; init, a kernel thread, a multithreaded
+//! process and one with writable shared memory cannot, each for its own
+//! reason; a locked process cannot until unlocked; other users get EPERM;
+//! a pid that does not exist gets ESRCH; exited locked processes are
+//! forgotten.
+
+use roam_proto::abi::{cantmove, PidArg, Why, ROAM_IOC_LOCK, ROAM_IOC_UNLOCK, ROAM_IOC_WHY};
+use roam_tests::guest::{self, IoctlArg, NOBODY};
+use roam_tests::ktap::Ktap;
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+fn why(pid: u32) -> std::io::Result<Why> {
+    let dev = guest::open_dev()?;
+    let mut buf = [0u8; 64];
+    buf[..Why::SIZE].copy_from_slice(&Why { pid, ..Why::default() }.to_bytes());
+    guest::ioctl(dev.as_raw_fd(), ROAM_IOC_WHY, IoctlArg::Buf(&mut buf))?;
+    let mut w = [0u8; Why::SIZE];
+    w.copy_from_slice(&buf[..Why::SIZE]);
+    Ok(Why::from_bytes(&w))
+}
+
+fn lock(pid: u32, on: bool) -> std::io::Result<()> {
+    let dev = guest::open_dev()?;
+    let mut buf = [0u8; 64];
+    buf[..PidArg::SIZE].copy_from_slice(&PidArg { pid }.to_bytes());
+    let cmd = if on { ROAM_IOC_LOCK } else { ROAM_IOC_UNLOCK };
+    guest::ioctl(dev.as_raw_fd(), cmd, IoctlArg::Buf(&mut buf)).map(|_| ())
+}
+
+fn locked_list() -> Vec<u32> {
+    guest::read_sysfs("locked").unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+fn self_exe() -> String {
+    std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "/usr/lib/roam/tests/roam_cantmove".into())
+}
+
+fn spawn(mode: &str) -> Child {
+    Command::new(self_exe()).arg(mode).spawn().expect("spawn a child of this test")
+}
+
+/// Child modes: stay alive (bounded) in a given shape until killed.
+fn child_mode(mode: &str) -> ! {
+    match mode {
+        "--threads-child" => {
+            let _t = std::thread::spawn(|| std::thread::sleep(Duration::from_secs(60)));
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "--shm-child" => {
+            // SAFETY: an anonymous shared mapping; no existing memory is touched.
+            let p = unsafe {
+                libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        _ => std::thread::sleep(Duration::from_secs(60)),
+    }
+    std::process::exit(0)
+}
+
+fn reasons_of(w: &std::io::Result<Why>) -> String {
+    match w {
+        Ok(w) => format!("reasons {:#x}, threads {}", w.reasons, w.nr_threads),
+        Err(e) => guest::errno_name(e),
+    }
+}
+
+fn main() {
+    if let Some(mode) = std::env::args().nth(1) {
+        child_mode(&mode);
+    }
+    let mut t = Ktap::plan(13);
+
+    let mut plain = spawn("--plain-child");
+    let pid = plain.id();
+    let ok = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || why(pid).map(|w| w.reasons == 0).unwrap_or(false));
+    t.check(ok, "a plain single-threaded process can migrate", &reasons_of(&why(pid)));
+
+    let w = why(1);
+    t.check(w.as_ref().map(|w| w.reasons & cantmove::INIT != 0).unwrap_or(false), "init cannot migrate: init", &reasons_of(&w));
+
+    let w = why(2);
+    t.check(w.as_ref().map(|w| w.reasons & cantmove::KERNEL_THREAD != 0).unwrap_or(false), "kthreadd cannot migrate: kernel thread", &reasons_of(&w));
+
+    let mut mt = spawn("--threads-child");
+    let ok = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        why(mt.id()).map(|w| w.reasons & cantmove::MULTITHREADED != 0 && w.nr_threads == 2).unwrap_or(false)
+    });
+    t.check(ok, "a process with two threads cannot migrate: multithreaded", &reasons_of(&why(mt.id())));
+    let _ = mt.kill();
+    let _ = mt.wait();
+
+    let mut shm = spawn("--shm-child");
+    let ok = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        why(shm.id()).map(|w| w.reasons & cantmove::SHARED_MEMORY != 0).unwrap_or(false)
+    });
+    t.check(ok, "a process with writable shared memory cannot migrate: shared memory", &reasons_of(&why(shm.id())));
+    let _ = shm.kill();
+    let _ = shm.wait();
+
+    let r = lock(pid, true);
+    let w = why(pid);
+    t.check(
+        r.is_ok() && w.as_ref().map(|w| w.reasons == cantmove::LOCKED).unwrap_or(false),
+        "a locked process cannot migrate: locked",
+        &format!("lock: {}; {}", guest::describe(&r), reasons_of(&w)),
+    );
+    t.check(locked_list().contains(&pid), "/sys/kernel/roam/locked lists it", &format!("{:?}", locked_list()));
+    let out = Command::new(guest::ROAMCTL).args(["why", &pid.to_string()]).output();
+    let text = out.as_ref().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    t.check(text.contains("cannot migrate") && text.contains("locked"), "roamctl why explains it", &text);
+
+    let r = lock(pid, false);
+    let w = why(pid);
+    t.check(
+        r.is_ok() && w.as_ref().map(|w| w.reasons == 0).unwrap_or(false) && !locked_list().contains(&pid),
+        "unlocked, it can migrate again",
+        &format!("unlock: {}; {}", guest::describe(&r), reasons_of(&w)),
+    );
+
+    let other = guest::as_user(NOBODY, || {
+        let w = why(pid);
+        let l = lock(pid, true);
+        matches!(&w, Err(e) if guest::errno_is(e, &[libc::EPERM])) && matches!(&l, Err(e) if guest::errno_is(e, &[libc::EPERM]))
+    });
+    t.check(other, "another user gets EPERM for why and lock", "");
+    t.check(locked_list().is_empty() || !locked_list().contains(&pid), "and locked nothing", &format!("{:?}", locked_list()));
+
+    let w = why(999_999);
+    t.check(matches!(&w, Err(e) if guest::errno_is(e, &[libc::ESRCH])), "a pid that does not exist: ESRCH", &reasons_of(&w));
+
+    let r = lock(pid, true);
+    let _ = plain.kill();
+    let _ = plain.wait();
+    let gone = guest::wait_for(Duration::from_secs(10), Duration::from_millis(100), || !locked_list().contains(&pid));
+    t.check(r.is_ok() && gone, "a locked process that exits is forgotten", &format!("{:?}", locked_list()));
+    t.finish();
+}
