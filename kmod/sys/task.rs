@@ -22,7 +22,7 @@ pub(crate) struct MapSummary {
     pub(crate) vmas: u32,
     /// Some mapping is shared with other processes and writable.
     pub(crate) shared_writable: bool,
-    /// Some mapping is device memory.
+    /// Some mapping is device memory (mapped from a driver's file).
     pub(crate) device: bool,
 }
 
@@ -136,7 +136,10 @@ impl TaskRef {
                 if flags & shared != 0 && flags & maywrite != 0 {
                     s.shared_writable = true;
                 }
-                if flags & (bindings::VM_IO as u64 | bindings::VM_PFNMAP as u64 | bindings::VM_MIXEDMAP as u64) != 0 {
+                // Device memory comes from a driver's file; the kernel's own
+                // special mappings (vvar) are VM_IO|VM_PFNMAP without a file.
+                let device_bits = bindings::VM_IO as u64 | bindings::VM_PFNMAP as u64 | bindings::VM_MIXEDMAP as u64;
+                if flags & device_bits != 0 && !(*vma).vm_file.is_null() {
                     s.device = true;
                 }
                 s.vmas += 1;
