@@ -6,7 +6,7 @@
 use super::{Cluster, Peer};
 use crate::sys::socket::TcpSocket;
 use crate::sys::time;
-use crate::wire::{self, FrameMac, Header, MsgType, MAC_LEN};
+use crate::wire::{self, FrameMac, Header, MsgType, HEADER_LEN, MAC_LEN};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
@@ -51,8 +51,12 @@ fn fail(tx: &mut TxState, now: u64) {
 /// Seals one frame for `peer` with the next sequence number of `tx`.
 fn seal_frame(c: &Cluster, peer: &Peer, tx: &mut TxState, ty: MsgType, request_id: u32, payload: &[u8]) -> Result<KVec<u8>> {
     let Some(key) = c.key() else { return Err(EINVAL) };
-    let mut frame = KVec::new();
-    frame.extend_with(wire::frame_len(payload.len()), 0u8, GFP_KERNEL)?;
+    // Header room, the payload, tag room: one copy of the payload, no
+    // zero-filling of the bulk of the buffer.
+    let mut frame = KVec::with_capacity(wire::frame_len(payload.len()), GFP_KERNEL)?;
+    frame.extend_from_slice(&[0u8; HEADER_LEN], GFP_KERNEL)?;
+    frame.extend_from_slice(payload, GFP_KERNEL)?;
+    frame.extend_from_slice(&[0u8; MAC_LEN], GFP_KERNEL)?;
     tx.seq += 1;
     let h = Header {
         msg_type: ty,
@@ -64,8 +68,7 @@ fn seal_frame(c: &Cluster, peer: &Peer, tx: &mut TxState, ty: MsgType, request_i
         seq: tx.seq,
         request_id,
     };
-    // The buffer is exactly one frame long, so `seal` fills all of it.
-    wire::seal(&h, payload, &mut KernelMac(&key), &mut frame).map_err(|_| EINVAL)?;
+    wire::seal_in_place(&h, &mut frame, &mut KernelMac(&key)).map_err(|_| EINVAL)?;
     Ok(frame)
 }
 

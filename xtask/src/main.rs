@@ -179,8 +179,14 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Shows every node's roam status, as seen from inside it.
+/// Configures the cluster (one cluster file, `roamctl apply` on every
+/// node), waits until every node sees every other, and shows the status.
 fn print_cluster(ctx: &util::Ctx, mut cl: cluster::Cluster, name: &str) -> Result<()> {
+    util::step("configuring the cluster: roamctl apply /etc/roam/cluster.toml on every node");
+    bench::configure(&mut cl)?;
+    let nodes = cl.agents[0].check("roamctl nodes", Duration::from_secs(30))?;
+    util::step("node 1's view of the cluster (roamctl nodes)");
+    print!("{nodes}");
     util::step("cluster state (roamctl status on every node)");
     for (i, a) in cl.agents.iter_mut().enumerate() {
         let out = a.run("hostname; ip -4 -o addr show eth0 | awk '{print $4}'; roamctl status", Duration::from_secs(30))?;

@@ -314,6 +314,27 @@ fn tags_equal(a: &[u8; MAC_LEN], b: &[u8; MAC_LEN]) -> bool {
     core::hint::black_box(diff) == 0
 }
 
+/// Finishes a frame whose payload the caller already placed in `frame`:
+/// `frame` must be exactly [`frame_len`]`(h.len)` bytes with the payload at
+/// `HEADER_LEN..`; this writes the header and the tag around it. It saves
+/// the payload copy [`seal`] makes, which matters for bulk transfers.
+pub fn seal_in_place(h: &Header, frame: &mut [u8], mac: &mut impl FrameMac) -> Result<(), Reject> {
+    let len = usize::try_from(h.len).map_err(|_| Reject::BadLength)?;
+    if len > MAX_PAYLOAD || frame.len() != frame_len(len) {
+        return Err(Reject::BadLength);
+    }
+    if !valid_node(h.sender) {
+        return Err(Reject::UnknownNode);
+    }
+    let mut head = [0u8; HEADER_LEN];
+    h.encode(&mut head);
+    put(frame, 0, &head);
+    let body_end = HEADER_LEN.saturating_add(len);
+    let tag = mac.mac(frame.get(..body_end).unwrap_or(&[]));
+    put(frame, body_end, &tag);
+    Ok(())
+}
+
 /// Writes the frame for header `h` and `payload` into `out` and returns
 /// its length. Fails with `BadLength` if `payload.len()` differs from
 /// `h.len` or exceeds [`MAX_PAYLOAD`], `UnknownNode` if `h.sender` is not a

@@ -438,3 +438,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn seal_in_place_matches_seal() {
+    for len in [0usize, 1, 100, 4096] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+        let h = header(len);
+        let mut a = vec![0u8; frame_len(len)];
+        seal(&h, &payload, &mut key(), &mut a).unwrap();
+        let mut b = vec![0u8; frame_len(len)];
+        b[HEADER_LEN..HEADER_LEN + len].copy_from_slice(&payload);
+        roam_proto::wire::seal_in_place(&h, &mut b, &mut key()).unwrap();
+        assert_eq!(a, b, "payload of {len} bytes");
+    }
+    let h = header(10);
+    let mut short = vec![0u8; frame_len(9)];
+    assert_eq!(roam_proto::wire::seal_in_place(&h, &mut short, &mut key()), Err(Reject::BadLength));
+}
