@@ -81,40 +81,128 @@ fn recv_exact(sock: &TcpSocket, buf: &mut [u8], started: bool) -> core::result::
     Ok(true)
 }
 
-/// Reads one frame. `Ok(None)`: nothing arrived within the socket's
-/// receive timeout. `Err(())`: the connection must be dropped (closed,
-/// broken, or a header that cannot delimit the stream — counted).
-pub(crate) fn read_frame(c: &Cluster, sock: &TcpSocket) -> core::result::Result<Option<(Header, KVec<u8>)>, ()> {
-    let mut hdr = [0u8; HEADER_LEN];
-    match recv_exact(sock, &mut hdr, false) {
-        Ok(false) => return Ok(None),
-        Ok(true) => {}
-        Err((_, partial)) => {
-            if partial {
-                c.stats.reject(Reject::Truncated);
+/// Size of a connection's receive buffer: frames up to this size (all
+/// but bulk data) are taken from it whole, usually with one receive call
+/// and no allocation.
+const READ_BUF: usize = 16 * 1024;
+
+/// A frame just read: in the connection's buffer, or (if larger than it)
+/// in its own allocation.
+pub(crate) enum Frame<'a> {
+    Borrowed(&'a [u8]),
+    Owned(KVec<u8>),
+}
+
+impl core::ops::Deref for Frame<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Frame::Borrowed(b) => b,
+            Frame::Owned(v) => v,
+        }
+    }
+}
+
+/// Buffered frame reading for one connection.
+pub(crate) struct FrameReader {
+    /// Always `READ_BUF` bytes; `start..end` holds bytes not yet consumed.
+    buf: KVec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl FrameReader {
+    pub(crate) fn new() -> Result<Self> {
+        let mut buf = KVec::new();
+        buf.extend_with(READ_BUF, 0u8, GFP_KERNEL)?;
+        Ok(FrameReader { buf, start: 0, end: 0 })
+    }
+
+    fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// One receive into the free space, after moving what is left to the
+    /// front.
+    fn fill(&mut self, sock: &TcpSocket) -> core::result::Result<(), RecvError> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let n = sock.recv_some(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(())
+    }
+
+    /// Buffers at least `want` bytes (`want <= READ_BUF`). `Ok(false)`:
+    /// nothing at all arrived within the receive timeout.
+    fn want(&mut self, c: &Cluster, sock: &TcpSocket, want: usize, deadline: u64) -> core::result::Result<bool, ()> {
+        while self.buffered() < want {
+            match self.fill(sock) {
+                Ok(()) => {}
+                Err(RecvError::Timeout) => {
+                    if self.buffered() == 0 {
+                        return Ok(false);
+                    }
+                    if thread::should_stop() || time::now_ms() > deadline {
+                        c.stats.reject(Reject::Truncated);
+                        return Err(());
+                    }
+                }
+                Err(_) => {
+                    if self.buffered() > 0 {
+                        c.stats.reject(Reject::Truncated);
+                    }
+                    return Err(());
+                }
             }
+        }
+        Ok(true)
+    }
+
+    /// Reads one frame. `Ok(None)`: nothing arrived within the socket's
+    /// receive timeout. `Err(())`: the connection must be dropped (closed,
+    /// broken, or a header that cannot delimit the stream — counted).
+    pub(crate) fn next(&mut self, c: &Cluster, sock: &TcpSocket) -> core::result::Result<Option<(Header, Frame<'_>)>, ()> {
+        let deadline = time::now_ms() + FRAME_DEADLINE_MS;
+        if !self.want(c, sock, HEADER_LEN, deadline)? {
+            return Ok(None);
+        }
+        let h = match Header::decode(&self.buf[self.start..self.end]) {
+            Ok(h) => h,
+            Err(r) => {
+                // The stream can no longer be delimited: count and hang up.
+                c.stats.reject(r);
+                return Err(());
+            }
+        };
+        let total = wire::frame_len(h.len as usize);
+        c.stats.bytes_received.fetch_add(total as u64, Ordering::Relaxed);
+        if total <= READ_BUF {
+            // A frame that started must complete: "nothing arrived" now
+            // means it was cut short.
+            if !self.want(c, sock, total, deadline)? {
+                c.stats.reject(Reject::Truncated);
+                return Err(());
+            }
+            let range = self.start..self.start + total;
+            self.start += total;
+            return Ok(Some((h, Frame::Borrowed(&self.buf[range]))));
+        }
+        // Larger than the buffer, so everything buffered belongs to it.
+        let have = self.buffered();
+        let mut frame = KVec::with_capacity(total, GFP_KERNEL).map_err(|_| ())?;
+        frame.extend_from_slice(&self.buf[self.start..self.end], GFP_KERNEL).map_err(|_| ())?;
+        frame.extend_with(total - have, 0u8, GFP_KERNEL).map_err(|_| ())?;
+        self.start = 0;
+        self.end = 0;
+        if recv_exact(sock, &mut frame[have..], true).is_err() {
+            c.stats.reject(Reject::Truncated);
             return Err(());
         }
+        Ok(Some((h, Frame::Owned(frame))))
     }
-    let h = match Header::decode(&hdr) {
-        Ok(h) => h,
-        Err(r) => {
-            // The stream can no longer be delimited: count and hang up.
-            c.stats.reject(r);
-            return Err(());
-        }
-    };
-    let total = wire::frame_len(h.len as usize);
-    let mut frame = KVec::new();
-    if frame.extend_from_slice(&hdr, GFP_KERNEL).is_err() || frame.extend_with(total - HEADER_LEN, 0u8, GFP_KERNEL).is_err() {
-        return Err(());
-    }
-    if recv_exact(sock, &mut frame[HEADER_LEN..], true).is_err() {
-        c.stats.reject(Reject::Truncated);
-        return Err(());
-    }
-    c.stats.bytes_received.fetch_add(total as u64, Ordering::Relaxed);
-    Ok(Some((h, frame)))
 }
 
 /// What to do with a frame that was read.
@@ -172,8 +260,9 @@ fn receive_loop(c: &Cluster, sock: &TcpSocket) {
         Ok(a) => a,
         Err(_) => return,
     };
+    let Ok(mut reader) = FrameReader::new() else { return };
     while !thread::should_stop() {
-        let (h, frame) = match read_frame(c, sock) {
+        let (h, frame) = match reader.next(c, sock) {
             Ok(Some(f)) => f,
             Ok(None) => continue,
             Err(()) => return,

@@ -18,6 +18,8 @@ const BACKOFF_MAX_MS: u32 = 8000;
 /// The sending side of one peer.
 pub(crate) struct TxState {
     sock: Option<TcpSocket>,
+    /// Reads answers that come back on this connection (`request`).
+    reader: Option<super::rx::FrameReader>,
     /// Sequence number of the last frame sent in this session.
     seq: u64,
     /// No reconnect before this monotonic time (ms).
@@ -27,7 +29,7 @@ pub(crate) struct TxState {
 
 impl TxState {
     pub(crate) fn new() -> Self {
-        TxState { sock: None, seq: 0, retry_at_ms: 0, backoff_ms: 0 }
+        TxState { sock: None, reader: None, seq: 0, retry_at_ms: 0, backoff_ms: 0 }
     }
 }
 
@@ -44,6 +46,7 @@ impl FrameMac for KernelMac<'_> {
 
 fn fail(tx: &mut TxState, now: u64) {
     tx.sock = None;
+    tx.reader = None;
     tx.backoff_ms = (tx.backoff_ms.saturating_mul(2)).clamp(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     tx.retry_at_ms = now + tx.backoff_ms as u64;
 }
@@ -149,20 +152,28 @@ pub(crate) fn request(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, pa
     let frame = seal_frame(c, peer, &mut tx, ty, request_id, payload)?;
     send_locked(c, peer, &mut tx, &frame, now)?;
     let deadline = now + timeout_ms;
+    if tx.reader.is_none() {
+        tx.reader = Some(super::rx::FrameReader::new()?);
+    }
     loop {
-        let got = match tx.sock.as_ref() {
-            Some(s) => super::rx::read_frame(c, s),
-            None => Err(()),
-        };
-        match got {
-            Ok(Some((h, f))) => {
-                if let super::rx::Verdict::Accept(from) = super::rx::verify(c, &h, &f, peer.addr.ip) {
-                    if from.id == peer.id && h.msg_type == MsgType::Pong && h.request_id == request_id {
-                        return Ok(());
-                    }
-                }
+        let answered = {
+            let TxState { sock, reader, .. } = &mut *tx;
+            match (sock.as_ref(), reader.as_mut()) {
+                (Some(s), Some(r)) => match r.next(c, s) {
+                    Ok(Some((h, f))) => Ok(matches!(
+                        super::rx::verify(c, &h, &f, peer.addr.ip),
+                        super::rx::Verdict::Accept(ref from)
+                            if from.id == peer.id && h.msg_type == MsgType::Pong && h.request_id == request_id
+                    )),
+                    Ok(None) => Ok(false),
+                    Err(()) => Err(()),
+                },
+                _ => Err(()),
             }
-            Ok(None) => {}
+        };
+        match answered {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
             Err(()) => {
                 fail(&mut tx, now);
                 return Err(EPIPE);
@@ -187,6 +198,7 @@ pub(crate) fn disconnect(peer: &Peer) {
     if let Some(s) = tx.sock.take() {
         s.shutdown();
     }
+    tx.reader = None;
     tx.retry_at_ms = 0;
     tx.backoff_ms = 0;
 }

@@ -66,6 +66,9 @@ pub const ROAM_IOC_PING: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x81, P
 /// [`Ping::flags`]: send `count` bulk frames of `size` bytes back to back
 /// and one final round trip, instead of `count` round trips.
 pub const PING_BULK: u32 = 1;
+/// [`Ping::flags`]: send nothing; compute the frame MAC over `size` bytes
+/// `count` times, to measure what the MAC alone costs on this node.
+pub const PING_MAC_ONLY: u32 = 2;
 /// Largest `count` one ping request may ask for.
 pub const PING_MAX_COUNT: u32 = 100_000;
 

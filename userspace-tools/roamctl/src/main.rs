@@ -91,6 +91,9 @@ enum Command {
         /// Send COUNT frames one way, then one round trip.
         #[arg(long)]
         bulk: bool,
+        /// Send nothing: time COUNT frame MACs over SIZE bytes on this node.
+        #[arg(long, conflicts_with = "bulk")]
+        mac_only: bool,
     },
 }
 
@@ -111,7 +114,7 @@ fn main() -> ExitCode {
         Command::Why { pid } => procs::why(*pid, cli.json),
         Command::Lock { pid } => procs::lock(*pid, true, cli.json),
         Command::Unlock { pid } => procs::lock(*pid, false, cli.json),
-        Command::Ping { node, count, size, bulk } => ping::run(*node, *count, *size, *bulk, cli.json),
+        Command::Ping { node, count, size, bulk, mac_only } => ping::run(*node, *count, *size, *bulk, *mac_only, cli.json),
     };
     match result {
         Ok(text) => {

@@ -3,19 +3,30 @@
 
 use crate::dev::Device;
 use crate::error::CtlError;
-use roam_proto::abi::{Ping, PING_BULK, ROAM_IOC_PING};
+use roam_proto::abi::{Ping, PING_BULK, PING_MAC_ONLY, ROAM_IOC_PING};
 
 /// What one run asked for and got.
 pub fn format(p: &Ping, json: bool) -> String {
     let bulk = p.flags & PING_BULK != 0;
+    let mac_only = p.flags & PING_MAC_ONLY != 0;
     if json {
         return serde_json::json!({
-            "node": p.node, "count": p.count, "size": p.size, "bulk": bulk,
+            "node": p.node, "count": p.count, "size": p.size, "bulk": bulk, "mac_only": mac_only,
             "elapsed_ns": p.elapsed_ns, "done": p.done,
         })
         .to_string();
     }
     let secs = p.elapsed_ns as f64 / 1e9;
+    if mac_only {
+        let bytes = p.done as f64 * p.size as f64;
+        return format!(
+            "{} MACs over {} bytes in {:.3} s: {:.1} MB/s",
+            p.done,
+            p.size,
+            secs,
+            if secs > 0.0 { bytes / secs / 1e6 } else { 0.0 }
+        );
+    }
     if bulk {
         let bytes = p.done as f64 * p.size as f64;
         format!(
@@ -32,9 +43,10 @@ pub fn format(p: &Ping, json: bool) -> String {
     }
 }
 
-pub fn run(node: u32, count: u32, size: u32, bulk: bool, json: bool) -> Result<String, CtlError> {
+pub fn run(node: u32, count: u32, size: u32, bulk: bool, mac_only: bool, json: bool) -> Result<String, CtlError> {
     let dev = Device::open_rw().map_err(|e| CtlError::from_io("open /dev/roam", &e))?;
-    let req = Ping { node, count, size, flags: if bulk { PING_BULK } else { 0 }, ..Ping::default() };
+    let flags = if mac_only { PING_MAC_ONLY } else if bulk { PING_BULK } else { 0 };
+    let req = Ping { node, count, size, flags, ..Ping::default() };
     let mut buf = req.to_bytes();
     dev.ioctl_rw(ROAM_IOC_PING, &mut buf).map_err(|e| CtlError::from_io(&format!("ping node {node}"), &e))?;
     Ok(format(&Ping::from_bytes(&buf), json))
