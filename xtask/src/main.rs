@@ -8,6 +8,7 @@ mod build;
 mod cluster;
 mod deps;
 mod guest;
+mod jobsim;
 mod kernel;
 mod scenarios;
 mod sim;
@@ -102,6 +103,19 @@ enum Cmd {
         #[arg(long)]
         out_dir: Option<std::path::PathBuf>,
     },
+    /// Simulate a heavy-tailed job stream with and without migration.
+    #[command(name = "jobsim")]
+    JobSim {
+        #[arg(long, default_value_t = 16)]
+        nodes: usize,
+        #[arg(long, default_value_t = 20000)]
+        jobs: usize,
+        /// Mean offered load as a fraction of the cluster's capacity.
+        #[arg(long, default_value_t = 0.7)]
+        utilization: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Host tests, then the KTAP tests in a fresh cluster; `N passed, N failed`.
     Test {
         #[arg(long)]
@@ -171,6 +185,9 @@ fn run(cli: Cli) -> Result<()> {
                 o.out_dir = d;
             }
             sim::run(&o)
+        }
+        Cmd::JobSim { nodes, jobs, utilization, seed } => {
+            jobsim::run(&jobsim::JobSimOptions { nodes, jobs, utilization, seed, ..Default::default() })
         }
         Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport(&ctx, accel),
         Cmd::Test { debug, nodes, accel, memory } => {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod image;
 pub mod load;
 pub mod loadvec;
+pub mod policy;
 pub mod rng;
 pub mod syscalls;
 pub mod wire;
