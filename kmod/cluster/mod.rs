@@ -56,6 +56,8 @@ pub(crate) struct Stats {
     pub(crate) connect_failures: AtomicU64,
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) connections_refused: AtomicU64,
+    /// Connections closed for sending no authentic frame in time.
+    pub(crate) connections_unauthenticated: AtomicU64,
     pub(crate) rejected: [AtomicU64; Reject::ALL.len()],
     /// Frames whose sender id belongs to another address: a duplicate
     /// node id or a spoofing attempt.

@@ -21,6 +21,10 @@ use kernel::{c_str, prelude::*, sync::Arc};
 
 /// A frame that has started must be complete within this time.
 const FRAME_DEADLINE_MS: u64 = 10_000;
+/// A connection that has not delivered one authentic frame within this
+/// time is closed, so idle or garbage-only connections cannot hold the
+/// receiver slots (at most `MAX_CONNS`) that real peers need.
+const UNAUTHENTICATED_MS: u64 = 10_000;
 
 pub(crate) fn listen_loop(c: Arc<Cluster>, sock: Arc<TcpSocket>) {
     while !thread::should_stop() {
@@ -261,7 +265,13 @@ fn receive_loop(c: &Cluster, sock: &TcpSocket) {
         Err(_) => return,
     };
     let Ok(mut reader) = FrameReader::new() else { return };
+    let opened = time::now_ms();
+    let mut authenticated = false;
     while !thread::should_stop() {
+        if !authenticated && time::now_ms().saturating_sub(opened) > UNAUTHENTICATED_MS {
+            c.stats.connections_unauthenticated.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let (h, frame) = match reader.next(c, sock) {
             Ok(Some(f)) => f,
             Ok(None) => continue,
@@ -269,6 +279,7 @@ fn receive_loop(c: &Cluster, sock: &TcpSocket) {
         };
         match verify(c, &h, &frame, from.ip) {
             Verdict::Accept(peer) => {
+                authenticated = true;
                 let payload = frame.get(HEADER_LEN..HEADER_LEN + h.len as usize).unwrap_or(&[]);
                 dispatch(c, &peer, &h, payload, sock);
             }

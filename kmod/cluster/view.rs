@@ -73,6 +73,7 @@ pub(crate) fn stats(c: &Cluster, w: &mut impl Write) -> Result {
     writeln!(w, "connect_failures {}", get(&s.connect_failures))?;
     writeln!(w, "connections_accepted {}", get(&s.connections_accepted))?;
     writeln!(w, "connections_refused {}", get(&s.connections_refused))?;
+    writeln!(w, "connections_unauthenticated {}", get(&s.connections_unauthenticated))?;
     writeln!(w, "receivers {}", c.receivers())?;
     let mut total = get(&s.rejected_addr_mismatch) + get(&s.rejected_no_key);
     for r in Reject::ALL {

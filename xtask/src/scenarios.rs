@@ -266,6 +266,30 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally) -> Result<()> {
     let ok = c.wait(Duration::from_secs(15), |c| c.all_see_all(&all)).is_some();
     c.check("inject: the cluster is intact afterwards".into(), ok, String::new());
 
+    // Idle connections cannot exhaust the receivers: those beyond the limit
+    // are refused at once, the rest closed when they fail to authenticate.
+    let before = c.stats(1);
+    let o = c.sh(2, &format!("/usr/lib/roam/tests/inject_frames --flood {}.1 7077 150 25", crate::cluster::NET))?;
+    let report = ktap::parse(&o.text);
+    for r in &report.results {
+        c.check(format!("flood: {}", r.name), matches!(r.outcome, ktap::Outcome::Pass), r.diag.join("\n"));
+    }
+    c.check("flood: the flooder's KTAP stream is complete".into(), report.plan == Some(report.results.len()), o.text.clone());
+    let after = c.stats(1);
+    let d = |k: &str| after.get(k).copied().unwrap_or(0).saturating_sub(before.get(k).copied().unwrap_or(0));
+    c.check(
+        "flood: node 1 refused the connections beyond its limit".into(),
+        d("connections_refused") >= 15,
+        format!("refused {}", d("connections_refused")),
+    );
+    c.check(
+        "flood: node 1 closed the unauthenticated ones".into(),
+        d("connections_unauthenticated") >= 100,
+        format!("closed {}", d("connections_unauthenticated")),
+    );
+    let ok = c.wait(Duration::from_secs(20), |c| c.all_see_all(&all)).is_some();
+    c.check("flood: the cluster is intact afterwards".into(), ok, String::new());
+
     // A node that dies is marked down; restarted, it rejoins.
     c.cl.kill_node(3);
     let down = c.wait(Duration::from_secs(30), |c| [1u32, 2, 4].iter().all(|&v| c.down_in_view(v, 3)));

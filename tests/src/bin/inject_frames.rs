@@ -78,8 +78,53 @@ fn frame(key: &[u8], sender: u32, dest: u32, epoch: u64, seq: u64) -> Vec<u8> {
     out
 }
 
+/// `inject_frames --flood IP PORT COUNT SECONDS`: opens COUNT connections
+/// that never send anything and reports how many the target closed, and
+/// how fast: it must refuse those beyond its connection limit at once and
+/// close the rest when they fail to authenticate.
+fn flood(args: &[String]) -> ! {
+    let mut t = Ktap::plan(3);
+    let addr: SocketAddr = format!("{}:{}", args[2], args[3]).parse().expect("IP and PORT");
+    let count: usize = args[4].parse().expect("COUNT");
+    let secs: u64 = args[5].parse().expect("SECONDS");
+    let mut conns: Vec<TcpStream> = Vec::new();
+    for _ in 0..count {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(s) => conns.push(s),
+            Err(e) => roam_tests::ktap::diag(&format!("connect: {e}")),
+        }
+    }
+    t.check(conns.len() == count, &format!("opened {count} idle connections"), &format!("opened {}", conns.len()));
+    for s in &conns {
+        s.set_nonblocking(true).expect("nonblocking");
+    }
+    let start = std::time::Instant::now();
+    let mut closed_at: Vec<Option<Duration>> = vec![None; conns.len()];
+    while start.elapsed() < Duration::from_secs(secs) && closed_at.iter().any(Option::is_none) {
+        for (i, s) in conns.iter_mut().enumerate() {
+            if closed_at[i].is_none() {
+                let mut b = [0u8; 16];
+                match s.read(&mut b) {
+                    Ok(0) => closed_at[i] = Some(start.elapsed()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) | Ok(_) => closed_at[i] = Some(start.elapsed()),
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let early = closed_at.iter().filter(|c| c.is_some_and(|d| d < Duration::from_secs(5))).count();
+    let all = closed_at.iter().all(Option::is_some);
+    t.check(early > 0, "connections beyond the limit are closed at once", &format!("{early} closed within 5 s"));
+    t.check(all, &format!("every idle connection is closed within {secs} s"), &format!("{} still open", closed_at.iter().filter(|c| c.is_none()).count()));
+    t.finish();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--flood") && args.len() == 6 {
+        flood(&args);
+    }
     let mut t = Ktap::plan(4);
     if args.len() != 6 {
         eprintln!("usage: inject_frames IP PORT KEYFILE FAKE_ID TARGET_ID");
