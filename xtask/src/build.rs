@@ -72,11 +72,23 @@ pub fn module(ctx: &Ctx, k: &Kernel) -> Result<PathBuf> {
         bail!("Kbuild finished but {} is missing; log: {}", ko.display(), log.display());
     }
     let text = fs::read_to_string(&log).unwrap_or_default();
-    if let Some(w) = text.lines().find(|l| l.contains("warning:") || l.contains("WARNING:")) {
+    if let Some(w) = own_warning(&text) {
         bail!("the module build printed a warning (roam builds warning-free):\n    {w}\n  log: {}", log.display());
     }
     println!("    roam.ko built in {}", util::fmt_duration(t));
     Ok(ko)
+}
+
+/// The first warning about roam's own code in a Kbuild log: rustc's
+/// (`warning: ...` at the start of a line), objtool's and modpost's about
+/// roam.o/roam.ko. Warnings clang prints for the kernel's own headers while
+/// compiling Kbuild's generated C files (e.g. `asm/ibt.h` under some debug
+/// configurations) are not roam's and are not counted.
+pub fn own_warning(log: &str) -> Option<&str> {
+    log.lines().find(|l| {
+        l.starts_with("warning:")
+            || ((l.contains("warning:") || l.contains("WARNING:")) && (l.contains("roam.o") || l.contains("roam.ko") || l.contains(".rs:")))
+    })
 }
 
 /// Builds the static tools and test programs; returns their directory.
@@ -169,4 +181,19 @@ pub fn run(ctx: &Ctx, profile: Profile) -> Result<Artifacts> {
     let initramfs = initramfs(ctx, &k, &ko, &bin, &tests)?;
     println!("    {} ({} KiB)", initramfs.display(), fs::metadata(&initramfs)?.len() / 1024);
     Ok(Artifacts { kernel: k, module: ko, initramfs, tests })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_warning;
+
+    #[test]
+    fn only_roams_own_warnings_count() {
+        assert_eq!(own_warning("  RUSTC [M] x/roam.o\n  LD [M] x/roam.ko\n"), None);
+        let clang = "/k/src/arch/x86/include/asm/ibt.h:77:8: warning: 'nocf_check' attribute ignored [-Wignored-attributes]";
+        assert_eq!(own_warning(clang), None);
+        assert!(own_warning("warning: unused variable: `head`").is_some());
+        assert!(own_warning("/b/kmod/roam.o: warning: objtool: f() falls through").is_some());
+        assert!(own_warning("WARNING: modpost: \"x\" [/b/kmod/roam.ko] undefined!").is_some());
+    }
 }
