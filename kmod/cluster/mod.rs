@@ -598,8 +598,8 @@ fn gossip_loop(c: Arc<Cluster>) {
 }
 
 /// One MOSIX exchange: age the vector, send its newest half to one random
-/// peer (preferring peers known to be up; sometimes any configured peer,
-/// so that nodes coming back are noticed).
+/// peer known to be up (one interval in four, to a peer believed down, so
+/// that nodes coming back are noticed).
 fn exchange(c: &Arc<Cluster>, elapsed_ms: u32) {
     let Ok(peers) = c.peers() else { return };
     if peers.is_empty() {
@@ -611,19 +611,22 @@ fn exchange(c: &Arc<Cluster>, elapsed_ms: u32) {
         lv.vec.age(elapsed_ms);
         let n = lv.vec.outgoing(&mut out);
         let mut up = [0u32; config::MAX_PEERS];
-        let mut all = [0u32; config::MAX_PEERS];
-        let (mut nup, mut nall) = (0, 0);
+        let mut down = [0u32; config::MAX_PEERS];
+        let (mut nup, mut ndown) = (0, 0);
         for p in peers.iter().take(config::MAX_PEERS) {
-            all[nall] = p.id;
-            nall += 1;
             if p.up.load(Ordering::Relaxed) {
                 up[nup] = p.id;
                 nup += 1;
+            } else {
+                down[ndown] = p.id;
+                ndown += 1;
             }
         }
-        let explore = nup == 0 || lv.rng.below(4) == 0;
-        let target = if explore {
-            crate::loadvec::choose_peer(&mut lv.rng, &all[..nall])
+        // One interval in four, probe a peer believed down, so that a node
+        // coming back (or one we wrongly gave up on) is found quickly.
+        let probe = ndown > 0 && (nup == 0 || lv.rng.below(4) == 0);
+        let target = if probe {
+            crate::loadvec::choose_peer(&mut lv.rng, &down[..ndown])
         } else {
             crate::loadvec::choose_peer(&mut lv.rng, &up[..nup])
         };

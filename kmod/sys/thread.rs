@@ -16,28 +16,50 @@ use kernel::{bindings, ffi::c_void, prelude::*};
 ///
 /// `task` is a kthread created by `kthread_create_on_node` on which we hold
 /// a task reference (`get_task_struct`), not yet passed to `kthread_stop`.
+/// `data` is the thread's `Start<F>` box and `free` frees it; the thread
+/// only uses `data` until it exits, which `kthread_stop` waits for.
 pub(crate) struct KThread {
     task: *mut bindings::task_struct,
+    data: *mut c_void,
+    free: unsafe fn(*mut c_void),
 }
 
-// SAFETY: the task pointer is only used with thread-safe kernel APIs.
+// SAFETY: the task pointer is only used with thread-safe kernel APIs, and
+// `data` holds an `F: Send`.
 unsafe impl Send for KThread {}
-// SAFETY: `&KThread` exposes nothing but the thread-safe wake-up.
+// SAFETY: `&KThread` exposes nothing.
 unsafe impl Sync for KThread {}
 
+/// The closure, shared by the thread and its [`KThread`]: the thread takes
+/// it if it gets to run; otherwise (stopped before it ran) `KThread` frees
+/// it, so its captures are never leaked.
 struct Start<F: FnOnce() + Send + 'static> {
-    f: F,
+    taken: core::sync::atomic::AtomicBool,
+    f: core::cell::UnsafeCell<Option<F>>,
 }
 
 /// # Safety
 ///
-/// `data` must come from `KBox::into_raw` of a `Start<F>`, given to exactly
-/// one thread.
+/// `data` must come from `KBox::into_raw` of a `Start<F>`, and no longer be
+/// used by any thread.
+unsafe fn free_start<F: FnOnce() + Send + 'static>(data: *mut c_void) {
+    // SAFETY: per the contract we own the box.
+    drop(unsafe { KBox::from_raw(data.cast::<Start<F>>()) });
+}
+
+/// # Safety
+///
+/// `data` must point to a `Start<F>` that outlives the thread (its
+/// `KThread` frees it only after `kthread_stop` returned).
 unsafe extern "C" fn trampoline<F: FnOnce() + Send + 'static>(data: *mut c_void) -> kernel::ffi::c_int {
-    // SAFETY: per the function's contract we own this box now.
-    let start = unsafe { KBox::from_raw(data.cast::<Start<F>>()) };
-    let Start { f } = KBox::into_inner(start);
-    f();
+    // SAFETY: per the function's contract `data` is a live `Start<F>`.
+    let start = unsafe { &*data.cast::<Start<F>>() };
+    if !start.taken.swap(true, core::sync::atomic::Ordering::AcqRel) {
+        // SAFETY: whoever flips `taken` first is the only one to touch `f`.
+        if let Some(f) = unsafe { (*start.f.get()).take() } {
+            f();
+        }
+    }
     // kthread_stop() may be called after we return; wait for it so the
     // owner's view ("stopped means finished") stays simple.
     while !should_stop() {
@@ -51,14 +73,15 @@ impl KThread {
     /// Starts `f` on a new kernel thread named `name` (at most 15 bytes
     /// are shown by ps).
     pub(crate) fn spawn<F: FnOnce() + Send + 'static>(name: &CStr, f: F) -> Result<Self> {
-        let data = KBox::into_raw(KBox::new(Start { f }, GFP_KERNEL)?);
-        // SAFETY: `trampoline::<F>` matches the `threadfn` signature and takes
-        // ownership of `data`; the name is passed through a "%s" format so it
-        // is never interpreted as one.
+        let start = Start { taken: core::sync::atomic::AtomicBool::new(false), f: core::cell::UnsafeCell::new(Some(f)) };
+        let data: *mut c_void = KBox::into_raw(KBox::new(start, GFP_KERNEL)?).cast();
+        // SAFETY: `trampoline::<F>` matches the `threadfn` signature and only
+        // uses `data` while the thread lives; the name is passed through a
+        // "%s" format so it is never interpreted as one.
         let task = unsafe {
             bindings::kthread_create_on_node(
                 Some(trampoline::<F>),
-                data.cast(),
+                data,
                 bindings::NUMA_NO_NODE,
                 c"%s".as_ptr().cast(),
                 name.as_char_ptr(),
@@ -66,9 +89,9 @@ impl KThread {
         };
         // SAFETY: IS_ERR only looks at the pointer value.
         if unsafe { bindings::IS_ERR(task.cast()) } {
-            // SAFETY: the thread was not created, so `data` is still ours.
-            drop(unsafe { KBox::from_raw(data) });
-            // SAFETY: as above.
+            // SAFETY: no thread was created, so nobody else uses `data`.
+            unsafe { free_start::<F>(data) };
+            // SAFETY: as for IS_ERR.
             let err = unsafe { bindings::PTR_ERR(task.cast()) };
             return Err(Error::from_errno(err as i32));
         }
@@ -77,8 +100,8 @@ impl KThread {
             bindings::get_task_struct(task);
             bindings::wake_up_process(task);
         }
-        // INVARIANT: created above, reference taken.
-        Ok(KThread { task })
+        // INVARIANT: created above, reference taken; `free` matches `data`.
+        Ok(KThread { task, data, free: free_start::<F> })
     }
 }
 
@@ -87,6 +110,8 @@ impl Drop for KThread {
         // SAFETY: by the type invariant the task is a kthread we hold a
         // reference on; `kthread_stop_put` stops it, waits, and drops the ref.
         unsafe { bindings::kthread_stop_put(self.task) };
+        // SAFETY: the thread has exited, so `data` is ours alone (invariant).
+        unsafe { (self.free)(self.data) };
     }
 }
 

@@ -263,7 +263,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally) -> Result<()> {
         c.check(format!("inject: node 1's {counter} rose by at least {min}"), d >= min, format!("rose by {d}"));
     }
     let _ = c.sh(1, "echo 'del 99' > /sys/kernel/roam/peers");
-    let ok = c.wait(Duration::from_secs(15), |c| c.all_see_all(&all)).is_some();
+    let ok = c.wait(Duration::from_secs(30), |c| c.all_see_all(&all)).is_some();
     c.check("inject: the cluster is intact afterwards".into(), ok, String::new());
 
     // Idle connections cannot exhaust the receivers: those beyond the limit
@@ -287,7 +287,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally) -> Result<()> {
         d("connections_unauthenticated") >= 100,
         format!("closed {}", d("connections_unauthenticated")),
     );
-    let ok = c.wait(Duration::from_secs(20), |c| c.all_see_all(&all)).is_some();
+    let ok = c.wait(Duration::from_secs(30), |c| c.all_see_all(&all)).is_some();
     c.check("flood: the cluster is intact afterwards".into(), ok, String::new());
 
     // A node that dies is marked down; restarted, it rejoins.
