@@ -237,6 +237,30 @@ impl<E: Ord> Queue<E> {
     }
 }
 
+/// Seeds a queue with every node's first interval (random phase), every
+/// churn event and the periodic samples: the same start for all three
+/// algorithms.
+fn seed_queue<E: Ord>(
+    q: &mut Queue<E>,
+    rng: &mut XorShift64,
+    w: &World,
+    send: impl Fn(u32) -> E,
+    churn: impl Fn(u32) -> E,
+    sample: impl Fn() -> E,
+) {
+    for i in 0..w.n {
+        q.push(rng.below(INTERVAL), send(i as u32));
+    }
+    for (k, c) in w.churn.iter().enumerate() {
+        q.push(c.0, churn(k as u32));
+    }
+    let mut t = 0;
+    while t <= w.end {
+        q.push(t, sample());
+        t += SAMPLE_EVERY;
+    }
+}
+
 /// Who knows that X is idle, who is alive, and the timeline of both.
 struct Tracker {
     x: usize,
@@ -544,17 +568,7 @@ fn simulate_gossip(w: &World, seed: u64) -> (AlgoResult, f64) {
     let mut q: Queue<GEv> = Queue::new();
     let mut msgs: Vec<Msg> = Vec::new();
     let mut free: Vec<u32> = Vec::new();
-    for i in 0..n {
-        q.push(rng.below(INTERVAL), GEv::Send(i as u32));
-    }
-    for (k, c) in w.churn.iter().enumerate() {
-        q.push(c.0, GEv::Churn(k as u32));
-    }
-    let mut t = 0;
-    while t <= w.end {
-        q.push(t, GEv::Sample);
-        t += SAMPLE_EVERY;
-    }
+    seed_queue(&mut q, &mut rng, w, GEv::Send, GEv::Churn, || GEv::Sample);
     let (mut sent_msgs, mut sent_bytes, mut rx_bytes) = (0u64, 0u64, 0u64);
     let mut peak_holding = 0.0f64;
     let mut next_holding_check = CHANGE_AT;
@@ -721,17 +735,7 @@ fn simulate_central(w: &World, seed: u64) -> AlgoResult {
     let n = w.n;
     let mut tr = Tracker::new(w);
     let mut q: Queue<CEv> = Queue::new();
-    for i in 0..n {
-        q.push(rng.below(INTERVAL), CEv::Send(i as u32));
-    }
-    for (k, c) in w.churn.iter().enumerate() {
-        q.push(c.0, CEv::Churn(k as u32));
-    }
-    let mut t = 0;
-    while t <= w.end {
-        q.push(t, CEv::Sample);
-        t += SAMPLE_EVERY;
-    }
+    seed_queue(&mut q, &mut rng, w, CEv::Send, CEv::Churn, || CEv::Sample);
     // The list the server returns: every node it has heard from, sorted by
     // load, as many as fit into one frame.
     let list_cap = (MAX_PAYLOAD - 2) / roam_proto::loadvec::ENTRY_WIRE_LEN;
@@ -864,17 +868,7 @@ fn simulate_broadcast(w: &World, seed: u64) -> AlgoResult {
     let n = w.n;
     let mut tr = Tracker::new(w);
     let mut q: Queue<BEv> = Queue::new();
-    for i in 0..n {
-        q.push(rng.below(INTERVAL), BEv::Send(i as u32));
-    }
-    for (k, c) in w.churn.iter().enumerate() {
-        q.push(c.0, BEv::Churn(k as u32));
-    }
-    let mut t = 0;
-    while t <= w.end {
-        q.push(t, BEv::Sample);
-        t += SAMPLE_EVERY;
-    }
+    seed_queue(&mut q, &mut rng, w, BEv::Send, BEv::Churn, || BEv::Sample);
     let (mut sent_msgs, mut sent_bytes, mut rx_msgs) = (0u64, 0u64, 0f64);
     let mut sends: Vec<Vec<Us>> = vec![Vec::new(); n];
     let mut up_since: Vec<Us> = vec![0; n];

@@ -17,6 +17,7 @@
 //! this code. `core` only, fixed-size storage, no panics.
 
 use crate::rng::XorShift64;
+use crate::wire::{put, take};
 
 /// Size of one [`LoadEntry`] on the wire: node, load, speed (u32 each),
 /// ncpus (u16), free_mem_mb and age_ms (u32 each), little-endian.
@@ -47,21 +48,6 @@ pub struct LoadEntry {
     pub free_mem_mb: u32,
     /// How old the information is, in milliseconds, as of the last aging.
     pub age_ms: u32,
-}
-
-/// Copies `src` into `out` starting at `at`; bytes that do not fit are
-/// dropped (callers size `out` so that none are).
-fn put(out: &mut [u8], at: usize, src: &[u8]) {
-    for (d, s) in out.iter_mut().skip(at).zip(src) {
-        *d = *s;
-    }
-}
-
-/// The `N` bytes of `b` starting at `at`, or zeros if `b` is too short.
-fn take<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
-    b.get(at..at.saturating_add(N))
-        .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .unwrap_or([0; N])
 }
 
 impl LoadEntry {
