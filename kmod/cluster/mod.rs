@@ -613,10 +613,21 @@ fn exchange(c: &Arc<Cluster>, elapsed_ms: u32) {
         let mut up = [0u32; config::MAX_PEERS];
         let mut down = [0u32; config::MAX_PEERS];
         let (mut nup, mut ndown) = (0, 0);
+        // The up peer heard of least recently, if its news is older than
+        // half the failure timeout: it is asked directly instead of a random
+        // peer, so a quiet stretch of random choices never looks like a
+        // failure (a direct push is answered at once by a live node).
+        let now = time::now_ms();
+        let suspect_after = c.tun.down_after_ms.load(Ordering::Relaxed) as u64 / 2;
+        let mut suspect: Option<(u64, u32)> = None;
         for p in peers.iter().take(config::MAX_PEERS) {
             if p.up.load(Ordering::Relaxed) {
                 up[nup] = p.id;
                 nup += 1;
+                let age = news_age(p, &lv.vec, now);
+                if age > suspect_after && suspect.map_or(true, |(a, _)| age > a) {
+                    suspect = Some((age, p.id));
+                }
             } else {
                 down[ndown] = p.id;
                 ndown += 1;
@@ -627,6 +638,8 @@ fn exchange(c: &Arc<Cluster>, elapsed_ms: u32) {
         let probe = ndown > 0 && (nup == 0 || lv.rng.below(4) == 0);
         let target = if probe {
             crate::loadvec::choose_peer(&mut lv.rng, &down[..ndown])
+        } else if let Some((_, id)) = suspect {
+            Some(id)
         } else {
             crate::loadvec::choose_peer(&mut lv.rng, &up[..nup])
         };
@@ -641,16 +654,22 @@ fn exchange(c: &Arc<Cluster>, elapsed_ms: u32) {
     }
 }
 
+/// How old the freshest news of `p` is: heard directly, or through another
+/// node's load vector.
+fn news_age(p: &Peer, vec: &LoadVector, now: u64) -> u64 {
+    let direct = p.last_heard_ms.load(Ordering::Relaxed);
+    let direct_age = if direct == 0 { u64::MAX } else { now.saturating_sub(direct) };
+    let vec_age = vec.get(p.id).map(|e| e.age_ms as u64).unwrap_or(u64::MAX);
+    direct_age.min(vec_age)
+}
+
 /// Marks peers down when nothing fresh was heard of them for
 /// `down_after_ms`, directly or through another node's load vector.
 fn check_liveness(c: &Cluster, now: u64) {
     let Ok(peers) = c.peers() else { return };
     let down_after = c.tun.down_after_ms.load(Ordering::Relaxed) as u64;
     for p in peers.iter() {
-        let direct = p.last_heard_ms.load(Ordering::Relaxed);
-        let direct_age = if direct == 0 { u64::MAX } else { now.saturating_sub(direct) };
-        let vec_age = c.lv.lock().vec.get(p.id).map(|e| e.age_ms as u64).unwrap_or(u64::MAX);
-        let age = direct_age.min(vec_age);
+        let age = news_age(p, &c.lv.lock().vec, now);
         let up = p.up.load(Ordering::Relaxed);
         if up && age > down_after {
             p.up.store(false, Ordering::Relaxed);
