@@ -23,7 +23,7 @@
 //! sending.
 
 mod rx;
-mod tx;
+pub(crate) mod tx;
 pub(crate) mod view;
 
 use crate::config::{self, ConfigError, ListenCmd, PeerCmd};
@@ -177,6 +177,10 @@ pub(crate) struct Cluster {
     pub(crate) stats: Stats,
     pub(crate) tun: Tunables,
     pub(crate) running: AtomicBool,
+    /// Where migration frames go (set at load, cleared at unload so the
+    /// two do not keep each other alive).
+    #[pin]
+    pub(crate) sink: Mutex<Option<Arc<crate::migrate::Mover>>>,
 }
 
 fn refuse(what: &str, e: ConfigError) -> Error {
@@ -217,6 +221,7 @@ impl Cluster {
                     speed: AtomicU32::new(crate::load::SPEED_REF),
                 },
                 running: AtomicBool::new(false),
+                sink <- new_mutex!(None, "roam_sink"),
             }),
             GFP_KERNEL,
         )
@@ -546,6 +551,7 @@ pub(crate) struct Running(pub(crate) Arc<Cluster>);
 impl Drop for Running {
     fn drop(&mut self) {
         self.0.stop();
+        *self.0.sink.lock() = None;
     }
 }
 
@@ -676,6 +682,10 @@ fn check_liveness(c: &Cluster, now: u64) {
             c.lv.lock().vec.remove(p.id);
             tx::disconnect(p);
             pr_info!("node {} is down (nothing heard for {} ms)\n", p.id, age.min(u32::MAX as u64));
+            let sink = c.sink.lock().clone();
+            if let Some(m) = sink {
+                m.node_down(p.id);
+            }
         } else if !up && age <= down_after {
             p.up.store(true, Ordering::Relaxed);
             pr_info!("node {} is up\n", p.id);

@@ -315,6 +315,10 @@ fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8], sock: &
         MsgType::Bye => {
             if peer.up.swap(false, Ordering::Relaxed) {
                 pr_info!("node {} left the cluster\n", peer.id);
+                let sink = c.sink.lock().clone();
+                if let Some(m) = sink {
+                    m.node_down(peer.id);
+                }
             }
             peer.last_heard_ms.store(0, Ordering::Relaxed);
             c.lv.lock().vec.remove(peer.id);
@@ -323,5 +327,11 @@ fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8], sock: &
         // Pongs come back on the requester's own connection (tx::request).
         // Bulk frames are only counted (they carry benchmark data).
         MsgType::Hello | MsgType::Welcome | MsgType::Pong | MsgType::Bulk | MsgType::BulkAck => {}
+        MsgType::Migrate | MsgType::Proc => {
+            let sink = c.sink.lock().clone();
+            if let Some(m) = sink {
+                m.on_frame(peer.id, h.msg_type, h.request_id, payload);
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ pub(crate) struct RoamDevice {
     node: Arc<Node>,
     cluster: Arc<crate::cluster::Cluster>,
     migration: Arc<crate::migrate::Migration>,
+    mover: Arc<crate::migrate::Mover>,
 }
 
 impl RoamDevice {
@@ -18,8 +19,9 @@ impl RoamDevice {
         node: Arc<Node>,
         cluster: Arc<crate::cluster::Cluster>,
         migration: Arc<crate::migrate::Migration>,
+        mover: Arc<crate::migrate::Mover>,
     ) -> Result<Self> {
-        Ok(RoamDevice { node, cluster, migration })
+        Ok(RoamDevice { node, cluster, migration, mover })
     }
 }
 
@@ -59,6 +61,37 @@ impl IoctlHandler for RoamDevice {
                 } else {
                     self.migration.unlock(pid)?;
                 }
+                Ok(0)
+            }
+            abi::ROAM_IOC_MIGRATE => {
+                let (mut r, mut w) = UserSlice::new(arg, abi::Migrate::SIZE).reader_writer();
+                let mut raw = [0u8; abi::Migrate::SIZE];
+                r.read_slice(&mut raw)?;
+                let mut req = abi::Migrate::from_bytes(&raw);
+                req.reason = 0;
+                let res = self.mover.migrate(&mut req);
+                // The answer (with the reason of a failure) goes back either way.
+                w.write_slice(&req.to_bytes())?;
+                if let Err(e) = res {
+                    if req.reason != 0 {
+                        pr_info!("migrate pid {} to node {}: {}\n", req.pid, req.node, abi::refusal::explain(req.reason));
+                    }
+                    return Err(e);
+                }
+                Ok(0)
+            }
+            abi::ROAM_IOC_WHERE => {
+                let (mut r, mut w) = UserSlice::new(arg, abi::Where::SIZE).reader_writer();
+                let mut raw = [0u8; abi::Where::SIZE];
+                r.read_slice(&mut raw)?;
+                let wh = self.mover.where_is(abi::Where::from_bytes(&raw).pid)?;
+                w.write_slice(&wh.to_bytes())?;
+                Ok(0)
+            }
+            abi::ROAM_IOC_ADOPT => {
+                let mut raw = [0u8; abi::Adopt::SIZE];
+                UserSlice::new(arg, abi::Adopt::SIZE).reader().read_slice(&mut raw)?;
+                self.mover.adopt(abi::Adopt::from_bytes(&raw).ticket)?;
                 Ok(0)
             }
             _ => Err(ENOTTY),

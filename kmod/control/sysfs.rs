@@ -30,6 +30,9 @@ const VECTOR_SIZE: usize = 11;
 const SPEED: usize = 12;
 const DECAY: usize = 13;
 const LOCKED: usize = 14;
+const GUESTS: usize = 15;
+const AWAY: usize = 16;
+const ACCEPT: usize = 17;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -48,17 +51,26 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("speed"), mode: 0o644 },
     AttrSpec { name: c_str!("decay"), mode: 0o644 },
     AttrSpec { name: c_str!("locked"), mode: 0o444 },
+    AttrSpec { name: c_str!("guests"), mode: 0o444 },
+    AttrSpec { name: c_str!("away"), mode: 0o444 },
+    AttrSpec { name: c_str!("accept"), mode: 0o644 },
 ];
 
 pub(crate) struct RoamAttrs {
     node: Arc<Node>,
     cluster: Arc<Cluster>,
     migration: Arc<crate::migrate::Migration>,
+    mover: Arc<crate::migrate::Mover>,
 }
 
 impl RoamAttrs {
-    pub(crate) fn new(node: Arc<Node>, cluster: Arc<Cluster>, migration: Arc<crate::migrate::Migration>) -> Result<Self> {
-        Ok(RoamAttrs { node, cluster, migration })
+    pub(crate) fn new(
+        node: Arc<Node>,
+        cluster: Arc<Cluster>,
+        migration: Arc<crate::migrate::Migration>,
+        mover: Arc<crate::migrate::Mover>,
+    ) -> Result<Self> {
+        Ok(RoamAttrs { node, cluster, migration, mover })
     }
 
     fn set_tunable(&self, name: &str, input: &[u8], lo: u32, hi: u32, slot: &core::sync::atomic::AtomicU32) -> Result {
@@ -98,6 +110,9 @@ impl AttrHandler for RoamAttrs {
                 writeln!(out, "{} {}", d.slow, d.fast)
             }
             LOCKED => self.migration.locked_pids(out),
+            GUESTS => self.mover.show(true, out),
+            AWAY => self.mover.show(false, out),
+            ACCEPT => writeln!(out, "{}", self.mover.accept.load(Ordering::Relaxed)),
             _ => return Err(EINVAL),
         };
         // A view that does not fit in a page is cut off, not an error.

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Process migration. So far: which processes may migrate and why not
-//! ("cantmove", the question openMosix users asked most), and pinning a
-//! process to its node. Moving the upper context is the next step.
+//! Process migration: which processes may migrate and why not
+//! ("cantmove", the question openMosix users asked most), pinning a
+//! process to its node, and moving processes ([`moving`]).
 
 use crate::abi::{cantmove, Why};
 use crate::sys::task::{self, TaskRef};
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
+
+pub(crate) mod moving;
+pub(crate) use moving::Mover;
 
 /// Most processes that may be locked at once on a node.
 pub(crate) const MAX_LOCKED: usize = 4096;
@@ -32,7 +35,7 @@ impl Migration {
 
     /// Finds `pid` and checks the caller may act on it: root, or the same
     /// user (as for kill(2)).
-    fn find_permitted(pid: u32) -> Result<TaskRef> {
+    pub(crate) fn find_permitted(pid: u32) -> Result<TaskRef> {
         let t = TaskRef::find(pid)?;
         if crate::sys::cred::may_configure() {
             return Ok(t);
@@ -52,7 +55,7 @@ impl Migration {
     }
 
     /// Why `t` cannot migrate (0: it can).
-    fn reasons(&self, t: &TaskRef) -> u32 {
+    pub(crate) fn reasons(&self, t: &TaskRef) -> u32 {
         let mut r = 0;
         if t.is_kthread() {
             r |= cantmove::KERNEL_THREAD;
@@ -165,12 +168,25 @@ impl Migration {
 
 /// Keeps the elements matching `keep`. Memory is reserved first, so on
 /// failure `v` is unchanged.
-fn retain<T: Copy>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) -> Result {
+pub(crate) fn retain<T: Copy>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) -> Result {
     let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
     for x in v.iter() {
         if keep(x) {
             // Cannot fail: capacity reserved above.
             let _ = out.push(*x, GFP_KERNEL);
+        }
+    }
+    *v = out;
+    Ok(())
+}
+
+/// Keeps the shared elements matching `keep` (see [`retain`]).
+pub(crate) fn retain_arc<T>(v: &mut KVec<Arc<T>>, keep: impl Fn(&Arc<T>) -> bool) -> Result {
+    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+    for x in core::mem::take(v) {
+        if keep(&x) {
+            // Cannot fail: capacity reserved above.
+            let _ = out.push(x, GFP_KERNEL);
         }
     }
     *v = out;

@@ -17,3 +17,23 @@ pub(crate) fn enotconn() -> Error {
 pub(crate) fn etimedout() -> Error {
     errno(bindings::ETIMEDOUT)
 }
+
+/// Already there (a process migrated to where it runs).
+pub(crate) fn ealready() -> Error {
+    errno(bindings::EALREADY)
+}
+
+/// The node is unknown or down.
+pub(crate) fn ehostunreach() -> Error {
+    errno(bindings::EHOSTUNREACH)
+}
+
+/// Cancelled (an arrival given up).
+pub(crate) fn ecanceled() -> Error {
+    errno(bindings::ECANCELED)
+}
+
+/// The link broke.
+pub(crate) fn econnreset() -> Error {
+    errno(bindings::ECONNRESET)
+}

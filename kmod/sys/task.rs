@@ -110,6 +110,26 @@ impl TaskRef {
         }
     }
 
+    /// Whether this is the calling task.
+    pub(crate) fn is_current(&self) -> bool {
+        // SAFETY: compares pointers only.
+        self.task == unsafe { bindings::get_current() }
+    }
+
+    /// Queues `f` to run in this task's context at its next return to user
+    /// mode; `interrupt` breaks an interruptible sleep to get there sooner.
+    pub(crate) fn queue_work<F: FnOnce() + Send + 'static>(&self, f: F, interrupt: bool) -> Result {
+        // SAFETY: the task is valid and referenced (type invariant).
+        unsafe { super::taskwork::queue(self.task, f, interrupt, GFP_KERNEL) }
+    }
+
+    /// Sends it `sig` from the kernel.
+    pub(crate) fn signal(&self, sig: u32) {
+        // SAFETY: the task is valid (type invariant); `send_sig` takes the
+        // locks it needs.
+        unsafe { bindings::send_sig(sig as i32, self.task, 1) };
+    }
+
     /// Walks its memory map (under the map's read lock).
     pub(crate) fn map_summary(&self) -> Option<MapSummary> {
         // SAFETY: the task is valid; `get_task_mm` returns its mm with a user

@@ -11,6 +11,9 @@ use std::process::Command;
 
 /// Static binaries that go into the guest image, by cargo package.
 pub const TOOLS: &[&str] = &["roamctl", "roam-agent"];
+/// Static binaries the module itself runs, by cargo package, and where the
+/// guest image has them (the module names these paths).
+pub const HELPERS: &[(&str, &str)] = &[("roam-adopt", "/bin/roam-adopt")];
 /// The test package whose binaries run in the guests.
 pub const TEST_PACKAGE: &str = "roam-tests";
 
@@ -54,7 +57,7 @@ pub fn module(ctx: &Ctx, k: &Kernel) -> Result<PathBuf> {
     let dir = build_dir(ctx, k.profile).join("kmod");
     copy_tree(&ctx.root.join("kmod"), &dir, &|p| {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
-        name == "Kbuild" || name.ends_with(".rs")
+        name == "Kbuild" || name.ends_with(".rs") || name.ends_with(".c") || name.ends_with(".h")
     })?;
     let log = ctx.log_path(&format!("module-{}", k.profile.name()));
     let _ = fs::remove_file(&log);
@@ -87,7 +90,8 @@ pub fn module(ctx: &Ctx, k: &Kernel) -> Result<PathBuf> {
 pub fn own_warning(log: &str) -> Option<&str> {
     log.lines().find(|l| {
         l.starts_with("warning:")
-            || ((l.contains("warning:") || l.contains("WARNING:")) && (l.contains("roam.o") || l.contains("roam.ko") || l.contains(".rs:")))
+            || ((l.contains("warning:") || l.contains("WARNING:"))
+                && (l.contains("roam.o") || l.contains("roam.ko") || l.contains(".rs:") || l.contains("/kmod/")))
     })
 }
 
@@ -99,7 +103,7 @@ pub fn userspace(ctx: &Ctx) -> Result<PathBuf> {
     c.current_dir(&ctx.root)
         .args(["build", "--release", "--target", "x86_64-unknown-linux-gnu"])
         .env("RUSTFLAGS", "-C target-feature=+crt-static");
-    for p in TOOLS.iter().chain([TEST_PACKAGE].iter()) {
+    for p in TOOLS.iter().chain(HELPERS.iter().map(|(p, _)| p)).chain([TEST_PACKAGE].iter()) {
         c.args(["-p", p]);
     }
     let t = util::run_logged(&mut c, &log, "building the static tools and tests", "fix the compiler errors in the log")?;
@@ -142,6 +146,13 @@ pub fn initramfs(ctx: &Ctx, k: &Kernel, ko: &Path, bin: &Path, tests: &[String])
     writeln!(spec, "file /lib/modules/roam.ko {} 0644 0 0", ko.display())?;
     for t in TOOLS {
         writeln!(spec, "file /usr/bin/{t} {} 0755 0 0", bin.join(t).display())?;
+    }
+    for (t, path) in HELPERS {
+        let p = bin.join(t);
+        if !p.exists() {
+            bail!("{} was not built", p.display());
+        }
+        writeln!(spec, "file {path} {} 0755 0 0", p.display())?;
     }
     for t in tests {
         let p = bin.join(t);

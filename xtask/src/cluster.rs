@@ -380,6 +380,19 @@ impl Cluster {
     }
 }
 
+/// `cargo xtask sh N CMD`: runs CMD on node N through its agent.
+pub fn sh(ctx: &Ctx, name: &str, id: u32, cmd: &str, timeout: std::time::Duration) -> Result<()> {
+    let state = load_state(ctx, name)?.with_context(|| format!("no cluster named {name} is running; start one with `cargo xtask cluster`"))?;
+    let node = state.nodes.iter().find(|n| n.id == id).with_context(|| format!("cluster {name} has no node {id}"))?;
+    let mut a = Agent::connect(node.id, &node.dir.join("agent.sock"), std::time::Duration::from_secs(10), &|| true)?;
+    let o = a.run(cmd, timeout)?;
+    print!("{}", o.text);
+    if o.rc != 0 {
+        bail!("exit status {}", o.rc);
+    }
+    Ok(())
+}
+
 /// `cargo xtask console N`: attaches the terminal to node N's serial
 /// console until Ctrl-] is typed.
 pub fn console(ctx: &Ctx, name: &str, id: u32) -> Result<()> {

@@ -67,6 +67,18 @@ enum Cmd {
         #[arg(long, default_value = "default")]
         name: String,
     },
+    /// Run a shell command on node N of a running cluster (through its
+    /// agent) and print what it printed; exits with its status.
+    Sh {
+        node: u32,
+        /// The command line (one argument; quote it).
+        cmd: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Seconds to wait for it.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// deps + kernel + build + cluster, then show the cluster's state.
     Demo {
         #[arg(long, default_value_t = 3)]
@@ -173,6 +185,7 @@ fn run(cli: Cli) -> Result<()> {
             print_cluster(&ctx, cl, &name)
         }
         Cmd::Console { node, name } => cluster::console(&ctx, &name, node),
+        Cmd::Sh { node, cmd, name, timeout } => cluster::sh(&ctx, &name, node, &cmd, std::time::Duration::from_secs(timeout)),
         Cmd::Demo { nodes, accel } => {
             deps::run(&ctx)?;
             let spec = cluster::Spec { name: "default".into(), nodes, accel, memory_mb: 1024, cpus: 1 };

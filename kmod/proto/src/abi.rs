@@ -126,6 +126,196 @@ pub const ROAM_IOC_LOCK: u32 = ioc(IOC_WRITE, ROAM_IOC_MAGIC, 0x83, PidArg::SIZE
 /// `ROAM_IOC_UNLOCK`: undo [`ROAM_IOC_LOCK`]; owner or root.
 pub const ROAM_IOC_UNLOCK: u32 = ioc(IOC_WRITE, ROAM_IOC_MAGIC, 0x84, PidArg::SIZE);
 
+/// `ROAM_IOC_MIGRATE`: move a process to another node, or home
+/// (`_IOWR('r', 0x85, struct roam_migrate)`); owner or root. Waits until
+/// the process has moved or the move has failed, unless the caller moves
+/// itself (then the move happens when the call returns).
+pub const ROAM_IOC_MIGRATE: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x85, Migrate::SIZE);
+/// `ROAM_IOC_WHERE`: where a process runs (`_IOWR('r', 0x86, struct
+/// roam_where)`); anyone.
+pub const ROAM_IOC_WHERE: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x86, Where::SIZE);
+/// `ROAM_IOC_ADOPT`: called by the adopt stub (`roam-adopt`) that the
+/// module starts on a destination node: turns the caller into the arriving
+/// process (`_IOW('r', 0x87, struct roam_adopt)`). Only the stub the
+/// module started for that migration may call it; on success it does not
+/// return to the stub.
+pub const ROAM_IOC_ADOPT: u32 = ioc(IOC_WRITE, ROAM_IOC_MAGIC, 0x87, Adopt::SIZE);
+
+/// [`Migrate::node`] value meaning "its home node".
+pub const NODE_HOME: u32 = 0;
+
+/// Why a migration failed, as [`Migrate::reason`] (0: it did not fail).
+pub mod refusal {
+    /// The destination does not accept guest processes.
+    pub const NOT_ACCEPTING: u32 = 1;
+    /// The destination runs as many guests as it allows.
+    pub const TOO_MANY_GUESTS: u32 = 2;
+    /// The destination is short of memory.
+    pub const NO_MEMORY: u32 = 3;
+    /// The destination found the image malformed.
+    pub const BAD_IMAGE: u32 = 4;
+    /// The destination was busy.
+    pub const BUSY: u32 = 5;
+    /// The destination speaks another image version.
+    pub const VERSION: u32 = 6;
+    /// The node is not a configured peer, or is down.
+    pub const UNKNOWN_NODE: u32 = 100;
+    /// The link broke or the destination stopped answering mid-transfer.
+    pub const LINK: u32 = 101;
+    /// The process cannot migrate (see `ROAM_IOC_WHY`).
+    pub const CANT_MOVE: u32 = 102;
+    /// It is already on that node.
+    pub const ALREADY_THERE: u32 = 103;
+    /// Another migration of it is under way.
+    pub const IN_PROGRESS: u32 = 104;
+    /// The process exited or was killed before it could move.
+    pub const GONE: u32 = 105;
+    /// This node has no cluster transport running (no key or listen address).
+    pub const NO_TRANSPORT: u32 = 106;
+    /// Capturing its state failed on this node.
+    pub const CAPTURE: u32 = 107;
+
+    /// A one-line explanation of `reason`.
+    pub const fn explain(reason: u32) -> &'static str {
+        match reason {
+            0 => "no error",
+            NOT_ACCEPTING => "the destination does not accept guest processes",
+            TOO_MANY_GUESTS => "the destination runs as many guests as it allows",
+            NO_MEMORY => "the destination has not enough free memory",
+            BAD_IMAGE => "the destination found the migration image malformed",
+            BUSY => "the destination is busy, try again",
+            VERSION => "the destination runs another roam image version",
+            UNKNOWN_NODE => "no such node, or it is down",
+            LINK => "the link to the destination broke or it stopped answering",
+            CANT_MOVE => "the process cannot migrate (see roamctl why)",
+            ALREADY_THERE => "the process already runs there",
+            IN_PROGRESS => "the process is already migrating",
+            GONE => "the process exited before it could move",
+            NO_TRANSPORT => "this node's cluster transport is not running",
+            CAPTURE => "capturing the process state failed",
+            _ => "unknown reason",
+        }
+    }
+}
+
+/// `struct roam_migrate`: `u32 pid; u32 node` in; `u32 reason; u32
+/// remote_pid; u64 elapsed_ns; u64 bytes` out — 32 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Migrate {
+    /// The process to move (pid in the caller's namespace).
+    pub pid: u32,
+    /// Destination node id, or [`NODE_HOME`].
+    pub node: u32,
+    /// Filled in on failure: a [`refusal`] code.
+    pub reason: u32,
+    /// Filled in: its pid on the destination (0 when it went home).
+    pub remote_pid: u32,
+    /// Filled in: time from the request to the destination's commit.
+    pub elapsed_ns: u64,
+    /// Filled in: bytes of memory image sent.
+    pub bytes: u64,
+}
+
+impl Migrate {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 32;
+
+    /// Encodes into the wire layout.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.pid.to_le_bytes());
+        b[4..8].copy_from_slice(&self.node.to_le_bytes());
+        b[8..12].copy_from_slice(&self.reason.to_le_bytes());
+        b[12..16].copy_from_slice(&self.remote_pid.to_le_bytes());
+        b[16..24].copy_from_slice(&self.elapsed_ns.to_le_bytes());
+        b[24..32].copy_from_slice(&self.bytes.to_le_bytes());
+        b
+    }
+
+    /// Decodes the wire layout.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let w = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let q = |i: usize| {
+            let mut e = [0u8; 8];
+            e.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(e)
+        };
+        Migrate { pid: w(0), node: w(4), reason: w(8), remote_pid: w(12), elapsed_ns: q(16), bytes: q(24) }
+    }
+}
+
+/// Where a process is, as [`Where::state`].
+pub mod place {
+    /// Runs here, at home.
+    pub const HOME: u32 = 0;
+    /// Its home is here; it runs on [`super::Where::node`] (this task is
+    /// its deputy).
+    pub const AWAY: u32 = 1;
+    /// It is a guest here; its home is [`super::Where::node`].
+    pub const GUEST: u32 = 2;
+    /// It is moving.
+    pub const MOVING: u32 = 3;
+}
+
+/// `struct roam_where`: `u32 pid` in; `u32 state; u32 node; u32
+/// other_pid` out — 16 bytes. For `AWAY`, `node`/`other_pid` say where it
+/// runs and its pid there; for `GUEST`, its home node and pid at home.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Where {
+    /// The process asked about.
+    pub pid: u32,
+    /// A [`place`] value.
+    pub state: u32,
+    /// The other node involved (see [`place`]), else this node's id.
+    pub node: u32,
+    /// Its pid on that other node, 0 if none.
+    pub other_pid: u32,
+}
+
+impl Where {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 16;
+
+    /// Encodes into the wire layout.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.pid.to_le_bytes());
+        b[4..8].copy_from_slice(&self.state.to_le_bytes());
+        b[8..12].copy_from_slice(&self.node.to_le_bytes());
+        b[12..16].copy_from_slice(&self.other_pid.to_le_bytes());
+        b
+    }
+
+    /// Decodes the wire layout.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let w = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Where { pid: w(0), state: w(4), node: w(8), other_pid: w(12) }
+    }
+}
+
+/// `struct roam_adopt`: `u64 ticket` — 8 bytes: the number the module
+/// passed to the stub on its command line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Adopt {
+    /// Which arriving process to become.
+    pub ticket: u64,
+}
+
+impl Adopt {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 8;
+
+    /// Encodes into the wire layout.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        self.ticket.to_le_bytes()
+    }
+
+    /// Decodes the wire layout.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        Adopt { ticket: u64::from_le_bytes(*b) }
+    }
+}
+
 /// Reasons a process cannot migrate, as bits of [`Why::reasons`].
 pub mod cantmove {
     /// A kernel thread.

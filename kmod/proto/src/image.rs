@@ -469,7 +469,8 @@ pub struct ImageHeader {
     pub comm: [u8; 16],
     /// Number of memory areas that follow.
     pub nr_vmas: u32,
-    /// Number of pages that follow.
+    /// Most pages that follow (pages that read as zero are not sent, so
+    /// fewer may come; `Commit` says how many did).
     pub nr_pages: u64,
     /// Length of the xstate in the `Begin` message.
     pub xstate_len: u32,
@@ -1665,7 +1666,6 @@ impl Progress {
     /// count and checksum match what was received; else `BadBatch`.
     pub fn commit(&self, nr_pages: u64, checksum: u64) -> Result<(), ImageError> {
         if !self.vmas_done()
-            || self.pages != self.nr_pages
             || nr_pages != self.pages
             || checksum != self.sum.finish()
         {

@@ -14,6 +14,7 @@ pub mod image;
 pub mod load;
 pub mod loadvec;
 pub mod policy;
+pub mod restore;
 pub mod rng;
 pub mod syscalls;
 pub mod wire;

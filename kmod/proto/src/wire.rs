@@ -96,6 +96,11 @@ pub enum MsgType {
     BulkAck = 8,
     /// Orderly goodbye.
     Bye = 9,
+    /// A process migration message (`image.rs`); `request_id` names the
+    /// migration.
+    Migrate = 10,
+    /// An event about a migrated process (exit, signal, recall, move).
+    Proc = 11,
 }
 
 impl MsgType {
@@ -111,6 +116,8 @@ impl MsgType {
             7 => MsgType::Bulk,
             8 => MsgType::BulkAck,
             9 => MsgType::Bye,
+            10 => MsgType::Migrate,
+            11 => MsgType::Proc,
             _ => return None,
         })
     }

@@ -716,8 +716,9 @@ fn progress_rejects_out_of_order() {
     let extra = vmas_msg(5, &[Vma::new(0x7fff_0000_0000, 0x7fff_0000_1000, 0, 0)]);
     assert_eq!(p.vmas(&decode_vmas(&extra).unwrap()), Err(ImageError::TooLarge));
 
-    // More pages than announced; commit before every page.
-    assert_eq!(p.commit(0, Checksum::new().finish()), Err(ImageError::BadBatch));
+    // Commit with a count other than what came; more pages than announced.
+    assert_eq!(p.commit(1, Checksum::new().finish()), Err(ImageError::BadBatch));
+    assert_eq!(p.commit(0, 12345), Err(ImageError::BadBatch));
     p.pages(&b, &d).unwrap();
     assert_eq!(p.pages(&PageBatchHeader { first_addr: 0x40_0000, count: 1 }, &d[..4096]), Err(ImageError::TooLarge));
     let mut c = Checksum::new();

@@ -8,10 +8,12 @@ mod counters;
 mod dev;
 mod error;
 mod keygen;
+mod migrate;
 mod netif;
 mod nodes;
 mod ping;
 mod procs;
+mod ps;
 mod status;
 mod sysfs;
 
@@ -76,6 +78,24 @@ enum Command {
     Unlock {
         pid: u32,
     },
+    /// Move a process to another node, or home (its owner or root).
+    ///
+    /// Waits until it has moved, then prints where it went, its pid there,
+    /// how long the move took and how much memory was sent.
+    Migrate {
+        pid: u32,
+        /// A node id, or `home`.
+        #[arg(value_name = "NODE|home", value_parser = migrate::parse_dest)]
+        node: u32,
+    },
+    /// Say where a process runs: home, away on another node, a guest
+    /// here from another node, or moving.
+    Where {
+        pid: u32,
+    },
+    /// List this node's user processes with the node each runs on and its
+    /// state (home, away, guest, moving).
+    Ps,
     /// Time round trips (or, with --bulk, a one-way transfer) to a peer
     /// over the roam transport (as root).
     Ping {
@@ -114,6 +134,9 @@ fn main() -> ExitCode {
         Command::Why { pid } => procs::why(*pid, cli.json),
         Command::Lock { pid } => procs::lock(*pid, true, cli.json),
         Command::Unlock { pid } => procs::lock(*pid, false, cli.json),
+        Command::Migrate { pid, node } => migrate::migrate(*pid, *node, cli.json),
+        Command::Where { pid } => migrate::where_(*pid, cli.json),
+        Command::Ps => ps::run(cli.json),
         Command::Ping { node, count, size, bulk, mac_only } => ping::run(*node, *count, *size, *bulk, *mac_only, cli.json),
     };
     match result {
@@ -171,8 +194,27 @@ mod tests {
             assert_eq!(e.err().map(|e| e.exit_code()), Some(2), "--node {bad}");
         }
         assert!(Cli::try_parse_from(["roamctl", "apply"]).is_err());
-        for cmd in ["nodes", "stats", "load", "keygen"] {
+        for cmd in ["nodes", "stats", "load", "keygen", "ps"] {
             assert!(Cli::try_parse_from(["roamctl", cmd, "--json"]).unwrap().json);
+        }
+    }
+
+    #[test]
+    fn migrate_and_where_arguments() {
+        let dest = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Migrate { pid, node }) => Some((pid, node)),
+            _ => None,
+        };
+        assert_eq!(dest(&["roamctl", "migrate", "12", "3"]), Some((12, 3)));
+        assert_eq!(dest(&["roamctl", "--json", "migrate", "12", "home"]), Some((12, roam_proto::abi::NODE_HOME)));
+        for bad in ["0", "65535", "x", "HOME"] {
+            let e = Cli::try_parse_from(["roamctl", "migrate", "12", bad]);
+            assert_eq!(e.err().map(|e| e.exit_code()), Some(2), "node {bad}");
+        }
+        assert!(Cli::try_parse_from(["roamctl", "migrate", "12"]).is_err());
+        match Cli::try_parse_from(["roamctl", "where", "5", "--json"]) {
+            Ok(Cli { json: true, command: Command::Where { pid: 5 } }) => {}
+            _ => panic!("where 5 --json"),
         }
     }
 }

@@ -28,7 +28,16 @@ mod cluster;
 #[path = "proto/src/config.rs"]
 mod config;
 mod control;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/image.rs"]
+mod image;
 mod migrate;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/restore.rs"]
+mod restore;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/syscalls.rs"]
+mod syscalls;
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/load.rs"]
 mod load;
@@ -56,6 +65,8 @@ module! {
 struct Roam {
     _device: sys::miscdev::Registration<control::device::RoamDevice>,
     _sysfs: sys::sysfs::Dir<control::sysfs::RoamAttrs>,
+    // After the files: no request can start a migration any more.
+    _moving: migrate::moving::Running,
     // Last: by the time it stops the threads, no sysfs write or ioctl can
     // start them again (removing the files waits for writes in flight).
     _cluster: cluster::Running,
@@ -66,10 +77,12 @@ impl kernel::Module for Roam {
         let node = control::Node::new()?;
         let cluster = cluster::Cluster::new(node.clone())?;
         let migration = migrate::Migration::new()?;
+        let mover = migrate::Mover::new(cluster.clone(), migration.clone())?;
+        let moving = migrate::moving::Running::start(&cluster, &mover)?;
         let sysfs = sys::sysfs::Dir::create(
             c_str!("roam"),
             control::sysfs::ATTRS,
-            control::sysfs::RoamAttrs::new(node.clone(), cluster.clone(), migration.clone())?,
+            control::sysfs::RoamAttrs::new(node.clone(), cluster.clone(), migration.clone(), mover.clone())?,
         )
         .inspect_err(|e| pr_err!("cannot create /sys/kernel/roam: {:?}\n", e))?;
         // Registered last: once /dev/roam exists, userspace may use it.
@@ -77,11 +90,11 @@ impl kernel::Module for Roam {
             c_str!("roam"),
             0o666,
             module,
-            control::device::RoamDevice::new(node, cluster.clone(), migration)?,
+            control::device::RoamDevice::new(node, cluster.clone(), migration, mover)?,
         )
         .inspect_err(|e| pr_err!("cannot register /dev/roam: {:?}\n", e))?;
         pr_info!("loaded, version {} (ioctl ABI {})\n", abi::ROAM_VERSION, abi::ROAM_ABI_VERSION);
-        Ok(Roam { _device: device, _sysfs: sysfs, _cluster: cluster::Running(cluster) })
+        Ok(Roam { _device: device, _sysfs: sysfs, _moving: moving, _cluster: cluster::Running(cluster) })
     }
 }
 

@@ -1,0 +1,1625 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Moving processes: capture at a clean point, transfer, adoption on the
+//! destination, the deputy at home and exit replay.
+//!
+//! * **Source** (the migrating task, in its own task_work): captures
+//!   registers, xstate, signal state, layout and areas, sends the image
+//!   (`image.rs` messages in `Migrate` frames, all frames of one migration
+//!   carrying its id as `request_id`), and waits for the destination's
+//!   verdict. Until then nothing at the source changed: a refusal or a lost
+//!   link leaves the process running where it was.
+//! * **Destination**: the receiver thread that reads the frames starts the
+//!   adopt stub (`/bin/roam-adopt TICKET`), borrows its address space
+//!   (`kthread_use_mm`), replaces the stub's areas with the image's, copies
+//!   the pages in and writes a *restorer* (`restore.rs`) into a scratch
+//!   area; the stub, waiting in `ROAM_IOC_ADOPT`, then takes the owner's
+//!   identity and returns into the restorer, which finishes with
+//!   `rt_sigreturn` into the program. A process coming home is adopted the
+//!   same way by its own deputy.
+//! * **Deputy**: the original task stays in its task_work, drops its
+//!   memory, forwards signals, and replays the remote's exit status (or
+//!   death by signal) by returning into a two-call trampoline, so the parent
+//!   reaps exactly what it would have. If the remote's node goes down, the
+//!   process ends at home with SIGKILL.
+//! * **Guest**: on the destination, a `sys_enter` hook runs the calls that
+//!   only touch the user context locally, answers `getpid`/`gettid` from
+//!   the home values, and brings the process home for everything else
+//!   (forwarding those calls is the next step).
+
+use super::Migration;
+use crate::abi::{self, place, refusal, Where};
+use crate::cluster::{tx, Cluster, Peer};
+use crate::image::{self, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, Progress, RefuseReason, Regs, SigState, Vma};
+use crate::restore::{self, Builder};
+use crate::sys::task::TaskRef;
+use crate::sys::taskwork::ModuleRef;
+use crate::sys::thread::KThread;
+use crate::sys::{cred, err, time, uctx, umem, umh};
+use crate::syscalls::{self, Disposition};
+use crate::wire::MsgType;
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::{
+    bindings, c_str, new_condvar, new_mutex, new_spinlock,
+    alloc::VVec,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex, SpinLock},
+    time::msecs_to_jiffies,
+};
+
+/// Most guests a node runs at once.
+pub(crate) const MAX_GUESTS: usize = 64;
+/// How long the source waits for the destination to get ready / commit.
+const READY_TIMEOUT_MS: u64 = 20_000;
+const COMMIT_TIMEOUT_MS: u64 = 60_000;
+/// How long the destination waits for the adopt stub to check in.
+const ATTACH_TIMEOUT_MS: u64 = 15_000;
+/// Where the adopt stub lives on every node.
+const STUB: &kernel::str::CStr = c_str!("/bin/roam-adopt");
+
+const SIGKILL: u32 = 9;
+const PAGE: u64 = image::PAGE_SIZE as u64;
+const NR_GETPID: i64 = 39;
+const NR_GETTID: i64 = 186;
+const NR_EXIT: i64 = 60;
+const NR_EXIT_GROUP: i64 = 231;
+const ENOMEM_: i64 = 12;
+
+/// Process events between nodes (`Proc` frames): 16 bytes, `kind u32,
+/// home_pid u32, a u32, b u32`, little-endian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProcMsg {
+    /// The remote ended with this wait status.
+    Exit { home_pid: u32, status: u32 },
+    /// Deliver this signal to the remote.
+    Signal { home_pid: u32, sig: u32 },
+    /// Move the remote to node `dest` (0: home).
+    Recall { home_pid: u32, dest: u32 },
+    /// The process now runs on `node` with local pid `pid`.
+    Moved { home_pid: u32, node: u32, pid: u32 },
+    /// The source's commit point: start migration `id` (the destination
+    /// accepted it; the source has given it up).
+    Go { id: u32 },
+}
+
+impl ProcMsg {
+    fn encode(&self) -> [u8; 16] {
+        let (k, p, a, b) = match *self {
+            ProcMsg::Exit { home_pid, status } => (1, home_pid, status, 0),
+            ProcMsg::Signal { home_pid, sig } => (2, home_pid, sig, 0),
+            ProcMsg::Recall { home_pid, dest } => (3, home_pid, dest, 0),
+            ProcMsg::Moved { home_pid, node, pid } => (4, home_pid, node, pid),
+            ProcMsg::Go { id } => (5, 0, id, 0),
+        };
+        let mut out = [0u8; 16];
+        for (i, v) in [k, p, a, b].iter().enumerate() {
+            out[i * 4..i * 4 + 4].copy_from_slice(&u32::to_le_bytes(*v));
+        }
+        out
+    }
+
+    fn decode(b: &[u8]) -> Option<ProcMsg> {
+        if b.len() != 16 {
+            return None;
+        }
+        let w = |i: usize| u32::from_le_bytes([b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]]);
+        Some(match w(0) {
+            1 => ProcMsg::Exit { home_pid: w(1), status: w(2) },
+            2 => ProcMsg::Signal { home_pid: w(1), sig: w(2) },
+            3 => ProcMsg::Recall { home_pid: w(1), dest: w(2) },
+            4 => ProcMsg::Moved { home_pid: w(1), node: w(2), pid: w(3) },
+            5 => ProcMsg::Go { id: w(2) },
+            _ => return None,
+        })
+    }
+}
+
+/// The destination's answer to an outgoing migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Ready for the areas and pages.
+    Ready,
+    /// Committed: runs there with this local pid (0 at home).
+    Accepted(u32),
+    /// Refused, with a `refusal` code.
+    Refused(u32),
+}
+
+/// A migration this node is sending.
+#[pin_data]
+struct Outgoing {
+    id: u32,
+    dest: u32,
+    #[pin]
+    verdict: Mutex<Option<Verdict>>,
+    #[pin]
+    cv: CondVar,
+}
+
+/// What the target of an arriving image (a stub or a deputy) is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Install {
+    /// Nothing yet.
+    Waiting,
+    /// Everything is in place: return into the restorer.
+    Done { entry: u64, stack: u64, scratch: u64 },
+    /// The migration failed; the target goes on as before (a stub exits).
+    Failed,
+}
+
+/// The target's side of an arrival.
+struct TargetState {
+    /// Its address space, once it checked in.
+    mm: Option<Arc<umem::MmRef>>,
+    /// Where its vDSO is.
+    vdso: u64,
+    /// Its (local) pid, once it checked in.
+    pid: u32,
+    install: Install,
+    /// Installed and waiting for the source's Go: (entry, stack, scratch).
+    prepared: Option<(u64, u64, u64)>,
+}
+
+/// An image arriving on this node.
+#[pin_data]
+struct Incoming {
+    /// (sender node, migration id).
+    from: u32,
+    id: u32,
+    ticket: u64,
+    /// Coming home to its deputy rather than to a new stub.
+    home: bool,
+    #[pin]
+    state: Mutex<Arrival>,
+    #[pin]
+    target: Mutex<TargetState>,
+    #[pin]
+    cv: CondVar,
+}
+
+/// The image received so far.
+struct Arrival {
+    header: ImageHeader,
+    regs: Regs,
+    mm: MmLayout,
+    sig: SigState,
+    xstate: KVec<u8>,
+    vmas: KVec<Vma>,
+    progress: Progress,
+}
+
+/// A process whose home is this node and which runs elsewhere.
+#[pin_data]
+struct Deputy {
+    pid: u32,
+    tgid: u32,
+    node: AtomicU32,
+    remote_pid: AtomicU32,
+    /// The remote confirmed it runs (its first `Moved`).
+    confirmed: core::sync::atomic::AtomicBool,
+    #[pin]
+    ev: Mutex<DeputyEvents>,
+    #[pin]
+    cv: CondVar,
+}
+
+#[derive(Default)]
+struct DeputyEvents {
+    exit: Option<u32>,
+    arriving: Option<Arc<Incoming>>,
+}
+
+/// A process running here whose home is another node.
+struct Guest {
+    pid: u32,
+    home_node: u32,
+    home_pid: u32,
+    home_tgid: u32,
+    /// It left this node (to another node or home): its end is not news.
+    left: bool,
+    /// The scratch area of its restorer (not migrated further).
+    scratch: u64,
+    comm: [u8; 16],
+}
+
+/// The hook's view of the guests: looked up with preemption disabled.
+#[derive(Clone, Copy, Default)]
+struct GuestIds {
+    pid: u32,
+    home_pid: u32,
+    home_tgid: u32,
+}
+
+/// A migration request made through `ROAM_IOC_MIGRATE`, waited on by the
+/// caller and completed by the migrating task.
+#[pin_data]
+struct Request {
+    #[pin]
+    done: Mutex<Option<core::result::Result<(u32, u64), u32>>>,
+    #[pin]
+    cv: CondVar,
+}
+
+/// All of this node's moving processes.
+struct Registry {
+    outgoing: KVec<Arc<Outgoing>>,
+    incoming: KVec<Arc<Incoming>>,
+    deputies: KVec<Arc<Deputy>>,
+    guests: KVec<Guest>,
+    /// Threads waiting for adopt stubs to end.
+    stubs: KVec<(u64, KThread)>,
+    /// Processes being captured (tgid), so a second request is refused.
+    capturing: KVec<u32>,
+    /// `Moved` confirmations that came before their deputy registered
+    /// (home tgid, node, pid).
+    early: KVec<(u32, u32, u32)>,
+}
+
+/// The migration engine of one node.
+#[pin_data]
+pub(crate) struct Mover {
+    cluster: Arc<Cluster>,
+    migration: Arc<Migration>,
+    #[pin]
+    reg: Mutex<Registry>,
+    #[pin]
+    hook_ids: SpinLock<[GuestIds; MAX_GUESTS]>,
+    nguests: AtomicU32,
+    next_id: AtomicU32,
+    /// Whether this node takes guests (`/sys/kernel/roam/accept`).
+    pub(crate) accept: AtomicU32,
+}
+
+fn wait_ms<T>(cv: &CondVar, g: &mut kernel::sync::lock::Guard<'_, T, kernel::sync::lock::mutex::MutexBackend>, ms: u64) {
+    let _ = cv.wait_interruptible_timeout(g, msecs_to_jiffies(ms.min(u32::MAX as u64) as u32));
+}
+
+fn refusal_of(r: RefuseReason) -> u32 {
+    r.code() as u32
+}
+
+impl Mover {
+    pub(crate) fn new(cluster: Arc<Cluster>, migration: Arc<Migration>) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Mover {
+                cluster,
+                migration,
+                reg <- new_mutex!(
+                    Registry {
+                        outgoing: KVec::new(),
+                        incoming: KVec::new(),
+                        deputies: KVec::new(),
+                        guests: KVec::new(),
+                        stubs: KVec::new(),
+                        capturing: KVec::new(),
+                        early: KVec::new(),
+                    },
+                    "roam_moving"
+                ),
+                hook_ids <- new_spinlock!([GuestIds::default(); MAX_GUESTS], "roam_guest_ids"),
+                nguests: AtomicU32::new(0),
+                next_id: AtomicU32::new((time::random_u64() as u32) | 1),
+                accept: AtomicU32::new(1),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn me(&self) -> u32 {
+        self.cluster.me()
+    }
+
+    fn send(&self, node: u32, ty: MsgType, id: u32, payload: &[u8]) -> Result {
+        let peer = self.cluster.peer(node).ok_or(ENOENT)?;
+        let mut tries = 0;
+        loop {
+            match tx::send(&self.cluster, &peer, ty, id, payload) {
+                Ok(()) => return Ok(()),
+                // A backoff after an earlier failure: wait it out briefly.
+                Err(e) if e == EAGAIN && tries < 40 => {
+                    tries += 1;
+                    crate::sys::thread::sleep_ms(50);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn send_proc(&self, node: u32, m: ProcMsg) -> Result {
+        self.send(node, MsgType::Proc, 0, &m.encode())
+    }
+
+    fn send_image_msg(&self, node: u32, id: u32, buf: &[u8]) -> Result {
+        self.send(node, MsgType::Migrate, id, buf)
+    }
+
+    fn reply(&self, node: u32, id: u32, v: Verdict) {
+        let mut b = [0u8; image::ACCEPT_LEN + image::REFUSE_LEN];
+        let n = match v {
+            Verdict::Ready => image::encode_accept(0, &mut b),
+            Verdict::Accepted(pid) => image::encode_accept(pid, &mut b),
+            Verdict::Refused(code) => {
+                let r = RefuseReason::from_code(code as u16).unwrap_or(RefuseReason::BadImage);
+                image::encode_refuse(r, &mut b)
+            }
+        };
+        if let Ok(n) = n {
+            let _ = self.send_image_msg(node, id, &b[..n]);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Requests from userspace.
+
+    /// `ROAM_IOC_MIGRATE`.
+    pub(crate) fn migrate(self: &Arc<Self>, req: &mut abi::Migrate) -> Result {
+        let t = Migration::find_permitted(req.pid)?;
+        let tgid = t.tgid();
+        let me = self.me();
+        if !self.cluster.running.load(Ordering::Relaxed) || me == 0 {
+            req.reason = refusal::NO_TRANSPORT;
+            return Err(err::enotconn());
+        }
+        // A process of ours running elsewhere: ask its host to move it.
+        if let Some(d) = self.deputy(tgid) {
+            let node = d.node.load(Ordering::Relaxed);
+            let dest = if req.node == abi::NODE_HOME { me } else { req.node };
+            if dest == node {
+                req.reason = refusal::ALREADY_THERE;
+                return Err(err::ealready());
+            }
+            if dest != me && !self.peer_up(dest) {
+                req.reason = refusal::UNKNOWN_NODE;
+                return Err(err::ehostunreach());
+            }
+            let start = time::now_ns();
+            self.send_proc(node, ProcMsg::Recall { home_pid: tgid, dest: if dest == me { 0 } else { dest } })
+                .inspect_err(|_| req.reason = refusal::LINK)?;
+            // Wait until it has moved (or came home) or the move failed.
+            let deadline = time::now_ms() + COMMIT_TIMEOUT_MS + READY_TIMEOUT_MS;
+            loop {
+                match self.deputy(tgid) {
+                    None => {
+                        req.remote_pid = 0;
+                        break;
+                    }
+                    Some(d) if d.node.load(Ordering::Relaxed) == dest => {
+                        req.remote_pid = d.remote_pid.load(Ordering::Relaxed);
+                        break;
+                    }
+                    _ => {}
+                }
+                if time::now_ms() > deadline {
+                    req.reason = refusal::LINK;
+                    return Err(crate::sys::err::etimedout());
+                }
+                if uctx::signal_pending() {
+                    return Err(EINTR);
+                }
+                crate::sys::thread::sleep_ms(20);
+            }
+            req.elapsed_ns = time::now_ns() - start;
+            return Ok(());
+        }
+        // A guest here: it moves on (or home) from here.
+        let guest_home = self.reg.lock().guests.iter().find(|g| g.pid == tgid && !g.left).map(|g| g.home_node);
+        let dest = match (guest_home, req.node) {
+            (Some(h), abi::NODE_HOME) => h,
+            (None, abi::NODE_HOME) => {
+                req.reason = refusal::ALREADY_THERE;
+                return Err(err::ealready());
+            }
+            (_, n) => n,
+        };
+        if dest == me {
+            req.reason = refusal::ALREADY_THERE;
+            return Err(err::ealready());
+        }
+        if !self.peer_up(dest) {
+            req.reason = refusal::UNKNOWN_NODE;
+            return Err(err::ehostunreach());
+        }
+        let reasons = self.migration.reasons(&t);
+        if reasons != 0 {
+            req.reason = refusal::CANT_MOVE;
+            return Err(EPERM_OR_BUSY(reasons));
+        }
+        {
+            let mut r = self.reg.lock();
+            if r.capturing.iter().any(|p| *p == tgid) {
+                req.reason = refusal::IN_PROGRESS;
+                return Err(EBUSY);
+            }
+            r.capturing.push(tgid, GFP_KERNEL)?;
+        }
+        let request = Arc::pin_init(pin_init!(Request { done <- new_mutex!(None, "roam_req"), cv <- new_condvar!("roam_req") }), GFP_KERNEL)?;
+        let me2 = self.clone();
+        let rq = request.clone();
+        let start = time::now_ns();
+        let queued = t.queue_work(
+            move || {
+                let r = me2.move_current(dest);
+                if r.is_err() {
+                    let mut reg = me2.reg.lock();
+                    let tg = uctx::ids().1;
+                    let _ = super::retain(&mut reg.capturing, |p| *p != tg);
+                }
+                *rq.done.lock() = Some(r);
+                rq.cv.notify_all();
+                if let Ok((pid, _)) = r {
+                    me2.after_departure(dest, pid);
+                }
+            },
+            true,
+        );
+        if let Err(e) = queued {
+            let _ = super::retain(&mut self.reg.lock().capturing, |p| *p != tgid);
+            req.reason = refusal::GONE;
+            return Err(e);
+        }
+        if t.is_current() {
+            return Ok(());
+        }
+        drop(t);
+        let mut g = request.done.lock();
+        loop {
+            if let Some(r) = *g {
+                req.elapsed_ns = time::now_ns() - start;
+                return match r {
+                    Ok((pid, bytes)) => {
+                        req.remote_pid = pid;
+                        req.bytes = bytes;
+                        Ok(())
+                    }
+                    Err(code) => {
+                        req.reason = code;
+                        Err(errno_of(code))
+                    }
+                };
+            }
+            if uctx::signal_pending() {
+                return Err(EINTR);
+            }
+            wait_ms(&request.cv, &mut g, 200);
+            // The process may have exited before it could run the work.
+            if g.is_none() && TaskRef::find(req.pid).map(|x| x.tgid() != tgid).unwrap_or(true) {
+                req.reason = refusal::GONE;
+                return Err(ESRCH);
+            }
+        }
+    }
+
+    /// `ROAM_IOC_WHERE`.
+    pub(crate) fn where_is(&self, pid: u32) -> Result<Where> {
+        let t = TaskRef::find(pid)?;
+        let tgid = t.tgid();
+        let me = self.me();
+        if let Some(d) = self.deputy(tgid) {
+            return Ok(Where { pid, state: place::AWAY, node: d.node.load(Ordering::Relaxed), other_pid: d.remote_pid.load(Ordering::Relaxed) });
+        }
+        let r = self.reg.lock();
+        if let Some(g) = r.guests.iter().find(|g| g.pid == tgid && !g.left) {
+            return Ok(Where { pid, state: place::GUEST, node: g.home_node, other_pid: g.home_tgid });
+        }
+        if r.capturing.iter().any(|p| *p == tgid) {
+            return Ok(Where { pid, state: place::MOVING, node: me, other_pid: 0 });
+        }
+        Ok(Where { pid, state: place::HOME, node: me, other_pid: 0 })
+    }
+
+    /// `/sys/kernel/roam/guests` and `away`.
+    pub(crate) fn show(&self, guests: bool, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let r = self.reg.lock();
+        if guests {
+            for g in r.guests.iter().filter(|g| !g.left) {
+                let comm = core::str::from_utf8(until_nul(&g.comm)).unwrap_or("?");
+                writeln!(out, "pid={} home={} home_pid={} comm={}", g.pid, g.home_node, g.home_tgid, comm)?;
+            }
+        } else {
+            for d in r.deputies.iter() {
+                writeln!(out, "pid={} node={} remote_pid={}", d.tgid, d.node.load(Ordering::Relaxed), d.remote_pid.load(Ordering::Relaxed))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn deputy(&self, tgid: u32) -> Option<Arc<Deputy>> {
+        self.reg.lock().deputies.iter().find(|d| d.tgid == tgid).cloned()
+    }
+
+    fn peer_up(&self, node: u32) -> bool {
+        self.cluster.peer(node).map(|p| p.up.load(Ordering::Relaxed)).unwrap_or(false)
+    }
+
+    // ------------------------------------------------------------------
+    // Source side, in the migrating task's own context.
+
+    /// Captures the current task and sends it to `dest`. On success the
+    /// destination runs it; the caller decides what becomes of this task.
+    fn move_current(&self, dest: u32) -> core::result::Result<(u32, u64), u32> {
+        let peer: Arc<Peer> = self.cluster.peer(dest).ok_or(refusal::UNKNOWN_NODE)?;
+        if !peer.up.load(Ordering::Relaxed) {
+            return Err(refusal::UNKNOWN_NODE);
+        }
+        if uctx::fatal_signal_pending() {
+            return Err(refusal::GONE);
+        }
+        let (pid, tgid) = uctx::ids();
+        // Home identity: ours, or the one we carry as a guest.
+        let (home_node, home_pid, home_tgid, scratch) = {
+            let r = self.reg.lock();
+            match r.guests.iter().find(|g| g.pid == tgid && !g.left) {
+                Some(g) => (g.home_node, g.home_pid, g.home_tgid, g.scratch),
+                None => (self.me(), pid, tgid, 0),
+            }
+        };
+        let mut regs = uctx::regs().map_err(|_| refusal::CAPTURE)?;
+        // Interrupted in a system call that the kernel would restart: make
+        // the destination re-issue it instead of seeing -ERESTART*.
+        if (regs.orig_rax as i64) >= 0 {
+            match regs.rax as i64 {
+                -512 | -513 | -514 => {
+                    regs.rax = regs.orig_rax;
+                    regs.rip = regs.rip.wrapping_sub(2);
+                }
+                -516 => regs.rax = (-4i64) as u64,
+                _ => {}
+            }
+        }
+        regs.orig_rax = u64::MAX;
+        let mut xstate = KVec::new();
+        uctx::xstate(&mut xstate).map_err(|_| refusal::CAPTURE)?;
+        let sig = uctx::sig_state();
+        let layout = umem::layout().map_err(|_| refusal::CAPTURE)?;
+        let vdso = uctx::vdso();
+        let all = umem::areas(vdso).map_err(|_| refusal::CAPTURE)?;
+        let mut vmas = KVec::new();
+        for v in all.iter() {
+            if v.start == scratch && scratch != 0 {
+                continue;
+            }
+            vmas.push(*v, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        }
+        let nr_pages: u64 = vmas.iter().filter(|v| has_pages(v)).map(|v| v.pages()).sum();
+        let (uid, gid, euid, egid) = cred::current_ids();
+        let header = ImageHeader {
+            version: image::IMAGE_VERSION,
+            home_node,
+            pid: home_pid,
+            tgid: home_tgid,
+            uid,
+            gid,
+            euid,
+            egid,
+            comm: uctx::comm(),
+            nr_vmas: vmas.len() as u32,
+            nr_pages,
+            xstate_len: xstate.len() as u32,
+        };
+        let id = self.next_id.fetch_add(2, Ordering::Relaxed);
+        let out = Arc::pin_init(
+            pin_init!(Outgoing { id, dest, verdict <- new_mutex!(None, "roam_out"), cv <- new_condvar!("roam_out") }),
+            GFP_KERNEL,
+        )
+        .map_err(|_| refusal::CAPTURE)?;
+        self.reg.lock().outgoing.push(out.clone(), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let r = self.send_image(&out, &header, &regs, &layout, &sig, &xstate, &vmas);
+        let _ = super::retain_arc(&mut self.reg.lock().outgoing, |o| o.id != id);
+        if r.is_err() {
+            let mut b = [0u8; image::ABORT_LEN];
+            if let Ok(n) = image::encode_abort(&mut b) {
+                let _ = self.send_image_msg(dest, id, &b[..n]);
+            }
+        }
+        r
+    }
+
+    fn wait_verdict(&self, out: &Outgoing, ms: u64) -> Option<Verdict> {
+        let deadline = time::now_ms() + ms;
+        let mut g = out.verdict.lock();
+        loop {
+            if let Some(v) = g.take() {
+                return Some(v);
+            }
+            if time::now_ms() > deadline || uctx::fatal_signal_pending() {
+                return None;
+            }
+            if !self.peer_up(out.dest) {
+                return None;
+            }
+            wait_ms(&out.cv, &mut g, 100);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_image(
+        &self,
+        out: &Outgoing,
+        header: &ImageHeader,
+        regs: &Regs,
+        layout: &MmLayout,
+        sig: &SigState,
+        xstate: &[u8],
+        vmas: &[Vma],
+    ) -> core::result::Result<(u32, u64), u32> {
+        let (dest, id) = (out.dest, out.id);
+        let link = |_| refusal::LINK;
+        let len = image::batch_len(image::MAX_BATCH_PAGES).max(image::begin_len(xstate.len())).max(image::vmas_len(image::MAX_VMAS_PER_MSG));
+        let mut buf = VVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let n = image::encode_begin(header, regs, layout, sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
+        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        match self.wait_verdict(out, READY_TIMEOUT_MS) {
+            Some(Verdict::Ready) => {}
+            Some(Verdict::Refused(code)) => return Err(code),
+            _ => return Err(refusal::LINK),
+        }
+        for (i, chunk) in vmas.chunks(image::MAX_VMAS_PER_MSG).enumerate() {
+            let n = image::encode_vmas((i * image::MAX_VMAS_PER_MSG) as u32, chunk, &mut buf).map_err(|_| refusal::CAPTURE)?;
+            self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        }
+        let mut sum = image::Checksum::new();
+        let mut pages: u64 = 0;
+        let mut data = VVec::from_elem(0u8, image::MAX_BATCH_PAGES as usize * image::PAGE_SIZE, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        for v in vmas.iter().filter(|v| has_pages(v)) {
+            let mut addr = v.start;
+            while addr < v.end {
+                if uctx::fatal_signal_pending() {
+                    return Err(refusal::GONE);
+                }
+                let n = ((v.end - addr) / PAGE).min(image::MAX_BATCH_PAGES as u64) as usize;
+                let chunk = &mut data[..n * image::PAGE_SIZE];
+                if umem::read(addr, chunk).is_err() {
+                    // Some page cannot be read (e.g. a file mapping past the
+                    // end of its file): read page by page, zero the rest.
+                    for (k, pg) in chunk.chunks_mut(image::PAGE_SIZE).enumerate() {
+                        if umem::read(addr + k as u64 * PAGE, pg).is_err() {
+                            pg.fill(0);
+                        }
+                    }
+                }
+                // Runs of non-zero pages become batches; zero pages are not
+                // sent (the destination's fresh mappings read as zero).
+                let mut k = 0;
+                while k < n {
+                    if is_zero(&chunk[k * image::PAGE_SIZE..(k + 1) * image::PAGE_SIZE]) {
+                        k += 1;
+                        continue;
+                    }
+                    let s = k;
+                    while k < n && !is_zero(&chunk[k * image::PAGE_SIZE..(k + 1) * image::PAGE_SIZE]) {
+                        k += 1;
+                    }
+                    let h = PageBatchHeader { first_addr: addr + s as u64 * PAGE, count: (k - s) as u32 };
+                    let body = &chunk[s * image::PAGE_SIZE..k * image::PAGE_SIZE];
+                    let len = image::encode_batch(&h, body, &mut buf).map_err(|_| refusal::CAPTURE)?;
+                    self.send_image_msg(dest, id, &buf[..len]).map_err(link)?;
+                    sum.add_batch(&h, body);
+                    pages += h.count as u64;
+                }
+                addr += n as u64 * PAGE;
+            }
+        }
+        let n = image::encode_commit(pages, sum.finish(), &mut buf).map_err(|_| refusal::CAPTURE)?;
+        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        match self.wait_verdict(out, COMMIT_TIMEOUT_MS) {
+            // The commit point: once Go is sent, the process is there. If the
+            // destination never sees it, it drops the prepared process and
+            // the deputy, hearing nothing, ends it (never two copies).
+            Some(Verdict::Accepted(pid)) => {
+                self.send_proc(dest, ProcMsg::Go { id }).map_err(link)?;
+                Ok((pid, pages * PAGE))
+            }
+            Some(Verdict::Refused(code)) => Err(code),
+            _ => Err(refusal::LINK),
+        }
+    }
+
+    /// After a successful departure: a guest ends here silently; a home
+    /// process becomes its deputy.
+    fn after_departure(self: &Arc<Self>, dest: u32, remote_pid: u32) {
+        let (pid, tgid) = uctx::ids();
+        let was_guest = {
+            let mut r = self.reg.lock();
+            let g = r.guests.iter_mut().find(|g| g.pid == tgid && !g.left);
+            match g {
+                Some(g) => {
+                    g.left = true;
+                    Some((g.home_node, g.home_tgid))
+                }
+                None => None,
+            }
+        };
+        if let Some((home, home_tgid)) = was_guest {
+            let _ = super::retain(&mut self.reg.lock().capturing, |p| *p != tgid);
+            self.unhook(tgid);
+            // The new host tells home itself (ProcMsg::Moved).
+            let _ = (home, home_tgid);
+            uctx::signal_self(SIGKILL);
+            return;
+        }
+        self.deputy_loop(pid, tgid, dest, remote_pid);
+    }
+
+    // ------------------------------------------------------------------
+    // The deputy.
+
+    fn deputy_loop(self: &Arc<Self>, pid: u32, tgid: u32, node: u32, remote_pid: u32) {
+        let _mref = ModuleRef::new();
+        let Ok(d) = Arc::pin_init(
+            pin_init!(Deputy {
+                pid,
+                tgid,
+                node: AtomicU32::new(node),
+                remote_pid: AtomicU32::new(remote_pid),
+                confirmed: core::sync::atomic::AtomicBool::new(false),
+                ev <- new_mutex!(DeputyEvents::default(), "roam_deputy"),
+                cv <- new_condvar!("roam_deputy"),
+            }),
+            GFP_KERNEL,
+        ) else {
+            uctx::signal_self(SIGKILL);
+            return;
+        };
+        {
+            let mut r = self.reg.lock();
+            if r.deputies.push(d.clone(), GFP_KERNEL).is_err() {
+                drop(r);
+                uctx::signal_self(SIGKILL);
+                return;
+            }
+            if let Some(&(_, n, p)) = r.early.iter().find(|e| e.0 == tgid) {
+                d.node.store(n, Ordering::Relaxed);
+                d.remote_pid.store(p, Ordering::Relaxed);
+                d.confirmed.store(true, Ordering::Release);
+            }
+            let _ = super::retain(&mut r.early, |e| e.0 != tgid);
+            let _ = super::retain(&mut r.capturing, |p| *p != tgid);
+        }
+        // The memory now lives on the remote: give it back here.
+        drop_user_memory();
+        let started = time::now_ms();
+        pr_info!("pid {} runs on node {}; its deputy stays here\n", tgid, node);
+        let outcome = loop {
+            if uctx::fatal_signal_pending() {
+                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+                break None;
+            }
+            while let Some(sig) = uctx::dequeue_signal() {
+                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig });
+            }
+            let (exit, arriving) = {
+                let mut ev = d.ev.lock();
+                let e = (ev.exit.take(), ev.arriving.take());
+                if e.0.is_none() && e.1.is_none() {
+                    wait_ms(&d.cv, &mut ev, 200);
+                    (ev.exit.take(), ev.arriving.take())
+                } else {
+                    e
+                }
+            };
+            if let Some(status) = exit {
+                break Some(status);
+            }
+            if let Some(inc) = arriving {
+                if self.take_over(&inc) {
+                    pr_info!("pid {} is back home\n", tgid);
+                    let _ = super::retain_arc(&mut self.reg.lock().deputies, |x| x.tgid != tgid);
+                    return;
+                }
+            }
+            if !d.confirmed.load(Ordering::Acquire) && time::now_ms() > started + READY_TIMEOUT_MS {
+                pr_warn!("pid {}: node {} never confirmed it runs the process; ending it (SIGKILL)\n", tgid, d.node.load(Ordering::Relaxed));
+                break Some(SIGKILL);
+            }
+            if !self.peer_up(d.node.load(Ordering::Relaxed)) {
+                pr_warn!("pid {}: node {} is down; the process is lost (SIGKILL)\n", tgid, d.node.load(Ordering::Relaxed));
+                break Some(SIGKILL);
+            }
+        };
+        let _ = super::retain_arc(&mut self.reg.lock().deputies, |x| x.tgid != tgid);
+        match outcome {
+            None => {}
+            Some(status) => replay_exit(tgid, status),
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Destination side: frames from the receiver threads.
+
+    /// A `Migrate` or `Proc` frame from `from`.
+    pub(crate) fn on_frame(self: &Arc<Self>, from: u32, ty: MsgType, id: u32, payload: &[u8]) {
+        match ty {
+            MsgType::Proc => {
+                if let Some(m) = ProcMsg::decode(payload) {
+                    self.on_proc(from, m);
+                }
+            }
+            MsgType::Migrate => match image::decode(payload) {
+                Ok(m) => self.on_image(from, id, m),
+                Err(e) => {
+                    pr_warn!("migration {} from node {}: malformed message: {}\n", id, from, e.name());
+                    self.fail_incoming(from, id, RefuseReason::BadImage);
+                }
+            },
+            _ => {}
+        }
+    }
+
+    fn on_proc(self: &Arc<Self>, from: u32, m: ProcMsg) {
+        match m {
+            ProcMsg::Exit { home_pid, status } => {
+                if let Some(d) = self.deputy(home_pid) {
+                    if d.node.load(Ordering::Relaxed) == from {
+                        d.ev.lock().exit = Some(status);
+                        d.cv.notify_all();
+                    }
+                }
+            }
+            ProcMsg::Moved { home_pid, node, pid } => {
+                let d = {
+                    let mut r = self.reg.lock();
+                    let d = r.deputies.iter().find(|d| d.tgid == home_pid).cloned();
+                    if d.is_none() && r.capturing.iter().any(|p| *p == home_pid) {
+                        let _ = r.early.push((home_pid, node, pid), GFP_KERNEL);
+                    }
+                    d
+                };
+                if let Some(d) = d {
+                    d.node.store(node, Ordering::Relaxed);
+                    d.remote_pid.store(pid, Ordering::Relaxed);
+                    d.confirmed.store(true, Ordering::Release);
+                    d.cv.notify_all();
+                }
+            }
+            ProcMsg::Signal { home_pid, sig } => {
+                if let Some(pid) = self.guest_pid(from, home_pid) {
+                    if let Ok(t) = TaskRef::find(pid) {
+                        t.signal(sig);
+                    }
+                }
+            }
+            ProcMsg::Go { id } => {
+                let Some(inc) = self.incoming(from, id) else { return };
+                {
+                    let mut t = inc.target.lock();
+                    if let Some((entry, stack, scratch)) = t.prepared.take() {
+                        t.install = Install::Done { entry, stack, scratch };
+                    }
+                }
+                inc.cv.notify_all();
+                let _ = super::retain_arc(&mut self.reg.lock().incoming, |i| !(i.from == from && i.id == id));
+            }
+            ProcMsg::Recall { home_pid, dest } => {
+                let Some(pid) = self.guest_pid(from, home_pid) else { return };
+                let Ok(t) = TaskRef::find(pid) else { return };
+                let dest = if dest == 0 { from } else { dest };
+                let me2 = self.clone();
+                let _ = t.queue_work(
+                    move || {
+                        if let Ok((pid, _)) = me2.move_current(dest) {
+                            me2.after_departure(dest, pid);
+                        }
+                    },
+                    true,
+                );
+            }
+        }
+    }
+
+    fn guest_pid(&self, home: u32, home_pid: u32) -> Option<u32> {
+        self.reg.lock().guests.iter().find(|g| g.home_node == home && g.home_tgid == home_pid && !g.left).map(|g| g.pid)
+    }
+
+    fn incoming(&self, from: u32, id: u32) -> Option<Arc<Incoming>> {
+        self.reg.lock().incoming.iter().find(|i| i.from == from && i.id == id).cloned()
+    }
+
+    fn fail_incoming(&self, from: u32, id: u32, why: RefuseReason) {
+        if let Some(inc) = self.incoming(from, id) {
+            self.drop_incoming(&inc);
+            self.reply(from, id, Verdict::Refused(refusal_of(why)));
+        }
+    }
+
+    fn drop_incoming(&self, inc: &Arc<Incoming>) {
+        {
+            let mut t = inc.target.lock();
+            if t.install == Install::Waiting {
+                t.install = Install::Failed;
+            }
+        }
+        inc.cv.notify_all();
+        let _ = super::retain_arc(&mut self.reg.lock().incoming, |i| !(i.from == inc.from && i.id == inc.id));
+    }
+
+    fn on_image(self: &Arc<Self>, from: u32, id: u32, m: MigrateMsg<'_>) {
+        match m {
+            MigrateMsg::Accept { .. } | MigrateMsg::Refuse { .. } => {
+                let v = match m {
+                    MigrateMsg::Accept { remote_pid: 0 } => Verdict::Ready,
+                    MigrateMsg::Accept { remote_pid } => Verdict::Accepted(remote_pid),
+                    MigrateMsg::Refuse { reason } => Verdict::Refused(refusal_of(reason)),
+                    _ => return,
+                };
+                let out = self.reg.lock().outgoing.iter().find(|o| o.id == id && o.dest == from).cloned();
+                if let Some(o) = out {
+                    *o.verdict.lock() = Some(v);
+                    o.cv.notify_all();
+                }
+            }
+            MigrateMsg::Begin(b) => {
+                let r = self.begin(from, id, &b);
+                match r {
+                    Ok(()) => self.reply(from, id, Verdict::Ready),
+                    Err(why) => {
+                        pr_info!("migration {} from node {} refused: {}\n", id, from, why.reason());
+                        self.fail_incoming(from, id, why);
+                        // Not registered (refused before): answer anyway.
+                        if self.incoming(from, id).is_none() {
+                            self.reply(from, id, Verdict::Refused(refusal_of(why)));
+                        }
+                    }
+                }
+            }
+            MigrateMsg::Vmas(v) => {
+                let Some(inc) = self.incoming(from, id) else { return };
+                if self.vmas(&inc, &v).is_err() {
+                    self.fail_incoming(from, id, RefuseReason::BadImage);
+                }
+            }
+            MigrateMsg::Pages(h, data) => {
+                let Some(inc) = self.incoming(from, id) else { return };
+                if let Err(e) = self.pages(&inc, &h, data) {
+                    let why = if e == ENOMEM { RefuseReason::NoMemory } else { RefuseReason::BadImage };
+                    self.fail_incoming(from, id, why);
+                }
+            }
+            MigrateMsg::Commit { nr_pages, checksum } => {
+                let Some(inc) = self.incoming(from, id) else { return };
+                match self.commit(&inc, nr_pages, checksum) {
+                    Ok(pid) => {
+                        self.reply(from, id, Verdict::Accepted(pid));
+                        // Without Go (within the target's wait) it is dropped.
+                    }
+                    Err(why) => self.fail_incoming(from, id, why),
+                }
+            }
+            MigrateMsg::Abort => {
+                if let Some(inc) = self.incoming(from, id) {
+                    self.drop_incoming(&inc);
+                }
+            }
+        }
+    }
+
+    fn begin(self: &Arc<Self>, from: u32, id: u32, b: &image::BeginView<'_>) -> core::result::Result<(), RefuseReason> {
+        let h = b.header;
+        let home = h.home_node == self.me();
+        if !home {
+            if self.accept.load(Ordering::Relaxed) == 0 {
+                return Err(RefuseReason::NotAccepting);
+            }
+            let r = self.reg.lock();
+            if r.guests.iter().filter(|g| !g.left).count() + r.incoming.len() >= MAX_GUESTS {
+                return Err(RefuseReason::TooManyGuests);
+            }
+        }
+        let need_mb = h.nr_pages / 256 + 16;
+        if (crate::sys::sysinfo::free_mem_mb() as u64) < need_mb {
+            return Err(RefuseReason::NoMemory);
+        }
+        let mut progress = Progress::new();
+        progress.begin(&h).map_err(|e| e.refuse_reason())?;
+        let mut xstate = KVec::new();
+        xstate.extend_from_slice(b.xstate, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let ticket = ((from as u64) << 32) | id as u64 ^ (time::random_u64() & 0xffff_0000_0000_0000);
+        let inc = Arc::pin_init(
+            pin_init!(Incoming {
+                from,
+                id,
+                ticket,
+                home,
+                state <- new_mutex!(
+                    Arrival { header: h, regs: b.regs, mm: b.mm, sig: b.sig_state(), xstate, vmas: KVec::new(), progress },
+                    "roam_arrival"
+                ),
+                target <- new_mutex!(TargetState { mm: None, vdso: 0, pid: 0, install: Install::Waiting, prepared: None }, "roam_target"),
+                cv <- new_condvar!("roam_arrival"),
+            }),
+            GFP_KERNEL,
+        )
+        .map_err(|_| RefuseReason::NoMemory)?;
+        self.reg.lock().incoming.push(inc.clone(), GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        if home {
+            let d = self.deputy(h.tgid).ok_or(RefuseReason::BadImage)?;
+            d.ev.lock().arriving = Some(inc.clone());
+            d.cv.notify_all();
+        } else {
+            self.start_stub(&inc).map_err(|_| RefuseReason::NoMemory)?;
+        }
+        // Wait for the target to check in, then clear its address space.
+        let mm = {
+            let deadline = time::now_ms() + ATTACH_TIMEOUT_MS;
+            let mut t = inc.target.lock();
+            loop {
+                if let Some(mm) = t.mm.clone() {
+                    break mm;
+                }
+                if t.install == Install::Failed || time::now_ms() > deadline {
+                    return Err(RefuseReason::Busy);
+                }
+                wait_ms(&inc.cv, &mut t, 100);
+            }
+        };
+        mm.borrow(|| -> Result {
+            let vdso = uctx::vdso();
+            for v in umem::areas(vdso)?.iter() {
+                if v.flags & (image::VMA_VDSO | image::VMA_VVAR) == 0 {
+                    umem::unmap(v.start, v.end - v.start)?;
+                }
+            }
+            Ok(())
+        })
+        .and_then(|r| r)
+        .map_err(|_| RefuseReason::Busy)?;
+        Ok(())
+    }
+
+    fn target_mm(inc: &Incoming) -> Result<(Arc<umem::MmRef>, u64)> {
+        let t = inc.target.lock();
+        Ok((t.mm.clone().ok_or(EINVAL)?, t.vdso))
+    }
+
+    fn vmas(&self, inc: &Incoming, v: &image::VmasView<'_>) -> Result {
+        let (mm, _) = Self::target_mm(inc)?;
+        let mut st = inc.state.lock();
+        st.progress.vmas(v).map_err(|_| EINVAL)?;
+        for i in 0..v.len() {
+            let a = v.get(i).ok_or(EINVAL)?;
+            st.vmas.push(a, GFP_KERNEL)?;
+        }
+        let first = v.first as usize;
+        let list = &st.vmas[first..];
+        mm.borrow(|| -> Result {
+            for a in list.iter() {
+                if a.flags & (image::VMA_VDSO | image::VMA_VVAR) != 0 {
+                    continue;
+                }
+                let prot = if has_pages(a) { a.prot | image::PROT_READ | image::PROT_WRITE } else { a.prot };
+                umem::map_anon(a.start, a.end - a.start, prot, a.flags & image::VMA_GROWSDOWN != 0)?;
+            }
+            Ok(())
+        })?
+    }
+
+    fn pages(&self, inc: &Incoming, h: &PageBatchHeader, data: &[u8]) -> Result {
+        let (mm, _) = Self::target_mm(inc)?;
+        let mut st = inc.state.lock();
+        if !image::batch_in_vmas(h, &st.vmas) || data.len() != h.data_len() {
+            return Err(EINVAL);
+        }
+        st.progress.pages(h, data).map_err(|_| EINVAL)?;
+        drop(st);
+        mm.borrow(|| umem::write(h.first_addr, data))?
+    }
+
+    fn commit(&self, inc: &Incoming, nr_pages: u64, checksum: u64) -> core::result::Result<u32, RefuseReason> {
+        let (mm, stub_vdso) = Self::target_mm(inc).map_err(|_| RefuseReason::BadImage)?;
+        let st = inc.state.lock();
+        st.progress.commit(nr_pages, checksum).map_err(|e| e.refuse_reason())?;
+        let mut buf = KVec::from_elem(0u8, restore::SCRATCH_LEN, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let r = mm.borrow(|| -> core::result::Result<(u64, u64, u64), RefuseReason> {
+            let scratch = umem::map_anon(0, restore::SCRATCH_LEN as u64, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)
+                .map_err(|_| RefuseReason::NoMemory)?;
+            let mut b = Builder::new(scratch, &mut buf).map_err(|_| RefuseReason::BadImage)?;
+            // The vDSO pair goes where the program expects it.
+            let cur = umem::areas(stub_vdso).map_err(|_| RefuseReason::NoMemory)?;
+            for kind in [image::VMA_VVAR, image::VMA_VDSO] {
+                let want = st.vmas.iter().find(|v| v.flags & kind != 0);
+                let have = cur.iter().find(|v| v.flags & kind != 0);
+                if let (Some(w), Some(h)) = (want, have) {
+                    if w.start != h.start {
+                        if w.end - w.start != h.end - h.start {
+                            return Err(RefuseReason::Version);
+                        }
+                        // mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, new)
+                        b.syscall(25, [h.start, h.end - h.start, h.end - h.start, 3, w.start, 0]).map_err(|_| RefuseReason::BadImage)?;
+                    }
+                }
+            }
+            for (i, a) in st.sig.actions.iter().enumerate() {
+                let signo = i as u32 + 1;
+                if a.handler != 0 && signo != SIGKILL && signo != 19 {
+                    b.sigaction(signo, a).map_err(|_| RefuseReason::BadImage)?;
+                }
+            }
+            for a in st.vmas.iter() {
+                if has_pages(a) && a.prot != image::PROT_READ | image::PROT_WRITE | (a.prot & image::PROT_EXEC) {
+                    b.syscall(10, [a.start, a.end - a.start, a.prot as u64, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
+                }
+            }
+            // arch_prctl(ARCH_SET_FS / ARCH_SET_GS)
+            b.syscall(158, [0x1002, st.regs.fs_base, 0, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
+            if st.regs.gs_base != 0 {
+                b.syscall(158, [0x1001, st.regs.gs_base, 0, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
+            }
+            let entry = b.entry();
+            let stack = b.stack_top();
+            let used = b.finish(&st.regs, st.sig.blocked, &st.sig.altstack, &st.xstate).map_err(|_| RefuseReason::BadImage)?;
+            umem::write(scratch, &buf[..used]).map_err(|_| RefuseReason::NoMemory)?;
+            umem::set_layout(&st.mm).map_err(|_| RefuseReason::BadImage)?;
+            Ok((entry, stack, scratch))
+        });
+        let (entry, stack, scratch) = match r {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(RefuseReason::Busy),
+        };
+        drop(st);
+        // Ready: the source decides (Go); until then the target waits.
+        let mut t = inc.target.lock();
+        if t.install != Install::Waiting || t.mm.is_none() {
+            return Err(RefuseReason::Busy);
+        }
+        t.prepared = Some((entry, stack, scratch));
+        Ok(t.pid)
+    }
+
+    fn start_stub(self: &Arc<Self>, inc: &Arc<Incoming>) -> Result {
+        let me2 = self.clone();
+        let inc2 = inc.clone();
+        let th = KThread::spawn(c_str!("roam-guest"), move || me2.run_stub(&inc2))?;
+        let mut r = self.reg.lock();
+        // Reap the threads of stubs that ended.
+        let _ = take_done(&mut r.stubs);
+        r.stubs.push((inc.ticket, th), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Body of a `roam-guest` thread: runs the stub (which becomes the
+    /// guest) and reports its end to its home node.
+    fn run_stub(&self, inc: &Arc<Incoming>) {
+        let _mref = ModuleRef::new();
+        let mut arg = [0u8; 24];
+        let s = fmt_u64(inc.ticket, &mut arg);
+        let Ok(cs) = kernel::str::CStr::from_bytes_with_nul(s) else { return };
+        let status = umh::run_and_wait(STUB, &[cs]);
+        let (home_node, home_tgid) = {
+            let st = inc.state.lock();
+            (st.header.home_node, st.header.tgid)
+        };
+        // Not started: the arrival fails (if it has not yet).
+        {
+            let mut t = inc.target.lock();
+            if t.install == Install::Waiting {
+                t.install = Install::Failed;
+            }
+        }
+        inc.cv.notify_all();
+        let pid = inc.target.lock().pid;
+        let left = {
+            let mut r = self.reg.lock();
+            let left = r.guests.iter().find(|g| g.pid == pid && g.home_tgid == home_tgid).map(|g| g.left);
+            let _ = retain_guests(&mut r.guests, |g| !(g.pid == pid && g.home_tgid == home_tgid));
+            left
+        };
+        self.unhook(pid);
+        if left == Some(false) {
+            let status = status.unwrap_or(SIGKILL as i32) as u32;
+            pr_info!("guest pid {} (pid {} of node {}) ended: status {:#x}\n", pid, home_tgid, home_node, status);
+            let _ = self.send_proc(home_node, ProcMsg::Exit { home_pid: home_tgid, status });
+        }
+        // This thread's handle is joined on unload (joining ourselves here
+        // would deadlock).
+    }
+
+    /// `ROAM_IOC_ADOPT`, in the stub's context.
+    pub(crate) fn adopt(&self, ticket: u64) -> Result {
+        if !cred::may_configure() || !cred::parent_is_kthread() {
+            return Err(EPERM);
+        }
+        let inc = self.reg.lock().incoming.iter().find(|i| i.ticket == ticket && !i.home).cloned().ok_or(ENOENT)?;
+        self.take_over_as_stub(&inc)
+    }
+
+    /// Checks in as `inc`'s target and waits for the install; on success
+    /// the current task's registers point into the restorer.
+    fn wait_install(&self, inc: &Incoming) -> Result<(u64, u64, u64)> {
+        let mm = Arc::new(umem::MmRef::current()?, GFP_KERNEL)?;
+        {
+            let mut t = inc.target.lock();
+            if t.mm.is_some() || t.install != Install::Waiting {
+                return Err(EBUSY);
+            }
+            t.mm = Some(mm);
+            t.vdso = uctx::vdso();
+            t.pid = uctx::ids().1;
+        }
+        inc.cv.notify_all();
+        let deadline = time::now_ms() + READY_TIMEOUT_MS + 2 * COMMIT_TIMEOUT_MS;
+        let mut t = inc.target.lock();
+        loop {
+            if t.install == Install::Waiting && time::now_ms() > deadline {
+                // The source never gave the Go: it kept the process.
+                t.install = Install::Failed;
+                drop(t);
+                let _ = super::retain_arc(&mut self.reg.lock().incoming, |i| !(i.from == inc.from && i.id == inc.id));
+                t = inc.target.lock();
+            }
+            match t.install {
+                Install::Done { entry, stack, scratch } => return Ok((entry, stack, scratch)),
+                Install::Failed => {
+                    let cleared = t.mm.take().is_some();
+                    drop(t);
+                    if cleared && !inc.home {
+                        // A stub whose address space was already cleared
+                        // has nothing to return to.
+                        uctx::signal_self(SIGKILL);
+                    }
+                    return Err(err::ecanceled());
+                }
+                Install::Waiting => {}
+            }
+            if uctx::fatal_signal_pending() {
+                t.install = Install::Failed;
+                t.mm = None;
+                return Err(EINTR);
+            }
+            wait_ms(&inc.cv, &mut t, 200);
+        }
+    }
+
+    fn take_over_as_stub(&self, inc: &Incoming) -> Result {
+        let (entry, stack, scratch) = self.wait_install(inc)?;
+        let h = inc.state.lock().header;
+        cred::assume_ids(h.uid, h.gid, h.euid, h.egid)?;
+        let pid = uctx::ids().1;
+        {
+            let mut r = self.reg.lock();
+            r.guests.push(
+                Guest { pid, home_node: h.home_node, home_pid: h.pid, home_tgid: h.tgid, left: false, scratch, comm: h.comm },
+                GFP_KERNEL,
+            )?;
+        }
+        self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid });
+        enter_restorer(entry, stack);
+        inc.target.lock().mm = None;
+        pr_info!("pid {} of node {} runs here as pid {}\n", h.tgid, h.home_node, pid);
+        // Tell home where it runs now (this also confirms the start).
+        let _ = self.send_proc(h.home_node, ProcMsg::Moved { home_pid: h.tgid, node: self.me(), pid });
+        Ok(())
+    }
+
+    /// The deputy takes its process back.
+    fn take_over(&self, inc: &Incoming) -> bool {
+        let Ok((entry, stack, _)) = self.wait_install(inc) else { return false };
+        enter_restorer(entry, stack);
+        inc.target.lock().mm = None;
+        true
+    }
+
+    // ------------------------------------------------------------------
+    // The system-call hook's table.
+
+    fn hook(&self, ids: GuestIds) {
+        let mut t = self.hook_ids.lock();
+        if let Some(slot) = t.iter_mut().find(|s| s.pid == 0) {
+            *slot = ids;
+            self.nguests.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    fn unhook(&self, pid: u32) {
+        let mut t = self.hook_ids.lock();
+        if let Some(slot) = t.iter_mut().find(|s| s.pid == pid && pid != 0) {
+            *slot = GuestIds::default();
+            self.nguests.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    /// A node went down: guests from it die; deputies notice by polling.
+    pub(crate) fn node_down(&self, node: u32) {
+        let pids: KVec<u32> = {
+            let r = self.reg.lock();
+            let mut v = KVec::new();
+            for g in r.guests.iter().filter(|g| g.home_node == node && !g.left) {
+                let _ = v.push(g.pid, GFP_KERNEL);
+            }
+            v
+        };
+        for pid in pids.iter() {
+            pr_warn!("guest pid {}: its home node {} is down; killing it\n", pid, node);
+            if let Ok(t) = TaskRef::find(*pid) {
+                t.signal(SIGKILL);
+            }
+        }
+    }
+
+    /// Stops every guest (module unload).
+    pub(crate) fn stop(&self) {
+        let stubs = core::mem::take(&mut self.reg.lock().stubs);
+        drop(stubs);
+    }
+}
+
+/// The guest hook: called for every system call on this node with
+/// preemption disabled. Must not sleep.
+pub(crate) fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
+    if m.nguests.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let tgid = uctx::ids().1;
+    let ids = {
+        let t = m.hook_ids.lock();
+        t.iter().find(|s| s.pid == tgid && tgid != 0).copied()
+    };
+    let Some(ids) = ids else { return };
+    match nr {
+        NR_GETPID => {
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = ids.home_tgid as _;
+            return;
+        }
+        NR_GETTID => {
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = ids.home_pid as _;
+            return;
+        }
+        NR_EXIT | NR_EXIT_GROUP => return,
+        _ => {}
+    }
+    match syscalls::lookup(nr as u64).disposition {
+        Disposition::Local => {}
+        Disposition::Refuse(e) => {
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = (-(e as i64)) as u64 as _;
+        }
+        Disposition::Forward | Disposition::BringHome => {
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = (-ENOMEM_) as u64 as _;
+            let Some(me) = MOVER.get() else { return };
+            let _ = crate::sys::taskwork::queue_current(
+                move || {
+                    // Re-issue the call at home: back to the `syscall`
+                    // instruction with its number in rax.
+                    uctx::with_pt_regs(|r| {
+                        r.ax = nr as u64 as _;
+                        r.ip = (r.ip as u64).wrapping_sub(2) as _;
+                    });
+                    let home = me.reg.lock().guests.iter().find(|g| g.pid == uctx::ids().1 && !g.left).map(|g| g.home_node);
+                    let Some(home) = home else { return };
+                    match me.move_current(home) {
+                        Ok((pid, _)) => me.after_departure(home, pid),
+                        Err(code) => {
+                            pr_warn!("guest pid {}: cannot go home for syscall {}: {}\n", uctx::ids().1, syscalls::name(nr as u64), refusal::explain(code));
+                            uctx::with_pt_regs(|r| {
+                                r.ip = (r.ip as u64).wrapping_add(2) as _;
+                                r.ax = (-5i64) as u64 as _;
+                            });
+                        }
+                    }
+                },
+                GFP_ATOMIC,
+            );
+        }
+    }
+}
+
+/// The node's mover, for the hook (set while the module is loaded).
+pub(crate) static MOVER: MoverSlot = MoverSlot(core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()));
+
+/// Holds one `Arc<Mover>` reference as a raw pointer for the hook.
+pub(crate) struct MoverSlot(core::sync::atomic::AtomicPtr<Mover>);
+
+impl MoverSlot {
+    pub(crate) fn set(&self, m: &Arc<Mover>) {
+        let raw = Arc::into_raw(m.clone()).cast_mut();
+        let old = self.0.swap(raw, Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from `Arc::into_raw` in an earlier `set`.
+            drop(unsafe { Arc::from_raw(old) });
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        let old = self.0.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from `Arc::into_raw` in `set`.
+            drop(unsafe { Arc::from_raw(old) });
+        }
+    }
+
+    /// A new reference to the mover, if set.
+    pub(crate) fn get(&self) -> Option<Arc<Mover>> {
+        let p = self.0.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` holds a reference (from `set`) that `clear` drops only
+        // after the hook is unregistered and no probe runs any more; we
+        // take one more for the caller.
+        let b: kernel::sync::ArcBorrow<'_, Mover> = unsafe { kernel::sync::ArcBorrow::from_raw(p) };
+        Some(b.into())
+    }
+
+    /// Borrows the mover for the duration of `f` (no refcount traffic).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Mover) -> R) -> Option<R> {
+        let p = self.0.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: as in `get`; the reference outlives the call.
+        Some(f(unsafe { &*p }))
+    }
+}
+
+/// Sets the current task's registers to start the restorer.
+fn enter_restorer(entry: u64, stack: u64) {
+    uctx::block_all_signals();
+    uctx::with_pt_regs(|r| {
+        *r = bindings::pt_regs::default();
+        r.ip = entry as _;
+        r.sp = stack as _;
+        r.__bindgen_anon_1.csx = image::USER_CS;
+        r.__bindgen_anon_2.ssx = image::USER_DS;
+        r.flags = 0x202;
+        r.orig_ax = u64::MAX as _;
+    });
+}
+
+/// Ends the current (deputy) task with wait status `status` by returning
+/// into a trampoline: `exit_group(code)`, or the default action of the
+/// fatal signal.
+fn replay_exit(tgid: u32, status: u32) {
+    let sig = status & 0x7f;
+    if sig == SIGKILL {
+        uctx::signal_self(SIGKILL);
+        return;
+    }
+    let Ok(mut buf) = KVec::from_elem(0u8, restore::SCRATCH_LEN, GFP_KERNEL) else {
+        uctx::signal_self(SIGKILL);
+        return;
+    };
+    let r = (|| -> Result<(u64, u64)> {
+        let scratch = umem::map_anon(0, restore::SCRATCH_LEN as u64, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)?;
+        let mut b = Builder::new(scratch, &mut buf).map_err(|_| EINVAL)?;
+        if sig == 0 {
+            b.syscall(NR_EXIT_GROUP as u64, [((status >> 8) & 0xff) as u64, 0, 0, 0, 0, 0]).map_err(|_| EINVAL)?;
+        } else {
+            // Default action, unblocked, then the signal itself.
+            b.sigaction(sig, &image::SigAction::default()).map_err(|_| EINVAL)?;
+            let mask = b.data(&(1u64 << (sig - 1)).to_le_bytes(), 8).map_err(|_| EINVAL)?;
+            b.syscall(14, [1, mask, 0, 8, 0, 0]).map_err(|_| EINVAL)?;
+            b.syscall(62, [tgid as u64, sig as u64, 0, 0, 0, 0]).map_err(|_| EINVAL)?;
+            b.syscall(NR_EXIT_GROUP as u64, [128 + sig as u64, 0, 0, 0, 0, 0]).map_err(|_| EINVAL)?;
+        }
+        let (entry, stack) = (b.entry(), b.stack_top());
+        umem::write(scratch, &buf).map_err(|_| EFAULT)?;
+        Ok((entry, stack))
+    })();
+    match r {
+        Ok((entry, stack)) => enter_restorer(entry, stack),
+        Err(_) => uctx::signal_self(SIGKILL),
+    }
+}
+
+/// Unmaps every area of the current task but the vDSO pair.
+fn drop_user_memory() {
+    let vdso = uctx::vdso();
+    if let Ok(areas) = umem::areas(vdso) {
+        for v in areas.iter() {
+            if v.flags & (image::VMA_VDSO | image::VMA_VVAR) == 0 {
+                let _ = umem::unmap(v.start, v.end - v.start);
+            }
+        }
+    }
+}
+
+fn has_pages(v: &Vma) -> bool {
+    v.flags & image::VMA_NO_PAGES == 0 && v.prot & image::PROT_READ != 0
+}
+
+fn is_zero(b: &[u8]) -> bool {
+    b.iter().all(|x| *x == 0)
+}
+
+fn until_nul(s: &[u8]) -> &[u8] {
+    let n = s.iter().position(|c| *c == 0).unwrap_or(s.len());
+    &s[..n]
+}
+
+/// `v` in decimal, NUL-terminated, in `buf`.
+fn fmt_u64(mut v: u64, buf: &mut [u8; 24]) -> &[u8] {
+    let mut i = buf.len() - 1;
+    buf[i] = 0;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+fn errno_of(code: u32) -> Error {
+    match code {
+        refusal::UNKNOWN_NODE => err::ehostunreach(),
+        refusal::LINK => err::econnreset(),
+        refusal::CANT_MOVE => EPERM,
+        refusal::ALREADY_THERE => err::ealready(),
+        refusal::IN_PROGRESS => EBUSY,
+        refusal::GONE => ESRCH,
+        refusal::NO_TRANSPORT => err::enotconn(),
+        refusal::CAPTURE => EIO,
+        c => RefuseReason::from_code(c as u16).map(|r| Error::from_errno(-r.errno())).unwrap_or(EIO),
+    }
+}
+
+/// The errno for "cannot move": EBUSY when only the lock stands in the
+/// way, else EPERM-like EINVAL... kept simple: EBUSY if locked, EINVAL
+/// otherwise.
+#[allow(non_snake_case)]
+fn EPERM_OR_BUSY(reasons: u32) -> Error {
+    if reasons == abi::cantmove::LOCKED {
+        EBUSY
+    } else {
+        EINVAL
+    }
+}
+
+fn take_done(v: &mut KVec<(u64, KThread)>) -> usize {
+    // Threads are joined on unload; nothing to reap early.
+    v.len()
+}
+
+fn retain_guests(v: &mut KVec<Guest>, keep: impl Fn(&Guest) -> bool) -> Result {
+    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+    for g in core::mem::take(v) {
+        if keep(&g) {
+            let _ = out.push(g, GFP_KERNEL);
+        }
+    }
+    *v = out;
+    Ok(())
+}
+
+/// The mover's registrations while the module is loaded: the system-call
+/// hook and the link from the transport. Dropped before the cluster stops.
+pub(crate) struct Running {
+    cluster: Arc<Cluster>,
+    mover: Arc<Mover>,
+    hook: Option<crate::sys::hook::Hook>,
+}
+
+fn hook_entry(regs: &mut bindings::pt_regs, nr: i64) {
+    MOVER.with(|m| on_syscall(m, regs, nr));
+}
+
+impl Running {
+    pub(crate) fn start(cluster: &Arc<Cluster>, mover: &Arc<Mover>) -> Result<Self> {
+        MOVER.set(mover);
+        let hook = match crate::sys::hook::Hook::install(hook_entry) {
+            Ok(h) => h,
+            Err(e) => {
+                MOVER.clear();
+                pr_err!("cannot hook system calls (sys_enter tracepoint): {:?}\n", e);
+                return Err(e);
+            }
+        };
+        *cluster.sink.lock() = Some(mover.clone());
+        Ok(Running { cluster: cluster.clone(), mover: mover.clone(), hook: Some(hook) })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        *self.cluster.sink.lock() = None;
+        // Unregistering waits for running probes; only then may the hook's
+        // reference to the mover go.
+        drop(self.hook.take());
+        MOVER.clear();
+        self.mover.stop();
+    }
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C helpers for what the Rust side cannot reach through bindings: inline
+ * functions and macros of the 6.12 headers (current_pt_regs, the siglock,
+ * fatal_signal_pending) and the sys_enter tracepoint, which is not exported
+ * by name. Each is a thin wrapper; the logic stays in Rust (the kmod/sys/ Rust files
+ * declares them and documents their contracts).
+ */
+#ifndef ROAM_HELPERS_H
+#define ROAM_HELPERS_H
+
+#include <linux/types.h>
+
+struct pt_regs;
+
+/* One signal action, as x86-64 `struct sigaction` (kernel layout). */
+struct roam_sigact {
+	u64 handler;
+	u64 flags;
+	u64 restorer;
+	u64 mask;
+};
+
+struct pt_regs *roam_current_regs(void);
+int roam_fatal_signal_pending(void);
+int roam_dequeue_signal(void);
+void roam_sig_snapshot(u64 *blocked, struct roam_sigact *acts, unsigned int n,
+		       u64 *ss_sp, u64 *ss_size, u32 *ss_flags);
+u64 roam_current_vdso(void);
+int roam_parent_is_kthread(void);
+unsigned int roam_fpu_user_size(void);
+void roam_block_all_signals(void);
+int roam_hook_register(void);
+void roam_hook_unregister(void);
+/* Implemented in Rust (kmod/sys/hook.rs). */
+void roam_sys_enter_rs(struct pt_regs *regs, long id);
+
+#endif

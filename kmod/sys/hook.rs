@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The system-call hook: a probe on the `sys_enter` tracepoint (registered
+//! by `helpers.c`) that hands every system call of every task to one Rust
+//! function, which must not sleep (probes run with preemption disabled).
+//!
+//! The handler may set `orig_ax` to -1 to skip the call (the entry code
+//! re-reads the number after the tracepoint) and put its result in `ax`.
+
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::{bindings, prelude::*};
+
+extern "C" {
+    fn roam_hook_register() -> i32;
+    fn roam_hook_unregister();
+}
+
+/// A system-call handler: the caller's saved registers and the call number.
+pub(crate) type Handler = fn(&mut bindings::pt_regs, i64);
+
+static HANDLER: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Called by the C probe for every system call.
+///
+/// # Safety
+///
+/// `regs` must be the calling task's saved user registers, exclusively ours
+/// for the duration of the call (the tracepoint's contract).
+#[no_mangle]
+#[allow(unreachable_pub)] // Called from helpers.c, by name.
+pub unsafe extern "C" fn roam_sys_enter_rs(regs: *mut bindings::pt_regs, id: core::ffi::c_long) {
+    let h = HANDLER.load(Ordering::Acquire);
+    if h.is_null() || regs.is_null() {
+        return;
+    }
+    // SAFETY: only `install` stores into HANDLER, always a valid `Handler`.
+    let f: Handler = unsafe { core::mem::transmute::<*mut (), Handler>(h) };
+    // SAFETY: per the contract.
+    f(unsafe { &mut *regs }, id as i64);
+}
+
+/// The registered hook; unregisters (and waits for running probes) on drop.
+pub(crate) struct Hook(());
+
+impl Hook {
+    /// Registers `h` as the system-call handler.
+    pub(crate) fn install(h: Handler) -> Result<Hook> {
+        HANDLER.store(h as *mut (), Ordering::Release);
+        // SAFETY: registers the C probe; undone in `Drop`.
+        let r = unsafe { roam_hook_register() };
+        if r != 0 {
+            HANDLER.store(core::ptr::null_mut(), Ordering::Release);
+            return Err(Error::from_errno(r));
+        }
+        Ok(Hook(()))
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        // SAFETY: unregisters the probe registered in `install` and waits
+        // until no probe runs any more.
+        unsafe { roam_hook_unregister() };
+        HANDLER.store(core::ptr::null_mut(), Ordering::Release);
+    }
+}

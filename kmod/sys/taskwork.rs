@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Running a closure in a task's own context at its next return to user
+//! mode (`task_work_add`), where it may sleep and sees its user registers.
+//!
+//! Each queued closure holds a reference on the module, dropped after it
+//! ran, so `rmmod` waits (fails with EBUSY) while any is pending.
+
+use kernel::{bindings, prelude::*};
+
+/// A queued closure.
+///
+/// # Invariants
+///
+/// `head` is the first field (`repr(C)`), so a pointer to it is a pointer
+/// to the `Work`; a `Work` reaches the kernel only through `KBox::into_raw`
+/// and comes back exactly once, in [`run`].
+#[repr(C)]
+struct Work<F: FnOnce() + Send + 'static> {
+    head: bindings::callback_head,
+    f: Option<F>,
+}
+
+/// The task_work callback: takes the box back and runs the closure.
+///
+/// # Safety
+///
+/// `head` must be the `head` of a `Work<F>` leaked by [`queue`], called once.
+unsafe extern "C" fn run<F: FnOnce() + Send + 'static>(head: *mut bindings::callback_head) {
+    // SAFETY: per the contract and the type invariant, `head` is the first
+    // field of a leaked `KBox<Work<F>>`, returned to us once.
+    let mut w = unsafe { KBox::from_raw(head.cast::<Work<F>>()) };
+    if let Some(f) = w.f.take() {
+        f();
+    }
+    drop(w);
+    // SAFETY: drops the reference taken in `queue`.
+    unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
+}
+
+/// Queues `f` on `task` (a valid, referenced task). `interrupt` uses
+/// `TWA_SIGNAL` (breaks interruptible sleeps, like a signal) instead of
+/// `TWA_RESUME`. `flags` is `GFP_ATOMIC` from atomic context.
+///
+/// # Safety
+///
+/// `task` must be a valid task on which the caller holds a reference for
+/// the duration of the call.
+pub(crate) unsafe fn queue<F: FnOnce() + Send + 'static>(
+    task: *mut bindings::task_struct,
+    f: F,
+    interrupt: bool,
+    flags: kernel::alloc::Flags,
+) -> Result {
+    let w = KBox::new(Work { head: bindings::callback_head::default(), f: Some(f) }, flags)?;
+    let p = KBox::into_raw(w);
+    // SAFETY: `p` is valid; the callback recovers it (type invariant).
+    unsafe { (*p).head.func = Some(run::<F>) };
+    // SAFETY: keeps the module (and `run`) alive until the work ran.
+    unsafe { bindings::__module_get(crate::THIS_MODULE.as_ptr()) };
+    let mode = if interrupt { bindings::task_work_notify_mode_TWA_SIGNAL } else { bindings::task_work_notify_mode_TWA_RESUME };
+    // SAFETY: `task` is valid (contract); `p.head` stays allocated until the
+    // callback runs or we take it back below.
+    let r = unsafe { bindings::task_work_add(task, &raw mut (*p).head, mode) };
+    if r != 0 {
+        // The task is exiting: the work was not queued, take it back.
+        // SAFETY: not queued, so we still own `p` (from `into_raw`).
+        drop(unsafe { KBox::from_raw(p) });
+        // SAFETY: undoes the `__module_get` above.
+        unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
+        return Err(ESRCH);
+    }
+    Ok(())
+}
+
+/// Queues `f` on the current task (usable from a syscall probe with
+/// `GFP_ATOMIC`).
+pub(crate) fn queue_current<F: FnOnce() + Send + 'static>(f: F, flags: kernel::alloc::Flags) -> Result {
+    // SAFETY: the current task is valid and cannot go away under itself.
+    unsafe { queue(bindings::get_current(), f, false, flags) }
+}
+
+/// A reference on this module: `rmmod` fails with EBUSY while one exists.
+/// Held by every migrated process (deputy or guest) this node serves.
+pub(crate) struct ModuleRef(());
+
+impl ModuleRef {
+    pub(crate) fn new() -> Self {
+        // SAFETY: we are running module code, so the module is live.
+        unsafe { bindings::__module_get(crate::THIS_MODULE.as_ptr()) };
+        ModuleRef(())
+    }
+}
+
+impl Drop for ModuleRef {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference taken in `new`.
+        unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
+    }
+}

@@ -1,0 +1,391 @@
+//! Workloads for the migration tests: programs that are moved while they
+//! run and then show, by what they print and how they exit, whether their
+//! registers, FPU state and memory arrived intact.
+//!
+//! Every subcommand does a fixed amount of work chosen by its argument (not
+//! by time), so a run's output depends only on its arguments, and every one
+//! ends by itself. Nothing else is printed on stdout; usage errors go to
+//! stderr with exit status 2.
+//!
+//! * `migrate_work fpu ITERATIONS` — a chaotic floating-point iteration
+//!   kept in vector and scalar registers for the whole run: AVX (`ymm`)
+//!   when the CPU has it, else SSE2 (`xmm`) computing the same values, plus
+//!   scalar f64 with division and square root. After each iteration (64
+//!   steps of every lane) the lanes' bits are folded into a 64-bit hash, so
+//!   a register corrupted at any point (a lost upper `ymm` half, a wrong
+//!   MXCSR rounding mode) shows in the result. Prints `checksum <16 hex
+//!   digits>`, bit-identical for the same ITERATIONS on any x86-64 CPU,
+//!   with or without AVX: only correctly rounded IEEE operations are used
+//!   (add, multiply, divide, square root, min, max; no FMA). One iteration takes about 1.7 µs
+//!   natively on the development machine and about 30 µs in its TCG
+//!   guests (so 300000 iterations are about 9 s there).
+//! * `migrate_work fill MEGABYTES [TIMEOUT_SECONDS]` — fills MEGABYTES MiB
+//!   with `splitmix64(word index)`, then waits for SIGUSR1 (sleeping 10 ms
+//!   at a time; the handler is installed before the fill, so an early
+//!   signal is not lost), verifies every word and prints `verified <n>
+//!   words, <bad> bad`; exit status 0 if none is bad, else 1. Without a
+//!   signal within TIMEOUT_SECONDS (default 600) it says so on stderr and
+//!   exits 3 without verifying.
+//! * `migrate_work spin UNITS` — a register-only integer loop (no system
+//!   calls) of UNITS × 2^29 dependent steps (one unit took 0.9 s natively
+//!   on the development machine and 1.0 to 1.4 s in its TCG guests),
+//!   then prints `pid <getpid> ppid <getppid> done` and exits 7.
+//! * `migrate_work exitcode N [SIXTEENTHS]` — a fixed spin (SIXTEENTHS/16
+//!   of a unit, default 1), then exit status N (0..=255) with no other
+//!   system call, so a migrated run ends on the remote and its status must
+//!   be replayed at home.
+
+use std::io::Write;
+use std::process::exit;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: migrate_work fpu ITERATIONS\n       migrate_work fill MEGABYTES [TIMEOUT_SECONDS]\n       \
+         migrate_work spin UNITS\n       migrate_work exitcode N [SIXTEENTHS]"
+    );
+    exit(2)
+}
+
+/// Prints `text` and a newline on stdout, flushed; a closed stdout is
+/// ignored (the exit status still tells).
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// splitmix64: the fill pattern, and a good 64-bit mixer.
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+// ---------------------------------------------------------------- fpu
+
+mod fpu {
+    #[cfg(target_arch = "x86_64")]
+    use core::arch::x86_64::*;
+
+    /// Steps of every lane per iteration (between two folds into the hash).
+    pub const INNER: usize = 64;
+    /// Lanes of the vector part: four `ymm` (or eight `xmm`) registers.
+    pub const LANES: usize = 16;
+
+    /// Logistic-map parameters, one per lane, all in the chaotic range.
+    pub fn rates() -> [f64; LANES] {
+        core::array::from_fn(|i| 3.6 + 0.025 * i as f64)
+    }
+
+    /// Starting points, one per lane, in (0, 1).
+    pub fn starts() -> [f64; LANES] {
+        core::array::from_fn(|i| 0.1 + 0.05 * i as f64)
+    }
+
+    /// Keeps the logistic map away from its fixed points 0 and 1.
+    pub const LO: f64 = 1.0 / 1024.0;
+    /// See [`LO`].
+    pub const HI: f64 = 1.0 - 1.0 / 1024.0;
+
+    /// Folds one value into the hash.
+    #[inline(always)]
+    pub fn mix(h: u64, bits: u64) -> u64 {
+        let h = (h ^ bits).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    }
+
+    /// Folds an iteration's state into the hash.
+    #[inline(always)]
+    pub fn fold(mut h: u64, it: u64, x: &[f64; LANES], v: &[f64; LANES], s: f64, u: f64) -> u64 {
+        h = mix(h, it);
+        for i in 0..LANES {
+            h = mix(h, x[i].to_bits());
+            h = mix(h, v[i].to_bits());
+        }
+        h = mix(h, s.to_bits());
+        mix(h, u.to_bits())
+    }
+
+    /// One scalar step: the logistic map for `s` (clamped like the lanes),
+    /// and `u <- sqrt(u + s) / (1 + s)`, which stays in (0, 2).
+    #[inline(always)]
+    pub fn scalar_step(s: f64, u: f64) -> (f64, f64) {
+        let t = (3.93 * s) * (1.0 - s);
+        let s = t.clamp(LO, HI);
+        (s, (u + s).sqrt() / (1.0 + s))
+    }
+
+    /// The whole run with AVX: `x` and `v` live in eight `ymm` registers.
+    /// Each lane computes exactly what [`run_sse2`] computes for it.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support AVX.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    pub unsafe fn run_avx(iters: u64) -> u64 {
+        let (r, x0) = (rates(), starts());
+        let one = _mm256_set1_pd(1.0);
+        let lo = _mm256_set1_pd(LO);
+        let hi = _mm256_set1_pd(HI);
+        let r0 = _mm256_loadu_pd(r.as_ptr());
+        let r1 = _mm256_loadu_pd(r.as_ptr().add(4));
+        let r2 = _mm256_loadu_pd(r.as_ptr().add(8));
+        let r3 = _mm256_loadu_pd(r.as_ptr().add(12));
+        let mut x = [
+            _mm256_loadu_pd(x0.as_ptr()),
+            _mm256_loadu_pd(x0.as_ptr().add(4)),
+            _mm256_loadu_pd(x0.as_ptr().add(8)),
+            _mm256_loadu_pd(x0.as_ptr().add(12)),
+        ];
+        let mut v = [_mm256_set1_pd(0.5); 4];
+        let (mut s, mut u) = (0.3f64, 0.7f64);
+        let mut h = 0x726f_616d_2d66_7075u64; // "roam-fpu"
+        let rs = [r0, r1, r2, r3];
+        for it in 0..iters {
+            for _ in 0..INNER {
+                for k in 0..4 {
+                    let t = _mm256_mul_pd(_mm256_mul_pd(rs[k], x[k]), _mm256_sub_pd(one, x[k]));
+                    x[k] = _mm256_min_pd(_mm256_max_pd(t, lo), hi);
+                    v[k] = _mm256_div_pd(_mm256_sqrt_pd(_mm256_add_pd(v[k], x[k])), _mm256_add_pd(one, x[k]));
+                }
+                (s, u) = scalar_step(s, u);
+            }
+            let mut xs = [0f64; LANES];
+            let mut vs = [0f64; LANES];
+            for k in 0..4 {
+                _mm256_storeu_pd(xs.as_mut_ptr().add(4 * k), x[k]);
+                _mm256_storeu_pd(vs.as_mut_ptr().add(4 * k), v[k]);
+            }
+            h = fold(h, it, &xs, &vs, s, u);
+        }
+        h
+    }
+
+    /// The whole run with SSE2 only: `x` and `v` in sixteen `xmm` registers
+    /// (two per AVX register of [`run_avx`]).
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support SSE2 (every x86-64 CPU does).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "sse2")]
+    pub unsafe fn run_sse2(iters: u64) -> u64 {
+        let (r, x0) = (rates(), starts());
+        let one = _mm_set1_pd(1.0);
+        let lo = _mm_set1_pd(LO);
+        let hi = _mm_set1_pd(HI);
+        let mut rs = [_mm_setzero_pd(); 8];
+        let mut x = [_mm_setzero_pd(); 8];
+        for k in 0..8 {
+            rs[k] = _mm_loadu_pd(r.as_ptr().add(2 * k));
+            x[k] = _mm_loadu_pd(x0.as_ptr().add(2 * k));
+        }
+        let mut v = [_mm_set1_pd(0.5); 8];
+        let (mut s, mut u) = (0.3f64, 0.7f64);
+        let mut h = 0x726f_616d_2d66_7075u64;
+        for it in 0..iters {
+            for _ in 0..INNER {
+                for k in 0..8 {
+                    let t = _mm_mul_pd(_mm_mul_pd(rs[k], x[k]), _mm_sub_pd(one, x[k]));
+                    x[k] = _mm_min_pd(_mm_max_pd(t, lo), hi);
+                    v[k] = _mm_div_pd(_mm_sqrt_pd(_mm_add_pd(v[k], x[k])), _mm_add_pd(one, x[k]));
+                }
+                (s, u) = scalar_step(s, u);
+            }
+            let mut xs = [0f64; LANES];
+            let mut vs = [0f64; LANES];
+            for k in 0..8 {
+                _mm_storeu_pd(xs.as_mut_ptr().add(2 * k), x[k]);
+                _mm_storeu_pd(vs.as_mut_ptr().add(2 * k), v[k]);
+            }
+            h = fold(h, it, &xs, &vs, s, u);
+        }
+        h
+    }
+
+    /// The checksum for `iters` iterations, with AVX when the CPU has it.
+    pub fn run(iters: u64) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx") {
+                // SAFETY: AVX was just detected.
+                return unsafe { run_avx(iters) };
+            }
+            // SAFETY: SSE2 is part of x86-64.
+            unsafe { run_sse2(iters) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            compile_error!("migrate_work fpu is x86-64 only")
+        }
+    }
+}
+
+// ---------------------------------------------------------------- fill
+
+static GOT_USR1: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_usr1(_sig: libc::c_int) {
+    GOT_USR1.store(true, Ordering::SeqCst);
+}
+
+fn install_usr1_handler() {
+    // SAFETY: a zeroed sigaction is a valid starting point; the handler
+    // only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1 as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()) != 0 {
+            eprintln!("migrate_work: sigaction(SIGUSR1): {}", std::io::Error::last_os_error());
+            exit(1);
+        }
+    }
+}
+
+/// The fill pattern for word `i`.
+pub fn pattern(i: usize) -> u64 {
+    splitmix64(i as u64)
+}
+
+/// Words of `mem` that do not hold their pattern.
+pub fn count_bad(mem: &[u64]) -> usize {
+    mem.iter().enumerate().filter(|&(i, &w)| w != pattern(i)).count()
+}
+
+fn fill(megabytes: usize, timeout_s: u64) -> i32 {
+    install_usr1_handler();
+    let words = megabytes * (1 << 20) / 8;
+    let mem: Vec<u64> = (0..words).map(pattern).collect();
+    let mut waited = 0u64;
+    while !GOT_USR1.load(Ordering::SeqCst) {
+        if waited >= timeout_s * 100 {
+            eprintln!("migrate_work: fill: no SIGUSR1 within {timeout_s} s; not verifying");
+            return 3;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        waited += 1;
+    }
+    let bad = count_bad(std::hint::black_box(&mem));
+    say(&format!("verified {words} words, {bad} bad"));
+    i32::from(bad != 0)
+}
+
+// ---------------------------------------------------------------- spin
+
+/// Dependent integer steps per unit of `spin`.
+pub const SPIN_UNIT: u64 = 1 << 29;
+
+/// `steps` dependent xorshift64* steps: pure register work, no memory and
+/// no system calls, which the compiler cannot shorten.
+pub fn spin(steps: u64) -> u64 {
+    let mut x = std::hint::black_box(0x2545_F491_4F6C_DD1Du64);
+    let mut acc = 0u64;
+    for _ in 0..steps {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        acc = acc.wrapping_add(x.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    }
+    std::hint::black_box(acc)
+}
+
+fn arg<T: std::str::FromStr>(a: Option<&String>) -> T {
+    a.and_then(|s| s.parse().ok()).unwrap_or_else(|| usage())
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    match (a.get(1).map(String::as_str), a.len()) {
+        (Some("fpu"), 3) => {
+            let iters: u64 = arg(a.get(2));
+            say(&format!("checksum {:016x}", fpu::run(iters)));
+        }
+        (Some("fill"), 3 | 4) => {
+            let mb: usize = arg(a.get(2));
+            let timeout: u64 = if a.len() == 4 { arg(a.get(3)) } else { 600 };
+            if mb == 0 || mb > 1 << 20 {
+                usage();
+            }
+            exit(fill(mb, timeout));
+        }
+        (Some("spin"), 3) => {
+            let units: u64 = arg(a.get(2));
+            spin(units.checked_mul(SPIN_UNIT).unwrap_or_else(|| usage()));
+            // SAFETY: getpid and getppid cannot fail.
+            let (pid, ppid) = unsafe { (libc::getpid(), libc::getppid()) };
+            say(&format!("pid {pid} ppid {ppid} done"));
+            exit(7);
+        }
+        (Some("exitcode"), 3 | 4) => {
+            let code: u8 = arg(a.get(2));
+            let sixteenths: u64 = if a.len() == 4 { arg(a.get(3)) } else { 1 };
+            spin((SPIN_UNIT / 16).checked_mul(sixteenths).unwrap_or_else(|| usage()));
+            exit(i32::from(code));
+        }
+        _ => usage(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avx_and_sse2_agree_bit_for_bit() {
+        // SAFETY: SSE2 is part of x86-64.
+        let sse = unsafe { fpu::run_sse2(500) };
+        if is_x86_feature_detected!("avx") {
+            // SAFETY: just detected.
+            assert_eq!(unsafe { fpu::run_avx(500) }, sse);
+        }
+        assert_eq!(fpu::run(500), sse);
+        assert_ne!(fpu::run(499), sse);
+    }
+
+    #[test]
+    fn fpu_checksum_is_pinned() {
+        // Changing the computation changes every test's expected output;
+        // these values are the contract.
+        assert_eq!(format!("{:016x}", fpu::run(0)), "726f616d2d667075");
+        assert_eq!(format!("{:016x}", fpu::run(1000)), FPU_1000);
+    }
+
+    const FPU_1000: &str = "0d84223d2a57abe0";
+
+    #[test]
+    fn lanes_stay_in_range_and_keep_moving() {
+        let r = fpu::rates();
+        assert!(r.iter().all(|&r| r > 3.57 && r < 4.0));
+        let (mut s, mut u) = (0.3, 0.7);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            (s, u) = fpu::scalar_step(s, u);
+            assert!((fpu::LO..=fpu::HI).contains(&s) && u > 0.0 && u < 2.0);
+            seen.insert(s.to_bits());
+        }
+        assert!(seen.len() > 1000, "the map settled into a short cycle");
+    }
+
+    #[test]
+    fn fill_pattern() {
+        let mut mem: Vec<u64> = (0..4096).map(pattern).collect();
+        assert_eq!(count_bad(&mem), 0);
+        assert_ne!(pattern(0), pattern(1));
+        mem[7] ^= 1;
+        mem[4000] = 0;
+        assert_eq!(count_bad(&mem), 2);
+        assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);
+    }
+
+    #[test]
+    fn spin_is_deterministic() {
+        assert_eq!(spin(1000), spin(1000));
+        assert_ne!(spin(1000), spin(1001));
+    }
+}

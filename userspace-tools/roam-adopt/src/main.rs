@@ -1,0 +1,213 @@
+//! `roam-adopt TICKET`: the adopt stub.
+//!
+//! When a process migrates to this node, roam starts this program (with
+//! `call_usermodehelper`, installed in the guest image as `/bin/roam-adopt`)
+//! and passes it a ticket, a decimal `u64` naming the arriving process. The
+//! stub opens `/dev/roam` read-write and calls `ROAM_IOC_ADOPT` with that
+//! ticket; on success the kernel turns the stub into the arriving process
+//! and the call never returns here.
+//!
+//! If anything fails, one line goes to stderr (which may be closed; write
+//! errors are ignored) and the stub exits with:
+//!
+//! | status | meaning |
+//! | --- | --- |
+//! | 112 + (errno mod 16) | opening `/dev/roam` or the adopt ioctl failed with errno (line: `roam-adopt: adopt failed: <strerror>` or `roam-adopt: cannot open /dev/roam: <strerror>`) |
+//! | 111 | the adopt ioctl returned success, which it never should |
+//! | 2 | usage: not exactly one argument, or not a decimal `u64` |
+//!
+//! So 112..=127 always mean "errno ≡ status − 112 (mod 16)"; the usual
+//! ones are: 112 EBUSY, 113 EPERM (or EEXIST), 114 ENOENT, 115 ESRCH (or
+//! ENODEV), 116 EINTR, 117 EIO, 118 ENXIO (or EINVAL), 121 EBADF (or
+//! ENOTTY), 123 EAGAIN, 124 ENOMEM (or ENOSPC), 125 EACCES, 126 EFAULT (or
+//! ETIMEDOUT). The stderr line says which.
+//!
+//! The stub is kept minimal on purpose: everything it changes in its own
+//! process is what the kernel has to undo when it adopts. It therefore
+//! does not use std's runtime entry point (`#![no_main]`), which would set
+//! `SIGPIPE` to ignored, install `SIGSEGV`/`SIGBUS` handlers with an
+//! alternate signal stack, and open `/dev/null` on closed standard fds
+//! (aborting if it cannot) — all before `main`. It reads `argv` directly,
+//! allocates nothing, starts no threads and, after the static C library's
+//! own start-up, makes only the system calls `open`, `ioctl`, `close`,
+//! `write` and `exit_group`.
+
+#![cfg_attr(not(test), no_main)]
+
+/// Exit status for a usage error.
+pub const STATUS_USAGE: i32 = 2;
+/// Exit status when the adopt ioctl returns success (it must not return).
+pub const STATUS_RETURNED: i32 = 111;
+
+/// The exit status for a failure with `errno`: 112 + (errno mod 16).
+pub const fn status_for(errno: i32) -> i32 {
+    112 + errno.rem_euclid(16)
+}
+
+/// Parses a ticket: one or more ASCII digits, no sign or spaces, at most
+/// `u64::MAX`.
+pub fn parse_ticket(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(v)
+}
+
+/// A line assembled in a fixed buffer, without allocating; text beyond its
+/// capacity is dropped (the newline always fits).
+pub struct Line {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Line {
+    pub fn new() -> Self {
+        Line { buf: [0; 256], len: 0 }
+    }
+
+    pub fn push(&mut self, s: &[u8]) -> &mut Self {
+        let room = self.buf.len() - 1 - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+        self
+    }
+
+    /// The text with a newline.
+    pub fn finish(&mut self) -> &[u8] {
+        self.buf[self.len] = b'\n';
+        &self.buf[..self.len + 1]
+    }
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(not(test))]
+mod stub {
+    use super::*;
+    use core::ffi::{c_char, c_int, CStr};
+    use roam_proto::abi::{Adopt, ROAM_IOC_ADOPT};
+
+    /// Writes `line` to stderr with one `write`; a closed or broken stderr
+    /// is not an error worth reporting.
+    fn say(line: &[u8]) {
+        // SAFETY: `line` is valid for reads of `line.len()` bytes; write()
+        // does not keep the pointer.
+        let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    }
+
+    /// The current errno.
+    fn errno() -> c_int {
+        // SAFETY: __errno_location() returns this thread's errno slot,
+        // valid for the life of the thread.
+        unsafe { *libc::__errno_location() }
+    }
+
+    /// Reports `what: <strerror>` and returns the exit status for `err`.
+    fn fail(what: &[u8], err: c_int) -> c_int {
+        let mut line = Line::new();
+        line.push(b"roam-adopt: ").push(what).push(b": ");
+        // SAFETY: strerror() returns a NUL-terminated string valid until the
+        // next strerror() call; this process has one thread and makes none.
+        let msg = unsafe { CStr::from_ptr(libc::strerror(err)) };
+        line.push(msg.to_bytes());
+        say(line.finish());
+        status_for(err)
+    }
+
+    /// The entry point, called by the C runtime.
+    #[no_mangle]
+    pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+        let arg = if argc == 2 && !argv.is_null() {
+            // SAFETY: the C runtime passes argc valid pointers to
+            // NUL-terminated strings in argv (followed by a null one).
+            let p = unsafe { *argv.add(1) };
+            // SAFETY: as above, `p` is a NUL-terminated string or null.
+            (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) })
+        } else {
+            None
+        };
+        let Some(ticket) = arg.and_then(|a| parse_ticket(a.to_bytes())) else {
+            say(Line::new().push(b"roam-adopt: usage: roam-adopt TICKET (a decimal u64)").finish());
+            return STATUS_USAGE;
+        };
+
+        // SAFETY: the path is a NUL-terminated literal.
+        let fd = unsafe { libc::open(c"/dev/roam".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return fail(b"cannot open /dev/roam", errno());
+        }
+        let mut arg = Adopt { ticket }.to_bytes();
+        // SAFETY: `arg` is valid for Adopt::SIZE bytes, the size encoded in
+        // ROAM_IOC_ADOPT; the kernel reads only those and keeps no reference.
+        let rc = unsafe { libc::ioctl(fd, ROAM_IOC_ADOPT as _, arg.as_mut_ptr()) };
+        let err = errno();
+        // Closed before reporting: when the stub was started with fd 2
+        // closed, the device may have landed on it.
+        // SAFETY: `fd` is ours and used no more.
+        unsafe { libc::close(fd) };
+        if rc >= 0 {
+            say(Line::new().push(b"roam-adopt: the adopt ioctl returned without adopting").finish());
+            return STATUS_RETURNED;
+        }
+        fail(b"adopt failed", err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets() {
+        assert_eq!(parse_ticket(b"0"), Some(0));
+        assert_eq!(parse_ticket(b"42"), Some(42));
+        assert_eq!(parse_ticket(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [&b""[..], b"18446744073709551616", b"-1", b"+1", b" 1", b"1 ", b"0x10", b"1\n"] {
+            assert_eq!(parse_ticket(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn exit_statuses() {
+        assert_eq!(status_for(libc::EPERM), 113);
+        assert_eq!(status_for(libc::ENOENT), 114);
+        assert_eq!(status_for(libc::ESRCH), 115);
+        assert_eq!(status_for(libc::EINTR), 116);
+        assert_eq!(status_for(libc::EIO), 117);
+        assert_eq!(status_for(libc::EINVAL), 118);
+        assert_eq!(status_for(libc::ENOTTY), 121);
+        assert_eq!(status_for(libc::EAGAIN), 123);
+        assert_eq!(status_for(libc::ENOMEM), 124);
+        assert_eq!(status_for(libc::EACCES), 125);
+        assert_eq!(status_for(libc::EFAULT), 126);
+        assert_eq!(status_for(libc::EBUSY), 112);
+        assert_eq!(status_for(libc::ETIMEDOUT), 126);
+        for e in 0..4096 {
+            assert!((112..=127).contains(&status_for(e)));
+        }
+        assert!(![STATUS_USAGE, STATUS_RETURNED].iter().any(|s| (112..=127).contains(s)));
+    }
+
+    #[test]
+    fn lines_are_bounded() {
+        let mut l = Line::new();
+        assert_eq!(l.push(b"roam-adopt: ").push(b"adopt failed").finish(), b"roam-adopt: adopt failed\n");
+        let mut l = Line::new();
+        let long = [b'x'; 400];
+        let out = l.push(&long).push(b"more").finish();
+        assert_eq!(out.len(), 256);
+        assert_eq!(out[255], b'\n');
+    }
+}
