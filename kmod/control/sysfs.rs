@@ -136,6 +136,7 @@ impl AttrHandler for RoamAttrs {
             VECTOR_SIZE => c.set_vector_size(input),
             SPEED => self.set_tunable("speed", input, 1, 1_000_000, &t.speed),
             DECAY => c.set_decay(input),
+            ACCEPT => self.set_tunable("accept", input, 0, 1, &self.mover.accept),
             // Read-only files have no store callback; be safe anyway.
             _ => Err(EACCES),
         }

@@ -356,10 +356,6 @@ impl Mover {
         let t = Migration::find_permitted(req.pid)?;
         let tgid = t.tgid();
         let me = self.me();
-        if !self.cluster.running.load(Ordering::Relaxed) || me == 0 {
-            req.reason = refusal::NO_TRANSPORT;
-            return Err(err::enotconn());
-        }
         // A process of ours running elsewhere: ask its host to move it.
         if let Some(d) = self.deputy(tgid) {
             let node = d.node.load(Ordering::Relaxed);
@@ -415,14 +411,18 @@ impl Mover {
             req.reason = refusal::ALREADY_THERE;
             return Err(err::ealready());
         }
-        if !self.peer_up(dest) {
-            req.reason = refusal::UNKNOWN_NODE;
-            return Err(err::ehostunreach());
-        }
         let reasons = self.migration.reasons(&t);
         if reasons != 0 {
             req.reason = refusal::CANT_MOVE;
-            return Err(EPERM_OR_BUSY(reasons));
+            return Err(cant_move_errno(reasons));
+        }
+        if !self.cluster.running.load(Ordering::Relaxed) || me == 0 {
+            req.reason = refusal::NO_TRANSPORT;
+            return Err(err::enotconn());
+        }
+        if !self.peer_up(dest) {
+            req.reason = refusal::UNKNOWN_NODE;
+            return Err(err::ehostunreach());
         }
         {
             let mut r = self.reg.lock();
@@ -1273,6 +1273,7 @@ impl Mover {
         let (entry, stack, scratch) = self.wait_install(inc)?;
         let h = inc.state.lock().header;
         cred::assume_ids(h.uid, h.gid, h.euid, h.egid)?;
+        uctx::set_comm(&h.comm);
         let pid = uctx::ids().1;
         {
             let mut r = self.reg.lock();
@@ -1557,11 +1558,9 @@ fn errno_of(code: u32) -> Error {
     }
 }
 
-/// The errno for "cannot move": EBUSY when only the lock stands in the
-/// way, else EPERM-like EINVAL... kept simple: EBUSY if locked, EINVAL
-/// otherwise.
-#[allow(non_snake_case)]
-fn EPERM_OR_BUSY(reasons: u32) -> Error {
+/// The errno for a process that cannot move: EBUSY when only the lock
+/// stands in the way (it may move once unlocked), EINVAL otherwise.
+fn cant_move_errno(reasons: u32) -> Error {
     if reasons == abi::cantmove::LOCKED {
         EBUSY
     } else {

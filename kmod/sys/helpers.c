@@ -8,6 +8,7 @@
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
 #include <linux/signal.h>
 #include <linux/string.h>
@@ -125,4 +126,12 @@ void roam_block_all_signals(void)
 	sigfillset(&all);
 	sigdelsetmask(&all, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* Renames the current task (`comm`), as exec does. */
+void roam_set_comm(const char *name)
+{
+	task_lock(current);
+	strscpy_pad(current->comm, name, sizeof(current->comm));
+	task_unlock(current);
 }

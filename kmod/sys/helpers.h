@@ -30,6 +30,7 @@ u64 roam_current_vdso(void);
 int roam_parent_is_kthread(void);
 unsigned int roam_fpu_user_size(void);
 void roam_block_all_signals(void);
+void roam_set_comm(const char *name);
 int roam_hook_register(void);
 void roam_hook_unregister(void);
 /* Implemented in Rust (kmod/sys/hook.rs). */

@@ -26,6 +26,7 @@ extern "C" {
     fn roam_current_vdso() -> u64;
     fn roam_fpu_user_size() -> u32;
     fn roam_block_all_signals();
+    fn roam_set_comm(name: *const u8);
 }
 
 /// `NT_PRSTATUS`: the general-register regset's note type.
@@ -181,4 +182,16 @@ pub(crate) fn comm() -> [u8; 16] {
 pub(crate) fn block_all_signals() {
     // SAFETY: changes the current task's own mask under its locks.
     unsafe { roam_block_all_signals() };
+}
+
+/// Renames the current task (`comm`, what `ps` shows) to `name` (up to
+/// its first NUL, at most 15 bytes).
+pub(crate) fn set_comm(name: &[u8; 16]) {
+    let mut n = [0u8; 16];
+    for (d, s) in n.iter_mut().zip(name.iter().take(15)) {
+        *d = *s;
+    }
+    // SAFETY: `n` is NUL-terminated (its last byte is 0) and outlives the
+    // call; the helper copies it under the task lock.
+    unsafe { roam_set_comm(n.as_ptr()) };
 }

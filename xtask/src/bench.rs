@@ -1,6 +1,14 @@
-//! `cargo xtask bench transport`: the roam transport against raw TCP
-//! between the same two guests, measured in one run, and the cost of the
-//! load exchange. Results go to stdout and `<cache>/bench/transport.json`.
+//! Benchmarks on a cluster of TCG (or KVM) guests that each command boots,
+//! configures and tears down itself.
+//!
+//! * `cargo xtask bench transport`: the roam transport against raw TCP
+//!   between the same two guests, measured in one run, and the cost of the
+//!   load exchange. Results go to stdout and `<cache>/bench/transport.json`.
+//! * `cargo xtask bench migrate`: migration time (which is also the time
+//!   the process is frozen: there is no pre-copy) and bytes against process
+//!   size, page-transfer throughput against raw TCP, and a null process's
+//!   migration time in transport round trips. Results go to stdout and
+//!   `<cache>/bench/migrate.json`.
 
 use crate::cluster::{self, Accel, Cluster, Spec};
 use crate::kernel::Profile;
@@ -112,6 +120,476 @@ pub fn transport(ctx: &Ctx, accel: Accel) -> Result<()> {
     Ok(())
 }
 
+// ------------------------------------------------------------ migrate
+
+/// `tests/guest/run.sh`: starts a program detached, under a parent shell
+/// that records its exit status (the agent waits for every process that
+/// holds its output pipe, so background programs must go through it).
+const RUN_SH: &str = include_str!("../../tests/guest/run.sh");
+/// Where `RUN_SH` goes on every guest.
+const RUN: &str = "/tmp/run.sh";
+const WORK: &str = "/usr/lib/roam/tests/migrate_work";
+/// Process sizes tried (MiB), as far as the guests' memory allows.
+const SIZES_MB: [u64; 5] = [1, 16, 256, 512, 1024];
+/// Memory a node must have available beyond the process for a size to be
+/// tried: socket buffers, the destination's image handling, the agent.
+const HEADROOM_MB: u64 = 160;
+/// Null-process moves each way.
+const NULL_MOVES: usize = 10;
+/// Length of the null process's CPU loop (about 1 s per unit under TCG):
+/// long enough to outlast every move; it is killed at the end.
+const SPIN_UNITS: u64 = 300;
+const THROUGHPUT_GOAL: f64 = 0.8;
+const NULL_GOAL_RTTS: f64 = 4.0;
+/// Null-process migration times reported for Sprite and Choices.
+const SPRITE_MS: f64 = 76.0;
+const CHOICES_MS: f64 = 13.9;
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The value of `key:` in `/proc/meminfo` or `/proc/PID/status` text (kB).
+fn kb_field(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim() == key)
+        .and_then(|(_, v)| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Which of [`SIZES_MB`] to try on guests with `total_kb` of RAM when the
+/// lesser MemAvailable of the two nodes involved is `avail_kb`; the others
+/// with the reason they are skipped.
+fn plan_sizes(total_kb: u64, avail_kb: u64) -> (Vec<u64>, Vec<(u64, String)>) {
+    let (mut run, mut skip) = (Vec::new(), Vec::new());
+    for mb in SIZES_MB {
+        if mb * 1024 >= total_kb {
+            skip.push((mb, format!("the guests have {} MiB of RAM in all (MemTotal), so a {mb} MiB process cannot fit beside the kernel", total_kb / 1024)));
+        } else if (mb + HEADROOM_MB) * 1024 > avail_kb {
+            skip.push((
+                mb,
+                format!(
+                    "needs {} MiB available on nodes 1 and 2 ({mb} MiB + {HEADROOM_MB} MiB headroom), the lesser MemAvailable is {} MiB",
+                    mb + HEADROOM_MB,
+                    avail_kb / 1024
+                ),
+            ));
+        } else {
+            run.push(mb);
+        }
+    }
+    (run, skip)
+}
+
+fn median(v: &[u64]) -> u64 {
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    match s.len() {
+        0 => 0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2,
+    }
+}
+
+/// One move as `roamctl --json migrate` reported it, plus the transport
+/// bytes the sending node put on the wire meanwhile.
+#[derive(Clone, Copy, Debug)]
+struct Move {
+    /// Request to arrival; the process is frozen all that time.
+    elapsed_ns: u64,
+    /// Page bytes sent, as the kernel counts them (0 for a move home,
+    /// which the kernel does not count).
+    bytes: u64,
+    /// Growth of the sender's `bytes_sent` (frames, MACs, a little load
+    /// exchange traffic).
+    wire_bytes: u64,
+    remote_pid: u32,
+}
+
+impl Move {
+    /// What throughput is computed from: the kernel's page bytes, or for a
+    /// move home the sender's wire bytes.
+    fn payload(&self) -> u64 {
+        if self.bytes > 0 {
+            self.bytes
+        } else {
+            self.wire_bytes
+        }
+    }
+
+    fn mib_per_s(&self) -> f64 {
+        self.payload() as f64 / MIB / (self.elapsed_ns.max(1) as f64 / 1e9)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "elapsed_ns": self.elapsed_ns, "freeze_ns": self.elapsed_ns, "bytes": self.bytes,
+            "wire_bytes": self.wire_bytes, "mib_per_s": self.mib_per_s(), "remote_pid": self.remote_pid,
+        })
+    }
+}
+
+fn bytes_sent(cl: &mut Cluster, node: u32) -> Result<u64> {
+    Ok(parse_stats(&sh(cl, node, "cat /sys/kernel/roam/stats")?).get("bytes_sent").copied().unwrap_or(0))
+}
+
+/// `roamctl --json migrate PID DEST` on `node`, counting `sender`'s
+/// transport bytes around it.
+fn migrate_once(cl: &mut Cluster, node: u32, pid: u32, dest: &str, sender: u32) -> Result<Move> {
+    let before = bytes_sent(cl, sender)?;
+    let out = sh(cl, node, &format!("roamctl --json migrate {pid} {dest}"))?;
+    let after = bytes_sent(cl, sender)?;
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).with_context(|| format!("roamctl migrate {pid} {dest} printed {out:?}"))?;
+    let num = |k: &str| v[k].as_u64().with_context(|| format!("no {k} in {out:?}"));
+    Ok(Move { elapsed_ns: num("elapsed_ns")?, bytes: num("bytes")?, wire_bytes: after.saturating_sub(before), remote_pid: num("remote_pid")? as u32 })
+}
+
+/// Starts `cmd` on `node` through run.sh as NAME; its pid.
+fn start(cl: &mut Cluster, node: u32, name: &str, cmd: &str) -> Result<u32> {
+    let out = sh(cl, node, &format!("sh {RUN} {name} {cmd}"))?;
+    out.trim().parse().with_context(|| format!("node {node}: run.sh {name} printed {out:?}, not a pid"))
+}
+
+/// Waits (up to `limit`) until NAME started by [`start`] has ended; its
+/// exit status and output.
+fn wait_end(cl: &mut Cluster, node: u32, name: &str, limit: Duration) -> Result<(i32, String)> {
+    let t0 = Instant::now();
+    loop {
+        let st = sh(cl, node, &format!("cat /tmp/{name}.st 2>/dev/null; true"))?;
+        if let Ok(st) = st.trim().parse::<i32>() {
+            let out = sh(cl, node, &format!("cat /tmp/{name}.out 2>/dev/null; true"))?;
+            return Ok((st, out));
+        }
+        if t0.elapsed() > limit {
+            bail!("node {node}: {name} has not ended within {} s", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn kill9(cl: &mut Cluster, node: u32, pid: u32) {
+    let _ = cl.agents[(node - 1) as usize].run(&format!("kill -9 {pid} 2>/dev/null; true"), Duration::from_secs(30));
+}
+
+/// Prints a failure loudly with what the kernels said.
+fn report_failure(cl: &mut Cluster, what: &str, e: &anyhow::Error) {
+    println!("    FAIL {what}: {e:#}");
+    for node in [1u32, 2] {
+        let log = cl.console_logs(node).pop().unwrap_or_default();
+        if !cl.alive(node) {
+            println!("    node {node}'s QEMU has exited; the end of its console log ({}):", log.display());
+            print!("{}", crate::util::tail(&log, 40));
+            continue;
+        }
+        match cl.agents[(node - 1) as usize].run("dmesg | tail -n 40", Duration::from_secs(60)) {
+            Ok(o) => {
+                println!("    node {node}: dmesg | tail -n 40");
+                for l in o.text.lines() {
+                    println!("      {l}");
+                }
+            }
+            Err(e2) => println!("    node {node}: cannot read dmesg ({e2:#}); console log: {}", log.display()),
+        }
+    }
+}
+
+/// One process size: filled on node 1, moved to node 2 and home again,
+/// then verified.
+struct SizeRun {
+    mb: u64,
+    rss_kb: u64,
+    out: Move,
+    home: Move,
+    verified: bool,
+    verify: String,
+}
+
+fn fill_round_trip(cl: &mut Cluster, mb: u64) -> Result<SizeRun> {
+    let name = format!("fill{mb}");
+    let pid = start(cl, 1, &name, &format!("{WORK} fill {mb} 900"))?;
+    let r = (|| -> Result<SizeRun> {
+        let want_kb = mb * 1024;
+        let limit = Duration::from_secs(60 + mb / 2);
+        let t0 = Instant::now();
+        let rss_kb = loop {
+            let o = cl.agents[0].run(&format!("cat /proc/{pid}/status"), T)?;
+            let rss = kb_field(&o.text, "VmRSS");
+            if o.rc != 0 || rss.is_none() {
+                let out = sh(cl, 1, &format!("cat /tmp/{name}.out /tmp/{name}.st 2>/dev/null; true"))?;
+                bail!("migrate_work fill {mb} (pid {pid}) ended before it was moved: {}", out.trim());
+            }
+            let rss = rss.unwrap_or(0);
+            if rss >= want_kb {
+                break rss;
+            }
+            if t0.elapsed() > limit {
+                bail!("migrate_work fill {mb} (pid {pid}): RSS still {rss} kB < {want_kb} kB after {} s", limit.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        let out = migrate_once(cl, 1, pid, "2", 1)?;
+        println!("    {mb} MiB: node 1 -> 2 in {:.3} s, {:.1} MiB of pages", out.elapsed_ns as f64 / 1e9, out.bytes as f64 / MIB);
+        let home = migrate_once(cl, 1, pid, "home", 2)?;
+        println!("    {mb} MiB: node 2 -> home in {:.3} s, {:.1} MiB on the wire", home.elapsed_ns as f64 / 1e9, home.wire_bytes as f64 / MIB);
+        sh(cl, 1, &format!("kill -USR1 {pid}"))?;
+        let (st, text) = wait_end(cl, 1, &name, Duration::from_secs(60 + mb / 2))?;
+        let text = text.trim().to_string();
+        let verified = st == 0 && text.contains(", 0 bad");
+        Ok(SizeRun { mb, rss_kb, out, home, verified, verify: format!("exit {st}: {text}") })
+    })();
+    if r.is_err() {
+        kill9(cl, 1, pid);
+    }
+    r
+}
+
+/// The null process: a small CPU loop moved to node 2 and home
+/// [`NULL_MOVES`] times each way.
+struct NullRun {
+    rss_kb: u64,
+    out: Vec<Move>,
+    home: Vec<Move>,
+    end: String,
+}
+
+fn null_moves(cl: &mut Cluster) -> Result<NullRun> {
+    let pid = start(cl, 1, "spin", &format!("{WORK} spin {SPIN_UNITS}"))?;
+    let r = (|| -> Result<NullRun> {
+        let st = sh(cl, 1, &format!("cat /proc/{pid}/status"))?;
+        let rss_kb = kb_field(&st, "VmRSS").unwrap_or(0);
+        let (mut out, mut home) = (Vec::new(), Vec::new());
+        for _ in 0..NULL_MOVES {
+            out.push(migrate_once(cl, 1, pid, "2", 1)?);
+            home.push(migrate_once(cl, 1, pid, "home", 2)?);
+        }
+        Ok(NullRun { rss_kb, out, home, end: String::new() })
+    })();
+    kill9(cl, 1, pid);
+    let mut n = r?;
+    let (st, text) = wait_end(cl, 1, "spin", Duration::from_secs(60))?;
+    // 137: killed by SIGKILL as intended; 7 would mean it finished first.
+    n.end = format!("exit {st}{}", if text.trim().is_empty() { String::new() } else { format!(": {}", text.trim()) });
+    Ok(n)
+}
+
+/// Kernel complaints in a node's log since boot.
+fn kernel_complaints(cl: &mut Cluster, node: u32) -> String {
+    cl.agents[(node - 1) as usize]
+        .run("dmesg | grep -E 'BUG|WARNING|Oops|Call Trace|general protection|oom' | head -n 20; true", Duration::from_secs(60))
+        .map(|o| o.text.trim().to_string())
+        .unwrap_or_else(|e| format!("cannot read dmesg: {e:#}"))
+}
+
+fn fmt_s(ns: u64) -> String {
+    if ns < 1_000_000_000 {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.2} s", ns as f64 / 1e9)
+    }
+}
+
+pub fn migrate(ctx: &Ctx, accel: Accel) -> Result<()> {
+    crate::kernel::run(ctx, Profile::Normal)?;
+    let art = crate::build::run(ctx, Profile::Normal)?;
+    // Its own name (and so netns roam-bench-migrate), apart from `default`,
+    // the test clusters and `bench transport`.
+    let spec = Spec { name: "bench-migrate".into(), nodes: 3, accel, memory_mb: 1024, cpus: 1 };
+    let mut cl = cluster::up(ctx, &spec, &art)?;
+    let mut failures: Vec<String> = Vec::new();
+    let r = (|| -> Result<serde_json::Value> {
+        configure(&mut cl)?;
+        for node in 1..=spec.nodes {
+            sh(&mut cl, node, &format!("echo {} | base64 -d > {RUN} && chmod 755 {RUN}", base64(RUN_SH.as_bytes())))?;
+        }
+        let peer = format!("{}.2", cluster::NET);
+
+        step("the network between nodes 1 and 2: raw TCP bulk, roam bulk, roam round trip");
+        let srv = start(&mut cl, 2, "tcpsrv", "/usr/lib/roam/tests/tcp_pingpong server 7101 300")?;
+        std::thread::sleep(Duration::from_secs(1));
+        let (frames, big) = (800u64, 64 * 1024u64);
+        let raw = sh(&mut cl, 1, &format!("/usr/lib/roam/tests/tcp_pingpong client {peer} 7101 bulk {frames} {big}"));
+        kill9(&mut cl, 2, srv);
+        let raw_bps = (frames * big) as f64 / (field(&raw?, "elapsed_ns")? as f64 / 1e9);
+        let rb = sh(&mut cl, 1, &format!("roamctl --json ping 2 --bulk --count {} --size {big}", frames / 2))?;
+        let roam_bps = (frames / 2 * big) as f64 / (field(&rb, "elapsed_ns")? as f64 / 1e9);
+        let rtts = 2000u64;
+        let p = sh(&mut cl, 1, &format!("roamctl --json ping 2 --count {rtts} --size 64"))?;
+        let rtt_ns = field(&p, "elapsed_ns")? as f64 / field(&p, "done")?.max(1) as f64;
+        println!(
+            "    raw TCP {:.1} MiB/s, roam bulk {:.1} MiB/s, roam round trip {:.0} us",
+            raw_bps / MIB,
+            roam_bps / MIB,
+            rtt_ns / 1e3
+        );
+
+        let mut total_kb = u64::MAX;
+        let mut avail_kb = u64::MAX;
+        for node in [1u32, 2] {
+            let m = sh(&mut cl, node, "cat /proc/meminfo")?;
+            total_kb = total_kb.min(kb_field(&m, "MemTotal").context("no MemTotal")?);
+            avail_kb = avail_kb.min(kb_field(&m, "MemAvailable").context("no MemAvailable")?);
+        }
+        let (sizes, skipped) = plan_sizes(total_kb, avail_kb);
+        for (mb, why) in &skipped {
+            println!("    skipping {mb} MiB: {why}");
+        }
+
+        let mut runs = Vec::new();
+        for &mb in &sizes {
+            step(&format!("{mb} MiB process: fill on node 1, move to node 2, move home, verify"));
+            match fill_round_trip(&mut cl, mb) {
+                Ok(r) => {
+                    if !r.verified {
+                        let msg = format!("{mb} MiB: memory NOT intact after the round trip ({})", r.verify);
+                        println!("    FAIL {msg}");
+                        failures.push(msg);
+                    } else {
+                        println!("    {mb} MiB: {}", r.verify);
+                    }
+                    runs.push(r);
+                }
+                Err(e) => {
+                    report_failure(&mut cl, &format!("{mb} MiB round trip"), &e);
+                    failures.push(format!("{mb} MiB round trip: {e:#}"));
+                }
+            }
+        }
+
+        step(&format!("null process (migrate_work spin): {NULL_MOVES} moves to node 2 and {NULL_MOVES} home"));
+        let spin = match null_moves(&mut cl) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                report_failure(&mut cl, "null-process moves", &e);
+                failures.push(format!("null-process moves: {e:#}"));
+                None
+            }
+        };
+
+        let mut complaints = serde_json::Map::new();
+        for node in 1..=spec.nodes {
+            let c = kernel_complaints(&mut cl, node);
+            if !c.is_empty() {
+                println!("    node {node}'s kernel complained:\n{c}");
+                complaints.insert(format!("node{node}"), c.into());
+            }
+        }
+
+        // ---- tables
+        println!();
+        println!("Migration = freeze time: the kernel stops the process for the whole transfer (no pre-copy).");
+        println!();
+        println!("| process | move | migration = freeze time | bytes sent | throughput | memory after the round trip |");
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for r in &runs {
+            println!(
+                "| {} MiB (RSS {:.1} MiB) | node 1 -> 2 | {} | {:.1} MiB of pages | {:.1} MiB/s | |",
+                r.mb,
+                r.rss_kb as f64 / 1024.0,
+                fmt_s(r.out.elapsed_ns),
+                r.out.bytes as f64 / MIB,
+                r.out.mib_per_s()
+            );
+            println!(
+                "| | node 2 -> home | {} | {:.1} MiB on the wire | {:.1} MiB/s | {} |",
+                fmt_s(r.home.elapsed_ns),
+                r.home.payload() as f64 / MIB,
+                r.home.mib_per_s(),
+                if r.verified { format!("intact ({})", r.verify) } else { format!("**CORRUPT** ({})", r.verify) }
+            );
+        }
+        for (mb, why) in &skipped {
+            println!("| {mb} MiB | skipped: {why} | | | | |");
+        }
+        let largest = runs.iter().max_by_key(|r| r.mb);
+        let ratio = largest.map(|r| r.out.mib_per_s() * MIB / raw_bps);
+        let home_ratio = largest.map(|r| r.home.mib_per_s() * MIB / raw_bps);
+        let null_out = spin.as_ref().map(|n| median(&n.out.iter().map(|m| m.elapsed_ns).collect::<Vec<_>>()));
+        let null_home = spin.as_ref().map(|n| median(&n.home.iter().map(|m| m.elapsed_ns).collect::<Vec<_>>()));
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        println!();
+        println!("| measure | value | goal | met |");
+        println!("| --- | --- | --- | --- |");
+        println!("| raw TCP bulk, node 1 -> 2, {} KiB writes | {:.1} MiB/s | | |", big / 1024, raw_bps / MIB);
+        println!("| roam transport bulk, {} KiB frames (HMAC-SHA256 on every byte) | {:.1} MiB/s = {:.2}x raw TCP | | |", big / 1024, roam_bps / MIB, roam_bps / raw_bps);
+        if let (Some(r), Some(x), Some(h)) = (largest, ratio, home_ratio) {
+            println!(
+                "| page transfer, {} MiB, node 1 -> 2 | {:.1} MiB/s = {x:.2}x raw TCP | >= {THROUGHPUT_GOAL}x raw TCP | {} |",
+                r.mb,
+                r.out.mib_per_s(),
+                yes_no(x >= THROUGHPUT_GOAL)
+            );
+            println!("| page transfer, {} MiB, node 2 -> home | {:.1} MiB/s = {h:.2}x raw TCP | | |", r.mb, r.home.mib_per_s());
+        }
+        println!("| transport round trip (roamctl ping, 64 B, mean of {rtts}) | {:.0} us | | |", rtt_ns / 1e3);
+        if let (Some(n), Some(o), Some(h)) = (&spin, null_out, null_home) {
+            let (ro, rh) = (o as f64 / rtt_ns, h as f64 / rtt_ns);
+            println!(
+                "| null process ({:.0} KiB RSS, {:.0} KiB of pages), node 1 -> 2, median of {} | {} = {ro:.0} round trips | <= {NULL_GOAL_RTTS} round trips | {} |",
+                n.rss_kb as f64,
+                n.out.first().map(|m| m.bytes).unwrap_or(0) as f64 / 1024.0,
+                n.out.len(),
+                fmt_s(o),
+                yes_no(ro <= NULL_GOAL_RTTS)
+            );
+            println!("| null process, node 2 -> home, median of {} | {} = {rh:.0} round trips | <= {NULL_GOAL_RTTS} round trips | {} |", n.home.len(), fmt_s(h), yes_no(rh <= NULL_GOAL_RTTS));
+        }
+        println!("| for reference: Sprite, null process | {SPRITE_MS} ms | | |");
+        println!("| for reference: Choices, null process | {CHOICES_MS} ms | | |");
+        if let Some(n) = &spin {
+            println!(
+                "\nnull-process moves (ms), to node 2: {}; home: {}; the spin process then ended with {} (137 = killed at the end, as intended)",
+                n.out.iter().map(|m| format!("{:.1}", m.elapsed_ns as f64 / 1e6)).collect::<Vec<_>>().join(" "),
+                n.home.iter().map(|m| format!("{:.1}", m.elapsed_ns as f64 / 1e6)).collect::<Vec<_>>().join(" "),
+                n.end
+            );
+        }
+        println!("Guest clocks tick in jiffies (4 ms): a single move's time is good to about 4 ms.");
+
+        let date = crate::util::output(std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Ok(serde_json::json!({
+            "date": date,
+            "accel": format!("{:?}", cl.state.accel),
+            "host_cpus": crate::util::ncpus(),
+            "note": "elapsed_ns is both the migration time and the freeze time: the process is stopped for the whole transfer (no pre-copy)",
+            "guest_mem_total_kb": total_kb, "guest_mem_available_kb": avail_kb,
+            "sizes": runs.iter().map(|r| serde_json::json!({
+                "mb": r.mb, "rss_kb": r.rss_kb, "to_node2": r.out.json(), "home": r.home.json(),
+                "verified": r.verified, "verify": r.verify,
+            })).collect::<Vec<_>>(),
+            "skipped": skipped.iter().map(|(mb, why)| serde_json::json!({"mb": mb, "why": why})).collect::<Vec<_>>(),
+            "raw_tcp_bulk_bps": raw_bps, "roam_bulk_bps": roam_bps,
+            "throughput_ratio": ratio, "throughput_ratio_home": home_ratio,
+            "throughput_goal": THROUGHPUT_GOAL, "throughput_goal_met": ratio.map(|x| x >= THROUGHPUT_GOAL),
+            "rtt_ns": rtt_ns,
+            "null": spin.as_ref().map(|n| serde_json::json!({
+                "rss_kb": n.rss_kb,
+                "to_node2_ns": n.out.iter().map(|m| m.elapsed_ns).collect::<Vec<_>>(),
+                "home_ns": n.home.iter().map(|m| m.elapsed_ns).collect::<Vec<_>>(),
+                "to_node2_bytes": n.out.first().map(|m| m.bytes),
+                "median_to_node2_ns": null_out, "median_home_ns": null_home,
+                "median_to_node2_rtts": null_out.map(|o| o as f64 / rtt_ns),
+                "median_home_rtts": null_home.map(|h| h as f64 / rtt_ns),
+                "goal_rtts": NULL_GOAL_RTTS,
+                "goal_met": null_out.map(|o| o as f64 / rtt_ns <= NULL_GOAL_RTTS),
+                "end": n.end,
+            })),
+            "reference_ms": {"sprite": SPRITE_MS, "choices": CHOICES_MS},
+            "kernel_complaints": complaints,
+            "failures": failures,
+        }))
+    })();
+    cl.down(ctx)?;
+    let v = r?;
+    let dir = ctx.cache.join("bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("migrate.json"), serde_json::to_string_pretty(&v)?)?;
+    println!("\nresults: {}", dir.join("migrate.json").display());
+    if !failures.is_empty() {
+        bail!("{} part(s) of the benchmark failed:\n  {}", failures.len(), failures.join("\n  "));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +599,41 @@ mod tests {
         assert_eq!(field("elapsed_ns=1500 done=3\n", "done").unwrap(), 3);
         assert_eq!(field("{\"node\":2,\"elapsed_ns\":99,\"done\":7}", "elapsed_ns").unwrap(), 99);
         assert!(field("nothing", "done").is_err());
+    }
+
+    #[test]
+    fn kb_fields() {
+        let status = "Name:\tmigrate_work\nVmPeak:\t  20000 kB\nVmRSS:\t   16900 kB\n";
+        assert_eq!(kb_field(status, "VmRSS"), Some(16900));
+        assert_eq!(kb_field("MemTotal:        1000000 kB\nMemAvailable:     900000 kB\n", "MemAvailable"), Some(900000));
+        assert_eq!(kb_field(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn sizes_follow_guest_memory() {
+        let (run, skip) = plan_sizes(1_000_000, 900 * 1024);
+        assert_eq!(run, vec![1, 16, 256, 512]);
+        assert_eq!(skip.len(), 1);
+        assert_eq!(skip[0].0, 1024);
+        let (run, skip) = plan_sizes(1_000_000, 600 * 1024);
+        assert_eq!(run, vec![1, 16, 256]);
+        assert_eq!(skip.iter().map(|s| s.0).collect::<Vec<_>>(), vec![512, 1024]);
+        assert!(skip[0].1.contains("MemAvailable is 600 MiB"));
+    }
+
+    #[test]
+    fn medians_and_throughput() {
+        assert_eq!(median(&[5, 1, 3]), 3);
+        assert_eq!(median(&[4, 1, 3, 2]), 2);
+        assert_eq!(median(&[]), 0);
+        let m = Move { elapsed_ns: 2_000_000_000, bytes: 64 << 20, wire_bytes: 65 << 20, remote_pid: 7 };
+        assert!((m.mib_per_s() - 32.0).abs() < 1e-9);
+        let home = Move { bytes: 0, ..m };
+        assert!((home.mib_per_s() - 32.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn run_sh_prints_the_pid() {
+        assert!(RUN_SH.starts_with("#!/bin/sh") && RUN_SH.contains("/tmp/$name.st"));
     }
 }

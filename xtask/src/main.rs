@@ -145,6 +145,9 @@ enum Cmd {
 enum BenchKind {
     /// Transport round trip and bulk throughput vs raw TCP; load-exchange cost.
     Transport,
+    /// Migration (= freeze) time and bytes vs process size, page throughput
+    /// vs raw TCP, null-process migration in transport round trips.
+    Migrate,
 }
 
 fn main() {
@@ -203,6 +206,7 @@ fn run(cli: Cli) -> Result<()> {
             jobsim::run(&jobsim::JobSimOptions { nodes, jobs, utilization, seed, ..Default::default() })
         }
         Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport(&ctx, accel),
+        Cmd::Bench { what: BenchKind::Migrate, accel } => bench::migrate(&ctx, accel),
         Cmd::Test { debug, nodes, accel, memory } => {
             test::run(&ctx, &test::Options { profile: Profile::from_debug(debug), nodes, accel, memory_mb: memory })
         }

@@ -307,12 +307,242 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally) -> Result<()> {
     let back = o.rc == 0 && c.wait(Duration::from_secs(30), |c| c.all_see_all(&all)).is_some();
     c.check("crash: restarted node 3 rejoins and every node sees every other".into(), back, o.text);
 
+    migration(&mut c, &toml)?;
+
     // Unload and reload the module on node 1 while its peers keep talking.
     let o = c.sh(1, "rmmod roam && insmod /lib/modules/roam.ko")?;
     c.check("reload: node 1 unloads and reloads roam.ko while peers talk".into(), o.rc == 0, o.text);
     let o = c.apply(1)?;
     let back = o.rc == 0 && c.wait(Duration::from_secs(30), |c| c.all_see_all(&all)).is_some();
     c.check("reload: node 1 rejoins after the reload".into(), back, o.text);
+    Ok(())
+}
+
+const W: &str = "/usr/lib/roam/tests/migrate_work";
+
+impl Ctx<'_> {
+    /// Starts `cmd` on `node` under a waiting parent (tests/guest/run.sh);
+    /// returns its pid.
+    fn start(&mut self, node: u32, name: &str, cmd: &str) -> Result<u32> {
+        let o = self.sh(node, &format!("run.sh {name} {cmd}"))?;
+        o.text.trim().parse().map_err(|_| anyhow::anyhow!("node {node}: cannot start `{cmd}`: {}", o.text))
+    }
+
+    /// The status its parent's `wait` saw, once it ended (within `limit`).
+    fn status(&mut self, node: u32, name: &str, limit: Duration) -> Option<i32> {
+        let mut st = None;
+        self.wait(limit, |c| {
+            st = c.sh(node, &format!("cat /tmp/{name}.st 2>/dev/null")).ok().and_then(|o| o.text.trim().parse().ok());
+            st.is_some()
+        });
+        st
+    }
+
+    fn output(&mut self, node: u32, name: &str) -> String {
+        self.sh(node, &format!("cat /tmp/{name}.out")).map(|o| o.text).unwrap_or_default()
+    }
+
+    fn migrate(&mut self, node: u32, pid: u32, dest: &str) -> crate::guest::Output {
+        self.sh(node, &format!("roamctl migrate {pid} {dest}")).unwrap_or(crate::guest::Output { rc: -1, text: "agent failed".into() })
+    }
+
+    fn where_is(&mut self, node: u32, pid: u32) -> String {
+        self.sh(node, &format!("roamctl where {pid}")).map(|o| o.text.trim().to_string()).unwrap_or_default()
+    }
+
+    fn guests(&mut self, node: u32) -> String {
+        self.sh(node, "cat /sys/kernel/roam/guests").map(|o| o.text).unwrap_or_default()
+    }
+
+    /// Waits until no guest is left on `node`.
+    fn no_guests(&mut self, node: u32) -> bool {
+        self.wait(Duration::from_secs(20), |c| c.guests(node).trim().is_empty()).is_some()
+    }
+
+    fn check_no_guests(&mut self, name: String, node: u32) {
+        let ok = self.no_guests(node);
+        let g = self.guests(node);
+        self.check(name, ok, g);
+    }
+
+    fn reconfigure(&mut self, node: u32, toml: &str) -> Result<bool> {
+        self.write_file(node, KEY_PATH, (self.key_hex.clone() + "\n").as_bytes(), "600")?;
+        self.write_file(node, TOML_PATH, toml.as_bytes(), "644")?;
+        self.write_file(node, "/bin/run.sh", RUN_SH.as_bytes(), "755")?;
+        let o = self.apply(node)?;
+        let all: Vec<u32> = (1..=self.cl.agents.len() as u32).collect();
+        Ok(o.rc == 0 && self.wait(Duration::from_secs(30), |c| c.all_see_all(&all)).is_some())
+    }
+}
+
+const RUN_SH: &str = include_str!("../../tests/guest/run.sh");
+
+/// A pause of 200..1500 ms, so migrations land at a different point of the
+/// program each run.
+fn random_pause() {
+    let mut b = [0u8; 2];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+    std::thread::sleep(Duration::from_millis(200 + u16::from_le_bytes(b) as u64 % 1300));
+}
+
+/// Process migration across the cluster: node 1 is home throughout.
+fn migration(c: &mut Ctx, toml: &str) -> Result<()> {
+    let n = c.cl.agents.len() as u32;
+    for i in 1..=n {
+        c.write_file(i, "/bin/run.sh", RUN_SH.as_bytes(), "755")?;
+    }
+    let long = Duration::from_secs(240);
+
+    // CPU + FPU state: the same checksum as an unmigrated run.
+    let reference = c.sh(1, &format!("{W} fpu 100000"))?;
+    let pid = c.start(1, "fpu", &format!("{W} fpu 100000"))?;
+    random_pause();
+    let m = c.migrate(1, pid, "2");
+    let wh = c.where_is(1, pid);
+    c.check("migrate: fpu workload moves to node 2 mid-run".into(), m.rc == 0 && wh.starts_with("node 2"), format!("{}\nwhere: {wh}", m.text));
+    let st = c.status(1, "fpu", long);
+    let out = c.output(1, "fpu");
+    c.check(
+        "migrate: its SSE/AVX checksum is bit-identical to an unmigrated run".into(),
+        st == Some(0) && reference.rc == 0 && out.trim() == reference.text.trim() && out.starts_with("checksum "),
+        format!("status {st:?}\nmigrated: {out}\nreference: {}", reference.text),
+    );
+    c.check_no_guests("migrate: nothing is left on node 2 after it came home".into(), 2);
+
+    // getpid/getppid unchanged; the exit status reaches the parent.
+    let pid = c.start(1, "spin", &format!("{W} spin 3"))?;
+    let ppid = c.sh(1, &format!("cut -d' ' -f4 /proc/{pid}/stat"))?.text.trim().to_string();
+    random_pause();
+    let m = c.migrate(1, pid, "3");
+    let st = c.status(1, "spin", long);
+    let out = c.output(1, "spin");
+    c.check(
+        "migrate: getpid/getppid are the home values and exit status 7 reaches the parent".into(),
+        m.rc == 0 && st == Some(7) && out.trim() == format!("pid {pid} ppid {ppid} done"),
+        format!("{}\nstatus {st:?}, output {out:?}, want pid {pid} ppid {ppid}", m.text),
+    );
+
+    // An exit on the remote (no other system call) is replayed at home.
+    let pid = c.start(1, "ec", &format!("{W} exitcode 42 48"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let m = c.migrate(1, pid, "4");
+    let st = c.status(1, "ec", long);
+    c.check("migrate: an exit on the remote reaches the parent at home as status 42".into(), m.rc == 0 && st == Some(42), format!("{}\nstatus {st:?}", m.text));
+    c.check_no_guests("migrate: and node 4 keeps no trace of it".into(), 4);
+
+    // Memory: 64 MiB with a pattern, a SIGUSR1 handler running remotely.
+    let pid = c.start(1, "fill", &format!("{W} fill 64 300"))?;
+    let filled = c.wait(Duration::from_secs(120), |c| {
+        c.sh(1, &format!("grep VmRSS /proc/{pid}/status")).map(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 60 * 1024).unwrap_or(false)
+    });
+    let m = c.migrate(1, pid, "4");
+    let wh = c.where_is(1, pid);
+    c.check("migrate: a 64 MiB process moves to node 4".into(), filled.is_some() && m.rc == 0 && wh.starts_with("node 4"), format!("{}\nwhere: {wh}", m.text));
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let st = c.status(1, "fill", long);
+    let out = c.output(1, "fill");
+    c.check(
+        "migrate: SIGUSR1 sent at home runs its handler remotely; all 64 MiB verify".into(),
+        st == Some(0) && out.contains("verified 8388608 words, 0 bad"),
+        format!("status {st:?}, output {out:?}"),
+    );
+
+    // Default actions and SIGKILL reach the parent as wait() would see them.
+    for (sig, code, dest) in [("TERM", 143, "2"), ("KILL", 137, "3")] {
+        let pid = c.start(1, "sig", &format!("{W} spin 200"))?;
+        let m = c.migrate(1, pid, dest);
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = c.sh(1, &format!("kill -{sig} {pid}"));
+        let st = c.status(1, "sig", Duration::from_secs(60));
+        c.check(
+            format!("migrate: SIG{sig} at home ends the remote; the parent sees status {code}"),
+            m.rc == 0 && st == Some(code),
+            format!("{}\nstatus {st:?}", m.text),
+        );
+        let d: u32 = dest.parse().unwrap_or(2);
+        c.check_no_guests(format!("migrate: node {dest} keeps no trace of it"), d);
+    }
+
+    // A -> B -> C -> home, nothing left behind.
+    let pid = c.start(1, "hop", &format!("{W} spin 200"))?;
+    let m2 = c.migrate(1, pid, "2");
+    let w2 = c.where_is(1, pid);
+    let m3 = c.migrate(1, pid, "3");
+    let w3 = c.where_is(1, pid);
+    let left2 = c.no_guests(2);
+    let g2 = c.guests(2);
+    c.check(
+        "migrate: 1 -> 2 -> 3; node 2 keeps nothing after it left".into(),
+        m2.rc == 0 && w2.starts_with("node 2") && m3.rc == 0 && w3.starts_with("node 3") && left2,
+        format!("{}{w2}\n{}{w3}\nnode 2 guests: {g2}", m2.text, m3.text),
+    );
+    let ps = c.sh(3, "roamctl ps").map(|o| o.text).unwrap_or_default();
+    c.check("migrate: roamctl ps on node 3 lists it as a guest from node 1".into(), ps.lines().any(|l| l.contains("guest") && l.contains("migrate_work")), ps);
+    let mh = c.migrate(1, pid, "home");
+    let wh = c.where_is(1, pid);
+    let gone3 = c.no_guests(3);
+    let g3 = c.guests(3);
+    c.check(
+        "migrate: 3 -> home; it runs at home and node 3 keeps nothing".into(),
+        mh.rc == 0 && wh == "home" && gone3,
+        format!("{}{wh}\nnode 3 guests: {g3}", mh.text),
+    );
+    let _ = c.sh(1, &format!("kill -KILL {pid}"));
+    let _ = c.status(1, "hop", Duration::from_secs(30));
+
+    // Refusals: unknown node, node not accepting guests.
+    let pid = c.start(1, "ref", &format!("{W} spin 200"))?;
+    let m = c.migrate(1, pid, "99");
+    c.check("migrate: to an unknown node is refused (no such node)".into(), m.rc != 0 && m.text.contains("no such node"), m.text);
+    let _ = c.sh(4, "echo 0 > /sys/kernel/roam/accept");
+    let m = c.migrate(1, pid, "4");
+    let wh = c.where_is(1, pid);
+    let _ = c.sh(4, "echo 1 > /sys/kernel/roam/accept");
+    c.check(
+        "migrate: a node not accepting guests refuses, and the process stays home".into(),
+        m.rc != 0 && m.text.contains("does not accept") && wh == "home",
+        format!("{}where: {wh}", m.text),
+    );
+
+    // The destination dies mid-transfer: the process carries on at home.
+    let _ = c.sh(1, &format!("kill -KILL {pid}"));
+    let pid = c.start(1, "big", &format!("{W} fill 160 600"))?;
+    c.wait(Duration::from_secs(180), |c| {
+        c.sh(1, &format!("grep VmRSS /proc/{pid}/status")).map(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 150 * 1024).unwrap_or(false)
+    });
+    let _ = c.start(1, "mig", &format!("roamctl migrate {pid} 4"))?;
+    std::thread::sleep(Duration::from_millis(700));
+    c.cl.kill_node(4);
+    let mst = c.status(1, "mig", Duration::from_secs(90));
+    let wh = c.where_is(1, pid);
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let st = c.status(1, "big", long);
+    let out = c.output(1, "big");
+    let mout = c.output(1, "mig");
+    c.check(
+        "migrate: the destination killed mid-transfer; the process goes on at home with its memory intact".into(),
+        mst.is_some() && mst != Some(0) && wh == "home" && st == Some(0) && out.contains("0 bad"),
+        format!("migrate status {mst:?}: {mout}\nwhere: {wh}\nstatus {st:?}, output {out:?}"),
+    );
+    c.cl.restart_node(4)?;
+    let back = c.reconfigure(4, toml)?;
+    c.check("migrate: node 4 restarts and rejoins".into(), back, String::new());
+
+    // The remote's node dies after migration: the parent reaps SIGKILL.
+    let pid = c.start(1, "lost", &format!("{W} spin 200"))?;
+    let m = c.migrate(1, pid, "4");
+    c.cl.kill_node(4);
+    let st = c.status(1, "lost", Duration::from_secs(90));
+    c.check(
+        "migrate: the remote's node dies; the parent at home reaps status 137 (SIGKILL)".into(),
+        m.rc == 0 && st == Some(137),
+        format!("{}\nstatus {st:?}", m.text),
+    );
+    c.cl.restart_node(4)?;
+    let back = c.reconfigure(4, toml)?;
+    c.check("migrate: node 4 restarts and rejoins again".into(), back, String::new());
+    let away = c.sh(1, "cat /sys/kernel/roam/away").map(|o| o.text).unwrap_or_default();
+    c.check("migrate: node 1 has no process away any more".into(), away.trim().is_empty(), away);
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! a pid that does not exist gets ESRCH; exited locked processes are
 //! forgotten.
 
-use roam_proto::abi::{cantmove, PidArg, Why, ROAM_IOC_LOCK, ROAM_IOC_UNLOCK, ROAM_IOC_WHY};
+use roam_proto::abi::{cantmove, refusal, Migrate, PidArg, Why, NODE_HOME, ROAM_IOC_LOCK, ROAM_IOC_MIGRATE, ROAM_IOC_UNLOCK, ROAM_IOC_WHY};
 use roam_tests::guest::{self, IoctlArg, NOBODY};
 use roam_tests::ktap::Ktap;
 use std::os::fd::AsRawFd;
@@ -20,6 +20,24 @@ fn why(pid: u32) -> std::io::Result<Why> {
     let mut w = [0u8; Why::SIZE];
     w.copy_from_slice(&buf[..Why::SIZE]);
     Ok(Why::from_bytes(&w))
+}
+
+/// `ROAM_IOC_MIGRATE` of `pid` to `node`: the errno (if any) and the
+/// refusal reason the module filled in.
+fn migrate(pid: u32, node: u32) -> (Option<i32>, u32) {
+    let Ok(dev) = guest::open_dev() else { return (Some(-1), 0) };
+    let mut buf = [0u8; 64];
+    buf[..Migrate::SIZE].copy_from_slice(&Migrate { pid, node, ..Migrate::default() }.to_bytes());
+    let r = guest::ioctl(dev.as_raw_fd(), ROAM_IOC_MIGRATE, IoctlArg::Buf(&mut buf));
+    let mut m = [0u8; Migrate::SIZE];
+    m.copy_from_slice(&buf[..Migrate::SIZE]);
+    (r.err().and_then(|e| e.raw_os_error()), Migrate::from_bytes(&m).reason)
+}
+
+/// The node after this one (a real peer in the test cluster).
+fn other_node() -> u32 {
+    let me: u32 = guest::read_sysfs("node_id").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(1);
+    me % 4 + 1
 }
 
 fn lock(pid: u32, on: bool) -> std::io::Result<()> {
@@ -73,7 +91,7 @@ fn main() {
     if let Some(mode) = std::env::args().nth(1) {
         child_mode(&mode);
     }
-    let mut t = Ktap::plan(13);
+    let mut t = Ktap::plan(19);
 
     let mut plain = spawn("--plain-child");
     let pid = plain.id();
@@ -91,6 +109,8 @@ fn main() {
         why(mt.id()).map(|w| w.reasons & cantmove::MULTITHREADED != 0 && w.nr_threads == 2).unwrap_or(false)
     });
     t.check(ok, "a process with two threads cannot migrate: multithreaded", &reasons_of(&why(mt.id())));
+    let m = migrate(mt.id(), other_node());
+    t.check(m == (Some(libc::EINVAL), refusal::CANT_MOVE), "migrating it is refused: EINVAL, cannot migrate", &format!("{m:?}"));
     let _ = mt.kill();
     let _ = mt.wait();
 
@@ -99,6 +119,8 @@ fn main() {
         why(shm.id()).map(|w| w.reasons & cantmove::SHARED_MEMORY != 0).unwrap_or(false)
     });
     t.check(ok, "a process with writable shared memory cannot migrate: shared memory", &reasons_of(&why(shm.id())));
+    let m = migrate(shm.id(), other_node());
+    t.check(m == (Some(libc::EINVAL), refusal::CANT_MOVE), "migrating it is refused: EINVAL, cannot migrate", &format!("{m:?}"));
     let _ = shm.kill();
     let _ = shm.wait();
 
@@ -110,6 +132,8 @@ fn main() {
         &format!("lock: {}; {}", guest::describe(&r), reasons_of(&w)),
     );
     t.check(locked_list().contains(&pid), "/sys/kernel/roam/locked lists it", &format!("{:?}", locked_list()));
+    let m = migrate(pid, other_node());
+    t.check(m == (Some(libc::EBUSY), refusal::CANT_MOVE), "migrating it is refused: EBUSY, cannot migrate", &format!("{m:?}"));
     let out = Command::new(guest::ROAMCTL).args(["why", &pid.to_string()]).output();
     let text = out.as_ref().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
     t.check(text.contains("cannot migrate") && text.contains("locked"), "roamctl why explains it", &text);
@@ -128,6 +152,13 @@ fn main() {
         matches!(&w, Err(e) if guest::errno_is(e, &[libc::EPERM])) && matches!(&l, Err(e) if guest::errno_is(e, &[libc::EPERM]))
     });
     t.check(other, "another user gets EPERM for why and lock", "");
+    let node = other_node();
+    let m = guest::as_user(NOBODY, || migrate(pid, node).0 == Some(libc::EPERM));
+    t.check(m, "another user gets EPERM for migrate", "");
+    let m = migrate(1, other_node());
+    t.check(m == (Some(libc::EINVAL), refusal::CANT_MOVE), "init: migrate refused, EINVAL", &format!("{m:?}"));
+    let m = migrate(pid, NODE_HOME);
+    t.check(m == (Some(libc::EALREADY), refusal::ALREADY_THERE), "a process at home sent home: EALREADY", &format!("{m:?}"));
     t.check(locked_list().is_empty() || !locked_list().contains(&pid), "and locked nothing", &format!("{:?}", locked_list()));
 
     let w = why(999_999);

@@ -11,8 +11,11 @@ use roam_tests::ktap::Ktap;
 
 /// Every file in /sys/kernel/roam and its permission bits (sorted by name).
 const ATTRS: &[(&str, u32)] = &[
+    ("accept", 0o644),
+    ("away", 0o444),
     ("decay", 0o644),
     ("down_after_ms", 0o644),
+    ("guests", 0o444),
     ("interval_ms", 0o644),
     ("key", 0o200),
     ("listen", 0o644),
