@@ -29,6 +29,9 @@ mod cluster;
 mod config;
 mod control;
 #[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/fwd.rs"]
+mod fwd;
+#[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/image.rs"]
 mod image;
 mod migrate;

@@ -327,7 +327,7 @@ fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8], sock: &
         // Pongs come back on the requester's own connection (tx::request).
         // Bulk frames are only counted (they carry benchmark data).
         MsgType::Hello | MsgType::Welcome | MsgType::Pong | MsgType::Bulk | MsgType::BulkAck => {}
-        MsgType::Migrate | MsgType::Proc => {
+        MsgType::Migrate | MsgType::Proc | MsgType::Call | MsgType::Ret => {
             let sink = c.sink.lock().clone();
             if let Some(m) = sink {
                 m.on_frame(peer.id, h.msg_type, h.request_id, payload);

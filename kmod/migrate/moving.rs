@@ -30,6 +30,7 @@
 use super::Migration;
 use crate::abi::{self, place, refusal, Where};
 use crate::cluster::{tx, Cluster, Peer};
+use crate::fwd;
 use crate::image::{self, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, Progress, RefuseReason, Regs, SigState, Vma};
 use crate::restore::{self, Builder};
 use crate::sys::task::TaskRef;
@@ -58,6 +59,16 @@ const ATTACH_TIMEOUT_MS: u64 = 15_000;
 const STUB: &kernel::str::CStr = c_str!("/bin/roam-adopt");
 
 const SIGKILL: u32 = 9;
+/// The deputy trampoline's "call done" gate (result in rdi).
+const MAGIC_RET: i64 = 0x524f_0001;
+/// The deputy signal gate (saved rax in rdi, saved rip in rsi, signal in r10).
+const MAGIC_SIG: i64 = 0x524f_0002;
+/// Deputy scratch layout: trampoline, gate, stack, then buffers.
+const CALL_OFF: u64 = 0;
+const GATE_OFF: u64 = 64;
+const STACK_TOP: u64 = 64 * 1024;
+const DATA_OFF: u64 = 64 * 1024;
+const DEPUTY_SCRATCH_LEN: u64 = 384 * 1024;
 const PAGE: u64 = image::PAGE_SIZE as u64;
 const NR_GETPID: i64 = 39;
 const NR_GETTID: i64 = 186;
@@ -197,16 +208,47 @@ struct Deputy {
     remote_pid: AtomicU32,
     /// The remote confirmed it runs (its first `Moved`).
     confirmed: core::sync::atomic::AtomicBool,
+    /// In user mode, making a forwarded call natively.
+    native: core::sync::atomic::AtomicBool,
+    /// When it became a deputy (ms), for the confirmation timeout.
+    since_ms: u64,
+    /// Its scratch area: call trampoline, signal gate, stack, buffers.
+    scratch: u64,
     #[pin]
     ev: Mutex<DeputyEvents>,
     #[pin]
     cv: CondVar,
+    _mref: ModuleRef,
 }
 
 #[derive(Default)]
 struct DeputyEvents {
     exit: Option<u32>,
     arriving: Option<Arc<Incoming>>,
+    /// The forwarded call waiting to be made (a `fwd` Call payload; the
+    /// remote has at most one outstanding).
+    call: Option<KVec<u8>>,
+    /// The call being made natively.
+    inflight: Option<Inflight>,
+}
+
+/// A forwarded call the deputy is making in user mode.
+struct Inflight {
+    id: u32,
+    plans: [fwd::Plan; 6],
+    /// Where each argument's buffer is in the scratch area.
+    addrs: [u64; 6],
+}
+
+/// A remote's forwarded call waiting for its answer.
+#[pin_data]
+struct CallWait {
+    id: u32,
+    home: u32,
+    #[pin]
+    ret: Mutex<Option<KVec<u8>>>,
+    #[pin]
+    cv: CondVar,
 }
 
 /// A process running here whose home is another node.
@@ -228,6 +270,8 @@ struct GuestIds {
     pid: u32,
     home_pid: u32,
     home_tgid: u32,
+    /// A deputy (its gate calls are caught) rather than a guest.
+    deputy: bool,
 }
 
 /// A migration request made through `ROAM_IOC_MIGRATE`, waited on by the
@@ -253,6 +297,8 @@ struct Registry {
     /// `Moved` confirmations that came before their deputy registered
     /// (home tgid, node, pid).
     early: KVec<(u32, u32, u32)>,
+    /// Forwarded calls of guests here, waiting for their deputies.
+    waits: KVec<Arc<CallWait>>,
 }
 
 /// The migration engine of one node.
@@ -293,6 +339,7 @@ impl Mover {
                         stubs: KVec::new(),
                         capturing: KVec::new(),
                         early: KVec::new(),
+                        waits: KVec::new(),
                     },
                     "roam_moving"
                 ),
@@ -744,7 +791,18 @@ impl Mover {
     // The deputy.
 
     fn deputy_loop(self: &Arc<Self>, pid: u32, tgid: u32, node: u32, remote_pid: u32) {
-        let _mref = ModuleRef::new();
+        // The memory now lives on the remote: give it back here, and map
+        // the scratch area forwarded calls are made from.
+        drop_user_memory();
+        let scratch = match setup_deputy_scratch() {
+            Ok(a) => a,
+            Err(_) => {
+                pr_warn!("pid {}: cannot map its deputy's scratch area; ending it\n", tgid);
+                let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+                uctx::signal_self(SIGKILL);
+                return;
+            }
+        };
         let Ok(d) = Arc::pin_init(
             pin_init!(Deputy {
                 pid,
@@ -752,11 +810,16 @@ impl Mover {
                 node: AtomicU32::new(node),
                 remote_pid: AtomicU32::new(remote_pid),
                 confirmed: core::sync::atomic::AtomicBool::new(false),
+                native: core::sync::atomic::AtomicBool::new(false),
+                since_ms: time::now_ms(),
+                scratch,
                 ev <- new_mutex!(DeputyEvents::default(), "roam_deputy"),
                 cv <- new_condvar!("roam_deputy"),
+                _mref: ModuleRef::new(),
             }),
             GFP_KERNEL,
         ) else {
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
             uctx::signal_self(SIGKILL);
             return;
         };
@@ -764,6 +827,7 @@ impl Mover {
             let mut r = self.reg.lock();
             if r.deputies.push(d.clone(), GFP_KERNEL).is_err() {
                 drop(r);
+                let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
                 uctx::signal_self(SIGKILL);
                 return;
             }
@@ -775,10 +839,19 @@ impl Mover {
             let _ = super::retain(&mut r.early, |e| e.0 != tgid);
             let _ = super::retain(&mut r.capturing, |p| *p != tgid);
         }
-        // The memory now lives on the remote: give it back here.
-        drop_user_memory();
-        let started = time::now_ms();
+        self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true });
+        // Every signal arriving here is caught by the gate and handed to
+        // the remote, which decides what it means.
+        uctx::gate_all_signals(scratch + GATE_OFF);
         pr_info!("pid {} runs on node {}; its deputy stays here\n", tgid, node);
+        self.deputy_serve(&d);
+    }
+
+    /// The deputy's work in the kernel: until there is a call to make
+    /// natively (then it returns with the registers set up for it), or the
+    /// process ends or comes home.
+    fn deputy_serve(self: &Arc<Self>, d: &Arc<Deputy>) {
+        let tgid = d.tgid;
         let outcome = loop {
             if uctx::fatal_signal_pending() {
                 let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
@@ -787,15 +860,12 @@ impl Mover {
             while let Some(sig) = uctx::dequeue_signal() {
                 let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig });
             }
-            let (exit, arriving) = {
+            let (exit, arriving, call) = {
                 let mut ev = d.ev.lock();
-                let e = (ev.exit.take(), ev.arriving.take());
-                if e.0.is_none() && e.1.is_none() {
+                if ev.exit.is_none() && ev.arriving.is_none() && ev.call.is_none() {
                     wait_ms(&d.cv, &mut ev, 200);
-                    (ev.exit.take(), ev.arriving.take())
-                } else {
-                    e
                 }
+                (ev.exit.take(), ev.arriving.take(), ev.call.take())
             };
             if let Some(status) = exit {
                 break Some(status);
@@ -803,11 +873,18 @@ impl Mover {
             if let Some(inc) = arriving {
                 if self.take_over(&inc) {
                     pr_info!("pid {} is back home\n", tgid);
+                    self.unhook(tgid);
+                    uctx::ungate_signals();
                     let _ = super::retain_arc(&mut self.reg.lock().deputies, |x| x.tgid != tgid);
                     return;
                 }
             }
-            if !d.confirmed.load(Ordering::Acquire) && time::now_ms() > started + READY_TIMEOUT_MS {
+            if let Some(payload) = call {
+                if self.start_native(d, &payload) {
+                    return;
+                }
+            }
+            if !d.confirmed.load(Ordering::Acquire) && time::now_ms() > d.since_ms + READY_TIMEOUT_MS {
                 pr_warn!("pid {}: node {} never confirmed it runs the process; ending it (SIGKILL)\n", tgid, d.node.load(Ordering::Relaxed));
                 break Some(SIGKILL);
             }
@@ -816,10 +893,272 @@ impl Mover {
                 break Some(SIGKILL);
             }
         };
+        self.unhook(tgid);
         let _ = super::retain_arc(&mut self.reg.lock().deputies, |x| x.tgid != tgid);
-        match outcome {
-            None => {}
-            Some(status) => replay_exit(tgid, status),
+        if let Some(status) = outcome {
+            uctx::ungate_signals();
+            replay_exit(tgid, status);
+        }
+    }
+
+    /// Sets the deputy up to make the forwarded call in `payload` natively
+    /// on its return to user mode. False if the call was answered at once
+    /// (malformed, or its buffers did not fit).
+    fn start_native(self: &Arc<Self>, d: &Arc<Deputy>, payload: &[u8]) -> bool {
+        let Ok(call) = fwd::decode_call(payload) else { return false };
+        let node = d.node.load(Ordering::Relaxed);
+        let info = syscalls::lookup(call.nr as u64);
+        let answer = |me: &Self, result: i64| {
+            let mut b = [0u8; fwd::RET_HEAD];
+            if let Ok(n) = fwd::encode_ret(call.id, result, &[], &mut b) {
+                let _ = me.send(node, MsgType::Ret, d.tgid, &b[..n]);
+            }
+        };
+        let Ok((plans, mut args)) = fwd::plan(&info, &call.args) else {
+            answer(self, -38); // ENOSYS
+            return false;
+        };
+        // Lay the buffers out in the scratch data area and copy inputs in.
+        let mut addrs = [0u64; 6];
+        let mut at = d.scratch + DATA_OFF;
+        let end = d.scratch + DEPUTY_SCRATCH_LEN;
+        for i in 0..6 {
+            let need = plans[i].scratch() as u64;
+            if need == 0 {
+                continue;
+            }
+            at = (at + 15) & !15;
+            if at + need > end {
+                answer(self, -7); // E2BIG
+                return false;
+            }
+            addrs[i] = at;
+            args[i] = at;
+            if plans[i].is_in() {
+                if let Some(seg) = call.segs.get(i as u8) {
+                    if umem::write(at, seg.data).is_err() {
+                        answer(self, -14); // EFAULT
+                        return false;
+                    }
+                }
+            }
+            at += need;
+        }
+        d.ev.lock().inflight = Some(Inflight { id: call.id, plans, addrs });
+        d.native.store(true, Ordering::Release);
+        // Should the task die while in user mode (SIGKILL at home), this
+        // runs from its exit and takes the remote with it.
+        let me2 = self.clone();
+        let (tgid, node2) = (d.tgid, node);
+        let _ = crate::sys::taskwork::queue_current_quiet(move || {
+            if uctx::is_exiting() {
+                let _ = me2.send_proc(node2, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+            }
+        });
+        let entry = d.scratch + CALL_OFF;
+        let stack = d.scratch + STACK_TOP;
+        uctx::with_pt_regs(|r| {
+            r.ax = call.nr as _;
+            r.di = args[0] as _;
+            r.si = args[1] as _;
+            r.dx = args[2] as _;
+            r.r10 = args[3] as _;
+            r.r8 = args[4] as _;
+            r.r9 = args[5] as _;
+            r.ip = entry as _;
+            r.sp = stack as _;
+            r.orig_ax = u64::MAX as _;
+            r.__bindgen_anon_1.csx = image::USER_CS;
+            r.__bindgen_anon_2.ssx = image::USER_DS;
+            r.flags = 0x202;
+        });
+        true
+    }
+
+    /// Back from a native call (`gate` is the magic number the trampoline
+    /// or the signal gate used; `a`, `b`, `c` its registers).
+    fn after_native(self: &Arc<Self>, gate: i64, a: u64, b: u64, c: u64) {
+        let tgid = uctx::ids().1;
+        let Some(d) = self.deputy(tgid) else { return };
+        d.native.store(false, Ordering::Release);
+        let node = d.node.load(Ordering::Relaxed);
+        let inflight = d.ev.lock().inflight.take();
+        let Some(inf) = inflight else {
+            self.deputy_serve(&d);
+            return;
+        };
+        let call_insn = d.scratch + CALL_OFF;
+        let result: i64 = if gate == MAGIC_RET {
+            a as i64
+        } else {
+            // A signal arrived: the remote decides what it means. The
+            // call had not run, or is to be restarted, if the interrupted
+            // ip is the `syscall` instruction itself.
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: c as u32 });
+            if b == call_insn {
+                -512 // ERESTARTSYS
+            } else if b == call_insn + 2 {
+                a as i64
+            } else {
+                -4 // EINTR
+            }
+        };
+        // Outputs.
+        let mut total = 0usize;
+        for (i, p) in inf.plans.iter().enumerate() {
+            if p.is_out() && inf.addrs[i] != 0 {
+                total += fwd::out_len(p, result) + fwd::SEG_HEAD;
+            }
+        }
+        let mut bufs: KVec<(u8, VVec<u8>)> = KVec::new();
+        for (i, p) in inf.plans.iter().enumerate() {
+            if !p.is_out() || inf.addrs[i] == 0 {
+                continue;
+            }
+            let n = fwd::out_len(p, result);
+            let Ok(mut v) = VVec::from_elem(0u8, n, GFP_KERNEL) else { continue };
+            if umem::read(inf.addrs[i], &mut v).is_ok() {
+                let _ = bufs.push((i as u8, v), GFP_KERNEL);
+            }
+        }
+        let mut segs: KVec<fwd::Segment<'_>> = KVec::new();
+        for (i, v) in bufs.iter() {
+            let _ = segs.push(fwd::Segment { arg: *i, data: v }, GFP_KERNEL);
+        }
+        if let Ok(mut out) = VVec::from_elem(0u8, fwd::RET_HEAD + total, GFP_KERNEL) {
+            if let Ok(n) = fwd::encode_ret(inf.id, result, &segs, &mut out) {
+                let _ = self.send(node, MsgType::Ret, tgid, &out[..n]);
+            }
+        }
+        drop(segs);
+        drop(bufs);
+        self.deputy_serve(&d);
+    }
+
+    /// On a guest: makes forwarded call `nr` through the deputy at home.
+    fn forward_call(self: &Arc<Self>, nr: i64, args: [u64; 6], plans: [fwd::Plan; 6], largs: [u64; 6]) {
+        let tgid = uctx::ids().1;
+        let home = {
+            let r = self.reg.lock();
+            r.guests.iter().find(|g| g.pid == tgid && !g.left).map(|g| (g.home_node, g.home_tgid))
+        };
+        let Some((home, home_tgid)) = home else { return };
+        let fail = |e: i64| uctx::with_pt_regs(|r| r.ax = e as u64 as _);
+        // Inputs.
+        let mut bufs: KVec<(u8, VVec<u8>)> = KVec::new();
+        let mut total = 0usize;
+        for (i, p) in plans.iter().enumerate() {
+            let fwd::Plan::In { len, path } = *p else {
+                if let fwd::Plan::InOut { len } = *p {
+                    let Ok(mut v) = VVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
+                    if umem::read(args[i], &mut v).is_err() {
+                        return fail(-14);
+                    }
+                    total += len + fwd::SEG_HEAD;
+                    let _ = bufs.push((i as u8, v), GFP_KERNEL);
+                }
+                continue;
+            };
+            let Ok(mut v) = VVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
+            if path {
+                match umem::read_str(args[i], &mut v) {
+                    Ok(n) => {
+                        // Keep the NUL.
+                        let keep = VVec::from_elem(0u8, n + 1, GFP_KERNEL);
+                        let Ok(mut k) = keep else { return fail(-12) };
+                        k[..n].copy_from_slice(&v[..n]);
+                        v = k;
+                    }
+                    Err(e) => return fail(e.to_errno() as i64),
+                }
+            } else if umem::read(args[i], &mut v).is_err() {
+                return fail(-14);
+            }
+            total += v.len() + fwd::SEG_HEAD;
+            let _ = bufs.push((i as u8, v), GFP_KERNEL);
+        }
+        let id = self.next_id.fetch_add(2, Ordering::Relaxed);
+        let payload = {
+            let mut segs: KVec<fwd::Segment<'_>> = KVec::new();
+            for (i, v) in bufs.iter() {
+                let _ = segs.push(fwd::Segment { arg: *i, data: v }, GFP_KERNEL);
+            }
+            let Ok(mut out) = VVec::from_elem(0u8, fwd::CALL_HEAD + total, GFP_KERNEL) else { return fail(-12) };
+            match fwd::encode_call(id, nr as u32, &largs, &segs, &mut out) {
+                Ok(n) => {
+                    let mut p = VVec::new();
+                    if p.extend_from_slice(&out[..n], GFP_KERNEL).is_err() {
+                        return fail(-12);
+                    }
+                    p
+                }
+                Err(_) => return fail(-7),
+            }
+        };
+        drop(bufs);
+        let Ok(w) = Arc::pin_init(pin_init!(CallWait { id, home, ret <- new_mutex!(None, "roam_call"), cv <- new_condvar!("roam_call") }), GFP_KERNEL)
+        else {
+            return fail(-12);
+        };
+        if self.reg.lock().waits.push(w.clone(), GFP_KERNEL).is_err() {
+            return fail(-12);
+        }
+        let sent = self.send(home, MsgType::Call, home_tgid, &payload);
+        let ret = if sent.is_ok() { self.wait_ret(&w) } else { None };
+        let _ = super::retain_arc(&mut self.reg.lock().waits, |x| x.id != id);
+        let Some(ret) = ret else {
+            // Home is gone (this guest is being killed) or we are dying.
+            return fail(-5);
+        };
+        let Ok(r) = fwd::decode_ret(&ret) else { return fail(-5) };
+        for seg in r.segs.iter() {
+            let i = seg.arg as usize;
+            if i < 6 && plans[i].is_out() && args[i] != 0 && seg.data.len() <= plans[i].scratch() {
+                if umem::write(args[i], seg.data).is_err() && r.result >= 0 {
+                    return fail(-14);
+                }
+            }
+        }
+        if r.result == -512 {
+            // Interrupted at home by a signal that was forwarded here first:
+            // let this kernel's signal code restart it or fail it with EINTR
+            // as the handler's flags say. With no signal pending (it was
+            // ignored here), simply issue it again.
+            if uctx::signal_pending() {
+                uctx::with_pt_regs(|rg| {
+                    rg.ax = (-512i64) as u64 as _;
+                    rg.orig_ax = nr as u64 as _;
+                });
+            } else {
+                uctx::with_pt_regs(|rg| {
+                    rg.ax = nr as u64 as _;
+                    rg.ip = (rg.ip as u64).wrapping_sub(2) as _;
+                });
+            }
+            return;
+        }
+        uctx::with_pt_regs(|rg| rg.ax = r.result as u64 as _);
+    }
+
+    /// Waits for the answer to `w`: None if home went down or we are being
+    /// killed. Other signals wait until the answer is in (the deputy sends
+    /// it right after any signal it forwards).
+    fn wait_ret(&self, w: &CallWait) -> Option<KVec<u8>> {
+        let mut g = w.ret.lock();
+        loop {
+            if let Some(r) = g.take() {
+                return Some(r);
+            }
+            if uctx::fatal_signal_pending() || !self.peer_up(w.home) {
+                return None;
+            }
+            if uctx::signal_pending() {
+                drop(g);
+                crate::sys::thread::sleep_ms_uninterruptible(2);
+                g = w.ret.lock();
+            } else {
+                wait_ms(&w.cv, &mut g, 200);
+            }
         }
     }
 
@@ -832,6 +1171,28 @@ impl Mover {
             MsgType::Proc => {
                 if let Some(m) = ProcMsg::decode(payload) {
                     self.on_proc(from, m);
+                }
+            }
+            MsgType::Call => {
+                let Some(d) = self.deputy(id) else { return };
+                if d.node.load(Ordering::Relaxed) != from {
+                    return;
+                }
+                let mut v = KVec::new();
+                if v.extend_from_slice(payload, GFP_KERNEL).is_ok() {
+                    d.ev.lock().call = Some(v);
+                    d.cv.notify_all();
+                }
+            }
+            MsgType::Ret => {
+                let Some(rid) = payload.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) else { return };
+                let w = self.reg.lock().waits.iter().find(|w| w.id == rid && w.home == from).cloned();
+                if let Some(w) = w {
+                    let mut v = KVec::new();
+                    if v.extend_from_slice(payload, GFP_KERNEL).is_ok() {
+                        *w.ret.lock() = Some(v);
+                        w.cv.notify_all();
+                    }
                 }
             }
             MsgType::Migrate => match image::decode(payload) {
@@ -852,6 +1213,12 @@ impl Mover {
                     if d.node.load(Ordering::Relaxed) == from {
                         d.ev.lock().exit = Some(status);
                         d.cv.notify_all();
+                        if d.native.load(Ordering::Acquire) {
+                            // Busy in a call for a remote that is gone.
+                            if let Ok(t) = TaskRef::find(d.pid) {
+                                t.signal(SIGKILL);
+                            }
+                        }
                     }
                 }
             }
@@ -1129,7 +1496,8 @@ impl Mover {
             }
             for (i, a) in st.sig.actions.iter().enumerate() {
                 let signo = i as u32 + 1;
-                if a.handler != 0 && signo != SIGKILL && signo != 19 {
+                // At home every action is set: the deputy's gate is on all.
+                if (a.handler != 0 || inc.home) && signo != SIGKILL && signo != 19 {
                     b.sigaction(signo, a).map_err(|_| RefuseReason::BadImage)?;
                 }
             }
@@ -1282,7 +1650,7 @@ impl Mover {
                 GFP_KERNEL,
             )?;
         }
-        self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid });
+        self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false });
         enter_restorer(entry, stack);
         inc.target.lock().mm = None;
         pr_info!("pid {} of node {} runs here as pid {}\n", h.tgid, h.home_node, pid);
@@ -1320,6 +1688,29 @@ impl Mover {
 
     /// A node went down: guests from it die; deputies notice by polling.
     pub(crate) fn node_down(&self, node: u32) {
+        // Deputies busy in a call for a remote on that node end now (idle
+        // ones notice by themselves); the guests' waits for home wake up.
+        let (busy, waits): (KVec<u32>, KVec<Arc<CallWait>>) = {
+            let r = self.reg.lock();
+            let mut b = KVec::new();
+            for d in r.deputies.iter().filter(|d| d.node.load(Ordering::Relaxed) == node && d.native.load(Ordering::Acquire)) {
+                let _ = b.push(d.pid, GFP_KERNEL);
+            }
+            let mut w = KVec::new();
+            for x in r.waits.iter().filter(|w| w.home == node) {
+                let _ = w.push(x.clone(), GFP_KERNEL);
+            }
+            (b, w)
+        };
+        for pid in busy.iter() {
+            pr_warn!("pid {}: node {} is down; the process is lost (SIGKILL)\n", pid, node);
+            if let Ok(t) = TaskRef::find(*pid) {
+                t.signal(SIGKILL);
+            }
+        }
+        for w in waits.iter() {
+            w.cv.notify_all();
+        }
         let pids: KVec<u32> = {
             let r = self.reg.lock();
             let mut v = KVec::new();
@@ -1355,6 +1746,18 @@ pub(crate) fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
         t.iter().find(|s| s.pid == tgid && tgid != 0).copied()
     };
     let Some(ids) = ids else { return };
+    if ids.deputy {
+        // A deputy back from a call it made for its remote, or caught by
+        // its signal gate.
+        if nr == MAGIC_RET || nr == MAGIC_SIG {
+            regs.orig_ax = u64::MAX as _;
+            let (a, b, c) = (regs.di as u64, regs.si as u64, regs.r10 as u64);
+            if let Some(me) = MOVER.get() {
+                let _ = crate::sys::taskwork::queue_current(move || me.after_native(nr, a, b, c), GFP_ATOMIC);
+            }
+        }
+        return;
+    }
     match nr {
         NR_GETPID => {
             regs.orig_ax = u64::MAX as _;
@@ -1375,35 +1778,49 @@ pub(crate) fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             regs.orig_ax = u64::MAX as _;
             regs.ax = (-(e as i64)) as u64 as _;
         }
-        Disposition::Forward | Disposition::BringHome => {
-            regs.orig_ax = u64::MAX as _;
-            regs.ax = (-ENOMEM_) as u64 as _;
-            let Some(me) = MOVER.get() else { return };
-            let _ = crate::sys::taskwork::queue_current(
-                move || {
-                    // Re-issue the call at home: back to the `syscall`
-                    // instruction with its number in rax.
-                    uctx::with_pt_regs(|r| {
-                        r.ax = nr as u64 as _;
-                        r.ip = (r.ip as u64).wrapping_sub(2) as _;
-                    });
-                    let home = me.reg.lock().guests.iter().find(|g| g.pid == uctx::ids().1 && !g.left).map(|g| g.home_node);
-                    let Some(home) = home else { return };
-                    match me.move_current(home) {
-                        Ok((pid, _)) => me.after_departure(home, pid),
-                        Err(code) => {
-                            pr_warn!("guest pid {}: cannot go home for syscall {}: {}\n", uctx::ids().1, syscalls::name(nr as u64), refusal::explain(code));
-                            uctx::with_pt_regs(|r| {
-                                r.ip = (r.ip as u64).wrapping_add(2) as _;
-                                r.ax = (-5i64) as u64 as _;
-                            });
-                        }
-                    }
-                },
-                GFP_ATOMIC,
-            );
+        Disposition::Forward => {
+            let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
+            if let Ok((plans, largs)) = fwd::plan(&syscalls::lookup(nr as u64), &args) {
+                regs.orig_ax = u64::MAX as _;
+                regs.ax = (-ENOMEM_) as u64 as _;
+                let Some(me) = MOVER.get() else { return };
+                let _ = crate::sys::taskwork::queue_current(move || me.forward_call(nr, args, plans, largs), GFP_ATOMIC);
+                return;
+            }
+            bring_home(regs, nr);
         }
+        Disposition::BringHome => bring_home(regs, nr),
     }
+}
+
+/// Skips call `nr` and moves the process home, where it is made again.
+fn bring_home(regs: &mut bindings::pt_regs, nr: i64) {
+    regs.orig_ax = u64::MAX as _;
+    regs.ax = (-ENOMEM_) as u64 as _;
+    let Some(me) = MOVER.get() else { return };
+    let _ = crate::sys::taskwork::queue_current(
+        move || {
+            // Re-issue the call at home: back to the `syscall` instruction
+            // with its number in rax.
+            uctx::with_pt_regs(|r| {
+                r.ax = nr as u64 as _;
+                r.ip = (r.ip as u64).wrapping_sub(2) as _;
+            });
+            let home = me.reg.lock().guests.iter().find(|g| g.pid == uctx::ids().1 && !g.left).map(|g| g.home_node);
+            let Some(home) = home else { return };
+            match me.move_current(home) {
+                Ok((pid, _)) => me.after_departure(home, pid),
+                Err(code) => {
+                    pr_warn!("guest pid {}: cannot go home for syscall {}: {}\n", uctx::ids().1, syscalls::name(nr as u64), refusal::explain(code));
+                    uctx::with_pt_regs(|r| {
+                        r.ip = (r.ip as u64).wrapping_add(2) as _;
+                        r.ax = (-5i64) as u64 as _;
+                    });
+                }
+            }
+        },
+        GFP_ATOMIC,
+    );
 }
 
 /// The node's mover, for the hook (set while the module is loaded).
@@ -1621,4 +2038,26 @@ impl Drop for Running {
         MOVER.clear();
         self.mover.stop();
     }
+}
+
+/// Maps the deputy's scratch area in the current (deputy) task and writes
+/// its two code sequences: the call trampoline (`syscall`, then report the
+/// result through the `MAGIC_RET` gate) and the signal gate (report the
+/// signal, the interrupted rax and rip through `MAGIC_SIG`).
+fn setup_deputy_scratch() -> Result<u64> {
+    let base = umem::map_anon(0, DEPUTY_SCRATCH_LEN, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)?;
+    let mut code = [0xccu8; 128];
+    let ret = (MAGIC_RET as u32).to_le_bytes();
+    let call: [u8; 14] = [0x0f, 0x05, 0x48, 0x89, 0xc7, 0xb8, ret[0], ret[1], ret[2], ret[3], 0x0f, 0x05, 0x0f, 0x0b];
+    let sig = (MAGIC_SIG as u32).to_le_bytes();
+    // mov r10, rdi; mov rdi, [rdx+0x90] (uc_mcontext.rax); mov rsi,
+    // [rdx+0xa8] (uc_mcontext.rip); mov eax, MAGIC_SIG; syscall; ud2
+    let gate: [u8; 26] = [
+        0x49, 0x89, 0xfa, 0x48, 0x8b, 0xba, 0x90, 0, 0, 0, 0x48, 0x8b, 0xb2, 0xa8, 0, 0, 0, 0xb8, sig[0], sig[1], sig[2], sig[3], 0x0f, 0x05,
+        0x0f, 0x0b,
+    ];
+    code[CALL_OFF as usize..CALL_OFF as usize + call.len()].copy_from_slice(&call);
+    code[GATE_OFF as usize..GATE_OFF as usize + gate.len()].copy_from_slice(&gate);
+    umem::write(base, &code)?;
+    Ok(base)
 }

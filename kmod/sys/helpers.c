@@ -135,3 +135,56 @@ void roam_set_comm(const char *name)
 	strscpy_pad(current->comm, name, sizeof(current->comm));
 	task_unlock(current);
 }
+
+/*
+ * Points every catchable signal of the current task at `gate` (a handler
+ * in its scratch area that reports the signal to roam), restartable, with
+ * every signal blocked while it runs, and unblocks every signal: a deputy
+ * hands each signal to its remote instead of acting on it.
+ */
+void roam_gate_all_signals(u64 gate)
+{
+	struct sighand_struct *sh = current->sighand;
+	sigset_t none;
+	int i;
+
+	spin_lock_irq(&sh->siglock);
+	for (i = 1; i <= _NSIG; i++) {
+		struct sigaction *sa = &sh->action[i - 1].sa;
+
+		if (i == SIGKILL || i == SIGSTOP)
+			continue;
+		sa->sa_handler = (__sighandler_t)(unsigned long)gate;
+		sa->sa_flags = SA_SIGINFO | SA_RESTORER | SA_RESTART;
+		sa->sa_restorer = (__sigrestore_t)(unsigned long)gate;
+		sigfillset(&sa->sa_mask);
+	}
+	spin_unlock_irq(&sh->siglock);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Puts every catchable signal of the current task back to its default. */
+void roam_ungate_signals(void)
+{
+	struct sighand_struct *sh = current->sighand;
+	int i;
+
+	spin_lock_irq(&sh->siglock);
+	for (i = 1; i <= _NSIG; i++) {
+		struct sigaction *sa = &sh->action[i - 1].sa;
+
+		if (i == SIGKILL || i == SIGSTOP)
+			continue;
+		sa->sa_handler = SIG_DFL;
+		sa->sa_flags = 0;
+		sa->sa_restorer = NULL;
+		sigemptyset(&sa->sa_mask);
+	}
+	spin_unlock_irq(&sh->siglock);
+}
+
+int roam_is_exiting(void)
+{
+	return (current->flags & PF_EXITING) != 0;
+}

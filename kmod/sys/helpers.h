@@ -31,6 +31,9 @@ int roam_parent_is_kthread(void);
 unsigned int roam_fpu_user_size(void);
 void roam_block_all_signals(void);
 void roam_set_comm(const char *name);
+void roam_gate_all_signals(u64 gate);
+void roam_ungate_signals(void);
+int roam_is_exiting(void);
 int roam_hook_register(void);
 void roam_hook_unregister(void);
 /* Implemented in Rust (kmod/sys/hook.rs). */

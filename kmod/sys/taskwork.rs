@@ -52,13 +52,28 @@ pub(crate) unsafe fn queue<F: FnOnce() + Send + 'static>(
     interrupt: bool,
     flags: kernel::alloc::Flags,
 ) -> Result {
+    let mode = if interrupt { bindings::task_work_notify_mode_TWA_SIGNAL } else { bindings::task_work_notify_mode_TWA_RESUME };
+    // SAFETY: per our own contract.
+    unsafe { queue_mode(task, f, mode, flags) }
+}
+
+/// [`queue`] with an explicit notification mode.
+///
+/// # Safety
+///
+/// As for [`queue`].
+unsafe fn queue_mode<F: FnOnce() + Send + 'static>(
+    task: *mut bindings::task_struct,
+    f: F,
+    mode: bindings::task_work_notify_mode,
+    flags: kernel::alloc::Flags,
+) -> Result {
     let w = KBox::new(Work { head: bindings::callback_head::default(), f: Some(f) }, flags)?;
     let p = KBox::into_raw(w);
     // SAFETY: `p` is valid; the callback recovers it (type invariant).
     unsafe { (*p).head.func = Some(run::<F>) };
     // SAFETY: keeps the module (and `run`) alive until the work ran.
     unsafe { bindings::__module_get(crate::THIS_MODULE.as_ptr()) };
-    let mode = if interrupt { bindings::task_work_notify_mode_TWA_SIGNAL } else { bindings::task_work_notify_mode_TWA_RESUME };
     // SAFETY: `task` is valid (contract); `p.head` stays allocated until the
     // callback runs or we take it back below.
     let r = unsafe { bindings::task_work_add(task, &raw mut (*p).head, mode) };
@@ -97,4 +112,12 @@ impl Drop for ModuleRef {
         // SAFETY: drops the reference taken in `new`.
         unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
     }
+}
+
+/// Queues `f` on the current task without asking for it to run soon: it
+/// runs at the next time the task runs its works anyway (its next return
+/// to user mode that has work, or its exit).
+pub(crate) fn queue_current_quiet<F: FnOnce() + Send + 'static>(f: F) -> Result {
+    // SAFETY: the current task is valid.
+    unsafe { queue_mode(bindings::get_current(), f, bindings::task_work_notify_mode_TWA_NONE, GFP_KERNEL) }
 }

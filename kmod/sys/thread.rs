@@ -128,3 +128,10 @@ pub(crate) fn sleep_ms(ms: u32) {
     // locks held: callers are thread main loops).
     unsafe { bindings::msleep_interruptible(ms) };
 }
+
+/// Sleeps `ms` milliseconds whatever signals are pending (for short
+/// waits in a task that has a signal pending it must not act on yet).
+pub(crate) fn sleep_ms_uninterruptible(ms: u32) {
+    // SAFETY: sleeping is allowed in process context; no lock is held.
+    unsafe { bindings::msleep(ms) };
+}

@@ -27,6 +27,9 @@ extern "C" {
     fn roam_fpu_user_size() -> u32;
     fn roam_block_all_signals();
     fn roam_set_comm(name: *const u8);
+    fn roam_gate_all_signals(gate: u64);
+    fn roam_ungate_signals();
+    fn roam_is_exiting() -> i32;
 }
 
 /// `NT_PRSTATUS`: the general-register regset's note type.
@@ -194,4 +197,23 @@ pub(crate) fn set_comm(name: &[u8; 16]) {
     // SAFETY: `n` is NUL-terminated (its last byte is 0) and outlives the
     // call; the helper copies it under the task lock.
     unsafe { roam_set_comm(n.as_ptr()) };
+}
+
+/// Points every catchable signal of the current task at the user handler
+/// `gate` and unblocks them all (a deputy's signals go to its remote).
+pub(crate) fn gate_all_signals(gate: u64) {
+    // SAFETY: changes the current task's own actions under its siglock.
+    unsafe { roam_gate_all_signals(gate) };
+}
+
+/// Puts every catchable signal of the current task back to its default.
+pub(crate) fn ungate_signals() {
+    // SAFETY: as above.
+    unsafe { roam_ungate_signals() };
+}
+
+/// Whether the current task is exiting.
+pub(crate) fn is_exiting() -> bool {
+    // SAFETY: reads the current task's flags.
+    unsafe { roam_is_exiting() != 0 }
 }

@@ -228,3 +228,27 @@ pub(crate) fn set_layout(l: &MmLayout) -> Result {
     }
     Ok(())
 }
+
+/// Copies the NUL-terminated user string at `addr` into `buf` (at most
+/// `buf.len() - 1` bytes); returns its length without the NUL.
+pub(crate) fn read_str(addr: u64, buf: &mut [u8]) -> Result<usize> {
+    if buf.is_empty() {
+        return Err(EINVAL);
+    }
+    // SAFETY: `buf` has room for `buf.len()` bytes; the kernel checks the
+    // user range and copies at most that many.
+    let n = unsafe { bindings::strncpy_from_user(buf.as_mut_ptr().cast(), addr as *const _, buf.len() as _) };
+    if n < 0 {
+        return Err(Error::from_errno(n as i32));
+    }
+    let n = n as usize;
+    if n >= buf.len() {
+        return Err(ENAMETOOLONG_());
+    }
+    Ok(n)
+}
+
+#[allow(non_snake_case)]
+fn ENAMETOOLONG_() -> Error {
+    Error::from_errno(-(bindings::ENAMETOOLONG as i32))
+}

@@ -10,6 +10,7 @@ extern crate std;
 
 pub mod abi;
 pub mod config;
+pub mod fwd;
 pub mod image;
 pub mod load;
 pub mod loadvec;

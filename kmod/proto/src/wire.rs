@@ -101,6 +101,11 @@ pub enum MsgType {
     Migrate = 10,
     /// An event about a migrated process (exit, signal, recall, move).
     Proc = 11,
+    /// A forwarded system call, remote to deputy (`fwd.rs`); `request_id`
+    /// is the process's pid at home.
+    Call = 12,
+    /// The answer to a `Call`, deputy to remote.
+    Ret = 13,
 }
 
 impl MsgType {
@@ -118,6 +123,8 @@ impl MsgType {
             9 => MsgType::Bye,
             10 => MsgType::Migrate,
             11 => MsgType::Proc,
+            12 => MsgType::Call,
+            13 => MsgType::Ret,
             _ => return None,
         })
     }

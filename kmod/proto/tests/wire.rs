@@ -74,10 +74,10 @@ fn msg_type_values() {
     for v in 0..=255u8 {
         match MsgType::from_u8(v) {
             Some(t) => {
-                assert!((1..=11).contains(&v));
+                assert!((1..=13).contains(&v));
                 assert_eq!(t.as_u8(), v);
             }
-            None => assert!(v == 0 || v > 11),
+            None => assert!(v == 0 || v > 13),
         }
     }
 }
@@ -162,7 +162,7 @@ fn every_header_check() {
     assert_eq!(with(4, &[2]), Some(Reject::BadVersion));
     assert_eq!(with(4, &[0]), Some(Reject::BadVersion));
     assert_eq!(with(5, &[0]), Some(Reject::BadType));
-    assert_eq!(with(5, &[12]), Some(Reject::BadType));
+    assert_eq!(with(5, &[14]), Some(Reject::BadType));
     assert_eq!(with(40, &[0, 0, 0, 1]), Some(Reject::Reserved));
     assert_eq!(with(8, &((MAX_PAYLOAD + 1) as u32).to_le_bytes()), Some(Reject::BadLength));
     assert_eq!(with(8, &u32::MAX.to_le_bytes()), Some(Reject::BadLength));

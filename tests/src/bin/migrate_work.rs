@@ -328,7 +328,128 @@ fn main() {
             spin((SPIN_UNIT / 16).checked_mul(sixteenths).unwrap_or_else(|| usage()));
             exit(i32::from(code));
         }
+        (Some("files"), 3) => exit(files(a.get(2).map(String::as_str).unwrap_or("/tmp"))),
+        (Some("produce"), 3) => exit(produce(arg(a.get(2)))),
+        (Some("consume"), 2) => exit(consume()),
+        (Some("forkexec"), 2) => exit(forkexec()),
         _ => usage(),
+    }
+}
+
+/// Waits (bounded) for SIGUSR1: the test moves the process meanwhile.
+fn wait_usr1(timeout_s: u64) -> bool {
+    let mut waited = 0u64;
+    while !GOT_USR1.load(Ordering::SeqCst) {
+        if waited >= timeout_s * 100 {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        waited += 1;
+    }
+    true
+}
+
+/// The bytes of line `i` of the file/pipe tests.
+fn line(i: u64) -> String {
+    format!("{i:08} {:016x}\n", splitmix64(i))
+}
+
+/// `files DIR`: opens DIR/a and writes lines 0..100 at home, waits for
+/// SIGUSR1 (the test migrates it meanwhile), then appends lines 100..200
+/// to DIR/a, creates DIR/b with lines 0..300, reads DIR/a back through
+/// the descriptor opened before migration and checks it, and prints
+/// `files ok <bytes of a> <bytes of b>`.
+fn files(dir: &str) -> i32 {
+    use std::io::{Read, Seek, SeekFrom};
+    install_usr1_handler();
+    let pa = format!("{dir}/a");
+    let pb = format!("{dir}/b");
+    let Ok(mut a) = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&pa) else { return 10 };
+    for i in 0..100 {
+        if a.write_all(line(i).as_bytes()).is_err() {
+            return 11;
+        }
+    }
+    if !wait_usr1(300) {
+        return 3;
+    }
+    for i in 100..200 {
+        if a.write_all(line(i).as_bytes()).is_err() {
+            return 12;
+        }
+    }
+    let Ok(mut b) = std::fs::File::create(&pb) else { return 13 };
+    let mut all = String::new();
+    for i in 0..300 {
+        all.push_str(&line(i));
+    }
+    if b.write_all(all.as_bytes()).is_err() {
+        return 14;
+    }
+    let mut back = String::new();
+    if a.seek(SeekFrom::Start(0)).is_err() || a.read_to_string(&mut back).is_err() {
+        return 15;
+    }
+    let want: String = (0..200).map(line).collect();
+    if back != want {
+        say(&format!("files bad: read {} bytes back, want {}", back.len(), want.len()));
+        return 1;
+    }
+    say(&format!("files ok {} {}", want.len(), all.len()));
+    0
+}
+
+/// `produce N`: writes lines 0..N to stdout, pausing now and then (so a
+/// migration lands mid-stream).
+fn produce(n: u64) -> i32 {
+    let mut out = std::io::stdout().lock();
+    for i in 0..n {
+        if out.write_all(line(i).as_bytes()).is_err() {
+            return 1;
+        }
+        if i % 64 == 0 {
+            let _ = out.flush();
+            spin(SPIN_UNIT / 256);
+        }
+    }
+    i32::from(out.flush().is_err())
+}
+
+/// `consume`: reads lines from stdin and checks they are 0, 1, 2, ... in
+/// order, each exactly once; prints `consumed <n> ok` or what was wrong.
+fn consume() -> i32 {
+    use std::io::BufRead;
+    let mut n = 0u64;
+    for l in std::io::stdin().lock().lines() {
+        let Ok(l) = l else { return 2 };
+        if format!("{l}\n") != line(n) {
+            say(&format!("consume bad at line {n}: {l:?}"));
+            return 1;
+        }
+        n += 1;
+        if n % 64 == 0 {
+            spin(SPIN_UNIT / 512);
+        }
+    }
+    say(&format!("consumed {n} ok"));
+    0
+}
+
+/// `forkexec`: waits for SIGUSR1, then forks; the child execs
+/// `/bin/echo child-ran` and the parent waits for it and prints
+/// `forkexec ok` if it exited 0.
+fn forkexec() -> i32 {
+    install_usr1_handler();
+    if !wait_usr1(300) {
+        return 3;
+    }
+    let st = std::process::Command::new("/bin/echo").arg("child-ran").status();
+    match st {
+        Ok(s) if s.success() => {
+            say("forkexec ok");
+            0
+        }
+        _ => 1,
     }
 }
 

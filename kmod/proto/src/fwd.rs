@@ -1,0 +1,323 @@
+//! Forwarded system calls: what a remote sends its deputy (`Call`) and
+//! what comes back (`Ret`), marshalled from the argument descriptions in
+//! [`crate::syscalls`].
+//!
+//! The remote copies every input its call reads (paths, input buffers and
+//! structures) into the `Call`; the deputy places them in a scratch area
+//! of its own address space, points the pointer arguments there, makes the
+//! call natively, and sends back the outputs (output buffers and
+//! structures) in the `Ret`, which the remote copies to the program's
+//! memory. Buffers are capped at [`MAX_BUF`] bytes: the length argument
+//! the deputy passes is lowered to match, so a large `read` or `write`
+//! becomes a short one, which callers must handle anyway.
+//!
+//! Layout (little-endian, no padding):
+//!
+//! | message | fields |
+//! |---|---|
+//! | Call | id u32 · nr u32 · args 6×u64 · count u8 · count × segment |
+//! | Ret | id u32 · result i64 · count u8 · count × segment |
+//! | segment | arg u8 · len u32 · len bytes |
+//!
+//! A `Call` carries one segment per input pointer argument that is not
+//! null, in argument order; a `Ret` one per output argument that is not
+//! null (empty when the call failed). `core` only; no panics whatever the
+//! input.
+
+use crate::syscalls::{Arg, SyscallInfo};
+
+/// Largest buffer forwarded in one call.
+pub const MAX_BUF: usize = 128 * 1024;
+/// Longest path (with its NUL), as `PATH_MAX`.
+pub const MAX_PATH: usize = 4096;
+/// Fixed part of a `Call`.
+pub const CALL_HEAD: usize = 4 + 4 + 48 + 1;
+/// Fixed part of a `Ret`.
+pub const RET_HEAD: usize = 4 + 8 + 1;
+/// Fixed part of a segment.
+pub const SEG_HEAD: usize = 5;
+
+/// Why a call cannot be forwarded or a message is malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FwdError {
+    /// An argument kind the forwarder does not marshal ([`Arg::Ptr`]).
+    Unsupported,
+    /// The message is shorter than its fields say.
+    Truncated,
+    /// A field is out of range (argument index, length, count).
+    Bad,
+    /// The output buffer is too small.
+    NoRoom,
+}
+
+/// What is done with one argument when forwarding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Passed as is (integers, descriptors, null pointers).
+    Value,
+    /// Copied in: `len` bytes from the caller (a path: up to `len`, the
+    /// caller finds the NUL).
+    In { len: usize, path: bool },
+    /// Copied out after the call: up to `len` bytes; `by_result` if the
+    /// call's result says how many.
+    Out { len: usize, by_result: bool },
+    /// Copied in and out: `len` bytes.
+    InOut { len: usize },
+}
+
+impl Plan {
+    /// Bytes this argument needs in the deputy's scratch area.
+    pub const fn scratch(&self) -> usize {
+        match *self {
+            Plan::Value => 0,
+            Plan::In { len, .. } | Plan::Out { len, .. } | Plan::InOut { len } => len,
+        }
+    }
+
+    /// Whether the call reads it from the caller.
+    pub const fn is_in(&self) -> bool {
+        matches!(self, Plan::In { .. } | Plan::InOut { .. })
+    }
+
+    /// Whether the call writes it back to the caller.
+    pub const fn is_out(&self) -> bool {
+        matches!(self, Plan::Out { .. } | Plan::InOut { .. })
+    }
+}
+
+/// How to forward `info` with argument values `args`: one [`Plan`] per
+/// argument, and `args` with buffer lengths lowered to [`MAX_BUF`].
+pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6]), FwdError> {
+    let mut plans = [Plan::Value; 6];
+    let mut out = *args;
+    let mut i = 0;
+    while i < 6 {
+        let a = info.args.get(i).copied().unwrap_or(Arg::None);
+        let v = args.get(i).copied().unwrap_or(0);
+        let p = if a.is_pointer() && v == 0 {
+            Plan::Value
+        } else {
+            match a {
+                Arg::None | Arg::Int | Arg::Fd => Plan::Value,
+                Arg::Path => Plan::In { len: MAX_PATH, path: true },
+                Arg::InBuf { len_arg } => Plan::In { len: capped(&mut out, len_arg)?, path: false },
+                Arg::OutBuf { len_arg } => Plan::Out { len: capped(&mut out, len_arg)?, by_result: true },
+                Arg::InFixed(n) => Plan::In { len: n as usize, path: false },
+                Arg::OutFixed(n) => Plan::Out { len: n as usize, by_result: false },
+                Arg::InOutFixed(n) => Plan::InOut { len: n as usize },
+                Arg::Ptr => return Err(FwdError::Unsupported),
+            }
+        };
+        if let Some(slot) = plans.get_mut(i) {
+            *slot = p;
+        }
+        i += 1;
+    }
+    Ok((plans, out))
+}
+
+/// The (lowered) value of length argument `len_arg` in `args`.
+fn capped(args: &mut [u64; 6], len_arg: u8) -> Result<usize, FwdError> {
+    let slot = args.get_mut(len_arg as usize).ok_or(FwdError::Bad)?;
+    let len = (*slot).min(MAX_BUF as u64);
+    *slot = len;
+    Ok(len as usize)
+}
+
+/// Appends to a byte slice.
+struct W<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl W<'_> {
+    fn put(&mut self, b: &[u8]) -> Result<(), FwdError> {
+        let end = self.pos.checked_add(b.len()).ok_or(FwdError::NoRoom)?;
+        let dst = self.buf.get_mut(self.pos..end).ok_or(FwdError::NoRoom)?;
+        for (d, s) in dst.iter_mut().zip(b.iter()) {
+            *d = *s;
+        }
+        self.pos = end;
+        Ok(())
+    }
+}
+
+/// Reads from a byte slice.
+struct R<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> R<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], FwdError> {
+        let end = self.pos.checked_add(n).ok_or(FwdError::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(FwdError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, FwdError> {
+        Ok(*self.take(1)?.first().ok_or(FwdError::Truncated)?)
+    }
+
+    fn u32(&mut self) -> Result<u32, FwdError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes(<[u8; 4]>::try_from(b).map_err(|_| FwdError::Truncated)?))
+    }
+
+    fn u64(&mut self) -> Result<u64, FwdError> {
+        let b = self.take(8)?;
+        Ok(u64::from_le_bytes(<[u8; 8]>::try_from(b).map_err(|_| FwdError::Truncated)?))
+    }
+}
+
+/// One segment: the data of argument `arg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// Argument index (0..6).
+    pub arg: u8,
+    /// Its bytes.
+    pub data: &'a [u8],
+}
+
+/// Encodes a `Call` into `out`; `segs` are the inputs in argument order.
+/// Returns the length.
+pub fn encode_call(id: u32, nr: u32, args: &[u64; 6], segs: &[Segment<'_>], out: &mut [u8]) -> Result<usize, FwdError> {
+    let mut w = W { buf: out, pos: 0 };
+    w.put(&id.to_le_bytes())?;
+    w.put(&nr.to_le_bytes())?;
+    for a in args.iter() {
+        w.put(&a.to_le_bytes())?;
+    }
+    put_segs(&mut w, segs)?;
+    Ok(w.pos)
+}
+
+/// Encodes a `Ret` into `out`. Returns the length.
+pub fn encode_ret(id: u32, result: i64, segs: &[Segment<'_>], out: &mut [u8]) -> Result<usize, FwdError> {
+    let mut w = W { buf: out, pos: 0 };
+    w.put(&id.to_le_bytes())?;
+    w.put(&result.to_le_bytes())?;
+    put_segs(&mut w, segs)?;
+    Ok(w.pos)
+}
+
+fn put_segs(w: &mut W<'_>, segs: &[Segment<'_>]) -> Result<(), FwdError> {
+    if segs.len() > 6 {
+        return Err(FwdError::Bad);
+    }
+    w.put(&[segs.len() as u8])?;
+    for s in segs {
+        if s.arg >= 6 || s.data.len() > MAX_BUF.max(MAX_PATH) {
+            return Err(FwdError::Bad);
+        }
+        w.put(&[s.arg])?;
+        w.put(&(s.data.len() as u32).to_le_bytes())?;
+        w.put(s.data)?;
+    }
+    Ok(())
+}
+
+/// The segments of a message, at most six.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segments<'a> {
+    segs: [Option<Segment<'a>>; 6],
+}
+
+impl<'a> Segments<'a> {
+    /// The segment for argument `arg`, if any.
+    pub fn get(&self, arg: u8) -> Option<Segment<'a>> {
+        self.segs.iter().flatten().find(|s| s.arg == arg).copied()
+    }
+
+    /// Every segment, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Segment<'a>> + '_ {
+        self.segs.iter().flatten().copied()
+    }
+}
+
+fn take_segs<'a>(r: &mut R<'a>) -> Result<Segments<'a>, FwdError> {
+    let n = r.u8()? as usize;
+    if n > 6 {
+        return Err(FwdError::Bad);
+    }
+    let mut out = Segments::default();
+    let mut i = 0;
+    while i < n {
+        let arg = r.u8()?;
+        let len = r.u32()? as usize;
+        if arg >= 6 || len > MAX_BUF.max(MAX_PATH) || out.get(arg).is_some() {
+            return Err(FwdError::Bad);
+        }
+        let data = r.take(len)?;
+        if let Some(slot) = out.segs.get_mut(i) {
+            *slot = Some(Segment { arg, data });
+        }
+        i += 1;
+    }
+    if r.pos != r.buf.len() {
+        return Err(FwdError::Bad);
+    }
+    Ok(out)
+}
+
+/// A decoded `Call`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call<'a> {
+    /// The caller's request id.
+    pub id: u32,
+    /// The system-call number.
+    pub nr: u32,
+    /// The argument values (pointer values are the caller's, meaningless
+    /// at home except as "null or not").
+    pub args: [u64; 6],
+    /// The inputs.
+    pub segs: Segments<'a>,
+}
+
+/// Decodes a `Call`.
+pub fn decode_call(buf: &[u8]) -> Result<Call<'_>, FwdError> {
+    let mut r = R { buf, pos: 0 };
+    let id = r.u32()?;
+    let nr = r.u32()?;
+    let mut args = [0u64; 6];
+    for a in args.iter_mut() {
+        *a = r.u64()?;
+    }
+    let segs = take_segs(&mut r)?;
+    Ok(Call { id, nr, args, segs })
+}
+
+/// A decoded `Ret`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ret<'a> {
+    /// The request id it answers.
+    pub id: u32,
+    /// The call's return value (negative errno on failure).
+    pub result: i64,
+    /// The outputs.
+    pub segs: Segments<'a>,
+}
+
+/// Decodes a `Ret`.
+pub fn decode_ret(buf: &[u8]) -> Result<Ret<'_>, FwdError> {
+    let mut r = R { buf, pos: 0 };
+    let id = r.u32()?;
+    let result = r.u64()? as i64;
+    let segs = take_segs(&mut r)?;
+    Ok(Ret { id, result, segs })
+}
+
+/// How many bytes of output argument `p` go back after a call returned
+/// `result`: none on failure; for a buffer sized by the result, the
+/// result (at most its capacity); else the whole structure.
+pub fn out_len(p: &Plan, result: i64) -> usize {
+    if result < 0 {
+        return 0;
+    }
+    match *p {
+        Plan::Out { len, by_result: true } => (result as u64).min(len as u64) as usize,
+        Plan::Out { len, by_result: false } | Plan::InOut { len } => len,
+        _ => 0,
+    }
+}

@@ -1,0 +1,79 @@
+//! Forwarded-call marshalling: plans from the syscall table, round trips,
+//! caps and every malformed-message check.
+
+use roam_proto::fwd::*;
+use roam_proto::syscalls::lookup;
+
+#[test]
+fn write_is_planned_as_an_input_buffer_capped_at_max_buf() {
+    let info = lookup(1); // write(fd, buf, count)
+    let (plans, args) = plan(&info, &[3, 0x1000, 1 << 30, 0, 0, 0]).unwrap();
+    assert_eq!(plans[0], Plan::Value);
+    assert_eq!(plans[1], Plan::In { len: MAX_BUF, path: false });
+    assert_eq!(args[2], MAX_BUF as u64, "the count is lowered with the buffer");
+    let (plans, args) = plan(&info, &[3, 0x1000, 10, 0, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::In { len: 10, path: false });
+    assert_eq!(args[2], 10);
+}
+
+#[test]
+fn read_is_an_output_sized_by_the_result() {
+    let (plans, _) = plan(&lookup(0), &[0, 0x2000, 100, 0, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::Out { len: 100, by_result: true });
+    assert_eq!(out_len(&plans[1], 7), 7);
+    assert_eq!(out_len(&plans[1], 1000), 100);
+    assert_eq!(out_len(&plans[1], -4), 0);
+}
+
+#[test]
+fn null_pointers_stay_null_and_paths_are_inputs() {
+    // openat(dirfd, path, flags, mode)
+    let (plans, _) = plan(&lookup(257), &[0, 0x3000, 0, 0, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::In { len: MAX_PATH, path: true });
+    let (plans, _) = plan(&lookup(257), &[0, 0, 0, 0, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::Value);
+}
+
+#[test]
+fn calls_with_undescribed_pointers_are_not_forwarded() {
+    let info = (0..=462u64).map(lookup).find(|i| i.args.iter().any(|a| matches!(a, roam_proto::syscalls::Arg::Ptr))).unwrap();
+    assert_eq!(plan(&info, &[1; 6]).err(), Some(FwdError::Unsupported));
+}
+
+#[test]
+fn call_and_ret_round_trip() {
+    let mut buf = vec![0u8; 1024];
+    let segs = [Segment { arg: 1, data: b"hello" }];
+    let n = encode_call(7, 1, &[1, 2, 5, 0, 0, 0], &segs, &mut buf).unwrap();
+    assert_eq!(n, CALL_HEAD + SEG_HEAD + 5);
+    let c = decode_call(&buf[..n]).unwrap();
+    assert_eq!((c.id, c.nr, c.args), (7, 1, [1, 2, 5, 0, 0, 0]));
+    assert_eq!(c.segs.get(1).unwrap().data, b"hello");
+    assert!(c.segs.get(0).is_none());
+    let n = encode_ret(7, -11, &[], &mut buf).unwrap();
+    let r = decode_ret(&buf[..n]).unwrap();
+    assert_eq!((r.id, r.result, r.segs.iter().count()), (7, -11, 0));
+}
+
+#[test]
+fn malformed_messages_are_refused() {
+    let mut buf = vec![0u8; 256];
+    let segs = [Segment { arg: 1, data: b"abc" }];
+    let n = encode_call(1, 1, &[0; 6], &segs, &mut buf).unwrap();
+    for cut in 0..n {
+        assert!(decode_call(&buf[..cut]).is_err(), "prefix {cut} decoded");
+    }
+    let mut long = buf[..n].to_vec();
+    long.push(0);
+    assert_eq!(decode_call(&long).err(), Some(FwdError::Bad));
+    let mut bad = buf[..n].to_vec();
+    bad[CALL_HEAD - 1] = 7; // count > 6
+    assert_eq!(decode_call(&bad).err(), Some(FwdError::Bad));
+    let mut bad = buf[..n].to_vec();
+    bad[CALL_HEAD] = 6; // argument index out of range
+    assert_eq!(decode_call(&bad).err(), Some(FwdError::Bad));
+    assert_eq!(encode_call(1, 1, &[0; 6], &segs, &mut buf[..10]).err(), Some(FwdError::NoRoom));
+    let dup = [Segment { arg: 1, data: b"a" }, Segment { arg: 1, data: b"b" }];
+    let n = encode_call(1, 1, &[0; 6], &dup, &mut buf).unwrap();
+    assert_eq!(decode_call(&buf[..n]).err(), Some(FwdError::Bad));
+}
