@@ -36,6 +36,9 @@ mod fwd;
 mod image;
 mod migrate;
 #[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/policy.rs"]
+mod policy;
+#[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/restore.rs"]
 mod restore;
 #[allow(dead_code, unreachable_pub)]

@@ -79,6 +79,9 @@ pub(crate) struct Tunables {
     pub(crate) interval_ms: AtomicU32,
     pub(crate) down_after_ms: AtomicU32,
     pub(crate) speed: AtomicU32,
+    /// Send no load pushes (MOSIX `quiet`); pushes from others are still
+    /// answered, so this node stays known.
+    pub(crate) quiet: AtomicU32,
 }
 
 /// One configured peer.
@@ -219,6 +222,7 @@ impl Cluster {
                     interval_ms: AtomicU32::new(1000),
                     down_after_ms: AtomicU32::new(5000),
                     speed: AtomicU32::new(crate::load::SPEED_REF),
+                    quiet: AtomicU32::new(0),
                 },
                 running: AtomicBool::new(false),
                 sink <- new_mutex!(None, "roam_sink"),
@@ -607,6 +611,10 @@ fn gossip_loop(c: Arc<Cluster>) {
 /// peer known to be up (one interval in four, to a peer believed down, so
 /// that nodes coming back are noticed).
 fn exchange(c: &Arc<Cluster>, elapsed_ms: u32) {
+    if c.tun.quiet.load(Ordering::Relaxed) != 0 {
+        c.lv.lock().vec.age(elapsed_ms);
+        return;
+    }
     let Ok(peers) = c.peers() else { return };
     if peers.is_empty() {
         return;

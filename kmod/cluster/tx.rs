@@ -86,6 +86,10 @@ fn ensure_connected(c: &Cluster, peer: &Peer, tx: &mut TxState, now: u64) -> Res
     match TcpSocket::connect(peer.addr, IO_TIMEOUT_MS) {
         Ok(s) => {
             s.set_timeouts(IO_TIMEOUT_MS, IO_TIMEOUT_MS);
+            // Requests and answers travel on different connections, so
+            // Nagle's algorithm would hold a small frame until the delayed
+            // ACK of the previous one: every frame goes out at once.
+            s.set_nodelay();
             tx.sock = Some(s);
             tx.backoff_ms = 0;
             Ok(())

@@ -33,6 +33,17 @@ const LOCKED: usize = 14;
 const GUESTS: usize = 15;
 const AWAY: usize = 16;
 const ACCEPT: usize = 17;
+const BALANCE: usize = 18;
+const MARGIN: usize = 19;
+const MIN_AGE_MS: usize = 20;
+const MIN_RESIDENCY_MS: usize = 21;
+const MAX_GUESTS: usize = 22;
+const STAY: usize = 23;
+const LSTAY: usize = 24;
+const QUIET: usize = 25;
+const EXPEL: usize = 26;
+const BRING: usize = 27;
+const BALANCER: usize = 28;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -54,6 +65,17 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("guests"), mode: 0o444 },
     AttrSpec { name: c_str!("away"), mode: 0o444 },
     AttrSpec { name: c_str!("accept"), mode: 0o644 },
+    AttrSpec { name: c_str!("balance"), mode: 0o644 },
+    AttrSpec { name: c_str!("stability_margin"), mode: 0o644 },
+    AttrSpec { name: c_str!("min_age_ms"), mode: 0o644 },
+    AttrSpec { name: c_str!("min_residency_ms"), mode: 0o644 },
+    AttrSpec { name: c_str!("max_guests"), mode: 0o644 },
+    AttrSpec { name: c_str!("stay"), mode: 0o644 },
+    AttrSpec { name: c_str!("lstay"), mode: 0o644 },
+    AttrSpec { name: c_str!("quiet"), mode: 0o644 },
+    AttrSpec { name: c_str!("expel"), mode: 0o200 },
+    AttrSpec { name: c_str!("bring"), mode: 0o200 },
+    AttrSpec { name: c_str!("balancer"), mode: 0o444 },
 ];
 
 pub(crate) struct RoamAttrs {
@@ -87,6 +109,19 @@ impl RoamAttrs {
     }
 }
 
+impl RoamAttrs {
+    /// Runs a node action (`expel`, `bring`) on a write of "1".
+    fn action(&self, name: &str, input: &[u8], f: impl FnOnce(&Arc<crate::migrate::Mover>) -> Result) -> Result {
+        match config::parse_ranged(input, 1, 1) {
+            Ok(_) => f(&self.mover),
+            Err(e) => {
+                pr_warn!("{}: refused: {} (write 1)\n", name, e.reason());
+                Err(EINVAL)
+            }
+        }
+    }
+}
+
 impl AttrHandler for RoamAttrs {
     fn show(&self, index: usize, out: &mut PageWriter<'_>) -> Result {
         let c = &self.cluster;
@@ -113,6 +148,15 @@ impl AttrHandler for RoamAttrs {
             GUESTS => self.mover.show(true, out),
             AWAY => self.mover.show(false, out),
             ACCEPT => writeln!(out, "{}", self.mover.accept.load(Ordering::Relaxed)),
+            BALANCE => writeln!(out, "{}", self.mover.ctl.balance.load(Ordering::Relaxed)),
+            MARGIN => writeln!(out, "{}", self.mover.ctl.margin.load(Ordering::Relaxed)),
+            MIN_AGE_MS => writeln!(out, "{}", self.mover.ctl.min_age_ms.load(Ordering::Relaxed)),
+            MIN_RESIDENCY_MS => writeln!(out, "{}", self.mover.ctl.min_residency_ms.load(Ordering::Relaxed)),
+            MAX_GUESTS => writeln!(out, "{}", self.mover.ctl.max_guests.load(Ordering::Relaxed)),
+            STAY => writeln!(out, "{}", self.mover.ctl.stay.load(Ordering::Relaxed)),
+            LSTAY => writeln!(out, "{}", self.mover.ctl.lstay.load(Ordering::Relaxed)),
+            QUIET => writeln!(out, "{}", t.quiet.load(Ordering::Relaxed)),
+            BALANCER => self.mover.show_balancer(out),
             _ => return Err(EINVAL),
         };
         // A view that does not fit in a page is cut off, not an error.
@@ -137,6 +181,16 @@ impl AttrHandler for RoamAttrs {
             SPEED => self.set_tunable("speed", input, 1, 1_000_000, &t.speed),
             DECAY => c.set_decay(input),
             ACCEPT => self.set_tunable("accept", input, 0, 1, &self.mover.accept),
+            BALANCE => self.set_tunable("balance", input, 0, 1, &self.mover.ctl.balance),
+            MARGIN => self.set_tunable("stability_margin", input, 0, 100_000, &self.mover.ctl.margin),
+            MIN_AGE_MS => self.set_tunable("min_age_ms", input, 0, 86_400_000, &self.mover.ctl.min_age_ms),
+            MIN_RESIDENCY_MS => self.set_tunable("min_residency_ms", input, 0, 86_400_000, &self.mover.ctl.min_residency_ms),
+            MAX_GUESTS => self.set_tunable("max_guests", input, 0, 256, &self.mover.ctl.max_guests),
+            STAY => self.set_tunable("stay", input, 0, 1, &self.mover.ctl.stay),
+            LSTAY => self.set_tunable("lstay", input, 0, 1, &self.mover.ctl.lstay),
+            QUIET => self.set_tunable("quiet", input, 0, 1, &t.quiet),
+            EXPEL => self.action("expel", input, |m| m.expel()),
+            BRING => self.action("bring", input, |m| m.bring()),
             // Read-only files have no store callback; be safe anyway.
             _ => Err(EACCES),
         }

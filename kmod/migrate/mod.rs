@@ -8,6 +8,7 @@ use crate::abi::{cantmove, Why};
 use crate::sys::task::{self, TaskRef};
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
+pub(crate) mod balance;
 pub(crate) mod moving;
 pub(crate) use moving::Mover;
 

@@ -48,8 +48,8 @@ use kernel::{
     time::msecs_to_jiffies,
 };
 
-/// Most guests a node runs at once.
-pub(crate) const MAX_GUESTS: usize = 64;
+/// Slots of the system-call hook's table: guests plus deputies.
+pub(crate) const HOOK_SLOTS: usize = 512;
 /// How long the source waits for the destination to get ready / commit.
 const READY_TIMEOUT_MS: u64 = 20_000;
 const COMMIT_TIMEOUT_MS: u64 = 60_000;
@@ -251,6 +251,13 @@ struct CallWait {
     cv: CondVar,
 }
 
+/// An event that arrived before its deputy registered.
+enum Early {
+    Moved { node: u32, pid: u32 },
+    Call(KVec<u8>),
+    Exit(u32),
+}
+
 /// A process running here whose home is another node.
 struct Guest {
     pid: u32,
@@ -262,6 +269,25 @@ struct Guest {
     /// The scratch area of its restorer (not migrated further).
     scratch: u64,
     comm: [u8; 16],
+    /// When it arrived (ms).
+    arrived_ms: u64,
+    /// Forwarded calls since the balancer last looked.
+    calls: u32,
+}
+
+/// What the balancer needs to know of a process, beyond the scheduler's
+/// numbers.
+pub(crate) struct Profile {
+    /// It is a deputy (its process runs elsewhere).
+    pub(crate) deputy: bool,
+    /// It is being captured.
+    pub(crate) moving: bool,
+    /// It is a guest here.
+    pub(crate) guest: bool,
+    /// When it arrived here (guests, and processes back home).
+    pub(crate) arrived_ms: Option<u64>,
+    /// A node it made forwarded calls to since the last look (0: none).
+    pub(crate) talks_to: u32,
 }
 
 /// The hook's view of the guests: looked up with preemption disabled.
@@ -294,11 +320,14 @@ struct Registry {
     stubs: KVec<(u64, KThread)>,
     /// Processes being captured (tgid), so a second request is refused.
     capturing: KVec<u32>,
-    /// `Moved` confirmations that came before their deputy registered
-    /// (home tgid, node, pid).
-    early: KVec<(u32, u32, u32)>,
+    /// Events for a process that came before its deputy registered (the
+    /// remote may run, call home and even exit while the source is still
+    /// finishing its side), by home tgid.
+    early: KVec<(u32, Early)>,
     /// Forwarded calls of guests here, waiting for their deputies.
     waits: KVec<Arc<CallWait>>,
+    /// Processes that came back home, and when (ms), for the residency rule.
+    homecomings: KVec<(u32, u64)>,
 }
 
 /// The migration engine of one node.
@@ -309,11 +338,14 @@ pub(crate) struct Mover {
     #[pin]
     reg: Mutex<Registry>,
     #[pin]
-    hook_ids: SpinLock<[GuestIds; MAX_GUESTS]>,
+    hook_ids: SpinLock<[GuestIds; HOOK_SLOTS]>,
     nguests: AtomicU32,
     next_id: AtomicU32,
     /// Whether this node takes guests (`/sys/kernel/roam/accept`).
     pub(crate) accept: AtomicU32,
+    /// Balancing tunables and node controls.
+    pub(crate) ctl: super::balance::Controls,
+    pub(crate) balancer: Arc<super::balance::Balancer>,
 }
 
 fn wait_ms<T>(cv: &CondVar, g: &mut kernel::sync::lock::Guard<'_, T, kernel::sync::lock::mutex::MutexBackend>, ms: u64) {
@@ -326,6 +358,7 @@ fn refusal_of(r: RefuseReason) -> u32 {
 
 impl Mover {
     pub(crate) fn new(cluster: Arc<Cluster>, migration: Arc<Migration>) -> Result<Arc<Self>> {
+        let balancer = super::balance::Balancer::new()?;
         Arc::pin_init(
             pin_init!(Mover {
                 cluster,
@@ -340,13 +373,16 @@ impl Mover {
                         capturing: KVec::new(),
                         early: KVec::new(),
                         waits: KVec::new(),
+                        homecomings: KVec::new(),
                     },
                     "roam_moving"
                 ),
-                hook_ids <- new_spinlock!([GuestIds::default(); MAX_GUESTS], "roam_guest_ids"),
+                hook_ids <- new_spinlock!([GuestIds::default(); HOOK_SLOTS], "roam_guest_ids"),
                 nguests: AtomicU32::new(0),
                 next_id: AtomicU32::new((time::random_u64() as u32) | 1),
                 accept: AtomicU32::new(1),
+                ctl: super::balance::Controls::new(),
+                balancer,
             }),
             GFP_KERNEL,
         )
@@ -568,6 +604,81 @@ impl Mover {
             }
         }
         Ok(())
+    }
+
+    pub(crate) fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    pub(crate) fn controls(&self) -> &super::balance::Controls {
+        &self.ctl
+    }
+
+    pub(crate) fn peer_is_up(&self, node: u32) -> bool {
+        self.peer_up(node)
+    }
+
+    /// The balancer's view of process `tgid`.
+    pub(crate) fn profile(&self, tgid: u32) -> Option<Profile> {
+        let mut r = self.reg.lock();
+        let deputy = r.deputies.iter().any(|d| d.tgid == tgid);
+        let moving = r.capturing.iter().any(|p| *p == tgid);
+        if let Some(g) = r.guests.iter_mut().find(|g| g.pid == tgid && !g.left) {
+            let talks_to = if g.calls > 0 { g.home_node } else { 0 };
+            g.calls = 0;
+            return Some(Profile { deputy, moving, guest: true, arrived_ms: Some(g.arrived_ms), talks_to });
+        }
+        let arrived_ms = r.homecomings.iter().find(|h| h.0 == tgid).map(|h| h.1);
+        Some(Profile { deputy, moving, guest: false, arrived_ms, talks_to: 0 })
+    }
+
+    /// Marks `tgid` as being captured; false if it already is.
+    pub(crate) fn capturing(&self, tgid: u32) -> bool {
+        let mut r = self.reg.lock();
+        if r.capturing.iter().any(|p| *p == tgid) {
+            return false;
+        }
+        r.capturing.push(tgid, GFP_KERNEL).is_ok()
+    }
+
+    pub(crate) fn not_capturing(&self, tgid: u32) {
+        let _ = super::retain(&mut self.reg.lock().capturing, |p| *p != tgid);
+    }
+
+    /// The migration work the balancer arms the context-switch hook with.
+    pub(crate) fn auto_work(self: &Arc<Self>, to: u32) -> impl FnOnce() + Send + 'static {
+        let me = self.clone();
+        move || {
+            let tgid = uctx::ids().1;
+            me.balancer.taken(tgid);
+            match me.move_current(to) {
+                Ok((pid, _)) => {
+                    me.balancer.done.fetch_add(1, Ordering::Relaxed);
+                    me.after_departure(to, pid)
+                }
+                Err(code) => {
+                    me.not_capturing(tgid);
+                    if matches!(
+                        code,
+                        refusal::NOT_ACCEPTING | refusal::TOO_MANY_GUESTS | refusal::NO_MEMORY | refusal::BUSY | refusal::UNKNOWN_NODE | refusal::LINK
+                    ) {
+                        me.balancer.refused_by(to);
+                    }
+                    pr_info!("balancer: pid {} stays: {}\n", tgid, refusal::explain(code));
+                }
+            }
+        }
+    }
+
+    /// The deputy of `tgid`; if it is not registered yet but its process
+    /// is leaving, `early()` is kept for it instead.
+    fn deputy_or_early(&self, tgid: u32, early: impl FnOnce() -> Early) -> Option<Arc<Deputy>> {
+        let mut r = self.reg.lock();
+        let d = r.deputies.iter().find(|d| d.tgid == tgid).cloned();
+        if d.is_none() && r.capturing.iter().any(|p| *p == tgid) {
+            let _ = r.early.push((tgid, early()), GFP_KERNEL);
+        }
+        d
     }
 
     fn deputy(&self, tgid: u32) -> Option<Arc<Deputy>> {
@@ -831,15 +942,32 @@ impl Mover {
                 uctx::signal_self(SIGKILL);
                 return;
             }
-            if let Some(&(_, n, p)) = r.early.iter().find(|e| e.0 == tgid) {
-                d.node.store(n, Ordering::Relaxed);
-                d.remote_pid.store(p, Ordering::Relaxed);
-                d.confirmed.store(true, Ordering::Release);
+            let mut keep = KVec::new();
+            for (t, e) in core::mem::take(&mut r.early) {
+                if t != tgid {
+                    let _ = keep.push((t, e), GFP_KERNEL);
+                    continue;
+                }
+                match e {
+                    Early::Moved { node: n, pid: p } => {
+                        d.node.store(n, Ordering::Relaxed);
+                        d.remote_pid.store(p, Ordering::Relaxed);
+                        d.confirmed.store(true, Ordering::Release);
+                    }
+                    Early::Call(v) => d.ev.lock().call = Some(v),
+                    Early::Exit(st) => d.ev.lock().exit = Some(st),
+                }
             }
-            let _ = super::retain(&mut r.early, |e| e.0 != tgid);
+            r.early = keep;
             let _ = super::retain(&mut r.capturing, |p| *p != tgid);
         }
-        self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true });
+        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true }) {
+            pr_warn!("pid {}: too many migrated processes on this node; ending it\n", tgid);
+            let _ = super::retain_arc(&mut self.reg.lock().deputies, |x| x.tgid != tgid);
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+            uctx::signal_self(SIGKILL);
+            return;
+        }
         // Every signal arriving here is caught by the gate and handed to
         // the remote, which decides what it means.
         uctx::gate_all_signals(scratch + GATE_OFF);
@@ -873,6 +1001,11 @@ impl Mover {
             if let Some(inc) = arriving {
                 if self.take_over(&inc) {
                     pr_info!("pid {} is back home\n", tgid);
+                    {
+                        let mut r = self.reg.lock();
+                        let _ = super::retain(&mut r.homecomings, |h| h.0 != tgid && TaskRef::find(h.0).is_ok());
+                        let _ = r.homecomings.push((tgid, time::now_ms()), GFP_KERNEL);
+                    }
                     self.unhook(tgid);
                     uctx::ungate_signals();
                     let _ = super::retain_arc(&mut self.reg.lock().deputies, |x| x.tgid != tgid);
@@ -1039,8 +1172,11 @@ impl Mover {
     fn forward_call(self: &Arc<Self>, nr: i64, args: [u64; 6], plans: [fwd::Plan; 6], largs: [u64; 6]) {
         let tgid = uctx::ids().1;
         let home = {
-            let r = self.reg.lock();
-            r.guests.iter().find(|g| g.pid == tgid && !g.left).map(|g| (g.home_node, g.home_tgid))
+            let mut r = self.reg.lock();
+            r.guests.iter_mut().find(|g| g.pid == tgid && !g.left).map(|g| {
+                g.calls = g.calls.saturating_add(1);
+                (g.home_node, g.home_tgid)
+            })
         };
         let Some((home, home_tgid)) = home else { return };
         let fail = |e: i64| uctx::with_pt_regs(|r| r.ax = e as u64 as _);
@@ -1174,12 +1310,16 @@ impl Mover {
                 }
             }
             MsgType::Call => {
-                let Some(d) = self.deputy(id) else { return };
+                let mut v = KVec::new();
+                if v.extend_from_slice(payload, GFP_KERNEL).is_err() {
+                    return;
+                }
+                let mut v = Some(v);
+                let Some(d) = self.deputy_or_early(id, || Early::Call(v.take().unwrap_or_default())) else { return };
                 if d.node.load(Ordering::Relaxed) != from {
                     return;
                 }
-                let mut v = KVec::new();
-                if v.extend_from_slice(payload, GFP_KERNEL).is_ok() {
+                if let Some(v) = v {
                     d.ev.lock().call = Some(v);
                     d.cv.notify_all();
                 }
@@ -1209,7 +1349,7 @@ impl Mover {
     fn on_proc(self: &Arc<Self>, from: u32, m: ProcMsg) {
         match m {
             ProcMsg::Exit { home_pid, status } => {
-                if let Some(d) = self.deputy(home_pid) {
+                if let Some(d) = self.deputy_or_early(home_pid, || Early::Exit(status)) {
                     if d.node.load(Ordering::Relaxed) == from {
                         d.ev.lock().exit = Some(status);
                         d.cv.notify_all();
@@ -1223,14 +1363,8 @@ impl Mover {
                 }
             }
             ProcMsg::Moved { home_pid, node, pid } => {
-                let d = {
-                    let mut r = self.reg.lock();
-                    let d = r.deputies.iter().find(|d| d.tgid == home_pid).cloned();
-                    if d.is_none() && r.capturing.iter().any(|p| *p == home_pid) {
-                        let _ = r.early.push((home_pid, node, pid), GFP_KERNEL);
-                    }
-                    d
-                };
+                let Some(d) = self.deputy_or_early(home_pid, || Early::Moved { node, pid }) else { return };
+                let d = Some(d);
                 if let Some(d) = d {
                     d.node.store(node, Ordering::Relaxed);
                     d.remote_pid.store(pid, Ordering::Relaxed);
@@ -1367,7 +1501,7 @@ impl Mover {
                 return Err(RefuseReason::NotAccepting);
             }
             let r = self.reg.lock();
-            if r.guests.iter().filter(|g| !g.left).count() + r.incoming.len() >= MAX_GUESTS {
+            if r.guests.iter().filter(|g| !g.left).count() + r.incoming.len() >= self.ctl.max_guests.load(Ordering::Relaxed) as usize {
                 return Err(RefuseReason::TooManyGuests);
             }
         }
@@ -1646,11 +1780,25 @@ impl Mover {
         {
             let mut r = self.reg.lock();
             r.guests.push(
-                Guest { pid, home_node: h.home_node, home_pid: h.pid, home_tgid: h.tgid, left: false, scratch, comm: h.comm },
+                Guest {
+                    pid,
+                    home_node: h.home_node,
+                    home_pid: h.pid,
+                    home_tgid: h.tgid,
+                    left: false,
+                    scratch,
+                    comm: h.comm,
+                    arrived_ms: time::now_ms(),
+                    calls: 0,
+                },
                 GFP_KERNEL,
             )?;
         }
-        self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false });
+        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false }) {
+            let _ = retain_guests(&mut self.reg.lock().guests, |g| g.pid != pid);
+            uctx::signal_self(SIGKILL);
+            return Err(EBUSY);
+        }
         enter_restorer(entry, stack);
         inc.target.lock().mm = None;
         pr_info!("pid {} of node {} runs here as pid {}\n", h.tgid, h.home_node, pid);
@@ -1670,12 +1818,14 @@ impl Mover {
     // ------------------------------------------------------------------
     // The system-call hook's table.
 
-    fn hook(&self, ids: GuestIds) {
+    fn hook(&self, ids: GuestIds) -> bool {
         let mut t = self.hook_ids.lock();
         if let Some(slot) = t.iter_mut().find(|s| s.pid == 0) {
             *slot = ids;
             self.nguests.fetch_add(1, Ordering::Release);
+            return true;
         }
+        false
     }
 
     fn unhook(&self, pid: u32) {
@@ -1683,6 +1833,74 @@ impl Mover {
         if let Some(slot) = t.iter_mut().find(|s| s.pid == pid && pid != 0) {
             *slot = GuestIds::default();
             self.nguests.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    /// `/sys/kernel/roam/balancer`.
+    pub(crate) fn show_balancer(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        writeln!(out, "context_switches {}", self.balancer.switches())?;
+        writeln!(out, "migrations_started {}", self.balancer.started.load(Ordering::Relaxed))?;
+        writeln!(out, "migrations_done {}", self.balancer.done.load(Ordering::Relaxed))?;
+        Ok(())
+    }
+
+    /// Sends every guest away (home), and returns when none is left (or
+    /// after a minute, with ETIMEDOUT).
+    pub(crate) fn expel(self: &Arc<Self>) -> Result {
+        let guests: KVec<(u32, u32)> = {
+            let r = self.reg.lock();
+            let mut v = KVec::new();
+            for g in r.guests.iter().filter(|g| !g.left) {
+                v.push((g.pid, g.home_node), GFP_KERNEL)?;
+            }
+            v
+        };
+        for &(pid, home) in guests.iter() {
+            if let Ok(t) = TaskRef::find(pid) {
+                let me2 = self.clone();
+                let _ = t.queue_work(
+                    move || {
+                        if let Ok((p, _)) = me2.move_current(home) {
+                            me2.after_departure(home, p);
+                        }
+                    },
+                    true,
+                );
+            }
+        }
+        self.wait_until(|r| r.guests.iter().all(|g| g.left))
+    }
+
+    /// Brings every process of this node home, and returns when all are
+    /// back (or after a minute, with ETIMEDOUT).
+    pub(crate) fn bring(self: &Arc<Self>) -> Result {
+        let away: KVec<(u32, u32)> = {
+            let r = self.reg.lock();
+            let mut v = KVec::new();
+            for d in r.deputies.iter() {
+                v.push((d.tgid, d.node.load(Ordering::Relaxed)), GFP_KERNEL)?;
+            }
+            v
+        };
+        for &(tgid, node) in away.iter() {
+            let _ = self.send_proc(node, ProcMsg::Recall { home_pid: tgid, dest: 0 });
+        }
+        self.wait_until(|r| r.deputies.is_empty())
+    }
+
+    fn wait_until(&self, done: impl Fn(&Registry) -> bool) -> Result {
+        let deadline = time::now_ms() + 60_000;
+        loop {
+            if done(&self.reg.lock()) {
+                return Ok(());
+            }
+            if time::now_ms() > deadline {
+                return Err(err::etimedout());
+            }
+            if uctx::signal_pending() {
+                return Err(EINTR);
+            }
+            crate::sys::thread::sleep_ms(50);
         }
     }
 
@@ -1729,6 +1947,7 @@ impl Mover {
 
     /// Stops every guest (module unload).
     pub(crate) fn stop(&self) {
+        self.balancer.stop();
         let stubs = core::mem::take(&mut self.reg.lock().stubs);
         drop(stubs);
     }
@@ -1777,6 +1996,9 @@ pub(crate) fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
         Disposition::Refuse(e) => {
             regs.orig_ax = u64::MAX as _;
             regs.ax = (-(e as i64)) as u64 as _;
+            if first_time(nr) {
+                pr_warn!("migrated processes may not call {} ({}): it fails with errno {} (docs/syscalls.md)\n", syscalls::name(nr as u64), nr, e);
+            }
         }
         Disposition::Forward => {
             let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
@@ -1787,10 +2009,24 @@ pub(crate) fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
                 let _ = crate::sys::taskwork::queue_current(move || me.forward_call(nr, args, plans, largs), GFP_ATOMIC);
                 return;
             }
+            if first_time(nr) {
+                pr_info!("{} ({}) is not forwarded yet: a migrated process calling it is brought home first\n", syscalls::name(nr as u64), nr);
+            }
             bring_home(regs, nr);
         }
         Disposition::BringHome => bring_home(regs, nr),
     }
+}
+
+/// System calls already reported in dmesg (one bit per number).
+static REPORTED: [core::sync::atomic::AtomicU64; 8] = [const { core::sync::atomic::AtomicU64::new(0) }; 8];
+
+/// Whether this is the first time `nr` is reported (then marks it).
+fn first_time(nr: i64) -> bool {
+    let Ok(n) = usize::try_from(nr) else { return false };
+    let Some(word) = REPORTED.get(n / 64) else { return false };
+    let bit = 1u64 << (n % 64);
+    word.fetch_or(bit, Ordering::Relaxed) & bit == 0
 }
 
 /// Skips call `nr` and moves the process home, where it is made again.
@@ -2006,6 +2242,7 @@ fn retain_guests(v: &mut KVec<Guest>, keep: impl Fn(&Guest) -> bool) -> Result {
 pub(crate) struct Running {
     cluster: Arc<Cluster>,
     mover: Arc<Mover>,
+    balancer_thread: Option<KThread>,
     hook: Option<crate::sys::hook::Hook>,
 }
 
@@ -2025,12 +2262,30 @@ impl Running {
             }
         };
         *cluster.sink.lock() = Some(mover.clone());
-        Ok(Running { cluster: cluster.clone(), mover: mover.clone(), hook: Some(hook) })
+        let (m2, mg) = (mover.clone(), mover.migration.clone());
+        let th = KThread::spawn(c_str!("roam-balance"), move || {
+            while !crate::sys::thread::should_stop() {
+                m2.balancer.tick(&m2, &mg);
+                let ms = m2.cluster.tun.interval_ms.load(Ordering::Relaxed).max(100);
+                crate::sys::thread::sleep_ms(ms);
+            }
+        });
+        let th = match th {
+            Ok(t) => t,
+            Err(e) => {
+                *cluster.sink.lock() = None;
+                drop(hook);
+                MOVER.clear();
+                return Err(e);
+            }
+        };
+        Ok(Running { cluster: cluster.clone(), mover: mover.clone(), balancer_thread: Some(th), hook: Some(hook) })
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        drop(self.balancer_thread.take());
         *self.cluster.sink.lock() = None;
         // Unregistering waits for running probes; only then may the hook's
         // reference to the mover go.

@@ -13,7 +13,9 @@
 #include <linux/signal.h>
 #include <linux/string.h>
 #include <linux/rcupdate.h>
+#include <linux/task_work.h>
 #include <linux/tracepoint.h>
+#include <linux/mm.h>
 #include "helpers.h"
 
 struct pt_regs *roam_current_regs(void)
@@ -187,4 +189,113 @@ void roam_ungate_signals(void)
 int roam_is_exiting(void)
 {
 	return (current->flags & PF_EXITING) != 0;
+}
+
+/* One user process, as the balancer sees it (struct roam_proc). */
+void roam_fill_proc(struct roam_proc *o, struct task_struct *p)
+{
+	struct mm_struct *mm;
+
+	o->tgid = p->tgid;
+	o->nr_threads = get_nr_threads(p);
+	o->start_ns = p->start_time;
+	o->runtime_ns = p->se.sum_exec_runtime;
+	o->rss_pages = 0;
+	task_lock(p);
+	mm = p->mm;
+	if (mm)
+		o->rss_pages = get_mm_rss(mm);
+	task_unlock(p);
+	o->flags = (p->flags & PF_EXITING) ? 1 : 0;
+	memcpy(o->comm, p->comm, sizeof(o->comm));
+}
+
+/* Fills `out` with up to `max` user processes; returns how many. */
+int roam_collect_procs(struct roam_proc *out, int max)
+{
+	struct task_struct *p;
+	int n = 0;
+
+	rcu_read_lock();
+	for_each_process(p) {
+		if (n >= max)
+			break;
+		if (p->flags & PF_KTHREAD)
+			continue;
+		roam_fill_proc(&out[n], p);
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+/*
+ * The context-switch hook (sched_switch tracepoint). It counts switches
+ * and, when the balancer has chosen a process, hands that process the
+ * prepared task_work the moment it is switched in, so it migrates itself
+ * at its next return to user mode. No allocation, no lock, no sleep.
+ */
+static struct tracepoint *roam_tp_sched_switch;
+static atomic64_t roam_switches;
+static atomic_t roam_chosen_tgid;
+static struct callback_head *roam_chosen_work;
+
+static void roam_find_switch_tp(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "sched_switch"))
+		roam_tp_sched_switch = tp;
+}
+
+static void roam_probe_sched_switch(void *data, bool preempt, struct task_struct *prev,
+				    struct task_struct *next, unsigned int prev_state)
+{
+	int chosen = atomic_read(&roam_chosen_tgid);
+	struct callback_head *work;
+
+	atomic64_inc(&roam_switches);
+	if (likely(!chosen) || next->tgid != chosen || (next->flags & (PF_KTHREAD | PF_EXITING)))
+		return;
+	if (atomic_cmpxchg(&roam_chosen_tgid, chosen, 0) != chosen)
+		return;
+	work = xchg(&roam_chosen_work, NULL);
+	if (work && task_work_add(next, work, TWA_RESUME))
+		xchg(&roam_chosen_work, work); /* exiting: the balancer frees it */
+}
+
+int roam_switch_hook_register(void)
+{
+	if (!roam_tp_sched_switch)
+		for_each_kernel_tracepoint(roam_find_switch_tp, NULL);
+	if (!roam_tp_sched_switch)
+		return -ENOENT;
+	return tracepoint_probe_register(roam_tp_sched_switch, roam_probe_sched_switch, NULL);
+}
+
+void roam_switch_hook_unregister(void)
+{
+	if (!roam_tp_sched_switch)
+		return;
+	tracepoint_probe_unregister(roam_tp_sched_switch, roam_probe_sched_switch, NULL);
+	tracepoint_synchronize_unregister();
+}
+
+u64 roam_switch_count(void)
+{
+	return atomic64_read(&roam_switches);
+}
+
+/*
+ * Arms the hook: `work` goes to process `tgid` when it is next switched
+ * in. Returns the work previously armed and not taken (or NULL), which
+ * the caller owns again.
+ */
+struct callback_head *roam_choose(int tgid, struct callback_head *work)
+{
+	struct callback_head *old;
+
+	atomic_set(&roam_chosen_tgid, 0);
+	old = xchg(&roam_chosen_work, work);
+	if (work)
+		atomic_set(&roam_chosen_tgid, tgid);
+	return old;
 }

@@ -12,6 +12,19 @@
 #include <linux/types.h>
 
 struct pt_regs;
+struct task_struct;
+struct callback_head;
+
+/* A user process as the balancer sees it. */
+struct roam_proc {
+	u32 tgid;
+	u32 nr_threads;
+	u64 start_ns;
+	u64 runtime_ns;
+	u64 rss_pages;
+	u32 flags;
+	char comm[16];
+};
 
 /* One signal action, as x86-64 `struct sigaction` (kernel layout). */
 struct roam_sigact {
@@ -34,6 +47,12 @@ void roam_set_comm(const char *name);
 void roam_gate_all_signals(u64 gate);
 void roam_ungate_signals(void);
 int roam_is_exiting(void);
+void roam_fill_proc(struct roam_proc *o, struct task_struct *p);
+int roam_collect_procs(struct roam_proc *out, int max);
+int roam_switch_hook_register(void);
+void roam_switch_hook_unregister(void);
+u64 roam_switch_count(void);
+struct callback_head *roam_choose(int tgid, struct callback_head *work);
 int roam_hook_register(void);
 void roam_hook_unregister(void);
 /* Implemented in Rust (kmod/sys/hook.rs). */

@@ -15,6 +15,7 @@ pub(crate) mod socket;
 pub(crate) mod sysfs;
 pub(crate) mod sysinfo;
 pub(crate) mod hook;
+pub(crate) mod sched;
 pub(crate) mod task;
 pub(crate) mod taskwork;
 pub(crate) mod thread;

@@ -121,3 +121,71 @@ pub(crate) fn queue_current_quiet<F: FnOnce() + Send + 'static>(f: F) -> Result 
     // SAFETY: the current task is valid.
     unsafe { queue_mode(bindings::get_current(), f, bindings::task_work_notify_mode_TWA_NONE, GFP_KERNEL) }
 }
+
+/// A closure allocated ahead of time, to be queued later from a context
+/// that may not allocate (the context-switch hook). Dropping it unqueued
+/// frees it.
+///
+/// # Invariants
+///
+/// `head` is the `head` of a leaked `KBox<Work<F>>` (holding a module
+/// reference) for the `F` that `drop_fn` was instantiated with; owned by
+/// this value until [`Prepared::into_raw`].
+pub(crate) struct Prepared {
+    head: *mut bindings::callback_head,
+    drop_fn: unsafe fn(*mut bindings::callback_head),
+}
+
+// SAFETY: the closure is `Send`; the pointer is owned.
+unsafe impl Send for Prepared {}
+
+/// Frees an unqueued `Work<F>`.
+///
+/// # Safety
+///
+/// `head` must come from [`Prepared::new`] with this `F`, not queued, and
+/// not used afterwards.
+unsafe fn drop_work<F: FnOnce() + Send + 'static>(head: *mut bindings::callback_head) {
+    // SAFETY: per the contract, a leaked `KBox<Work<F>>` we own again.
+    drop(unsafe { KBox::from_raw(head.cast::<Work<F>>()) });
+    // SAFETY: drops the reference taken in `Prepared::new`.
+    unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
+}
+
+impl Prepared {
+    pub(crate) fn new<F: FnOnce() + Send + 'static>(f: F) -> Result<Self> {
+        let w = KBox::new(Work { head: bindings::callback_head::default(), f: Some(f) }, GFP_KERNEL)?;
+        let p = KBox::into_raw(w);
+        // SAFETY: `p` is valid; `run::<F>` recovers it.
+        unsafe { (*p).head.func = Some(run::<F>) };
+        // SAFETY: keeps the module alive while the work exists.
+        unsafe { bindings::__module_get(crate::THIS_MODULE.as_ptr()) };
+        // INVARIANT: leaked box of `F`, with its module reference.
+        Ok(Prepared { head: unsafe { &raw mut (*p).head }, drop_fn: drop_work::<F> })
+    }
+
+    /// Gives up ownership: whoever queues the pointer hands it to the
+    /// kernel, which runs (and so frees) it once.
+    pub(crate) fn into_raw(self) -> (*mut bindings::callback_head, unsafe fn(*mut bindings::callback_head)) {
+        let r = (self.head, self.drop_fn);
+        core::mem::forget(self);
+        r
+    }
+
+    /// Takes back a pointer from [`Prepared::into_raw`] that was not queued.
+    ///
+    /// # Safety
+    ///
+    /// `head` and `drop_fn` must come from one `into_raw` call and the work
+    /// must not have been queued.
+    pub(crate) unsafe fn from_raw(head: *mut bindings::callback_head, drop_fn: unsafe fn(*mut bindings::callback_head)) -> Self {
+        Prepared { head, drop_fn }
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // SAFETY: owned and unqueued (type invariant).
+        unsafe { (self.drop_fn)(self.head) };
+    }
+}

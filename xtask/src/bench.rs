@@ -7,7 +7,10 @@
 //! * `cargo xtask bench migrate`: migration time (which is also the time
 //!   the process is frozen: there is no pre-copy) and bytes against process
 //!   size, page-transfer throughput against raw TCP, and a null process's
-//!   migration time in transport round trips. Results go to stdout and
+//!   migration time in transport round trips, and MOSIX's Table 1: the
+//!   cost of read, write, open/close, fork and exec for a process at home
+//!   and for one migrated away, plus a forwarded call's latency in
+//!   transport round trips. Results go to stdout and
 //!   `<cache>/bench/migrate.json`.
 
 use crate::cluster::{self, Accel, Cluster, Spec};
@@ -32,10 +35,12 @@ fn field(text: &str, key: &str) -> Result<u64> {
 }
 
 /// Configures every node and waits until all see each other.
-pub fn configure(cl: &mut Cluster) -> Result<()> {
+/// Configures every node from one cluster file; `balance` turns automatic
+/// balancing on.
+pub fn configure(cl: &mut Cluster, balance: bool) -> Result<()> {
     let n = cl.agents.len() as u32;
     let key = random_key()? + "\n";
-    let toml = cluster_toml(n);
+    let toml = cluster_toml(n, balance);
     for i in 1..=n {
         sh(cl, i, &format!("echo {} | base64 -d > {KEY_PATH} && chmod 600 {KEY_PATH}", base64(key.as_bytes())))?;
         sh(cl, i, &format!("echo {} | base64 -d > {TOML_PATH}", base64(toml.as_bytes())))?;
@@ -64,7 +69,7 @@ pub fn transport(ctx: &Ctx, accel: Accel) -> Result<()> {
     let spec = Spec { name: "bench".into(), nodes: 2, accel, memory_mb: 1024, cpus: 1 };
     let mut cl = cluster::up(ctx, &spec, &art)?;
     let r = (|| -> Result<serde_json::Value> {
-        configure(&mut cl)?;
+        configure(&mut cl, false)?;
         let peer = format!("{}.2", cluster::NET);
         sh(&mut cl, 2, "(timeout 500 /usr/lib/roam/tests/tcp_pingpong server 7100 500 >/dev/null 2>&1 &)")?;
         std::thread::sleep(Duration::from_millis(500));
@@ -370,6 +375,246 @@ fn null_moves(cl: &mut Cluster) -> Result<NullRun> {
     Ok(n)
 }
 
+// ------------------------------------------------- system calls (Table 1)
+
+/// One row of the system-call table.
+struct CallSpec {
+    /// `migrate_work sysbench` KIND.
+    kind: &'static str,
+    /// As the table names it.
+    label: &'static str,
+    /// First N locally and remotely (raised until a run takes
+    /// [`SB_ENOUGH_NS`]); a remote N of 0 means one iteration, repeated in
+    /// [`SB_FIRST_RUNS`] fresh processes (fork and exec bring the process
+    /// home, so only the first call is remote).
+    n_local: u64,
+    n_remote: u64,
+    /// The slowdown MOSIX reported (Table 1 of Barak, La'adan and Shiloh,
+    /// 1999), if it has one.
+    mosix: Option<f64>,
+}
+
+/// MOSIX's calls in its order, then the pure forwarding latency and the
+/// loop baseline.
+const CALLS: [CallSpec; 7] = [
+    CallSpec { kind: "read1k", label: "read (1 KiB)", n_local: 20_000, n_remote: 200, mosix: Some(4.00) },
+    CallSpec { kind: "write1k", label: "write (1 KiB)", n_local: 20_000, n_remote: 200, mosix: Some(2.43) },
+    CallSpec { kind: "openclose", label: "open/close", n_local: 5_000, n_remote: 100, mosix: Some(2.09) },
+    CallSpec { kind: "fork", label: "fork", n_local: 200, n_remote: 0, mosix: Some(2.77) },
+    CallSpec { kind: "exec", label: "exec (fork + execve /bin/true + wait)", n_local: 50, n_remote: 0, mosix: Some(2.04) },
+    CallSpec { kind: "getppid", label: "getppid (forwarded, no data)", n_local: 20_000, n_remote: 200, mosix: None },
+    CallSpec { kind: "null", label: "empty loop iteration (baseline)", n_local: 1_000_000, n_remote: 1_000_000, mosix: None },
+];
+/// A run is long enough once it takes this long (guest clocks tick in 4 ms
+/// jiffies)...
+const SB_ENOUGH_NS: u64 = 750_000_000;
+/// ... and N is scaled to aim at this.
+const SB_TARGET_NS: u64 = 1_500_000_000;
+/// Runs per measurement at most (the first ones are pilots).
+const SB_ROUNDS: usize = 4;
+const SB_MAX_N: u64 = 2_000_000_000;
+/// Fresh processes for a first-call (fork, exec) remote measurement.
+const SB_FIRST_RUNS: usize = 3;
+/// Goal for a forwarded call with no data: this many transport round trips.
+const FORWARD_GOAL_RTTS: f64 = 1.3;
+
+/// The N to try after a run of `n` iterations took `total_ns`, or None if
+/// that run was long enough (or N cannot grow).
+fn next_n(n: u64, total_ns: u64) -> Option<u64> {
+    if total_ns >= SB_ENOUGH_NS {
+        return None;
+    }
+    let factor = if total_ns == 0 { 1000.0 } else { (SB_TARGET_NS as f64 / total_ns as f64).clamp(2.0, 1000.0) };
+    let next = ((n as f64 * factor) as u64).min(SB_MAX_N);
+    (next > n).then_some(next)
+}
+
+/// `sysbench KIND N TOTAL` from `migrate_work`'s output: (N, TOTAL).
+fn parse_sysbench(out: &str, kind: &str) -> Option<(u64, u64)> {
+    out.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w.as_slice() {
+            ["sysbench", k, n, t] if *k == kind => Some((n.parse().ok()?, t.parse().ok()?)),
+            _ => None,
+        }
+    })
+}
+
+/// Whether `/proc/PID/status` text shows a SIGUSR1 handler.
+fn catches_usr1(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|m| m & (1 << (10 - 1)) != 0)
+}
+
+/// One `migrate_work sysbench` run.
+#[derive(Clone, Copy, Debug)]
+struct SbRun {
+    n: u64,
+    total_ns: u64,
+    /// The move to node 2 before the timed part, for a remote run.
+    moved: Option<Move>,
+    /// Transport frames nodes 1 and 2 sent from the signal to the end of
+    /// a remote run (the calls, the exit replay, a little load exchange).
+    frames: Option<u64>,
+}
+
+impl SbRun {
+    fn per_op_ns(&self) -> f64 {
+        self.total_ns as f64 / self.n.max(1) as f64
+    }
+
+    fn frames_per_op(&self) -> Option<f64> {
+        self.frames.map(|f| f as f64 / self.n.max(1) as f64)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "n": self.n, "total_ns": self.total_ns, "ns_per_op": self.per_op_ns(),
+            "migration_to_node2_ns": self.moved.map(|m| m.elapsed_ns),
+            "frames_sent": self.frames, "frames_per_op": self.frames_per_op(),
+        })
+    }
+}
+
+/// Starts `migrate_work sysbench KIND N` on node 1, waits until its
+/// SIGUSR1 handler is in place, moves it to node 2 if `remote`, signals it
+/// and reads its result.
+fn sysbench_once(cl: &mut Cluster, kind: &str, n: u64, remote: bool) -> Result<SbRun> {
+    let name = format!("sb-{kind}-{}", if remote { "r" } else { "l" });
+    let pid = start(cl, 1, &name, &format!("{WORK} sysbench {kind} {n}"))?;
+    let r = (|| -> Result<SbRun> {
+        let t0 = Instant::now();
+        loop {
+            let o = cl.agents[0].run(&format!("cat /proc/{pid}/status"), T)?;
+            if o.rc != 0 {
+                let out = sh(cl, 1, &format!("cat /tmp/{name}.out /tmp/{name}.st 2>/dev/null; true"))?;
+                bail!("migrate_work sysbench {kind} {n} (pid {pid}) ended before it was signalled: {}", out.trim());
+            }
+            if catches_usr1(&o.text) {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(60) {
+                bail!("migrate_work sysbench {kind} {n} (pid {pid}) installed no SIGUSR1 handler within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let moved = if remote { Some(migrate_once(cl, 1, pid, "2", 1)?) } else { None };
+        let frames_sent = |cl: &mut Cluster| -> Result<u64> {
+            let mut n = 0;
+            for node in [1u32, 2] {
+                n += parse_stats(&sh(cl, node, "cat /sys/kernel/roam/stats")?).get("frames_sent").copied().unwrap_or(0);
+            }
+            Ok(n)
+        };
+        let before = if remote { Some(frames_sent(cl)?) } else { None };
+        sh(cl, 1, &format!("kill -USR1 {pid}"))?;
+        let (st, out) = wait_end(cl, 1, &name, Duration::from_secs(300))?;
+        let frames = match before {
+            Some(b) => Some(frames_sent(cl)?.saturating_sub(b)),
+            None => None,
+        };
+        let Some((got_n, total_ns)) = parse_sysbench(&out, kind).filter(|_| st == 0) else {
+            bail!("migrate_work sysbench {kind} {n}{} ended with status {st}: {}", if remote { " on node 2" } else { "" }, out.trim());
+        };
+        if got_n != n {
+            bail!("migrate_work sysbench {kind} {n} reported N = {got_n}");
+        }
+        Ok(SbRun { n, total_ns, moved, frames })
+    })();
+    if r.is_err() {
+        kill9(cl, 1, pid);
+    }
+    r
+}
+
+/// Runs KIND with N raised until a run is long enough; the last run.
+fn sysbench_calibrated(cl: &mut Cluster, kind: &str, n0: u64, remote: bool) -> Result<SbRun> {
+    let mut n = n0;
+    let mut round = 1;
+    loop {
+        let r = sysbench_once(cl, kind, n, remote)?;
+        let next = next_n(n, r.total_ns).filter(|_| round < SB_ROUNDS);
+        let mode = if remote { "remote" } else { "local" };
+        println!(
+            "    {kind} {mode}: N = {n}, {:.3} s, {:.2} us/op{}{}",
+            r.total_ns as f64 / 1e9,
+            r.per_op_ns() / 1e3,
+            r.frames_per_op().map(|f| format!(", {f:.2} transport frames/op")).unwrap_or_default(),
+            if next.is_some() { " (pilot)" } else { "" }
+        );
+        match next {
+            Some(m) => {
+                n = m;
+                round += 1;
+            }
+            None => return Ok(r),
+        }
+    }
+}
+
+/// One row of the table as measured.
+struct CallResult {
+    spec: &'static CallSpec,
+    local: SbRun,
+    /// A long run, or (fork, exec) the first-call runs.
+    remote: Vec<SbRun>,
+}
+
+impl CallResult {
+    fn first_call(&self) -> bool {
+        self.spec.n_remote == 0
+    }
+
+    /// Remote time per op: the mean of a long run, or the median of the
+    /// first-call runs.
+    fn remote_ns(&self) -> f64 {
+        if self.first_call() {
+            median(&self.remote.iter().map(|r| r.total_ns).collect::<Vec<_>>()) as f64
+        } else {
+            self.remote.first().map(SbRun::per_op_ns).unwrap_or(0.0)
+        }
+    }
+
+    fn slowdown(&self) -> f64 {
+        self.remote_ns() / self.local.per_op_ns().max(1e-9)
+    }
+}
+
+fn measure_call(cl: &mut Cluster, spec: &'static CallSpec) -> Result<CallResult> {
+    let local = sysbench_calibrated(cl, spec.kind, spec.n_local, false)?;
+    let remote = if spec.n_remote == 0 {
+        let mut v = Vec::new();
+        for i in 0..SB_FIRST_RUNS {
+            let r = sysbench_once(cl, spec.kind, 1, true)?;
+            println!(
+                "    {} remote, first call (includes the move home), run {}: {:.1} ms",
+                spec.kind,
+                i + 1,
+                r.total_ns as f64 / 1e6
+            );
+            v.push(r);
+        }
+        v
+    } else {
+        vec![sysbench_calibrated(cl, spec.kind, spec.n_remote, true)?]
+    };
+    Ok(CallResult { spec, local, remote })
+}
+
+fn fmt_us(ns: f64) -> String {
+    let us = ns / 1e3;
+    if us >= 100.0 {
+        format!("{us:.0}")
+    } else if us >= 1.0 {
+        format!("{us:.1}")
+    } else {
+        format!("{us:.3}")
+    }
+}
+
 /// Kernel complaints in a node's log since boot.
 fn kernel_complaints(cl: &mut Cluster, node: u32) -> String {
     cl.agents[(node - 1) as usize]
@@ -395,7 +640,7 @@ pub fn migrate(ctx: &Ctx, accel: Accel) -> Result<()> {
     let mut cl = cluster::up(ctx, &spec, &art)?;
     let mut failures: Vec<String> = Vec::new();
     let r = (|| -> Result<serde_json::Value> {
-        configure(&mut cl)?;
+        configure(&mut cl, false)?;
         for node in 1..=spec.nodes {
             sh(&mut cl, node, &format!("echo {} | base64 -d > {RUN} && chmod 755 {RUN}", base64(RUN_SH.as_bytes())))?;
         }
@@ -462,6 +707,18 @@ pub fn migrate(ctx: &Ctx, accel: Accel) -> Result<()> {
                 None
             }
         };
+
+        step("system calls, MOSIX's Table 1: each call at home (node 1) and migrated to node 2");
+        let mut calls: Vec<CallResult> = Vec::new();
+        for spec in &CALLS {
+            match measure_call(&mut cl, spec) {
+                Ok(c) => calls.push(c),
+                Err(e) => {
+                    report_failure(&mut cl, &format!("system call {}", spec.kind), &e);
+                    failures.push(format!("system call {}: {e:#}", spec.kind));
+                }
+            }
+        }
 
         let mut complaints = serde_json::Map::new();
         for node in 1..=spec.nodes {
@@ -543,6 +800,55 @@ pub fn migrate(ctx: &Ctx, accel: Accel) -> Result<()> {
         }
         println!("Guest clocks tick in jiffies (4 ms): a single move's time is good to about 4 ms.");
 
+        println!();
+        println!("System calls (MOSIX Table 1): a process at home on node 1 against the same process migrated to node 2.");
+        println!();
+        println!("| call | local us/op | remote us/op | slowdown remote/local | MOSIX slowdown |");
+        println!("| --- | --- | --- | --- | --- |");
+        for c in &calls {
+            let remote = if c.first_call() {
+                format!("{} (first call, includes the move home; median of {})", fmt_us(c.remote_ns()), c.remote.len())
+            } else {
+                fmt_us(c.remote_ns())
+            };
+            println!(
+                "| {} | {} | {remote} | {:.2} | {} |",
+                c.spec.label,
+                fmt_us(c.local.per_op_ns()),
+                c.slowdown(),
+                c.spec.mosix.map(|m| format!("{m:.2}")).unwrap_or_default()
+            );
+        }
+        let getppid_call = calls.iter().find(|c| c.spec.kind == "getppid");
+        let getppid = getppid_call.map(CallResult::remote_ns);
+        let getppid_frames = getppid_call.and_then(|c| c.remote.first()).and_then(SbRun::frames_per_op);
+        let fwd_rtts = getppid.map(|g| g / rtt_ns);
+        if let (Some(g), Some(x)) = (getppid, fwd_rtts) {
+            println!();
+            println!("| measure | value | goal | met |");
+            println!("| --- | --- | --- | --- |");
+            println!(
+                "| forwarded call (remote getppid) / transport round trip | {} us / {:.0} us = {x:.2}x{} | <= {FORWARD_GOAL_RTTS}x | {} |",
+                fmt_us(g),
+                rtt_ns / 1e3,
+                getppid_frames.map(|f| format!(" ({f:.2} transport frames sent per call, both nodes)")).unwrap_or_default(),
+                yes_no(x <= FORWARD_GOAL_RTTS)
+            );
+        }
+        println!(
+            "\nlocal and long remote runs: N raised until a run takes >= {:.2} s; per op = total / N, CLOCK_MONOTONIC in the process.",
+            SB_ENOUGH_NS as f64 / 1e9
+        );
+        println!("fork, exec remote: the first call brings the process home (it then stays there), so each is one call in a fresh");
+        println!("migrated process, timed on the home node's clock (a file's mtime); compare the null process's move home above.");
+        for c in calls.iter().filter(|c| c.first_call()) {
+            println!(
+                "  {} remote first calls (ms): {}",
+                c.spec.kind,
+                c.remote.iter().map(|r| format!("{:.1}", r.total_ns as f64 / 1e6)).collect::<Vec<_>>().join(" ")
+            );
+        }
+
         let date = crate::util::output(std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]))
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
@@ -574,6 +880,23 @@ pub fn migrate(ctx: &Ctx, accel: Accel) -> Result<()> {
                 "end": n.end,
             })),
             "reference_ms": {"sprite": SPRITE_MS, "choices": CHOICES_MS},
+            "syscalls": {
+                "note": "local = migrate_work at home on node 1, remote = the same migrated to node 2; fork and exec remote are the first call of a fresh migrated process (it brings the process home), median of the runs",
+                "calls": calls.iter().map(|c| serde_json::json!({
+                    "kind": c.spec.kind, "call": c.spec.label,
+                    "local": c.local.json(), "local_us_per_op": c.local.per_op_ns() / 1e3,
+                    "remote": c.remote.iter().map(SbRun::json).collect::<Vec<_>>(),
+                    "remote_us_per_op": c.remote_ns() / 1e3,
+                    "remote_is_first_call_including_move_home": c.first_call(),
+                    "slowdown": c.slowdown(), "mosix_slowdown": c.spec.mosix,
+                })).collect::<Vec<_>>(),
+                "rtt_ns": rtt_ns,
+                "forwarded_call_ns": getppid,
+                "forwarded_call_rtts": fwd_rtts,
+                "forwarded_call_frames": getppid_frames,
+                "forwarded_goal_rtts": FORWARD_GOAL_RTTS,
+                "forwarded_goal_met": fwd_rtts.map(|x| x <= FORWARD_GOAL_RTTS),
+            },
             "kernel_complaints": complaints,
             "failures": failures,
         }))
@@ -630,6 +953,26 @@ mod tests {
         assert!((m.mib_per_s() - 32.0).abs() < 1e-9);
         let home = Move { bytes: 0, ..m };
         assert!((home.mib_per_s() - 32.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sysbench_helpers() {
+        assert_eq!(parse_sysbench("sysbench read1k 2000 1500000000\n", "read1k"), Some((2000, 1_500_000_000)));
+        assert_eq!(parse_sysbench("noise\nsysbench fork 1 80000000\n", "fork"), Some((1, 80_000_000)));
+        assert_eq!(parse_sysbench("sysbench fork 1 80000000\n", "exec"), None);
+        assert_eq!(parse_sysbench("sysbench fork 1\n", "fork"), None);
+        assert!(catches_usr1("Name:\tmigrate_work\nSigIgn:\t0000000000001000\nSigCgt:\t0000000000000640\n"));
+        assert!(!catches_usr1("SigCgt:\t0000000000000440\n"));
+        assert!(!catches_usr1("Name:\tx\n"));
+        assert_eq!(next_n(1000, 800_000_000), None);
+        assert_eq!(next_n(200, 150_000_000), Some(2000));
+        assert_eq!(next_n(1000, 0), Some(1_000_000));
+        assert_eq!(next_n(1000, 700_000_000), Some(2142));
+        assert_eq!(next_n(1000, 740_000_000), Some(2027));
+        assert_eq!(next_n(SB_MAX_N, 1), None);
+        assert!(CALLS.iter().all(|c| c.n_local > 0));
+        let mosix: Vec<_> = CALLS.iter().filter_map(|c| c.mosix).collect();
+        assert_eq!(mosix, vec![4.00, 2.43, 2.09, 2.77, 2.04]);
     }
 
     #[test]

@@ -217,7 +217,7 @@ fn run(cli: Cli) -> Result<()> {
 /// node), waits until every node sees every other, and shows the status.
 fn print_cluster(ctx: &util::Ctx, mut cl: cluster::Cluster, name: &str) -> Result<()> {
     util::step("configuring the cluster: roamctl apply /etc/roam/cluster.toml on every node");
-    bench::configure(&mut cl)?;
+    bench::configure(&mut cl, true)?;
     let nodes = cl.agents[0].check("roamctl nodes", Duration::from_secs(30))?;
     util::step("node 1's view of the cluster (roamctl nodes)");
     print!("{nodes}");
@@ -227,11 +227,81 @@ fn print_cluster(ctx: &util::Ctx, mut cl: cluster::Cluster, name: &str) -> Resul
         println!("--- node {} ---", i + 1);
         print!("{}", out.text);
     }
+    // ROAM_DEMO_JOBS=0 leaves out the balancing show (a bare configured cluster).
+    if cl.agents.len() >= 2 && std::env::var("ROAM_DEMO_JOBS").map(|v| v != "0").unwrap_or(true) {
+        balancing_demo(&mut cl)?;
+    }
     let first = cl.state.nodes.first().map(|n| n.dir.clone()).unwrap_or_default();
     println!(
         "\nThe cluster keeps running. Console: `cargo xtask console 1 --name {name}`; logs under {}; stop it: `cargo xtask cluster --down --name {name}`.",
         first.parent().map(|p| p.display().to_string()).unwrap_or_default()
     );
     let _ = ctx;
+    Ok(())
+}
+
+/// How many of node 1's demo jobs run on each node (from node 1's
+/// `roamctl ps`), as "node1 4, node2 1, ...".
+fn spread(cl: &mut cluster::Cluster) -> Result<(String, Vec<usize>)> {
+    let n = cl.agents.len();
+    let ps = cl.agents[0].check("roamctl ps", Duration::from_secs(30))?;
+    let mut per = vec![0usize; n + 1];
+    for l in ps.lines().filter(|l| l.ends_with("migrate_work")) {
+        let node: usize = l.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        if node >= 1 && node <= n {
+            per[node] += 1;
+        }
+    }
+    let text = (1..=n).map(|i| format!("node{i} {}", per[i])).collect::<Vec<_>>().join(", ");
+    Ok((text, per))
+}
+
+/// Starts two CPU-bound jobs per node on node 1 and shows them spread out
+/// by themselves; then loads node 2 with local jobs and shows its guests
+/// leave. Every wait is bounded; the jobs end by themselves.
+fn balancing_demo(cl: &mut cluster::Cluster) -> Result<()> {
+    let n = cl.agents.len();
+    let run_sh = include_str!("../../tests/guest/run.sh");
+    for a in cl.agents.iter_mut() {
+        a.check(&format!("echo {} | base64 -d > /bin/run.sh; chmod 755 /bin/run.sh", scenarios::base64(run_sh.as_bytes())), Duration::from_secs(30))?;
+    }
+    util::step(&format!("automatic balancing: {} CPU-bound jobs started on node 1", 2 * n));
+    for j in 0..2 * n {
+        cl.agents[0].check(&format!("run.sh demo{j} /usr/lib/roam/tests/migrate_work spin 150"), Duration::from_secs(30))?;
+    }
+    let start = std::time::Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_secs(3));
+        let (text, per) = spread(cl)?;
+        println!("    after {:>3} s: {text}", start.elapsed().as_secs());
+        let busy = &per[1..];
+        if busy.iter().max().copied().unwrap_or(0) - busy.iter().min().copied().unwrap_or(0) <= 1 && busy.iter().sum::<usize>() == 2 * n {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            println!("    (not balanced within 90 s)");
+            break;
+        }
+    }
+    print!("{}", cl.agents[0].check("roamctl ps | grep -E 'PID|migrate_work'", Duration::from_secs(30))?);
+    util::step("node 2 gets busy: 3 local jobs start there, and its guests move away");
+    for j in 0..3 {
+        cl.agents[1].check(&format!("run.sh local{j} /usr/lib/roam/tests/migrate_work spin 150"), Duration::from_secs(30))?;
+    }
+    let start = std::time::Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_secs(3));
+        let (text, per) = spread(cl)?;
+        println!("    after {:>3} s: node 1's jobs: {text} (node 2 also runs its 3 local jobs)", start.elapsed().as_secs());
+        if per.get(2).copied().unwrap_or(0) == 0 {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            println!("    (node 2 still hosts some of node 1's jobs after 60 s)");
+            break;
+        }
+    }
+    print!("{}", cl.agents[1].check("roamctl ps | grep -E 'PID|migrate_work'", Duration::from_secs(30))?);
+    println!("    (the jobs end by themselves within about 150 s of CPU time each)");
     Ok(())
 }

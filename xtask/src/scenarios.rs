@@ -137,8 +137,9 @@ pub(crate) fn random_key() -> Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-pub(crate) fn cluster_toml(n: u32) -> String {
-    let mut s = format!("key_file = \"{KEY_PATH}\"\nport = 7077\ninterval_ms = 1000\ndown_after_ms = 5000\n");
+/// The cluster file for `n` nodes; `balance` turns automatic balancing on.
+pub(crate) fn cluster_toml(n: u32, balance: bool) -> String {
+    let mut s = format!("key_file = \"{KEY_PATH}\"\nport = 7077\ninterval_ms = 1000\ndown_after_ms = 5000\nbalance = {balance}\n");
     for i in 1..=n {
         s.push_str(&format!("\n[[node]]\nid = {i}\naddr = \"{}.{i}\"\n", crate::cluster::NET));
     }
@@ -155,7 +156,9 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally) -> Result<()> {
     let all: Vec<u32> = (1..=n).collect();
 
     // Configure every node from one cluster file.
-    let toml = cluster_toml(n);
+    // Balancing off: these scenarios move processes by hand; the
+    // balancing scenario turns it on where it needs it.
+    let toml = cluster_toml(n, false);
     for i in 1..=n {
         let key = c.key_hex.clone() + "\n";
         c.write_file(i, KEY_PATH, key.as_bytes(), "600")?;
@@ -308,6 +311,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally) -> Result<()> {
     c.check("crash: restarted node 3 rejoins and every node sees every other".into(), back, o.text);
 
     migration(&mut c, &toml)?;
+    balancing(&mut c)?;
 
     // Unload and reload the module on node 1 while its peers keep talking.
     let o = c.sh(1, "rmmod roam && insmod /lib/modules/roam.ko")?;
@@ -356,7 +360,7 @@ impl Ctx<'_> {
 
     /// Waits until no guest is left on `node`.
     fn no_guests(&mut self, node: u32) -> bool {
-        self.wait(Duration::from_secs(20), |c| c.guests(node).trim().is_empty()).is_some()
+        self.wait(Duration::from_secs(45), |c| c.guests(node).trim().is_empty()).is_some()
     }
 
     fn check_no_guests(&mut self, name: String, node: u32) {
@@ -475,20 +479,20 @@ fn migration(c: &mut Ctx, toml: &str) -> Result<()> {
     c.check("migrate: an exit on the remote reaches the parent at home as status 42".into(), m.rc == 0 && st == Some(42), format!("{}\nstatus {st:?}", m.text));
     c.check_no_guests("migrate: and node 4 keeps no trace of it".into(), 4);
 
-    // Memory: 64 MiB with a pattern, a SIGUSR1 handler running remotely.
-    let pid = c.start(1, "fill", &format!("{W} fill 64 300"))?;
-    let filled = c.wait(Duration::from_secs(120), |c| {
-        c.sh(1, &format!("grep VmRSS /proc/{pid}/status")).map(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 60 * 1024).unwrap_or(false)
+    // Memory: 256 MiB with a pattern, a SIGUSR1 handler running remotely.
+    let pid = c.start(1, "fill", &format!("{W} fill 256 600"))?;
+    let filled = c.wait(Duration::from_secs(180), |c| {
+        c.sh(1, &format!("grep VmRSS /proc/{pid}/status")).map(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 256 * 1024).unwrap_or(false)
     });
     let m = c.migrate(1, pid, "4");
     let wh = c.where_is(1, pid);
-    c.check("migrate: a 64 MiB process moves to node 4".into(), filled.is_some() && m.rc == 0 && wh.starts_with("node 4"), format!("{}\nwhere: {wh}", m.text));
+    c.check("migrate: a 256 MiB process moves to node 4".into(), filled.is_some() && m.rc == 0 && wh.starts_with("node 4"), format!("{}\nwhere: {wh}", m.text));
     let _ = c.sh(1, &format!("kill -USR1 {pid}"));
     let st = c.status(1, "fill", long);
     let out = c.output(1, "fill");
     c.check(
-        "migrate: SIGUSR1 sent at home runs its handler remotely; all 64 MiB verify".into(),
-        st == Some(0) && out.contains("verified 8388608 words, 0 bad"),
+        "migrate: SIGUSR1 sent at home runs its handler remotely; all 256 MiB verify".into(),
+        st == Some(0) && out.contains("verified 33554432 words, 0 bad"),
         format!("status {st:?}, output {out:?}"),
     );
 
@@ -507,6 +511,28 @@ fn migration(c: &mut Ctx, toml: &str) -> Result<()> {
         let d: u32 = dest.parse().unwrap_or(2);
         c.check_no_guests(format!("migrate: node {dest} keeps no trace of it"), d);
     }
+
+    // SIGSTOP / SIGCONT sent at home stop and continue the remote.
+    let pid = c.start(1, "stop", &format!("{W} spin 200"))?;
+    let m = c.migrate(1, pid, "2");
+    let rpid = c.where_is(1, pid).split_whitespace().nth(3).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+    let state = |c: &mut Ctx, want: char| {
+        c.wait(Duration::from_secs(20), |c| {
+            c.sh(2, &format!("cut -d' ' -f3 /proc/{rpid}/stat")).map(|o| o.text.trim().starts_with(want)).unwrap_or(false)
+        })
+        .is_some()
+    };
+    let _ = c.sh(1, &format!("kill -STOP {pid}"));
+    let stopped = state(c, 'T');
+    let _ = c.sh(1, &format!("kill -CONT {pid}"));
+    let running = state(c, 'R');
+    c.check(
+        "migrate: SIGSTOP and SIGCONT at home stop and continue the remote".into(),
+        m.rc == 0 && rpid != 0 && stopped && running,
+        format!("{}remote pid {rpid}: stopped {stopped}, running again {running}", m.text),
+    );
+    let _ = c.sh(1, &format!("kill -KILL {pid}"));
+    let _ = c.status(1, "stop", Duration::from_secs(30));
 
     // A -> B -> C -> home, nothing left behind.
     let pid = c.start(1, "hop", &format!("{W} spin 200"))?;
@@ -586,8 +612,161 @@ fn migration(c: &mut Ctx, toml: &str) -> Result<()> {
     c.cl.restart_node(4)?;
     let back = c.reconfigure(4, toml)?;
     c.check("migrate: node 4 restarts and rejoins again".into(), back, String::new());
+    // The home node dies: its process on another node is killed there and
+    // nothing is left (node 2 is home for this one).
+    let _ = c.sh(2, &format!("echo {} | base64 -d > /bin/run.sh; chmod 755 /bin/run.sh", base64(RUN_SH.as_bytes())));
+    let pid = c.start(2, "orphan", &format!("{W} spin 200"))?;
+    let m = c.migrate(2, pid, "3");
+    let hosted = c.guests(3);
+    c.cl.kill_node(2);
+    let gone = c.no_guests(3);
+    let g3 = c.guests(3);
+    c.check(
+        "migrate: the home node dies; its process on node 3 is killed and nothing is left there".into(),
+        m.rc == 0 && hosted.contains("home=2") && gone,
+        format!("{}\nbefore: {hosted}\nafter: {g3}", m.text),
+    );
+    c.cl.restart_node(2)?;
+    let back = c.reconfigure(2, toml)?;
+    c.check("migrate: node 2 restarts and rejoins".into(), back, String::new());
     let away = c.sh(1, "cat /sys/kernel/roam/away").map(|o| o.text).unwrap_or_default();
     c.check("migrate: node 1 has no process away any more".into(), away.trim().is_empty(), away);
+    Ok(())
+}
+
+impl Ctx<'_> {
+    fn set(&mut self, node: u32, attr: &str, v: &str) -> bool {
+        self.sh(node, &format!("echo {v} > /sys/kernel/roam/{attr}")).map(|o| o.rc == 0).unwrap_or(false)
+    }
+
+    /// Migrations the balancer of `node` carried out.
+    fn balancer_done(&mut self, node: u32) -> u64 {
+        self.sh(node, "cat /sys/kernel/roam/balancer").map(|o| parse_stats(&o.text).get("migrations_done").copied().unwrap_or(0)).unwrap_or(0)
+    }
+
+    /// Where each of `pids` (of node 1) runs: "home" or "node N ...".
+    fn places(&mut self, pids: &[u32]) -> Vec<String> {
+        pids.iter().map(|&p| self.where_is(1, p)).collect()
+    }
+}
+
+fn count(places: &[String], prefix: &str) -> usize {
+    places.iter().filter(|p| p.starts_with(prefix)).count()
+}
+
+/// Automatic balancing between nodes 1 and 2 (3 and 4 take no guests),
+/// and the node controls.
+fn balancing(c: &mut Ctx) -> Result<()> {
+    for n in [3u32, 4] {
+        c.set(n, "accept", "0");
+    }
+    // Four CPU-bound jobs on node 1, one of them locked.
+    let mut pids = Vec::new();
+    for j in 1..=4 {
+        pids.push(c.start(1, &format!("job{j}"), &format!("{W} spin 400"))?);
+    }
+    let locked = pids[0];
+    let _ = c.sh(1, &format!("roamctl lock {locked}"));
+    let on = c.set(1, "balance", "1") && c.set(2, "balance", "1");
+    let mut last = Vec::new();
+    let took = c.wait(Duration::from_secs(120), |c| {
+        last = c.places(&pids);
+        count(&last, "home") == 2 && count(&last, "node 2") == 2
+    });
+    c.check(
+        format!(
+            "balance: four jobs started on node 1 spread to two per node ({})",
+            took.map(|d| format!("{:.1}s", d.as_secs_f64())).unwrap_or("never".into())
+        ),
+        on && took.is_some(),
+        format!("{last:?}"),
+    );
+    let wl = c.where_is(1, locked);
+    c.check("balance: the locked job stayed on node 1".into(), wl == "home", wl);
+    let before = c.balancer_done(1) + c.balancer_done(2);
+    std::thread::sleep(Duration::from_secs(15));
+    let after = c.balancer_done(1) + c.balancer_done(2);
+    let now = c.places(&pids);
+    c.check(
+        "balance: once balanced, no more migrations for 15 s".into(),
+        after == before && count(&now, "home") == 2 && count(&now, "node 2") == 2,
+        format!("migrations done {before} -> {after}; {now:?}"),
+    );
+
+    // stay: nothing leaves node 1 automatically, whatever the imbalance.
+    let _ = c.set(2, "balance", "0");
+    let _ = c.set(1, "stay", "1");
+    let extra: Vec<u32> = (5..=6).filter_map(|j| c.start(1, &format!("job{j}"), &format!("{W} spin 400")).ok()).collect();
+    let before = c.balancer_done(1);
+    std::thread::sleep(Duration::from_secs(10));
+    let after = c.balancer_done(1);
+    let places = c.places(&extra);
+    c.check(
+        "balance: stay keeps node 1's processes home".into(),
+        extra.len() == 2 && after == before && count(&places, "home") == 2,
+        format!("migrations done {before} -> {after}; {places:?}"),
+    );
+    let _ = c.set(1, "stay", "0");
+    let _ = c.set(1, "balance", "0");
+
+    // expel: node 2 sends its guests away (home) and returns when done.
+    let o = c.sh(2, "echo 1 > /sys/kernel/roam/expel");
+    let g = c.guests(2);
+    let now = c.places(&pids);
+    c.check(
+        "expel: node 2's guests go home and the write returns when they are gone".into(),
+        o.map(|o| o.rc == 0).unwrap_or(false) && g.trim().is_empty() && count(&now, "home") == 4,
+        format!("guests {g:?}; {now:?}"),
+    );
+
+    // bring: node 1 brings its processes home.
+    let m2 = c.migrate(1, pids[1], "2");
+    let m3 = c.migrate(1, pids[2], "3");
+    let _ = c.set(3, "accept", "1");
+    let m3 = if m3.rc != 0 { c.migrate(1, pids[2], "3") } else { m3 };
+    let o = c.sh(1, "echo 1 > /sys/kernel/roam/bring");
+    let away = c.sh(1, "cat /sys/kernel/roam/away").map(|o| o.text).unwrap_or_default();
+    let now = c.places(&pids);
+    c.check(
+        "bring: node 1's processes on nodes 2 and 3 come home and the write returns when they are back".into(),
+        m2.rc == 0 && m3.rc == 0 && o.map(|o| o.rc == 0).unwrap_or(false) && away.trim().is_empty() && count(&now, "home") == 4,
+        format!("{}{}away {away:?}; {now:?}", m2.text, m3.text),
+    );
+
+    // quiet: node 2 stops pushing its load.
+    let _ = c.set(2, "quiet", "1");
+    std::thread::sleep(Duration::from_secs(2));
+    let p0 = c.stats(2).get("load_pushes_sent").copied().unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(5));
+    let p1 = c.stats(2).get("load_pushes_sent").copied().unwrap_or(0);
+    let _ = c.set(2, "quiet", "0");
+    c.check("quiet: node 2 sends no load pushes while quiet".into(), p1 == p0, format!("{p0} -> {p1}"));
+
+    // Short jobs never move (the long ones are gone first).
+    for p in pids.iter().chain(extra.iter()) {
+        let _ = c.sh(1, &format!("roamctl unlock {p}; kill -KILL {p}"));
+    }
+    let _ = c.set(1, "min_age_ms", "20000");
+    let _ = c.set(1, "balance", "1");
+    let before = c.balancer_done(1);
+    let short: Vec<u32> = (1..=3).filter_map(|j| c.start(1, &format!("short{j}"), &format!("{W} spin 3")).ok()).collect();
+    let mut sts = Vec::new();
+    for j in 1..=3 {
+        sts.push(c.status(1, &format!("short{j}"), Duration::from_secs(120)));
+    }
+    let after = c.balancer_done(1);
+    c.check(
+        "balance: jobs younger than min_age_ms never migrate".into(),
+        short.len() == 3 && sts.iter().all(|s| *s == Some(7)) && after == before,
+        format!("statuses {sts:?}; migrations done {before} -> {after}"),
+    );
+
+    // Clean up.
+    let _ = c.set(1, "balance", "0");
+    let _ = c.set(1, "min_age_ms", "1000");
+    for n in [3u32, 4] {
+        c.set(n, "accept", "1");
+    }
     Ok(())
 }
 
@@ -615,7 +794,8 @@ mod tests {
 
     #[test]
     fn cluster_file_lists_every_node() {
-        let t = cluster_toml(4);
+        let t = cluster_toml(4, true);
+        assert!(t.contains("balance = true"));
         assert_eq!(t.matches("[[node]]").count(), 4);
         assert!(t.contains("addr = \"10.77.0.4\""));
     }

@@ -34,6 +34,23 @@
 //!   of a unit, default 1), then exit status N (0..=255) with no other
 //!   system call, so a migrated run ends on the remote and its status must
 //!   be replayed at home.
+//! * `migrate_work sysbench KIND N` — system-call cost, for MOSIX's Table 1
+//!   (`cargo xtask bench migrate`). Creates `/tmp/sysbench-<pid>.dat`
+//!   (1 KiB) and opens it, then waits up to 300 s for SIGUSR1 (the handler
+//!   is installed last, so a caught SIGUSR1 in `/proc/PID/status` means
+//!   it is ready; the harness migrates it meanwhile), runs N iterations of
+//!   KIND and prints `sysbench KIND N <total_ns>`, then removes the file.
+//!   KIND is `read1k` (pread of 1 KiB at offset 0), `write1k` (pwrite of
+//!   1 KiB at offset 0), `openclose` (open and close of the file),
+//!   `getppid`, `null` (an empty loop), `fork` (fork, the child `_exit(0)`s,
+//!   waitpid) or `exec` (fork, the child execs `/bin/true`, waitpid). The
+//!   total is CLOCK_MONOTONIC (`Instant`) except for `fork` and `exec`: a
+//!   migrated process is brought home by its first fork, so start and end
+//!   would be read on different nodes' clocks. Those two read the home
+//!   node's clock instead, as the file's mtime after `futimens(fd, NULL)`
+//!   and `fstat` (forwarded home from a remote; so the start is about 1.5
+//!   transport round trips early) and the same again after the last
+//!   waitpid. Exit status 0, 1 if an iteration failed, 3 without SIGUSR1.
 
 use std::io::Write;
 use std::process::exit;
@@ -43,7 +60,8 @@ use std::time::Duration;
 fn usage() -> ! {
     eprintln!(
         "usage: migrate_work fpu ITERATIONS\n       migrate_work fill MEGABYTES [TIMEOUT_SECONDS]\n       \
-         migrate_work spin UNITS\n       migrate_work exitcode N [SIXTEENTHS]"
+         migrate_work spin UNITS\n       migrate_work exitcode N [SIXTEENTHS]\n       \
+         migrate_work sysbench read1k|write1k|openclose|fork|exec|getppid|null N"
     );
     exit(2)
 }
@@ -332,6 +350,13 @@ fn main() {
         (Some("produce"), 3) => exit(produce(arg(a.get(2)))),
         (Some("consume"), 2) => exit(consume()),
         (Some("forkexec"), 2) => exit(forkexec()),
+        (Some("sysbench"), 4) => {
+            let kind = a[2].as_str();
+            if !SYSBENCH_KINDS.contains(&kind) {
+                usage();
+            }
+            exit(sysbench(kind, arg(a.get(3))));
+        }
         _ => usage(),
     }
 }
@@ -453,6 +478,129 @@ fn forkexec() -> i32 {
     }
 }
 
+// ---------------------------------------------------------------- sysbench
+
+/// The kinds of `sysbench`.
+pub const SYSBENCH_KINDS: [&str; 7] = ["read1k", "write1k", "openclose", "fork", "exec", "getppid", "null"];
+
+/// The program `sysbench exec` runs (a busybox applet in the guests).
+const TRUE_PATH: &str = "/bin/true";
+
+/// The home node's CLOCK_REALTIME in ns, read as `fd`'s new mtime: the
+/// `futimens` and `fstat` run at home even when the process does not.
+fn home_stamp(fd: libc::c_int) -> Option<i128> {
+    // SAFETY: a null `times` means "now"; `st` is a valid out-pointer.
+    unsafe {
+        if libc::futimens(fd, std::ptr::null()) != 0 {
+            return None;
+        }
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return None;
+        }
+        Some(i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec))
+    }
+}
+
+/// fork, then in the child `execv(path, argv)` if `exec` is given (else
+/// `_exit(0)` at once), and wait for it; whether it exited 0.
+fn fork_wait(exec: Option<(&std::ffi::CStr, &[*const libc::c_char])>) -> bool {
+    // SAFETY: the process is single-threaded; the child calls only
+    // async-signal-safe functions (execv, _exit) before it ends.
+    unsafe {
+        let pid = libc::fork();
+        if pid < 0 {
+            return false;
+        }
+        if pid == 0 {
+            if let Some((path, argv)) = exec {
+                libc::execv(path.as_ptr(), argv.as_ptr());
+                libc::_exit(127);
+            }
+            libc::_exit(0);
+        }
+        let mut st = 0;
+        libc::waitpid(pid, &mut st, 0) == pid && libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0
+    }
+}
+
+/// `sysbench KIND N`: see the module documentation.
+fn sysbench(kind: &str, n: u64) -> i32 {
+    use std::ffi::CString;
+    let path = format!("/tmp/sysbench-{}.dat", std::process::id());
+    let Ok(cpath) = CString::new(path) else { return 1 };
+    let Ok(ctrue) = CString::new(TRUE_PATH) else { return 1 };
+    let argv = [ctrue.as_ptr(), std::ptr::null()];
+    let mut buf = [0u8; 1024];
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (splitmix64(i as u64) & 0xff) as u8;
+    }
+    // SAFETY: a valid NUL-terminated path.
+    let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o644) };
+    if fd < 0 {
+        eprintln!("migrate_work: sysbench: open: {}", std::io::Error::last_os_error());
+        return 1;
+    }
+    let cleanup = || {
+        // SAFETY: fd is ours; the path is valid.
+        unsafe {
+            libc::close(fd);
+            libc::unlink(cpath.as_ptr());
+        }
+    };
+    // SAFETY: buf is 1024 bytes.
+    if unsafe { libc::pwrite(fd, buf.as_ptr().cast(), 1024, 0) } != 1024 {
+        cleanup();
+        return 1;
+    }
+    install_usr1_handler();
+    if !wait_usr1(300) {
+        eprintln!("migrate_work: sysbench: no SIGUSR1 within 300 s");
+        cleanup();
+        return 3;
+    }
+    let mut ok = true;
+    let t0 = std::time::Instant::now();
+    let h0 = if matches!(kind, "fork" | "exec") { home_stamp(fd) } else { Some(0) };
+    for i in 0..n {
+        // SAFETY (all arms): valid descriptors, buffers of 1024 bytes and
+        // NUL-terminated paths.
+        ok &= match kind {
+            "read1k" => unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), 1024, 0) == 1024 },
+            "write1k" => unsafe { libc::pwrite(fd, buf.as_ptr().cast(), 1024, 0) == 1024 },
+            "openclose" => unsafe {
+                let f = libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                f >= 0 && libc::close(f) == 0
+            },
+            "getppid" => unsafe { std::hint::black_box(libc::getppid()) > 0 },
+            "fork" => fork_wait(None),
+            "exec" => fork_wait(Some((&ctrue, &argv))),
+            _ => {
+                std::hint::black_box(i);
+                true
+            }
+        };
+        if !ok {
+            eprintln!("migrate_work: sysbench {kind}: iteration {i} failed: {}", std::io::Error::last_os_error());
+            break;
+        }
+    }
+    let total = match (kind, h0) {
+        ("fork" | "exec", Some(h0)) => home_stamp(fd).map(|h1| (h1 - h0).max(0) as u64),
+        ("fork" | "exec", None) => None,
+        _ => Some(t0.elapsed().as_nanos() as u64),
+    };
+    cleanup();
+    let Some(total) = total.filter(|_| ok) else {
+        if ok {
+            eprintln!("migrate_work: sysbench {kind}: cannot read the home clock: {}", std::io::Error::last_os_error());
+        }
+        return 1;
+    };
+    say(&format!("sysbench {kind} {n} {total}"));
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,6 +650,30 @@ mod tests {
         mem[4000] = 0;
         assert_eq!(count_bad(&mem), 2);
         assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);
+    }
+
+    #[test]
+    fn sysbench_home_stamp_and_fork() {
+        let path = std::ffi::CString::new(format!("/tmp/sysbench-test-{}.dat", std::process::id())).unwrap();
+        // SAFETY: a valid path.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC, 0o644) };
+        assert!(fd >= 0);
+        let a = home_stamp(fd).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let b = home_stamp(fd).unwrap();
+        // SAFETY: ours.
+        unsafe {
+            libc::close(fd);
+            libc::unlink(path.as_ptr());
+        }
+        assert!(b - a >= 20_000_000 && b - a < 5_000_000_000, "{a} {b}");
+        assert!(fork_wait(None));
+        if std::path::Path::new(TRUE_PATH).exists() {
+            let t = std::ffi::CString::new(TRUE_PATH).unwrap();
+            assert!(fork_wait(Some((&t, &[t.as_ptr(), std::ptr::null()]))));
+            let f = std::ffi::CString::new("/bin/false").unwrap();
+            assert!(!fork_wait(Some((&f, &[f.as_ptr(), std::ptr::null()]))));
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! key_file = "/etc/roam/cluster.key"  # relative to this file's directory
 //! port = 7077                          # optional
 //! interval_ms = 1000                   # optional tunables
+//! balance = true                       # automatic balancing (and stability_margin, min_age_ms, min_residency_ms, max_guests)
 //! decay = [975, 926]
 //! [[node]]
 //! id = 1
@@ -42,6 +43,12 @@ pub struct ClusterDoc {
     pub vector_size: Option<i64>,
     pub speed: Option<i64>,
     pub decay: Option<Vec<i64>>,
+    /// Automatic load balancing on this node (default on).
+    pub balance: Option<bool>,
+    pub stability_margin: Option<i64>,
+    pub min_age_ms: Option<i64>,
+    pub min_residency_ms: Option<i64>,
+    pub max_guests: Option<i64>,
     #[serde(default)]
     pub node: Vec<NodeDoc>,
 }
@@ -56,11 +63,15 @@ pub struct NodeDoc {
 
 /// Single-valued tunables, in the order they are written, with the range
 /// the module accepts.
-pub const TUNABLES: [(&str, i64, i64); 4] = [
+pub const TUNABLES: [(&str, i64, i64); 8] = [
     ("interval_ms", 100, 60_000),
     ("down_after_ms", 500, 600_000),
     ("vector_size", 2, 32),
     ("speed", 1, 1_000_000),
+    ("stability_margin", 0, 100_000),
+    ("min_age_ms", 0, 86_400_000),
+    ("min_residency_ms", 0, 86_400_000),
+    ("max_guests", 0, 256),
 ];
 /// Range of each of `decay`'s two factors.
 pub const DECAY_RANGE: (i64, i64) = (1, 999);
@@ -133,7 +144,16 @@ fn in_range(name: &str, v: i64, lo: i64, hi: i64) -> Result<i64, String> {
 /// The tunable writes the document asks for.
 fn check_tunables(doc: &ClusterDoc) -> Result<Vec<SysfsWrite>, String> {
     let mut out = Vec::new();
-    let values = [doc.interval_ms, doc.down_after_ms, doc.vector_size, doc.speed];
+    let values = [
+        doc.interval_ms,
+        doc.down_after_ms,
+        doc.vector_size,
+        doc.speed,
+        doc.stability_margin,
+        doc.min_age_ms,
+        doc.min_residency_ms,
+        doc.max_guests,
+    ];
     for ((name, lo, hi), v) in TUNABLES.iter().zip(values) {
         if let Some(v) = v {
             out.push((*name, in_range(name, v, *lo, *hi)?.to_string()));
@@ -147,6 +167,9 @@ fn check_tunables(doc: &ClusterDoc) -> Result<Vec<SysfsWrite>, String> {
         let slow = in_range("decay SLOW", *slow, lo, hi)?;
         let fast = in_range("decay FAST", *fast, lo, hi)?;
         out.push(("decay", format!("{slow} {fast}")));
+    }
+    if let Some(b) = doc.balance {
+        out.push(("balance", if b { "1" } else { "0" }.to_string()));
     }
     Ok(out)
 }

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Automatic load balancing (MOSIX): every exchange interval the balancer
+//! thread looks at this node's processes and at the load vector, asks
+//! `policy::decide` (the same `no_std` code the simulator runs) whether one
+//! should move, and arms the context-switch hook with that process's
+//! migration work; the process takes it the next time it is switched in
+//! and migrates itself at its return to user mode.
+//!
+//! Per-process profile: age (from its start time), CPU share over the last
+//! interval (from the scheduler's own runtime accounting), resident size,
+//! time since it arrived here (guests, or processes back home), and
+//! whether it made forwarded calls to a node (a guest talks to its home).
+
+use super::moving::Mover;
+use super::Migration;
+use crate::loadvec::LoadEntry;
+use crate::policy::{self, Decision, Tunables};
+use crate::sys::sched::{self, SwitchHook};
+use crate::sys::task::TaskRef;
+use crate::sys::taskwork::Prepared;
+use crate::sys::time;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kernel::{bindings, new_mutex, prelude::*, sync::Arc, sync::Mutex};
+
+/// Most processes looked at per decision.
+const MAX_PROCS: usize = 1024;
+/// A node that refused a guest is not asked again for this long.
+const REFUSED_FOR_MS: u64 = 30_000;
+/// After a migration, decisions pause this many intervals (the loads need
+/// that long to show it).
+const COOLDOWN_INTERVALS: u64 = 3;
+/// An armed process not switched in within this time is given up.
+const ARMED_FOR_MS: u64 = 3_000;
+
+/// The balancing tunables and node controls (`/sys/kernel/roam/`).
+pub(crate) struct Controls {
+    /// Automatic balancing on (1) or off (0).
+    pub(crate) balance: AtomicU32,
+    pub(crate) margin: AtomicU32,
+    pub(crate) min_age_ms: AtomicU32,
+    pub(crate) min_residency_ms: AtomicU32,
+    pub(crate) max_guests: AtomicU32,
+    /// No automatic migration away from this node (MOSIX `stay`).
+    pub(crate) stay: AtomicU32,
+    /// This node's own processes do not leave automatically (`lstay`).
+    pub(crate) lstay: AtomicU32,
+}
+
+impl Controls {
+    pub(crate) const fn new() -> Self {
+        Controls {
+            balance: AtomicU32::new(1),
+            margin: AtomicU32::new(Tunables::DEFAULT.stability_margin),
+            min_age_ms: AtomicU32::new(Tunables::DEFAULT.min_age_ms),
+            min_residency_ms: AtomicU32::new(Tunables::DEFAULT.min_residency_ms),
+            max_guests: AtomicU32::new(Tunables::DEFAULT.max_guests),
+            stay: AtomicU32::new(0),
+            lstay: AtomicU32::new(0),
+        }
+    }
+}
+
+/// CPU-time sample of one process.
+#[derive(Clone, Copy)]
+struct Sample {
+    tgid: u32,
+    start_ns: u64,
+    runtime_ns: u64,
+    at_ns: u64,
+}
+
+/// The armed migration.
+struct Armed {
+    tgid: u32,
+    at_ms: u64,
+    drop_fn: unsafe fn(*mut bindings::callback_head),
+}
+
+struct State {
+    samples: KVec<Sample>,
+    armed: Option<Armed>,
+    /// Nodes that refused recently, and until when.
+    refused: KVec<(u32, u64)>,
+    /// No decision before this time (ms).
+    quiet_until: u64,
+}
+
+/// The balancer of one node.
+#[pin_data]
+pub(crate) struct Balancer {
+    #[pin]
+    state: Mutex<State>,
+    hook: SwitchHook,
+    /// Migrations the balancer started.
+    pub(crate) started: AtomicU64,
+    /// Migrations the balancer started that succeeded.
+    pub(crate) done: AtomicU64,
+}
+
+impl Balancer {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        let hook = SwitchHook::install().inspect_err(|e| pr_err!("cannot hook context switches (sched_switch): {:?}\n", e))?;
+        Arc::pin_init(
+            pin_init!(Balancer {
+                state <- new_mutex!(
+                    State { samples: KVec::new(), armed: None, refused: KVec::new(), quiet_until: 0 },
+                    "roam_balance"
+                ),
+                hook,
+                started: AtomicU64::new(0),
+                done: AtomicU64::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Context switches the hook has seen.
+    pub(crate) fn switches(&self) -> u64 {
+        sched::switches()
+    }
+
+    /// Takes back an armed work that was not used.
+    fn disarm(&self, st: &mut State) {
+        if let Some(a) = st.armed.take() {
+            self.hook.disarm(a.drop_fn);
+        }
+    }
+
+    /// Node `node` refused a balancing migration: leave it alone a while.
+    pub(crate) fn refused_by(&self, node: u32) {
+        let until = time::now_ms() + REFUSED_FOR_MS;
+        let mut st = self.state.lock();
+        let _ = super::retain(&mut st.refused, |r| r.0 != node);
+        let _ = st.refused.push((node, until), GFP_KERNEL);
+    }
+
+    /// Stops: frees an armed work (module unload).
+    pub(crate) fn stop(&self) {
+        let mut st = self.state.lock();
+        self.disarm(&mut st);
+    }
+
+    /// One balancing step (called every exchange interval).
+    pub(crate) fn tick(&self, mover: &Arc<Mover>, migration: &Migration) {
+        let c = mover.cluster();
+        let ctl = mover.controls();
+        let now = time::now_ms();
+        let interval = c.tun.interval_ms.load(Ordering::Relaxed) as u64;
+        let mut st = self.state.lock();
+        if let Some(a) = &st.armed {
+            if now > a.at_ms + ARMED_FOR_MS || TaskRef::find(a.tgid).is_err() {
+                let tgid = a.tgid;
+                self.disarm(&mut st);
+                mover.not_capturing(tgid);
+            } else {
+                return;
+            }
+        }
+        let me_id = c.me();
+        if ctl.balance.load(Ordering::Relaxed) == 0
+            || ctl.stay.load(Ordering::Relaxed) != 0
+            || !c.running.load(Ordering::Relaxed)
+            || me_id == 0
+            || now < st.quiet_until
+        {
+            return;
+        }
+        let _ = super::retain(&mut st.refused, |r| r.1 > now);
+        let Ok(procs) = sched::processes(MAX_PROCS) else { return };
+        let now_ns = time::now_ns();
+        let mut cands = KVec::new();
+        let mut samples = KVec::new();
+        let lstay = ctl.lstay.load(Ordering::Relaxed) != 0;
+        for p in procs.iter() {
+            if p.exiting || p.nr_threads != 1 || &p.comm[..10] == b"roam-adopt" {
+                continue;
+            }
+            let _ = samples.push(Sample { tgid: p.tgid, start_ns: p.start_ns, runtime_ns: p.runtime_ns, at_ns: now_ns }, GFP_KERNEL);
+            let prev = st.samples.iter().find(|s| s.tgid == p.tgid && s.start_ns == p.start_ns).copied();
+            let Some(prev) = prev else { continue };
+            let dt = now_ns.saturating_sub(prev.at_ns);
+            if dt == 0 {
+                continue;
+            }
+            let share = (p.runtime_ns.saturating_sub(prev.runtime_ns).saturating_mul(1000) / dt).min(1000) as u32;
+            let age_ms = (now_ns.saturating_sub(p.start_ns) / 1_000_000).min(u32::MAX as u64) as u32;
+            let Some(profile) = mover.profile(p.tgid) else { continue };
+            if profile.deputy || profile.moving || (lstay && !profile.guest) {
+                continue;
+            }
+            let since = profile.arrived_ms.map(|t| now.saturating_sub(t).min(u32::MAX as u64) as u32).unwrap_or(age_ms);
+            let eligible = TaskRef::find(p.tgid).map(|t| t.tgid() == p.tgid && migration.reasons(&t) == 0).unwrap_or(false);
+            let _ = cands.push(
+                policy::Candidate {
+                    pid: p.tgid,
+                    age_ms,
+                    since_migration_ms: since,
+                    cpu_share: share,
+                    rss_mb: (p.rss >> 20).min(u32::MAX as u64) as u32,
+                    eligible,
+                    comm_node: profile.talks_to,
+                },
+                GFP_KERNEL,
+            );
+        }
+        st.samples = samples;
+        let me: LoadEntry = c.own_entry();
+        let mut others = KVec::new();
+        {
+            let lv = c.lv.lock();
+            for e in lv.vec.entries().iter() {
+                if e.node != me_id && !st.refused.iter().any(|r| r.0 == e.node) && mover.peer_is_up(e.node) {
+                    let _ = others.push(*e, GFP_KERNEL);
+                }
+            }
+        }
+        let t = Tunables {
+            stability_margin: ctl.margin.load(Ordering::Relaxed),
+            min_age_ms: ctl.min_age_ms.load(Ordering::Relaxed),
+            min_residency_ms: ctl.min_residency_ms.load(Ordering::Relaxed),
+            max_info_age_ms: (3 * interval).max(2000) as u32,
+            mem_low_mb: Tunables::DEFAULT.mem_low_mb,
+            max_guests: ctl.max_guests.load(Ordering::Relaxed),
+        };
+        let Decision::Migrate { pid, to, reason } = policy::decide(&me, &others, &cands, &t) else { return };
+        let Ok(work) = Prepared::new(mover.auto_work(to)) else { return };
+        if !mover.capturing(pid) {
+            return;
+        }
+        let (head, drop_fn) = work.into_raw();
+        // SAFETY: `head`/`drop_fn` come from `into_raw` just above.
+        let work = unsafe { Prepared::from_raw(head, drop_fn) };
+        self.hook.choose(pid, work);
+        st.armed = Some(Armed { tgid: pid, at_ms: now, drop_fn });
+        st.quiet_until = now + COOLDOWN_INTERVALS * interval;
+        self.started.fetch_add(1, Ordering::Relaxed);
+        pr_info!("balancer: pid {} goes to node {} ({:?}; load here {}, there {})\n", pid, to, reason, me.load,
+            others.iter().find(|e| e.node == to).map(|e| e.load).unwrap_or(0));
+    }
+
+    /// The armed process took its work (it is migrating): forget it.
+    pub(crate) fn taken(&self, tgid: u32) {
+        let mut st = self.state.lock();
+        if st.armed.as_ref().map(|a| a.tgid == tgid).unwrap_or(false) {
+            st.armed = None;
+        }
+    }
+}
