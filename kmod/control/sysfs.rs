@@ -44,6 +44,7 @@ const QUIET: usize = 25;
 const EXPEL: usize = 26;
 const BRING: usize = 27;
 const BALANCER: usize = 28;
+const EVENTS: usize = 29;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -76,6 +77,7 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("expel"), mode: 0o200 },
     AttrSpec { name: c_str!("bring"), mode: 0o200 },
     AttrSpec { name: c_str!("balancer"), mode: 0o444 },
+    AttrSpec { name: c_str!("events"), mode: 0o444 },
 ];
 
 pub(crate) struct RoamAttrs {
@@ -157,6 +159,7 @@ impl AttrHandler for RoamAttrs {
             LSTAY => writeln!(out, "{}", self.mover.ctl.lstay.load(Ordering::Relaxed)),
             QUIET => writeln!(out, "{}", t.quiet.load(Ordering::Relaxed)),
             BALANCER => self.mover.show_balancer(out),
+            EVENTS => self.mover.show_events(out),
             _ => return Err(EINVAL),
         };
         // A view that does not fit in a page is cut off, not an error.

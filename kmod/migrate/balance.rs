@@ -224,7 +224,11 @@ impl Balancer {
             max_guests: ctl.max_guests.load(Ordering::Relaxed),
         };
         let Decision::Migrate { pid, to, reason } = policy::decide(&me, &others, &cands, &t) else { return };
-        let Ok(work) = Prepared::new(mover.auto_work(to)) else { return };
+        let cause = match reason {
+            policy::Reason::Memory => super::moving::Cause::Memory,
+            policy::Reason::Load => super::moving::Cause::Load,
+        };
+        let Ok(work) = Prepared::new(mover.auto_work(to, cause)) else { return };
         if !mover.capturing(pid) {
             return;
         }

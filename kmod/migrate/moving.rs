@@ -251,6 +251,59 @@ struct CallWait {
     cv: CondVar,
 }
 
+/// Why a process moved (the event log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Cause {
+    /// `roamctl migrate`.
+    #[default]
+    Manual,
+    /// The balancer: load.
+    Load,
+    /// The balancer: memory ushering.
+    Memory,
+    /// Its home asked (`migrate PID home/NODE` at home, `bring`).
+    Recall,
+    /// This node expelled its guests.
+    Expel,
+    /// A call that must run at home (fork, exec, ...).
+    Syscall,
+}
+
+impl Cause {
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Cause::Manual => "manual",
+            Cause::Load => "load",
+            Cause::Memory => "memory",
+            Cause::Recall => "recall",
+            Cause::Expel => "expel",
+            Cause::Syscall => "syscall",
+        }
+    }
+}
+
+/// One migration, as `/sys/kernel/roam/events` shows it.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Event {
+    seq: u64,
+    ms: u64,
+    pid: u32,
+    comm: [u8; 16],
+    from: u32,
+    to: u32,
+    cause: Cause,
+    /// 0, or the `refusal` code it failed with.
+    result: u32,
+}
+
+/// The last [`EVENTS`] migrations started from this node.
+const EVENTS: usize = 256;
+
+struct EventLog {
+    ring: [Event; EVENTS],
+    next: u64,
+}
+
 /// An event that arrived before its deputy registered.
 enum Early {
     Moved { node: u32, pid: u32 },
@@ -345,6 +398,8 @@ pub(crate) struct Mover {
     pub(crate) accept: AtomicU32,
     /// Balancing tunables and node controls.
     pub(crate) ctl: super::balance::Controls,
+    #[pin]
+    events: Mutex<EventLog>,
     pub(crate) balancer: Arc<super::balance::Balancer>,
 }
 
@@ -382,6 +437,7 @@ impl Mover {
                 next_id: AtomicU32::new((time::random_u64() as u32) | 1),
                 accept: AtomicU32::new(1),
                 ctl: super::balance::Controls::new(),
+                events <- new_mutex!(EventLog { ring: [Event::default(); EVENTS], next: 1 }, "roam_events"),
                 balancer,
             }),
             GFP_KERNEL,
@@ -521,7 +577,7 @@ impl Mover {
         let start = time::now_ns();
         let queued = t.queue_work(
             move || {
-                let r = me2.move_current(dest);
+                let r = me2.move_current(dest, Cause::Manual);
                 if r.is_err() {
                     let mut reg = me2.reg.lock();
                     let tg = uctx::ids().1;
@@ -646,12 +702,12 @@ impl Mover {
     }
 
     /// The migration work the balancer arms the context-switch hook with.
-    pub(crate) fn auto_work(self: &Arc<Self>, to: u32) -> impl FnOnce() + Send + 'static {
+    pub(crate) fn auto_work(self: &Arc<Self>, to: u32, cause: Cause) -> impl FnOnce() + Send + 'static {
         let me = self.clone();
         move || {
             let tgid = uctx::ids().1;
             me.balancer.taken(tgid);
-            match me.move_current(to) {
+            match me.move_current(to, cause) {
                 Ok((pid, _)) => {
                     me.balancer.done.fetch_add(1, Ordering::Relaxed);
                     me.after_departure(to, pid)
@@ -694,7 +750,17 @@ impl Mover {
 
     /// Captures the current task and sends it to `dest`. On success the
     /// destination runs it; the caller decides what becomes of this task.
-    fn move_current(&self, dest: u32) -> core::result::Result<(u32, u64), u32> {
+    /// [`Self::move_inner`], recorded in the event log.
+    fn move_current(&self, dest: u32, cause: Cause) -> core::result::Result<(u32, u64), u32> {
+        let (_, tgid) = uctx::ids();
+        let comm = uctx::comm();
+        let from = self.me();
+        let r = self.move_inner(dest);
+        self.record(Event { seq: 0, ms: time::now_ms(), pid: tgid, comm, from, to: dest, cause, result: r.err().unwrap_or(0) });
+        r
+    }
+
+    fn move_inner(&self, dest: u32) -> core::result::Result<(u32, u64), u32> {
         let peer: Arc<Peer> = self.cluster.peer(dest).ok_or(refusal::UNKNOWN_NODE)?;
         if !peer.up.load(Ordering::Relaxed) {
             return Err(refusal::UNKNOWN_NODE);
@@ -1397,7 +1463,7 @@ impl Mover {
                 let me2 = self.clone();
                 let _ = t.queue_work(
                     move || {
-                        if let Ok((pid, _)) = me2.move_current(dest) {
+                        if let Ok((pid, _)) = me2.move_current(dest, Cause::Recall) {
                             me2.after_departure(dest, pid);
                         }
                     },
@@ -1836,6 +1902,43 @@ impl Mover {
         }
     }
 
+    fn record(&self, mut e: Event) {
+        let mut l = self.events.lock();
+        e.seq = l.next;
+        l.next += 1;
+        let i = (e.seq as usize) % EVENTS;
+        l.ring[i] = e;
+    }
+
+    /// `/sys/kernel/roam/events`: the last 36 migrations started here,
+    /// oldest first, one per line (the log keeps 256).
+    pub(crate) fn show_events(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let l = self.events.lock();
+        // The newest SHOWN fit in one sysfs page.
+        const SHOWN: u64 = 36;
+        let first = l.next.saturating_sub(SHOWN).max(1);
+        for seq in first..l.next {
+            let e = &l.ring[(seq as usize) % EVENTS];
+            if e.seq != seq {
+                continue;
+            }
+            let comm = core::str::from_utf8(until_nul(&e.comm)).unwrap_or("?");
+            writeln!(
+                out,
+                "seq={} ms={} pid={} comm={} from={} to={} cause={} result={}",
+                e.seq,
+                e.ms,
+                e.pid,
+                comm,
+                e.from,
+                e.to,
+                e.cause.name(),
+                if e.result == 0 { "ok" } else { refusal_name(e.result) }
+            )?;
+        }
+        Ok(())
+    }
+
     /// `/sys/kernel/roam/balancer`.
     pub(crate) fn show_balancer(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
         writeln!(out, "context_switches {}", self.balancer.switches())?;
@@ -1860,7 +1963,7 @@ impl Mover {
                 let me2 = self.clone();
                 let _ = t.queue_work(
                     move || {
-                        if let Ok((p, _)) = me2.move_current(home) {
+                        if let Ok((p, _)) = me2.move_current(home, Cause::Expel) {
                             me2.after_departure(home, p);
                         }
                     },
@@ -2044,7 +2147,7 @@ fn bring_home(regs: &mut bindings::pt_regs, nr: i64) {
             });
             let home = me.reg.lock().guests.iter().find(|g| g.pid == uctx::ids().1 && !g.left).map(|g| g.home_node);
             let Some(home) = home else { return };
-            match me.move_current(home) {
+            match me.move_current(home, Cause::Syscall) {
                 Ok((pid, _)) => me.after_departure(home, pid),
                 Err(code) => {
                     pr_warn!("guest pid {}: cannot go home for syscall {}: {}\n", uctx::ids().1, syscalls::name(nr as u64), refusal::explain(code));
@@ -2166,6 +2269,27 @@ fn drop_user_memory() {
                 let _ = umem::unmap(v.start, v.end - v.start);
             }
         }
+    }
+}
+
+/// A one-word name for a refusal code (events).
+fn refusal_name(code: u32) -> &'static str {
+    match code {
+        refusal::NOT_ACCEPTING => "not-accepting",
+        refusal::TOO_MANY_GUESTS => "too-many-guests",
+        refusal::NO_MEMORY => "no-memory",
+        refusal::BAD_IMAGE => "bad-image",
+        refusal::BUSY => "busy",
+        refusal::VERSION => "version",
+        refusal::UNKNOWN_NODE => "unknown-node",
+        refusal::LINK => "link",
+        refusal::CANT_MOVE => "cant-move",
+        refusal::ALREADY_THERE => "already-there",
+        refusal::IN_PROGRESS => "in-progress",
+        refusal::GONE => "gone",
+        refusal::NO_TRANSPORT => "no-transport",
+        refusal::CAPTURE => "capture",
+        _ => "failed",
     }
 }
 

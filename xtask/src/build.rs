@@ -9,8 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Static binaries that go into the guest image, by cargo package.
-pub const TOOLS: &[&str] = &["roamctl", "roam-agent"];
+/// Static binaries that go into the guest image, by cargo package, as
+/// `/usr/bin/<name>`.
+pub const TOOLS: &[&str] = &["roamctl", "roamtop", "roam-agent"];
 /// Static binaries the module itself runs, by cargo package, and where the
 /// guest image has them (the module names these paths).
 pub const HELPERS: &[(&str, &str)] = &[("roam-adopt", "/bin/roam-adopt")];

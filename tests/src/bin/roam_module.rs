@@ -18,6 +18,7 @@ const ATTRS: &[(&str, u32)] = &[
     ("bring", 0o200),
     ("decay", 0o644),
     ("down_after_ms", 0o644),
+    ("events", 0o444),
     ("expel", 0o200),
     ("guests", 0o444),
     ("interval_ms", 0o644),

@@ -1,30 +1,19 @@
 //! `roamctl`: inspect and control roam on this node.
 //!
-//! Each subcommand lives in its own module and returns the text to print,
-//! or a [`CtlError`] that `main` reports and turns into the exit status.
-
-mod apply;
-mod counters;
-mod dev;
-mod error;
-mod keygen;
-mod migrate;
-mod netif;
-mod nodes;
-mod ping;
-mod procs;
-mod ps;
-mod status;
-mod sysfs;
+//! The subcommands are in the `roamctl` library (`lib.rs`); each returns
+//! the text to print, or a [`CtlError`] that `main` reports and turns into
+//! the exit status.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use roam_proto::abi::{NODE_ID_MAX, NODE_ID_MIN};
 
-use crate::error::CtlError;
+use roamctl::error::CtlError;
+use roamctl::node::{Action, Control};
+use roamctl::{apply, counters, events, keygen, migrate, node, nodes, ping, procs, ps, status, sysfs};
 
 #[derive(Parser)]
 #[command(name = "roamctl", version, about = "Inspect and control roam on this node")]
@@ -115,6 +104,95 @@ enum Command {
         #[arg(long, conflicts_with = "bulk")]
         mac_only: bool,
     },
+    /// Show this node's controls (block, stay, lstay, quiet, balance) and
+    /// how many guests it has and processes away; or change them (as root).
+    Node {
+        #[command(subcommand)]
+        action: Option<NodeCmd>,
+    },
+    /// List the migrations started from this node (the newest 36), or
+    /// with --follow print each new one as it happens.
+    Events {
+        /// Keep reading (every 500 ms) and print new events as they come,
+        /// until interrupted, --count or --seconds.
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: stop after printing N events.
+        #[arg(long, value_name = "N", requires = "follow", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// With --follow: stop after S seconds.
+        #[arg(long, value_name = "S", requires = "follow", value_parser = parse_seconds)]
+        seconds: Option<f64>,
+        /// With --follow: skip the events already listed; print only later ones.
+        #[arg(long, requires = "follow")]
+        new: bool,
+    },
+}
+
+/// `roamctl node ...` (all as root).
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// on: take no new guests (writes 0 to `accept`); off: take them again.
+    Block { state: OnOff },
+    /// on: no process leaves this node automatically.
+    Stay { state: OnOff },
+    /// on: this node's own processes do not leave automatically (guests still may).
+    Lstay { state: OnOff },
+    /// on: send no load pushes to peers (their pushes are still answered).
+    Quiet { state: OnOff },
+    /// on: balance load automatically (the default); off: move only when asked.
+    Balance { state: OnOff },
+    /// Send every guest home; returns when none is left (roam gives up
+    /// after a minute).
+    Expel,
+    /// Bring every process of this node home; returns when all are back.
+    Bring,
+    /// Before a shutdown: block on, then expel, then bring, reporting each
+    /// step.
+    Drain,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    #[value(alias = "1")]
+    On,
+    #[value(alias = "0")]
+    Off,
+}
+
+/// `--seconds`: a positive, finite number of seconds.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1e9 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
+    }
+}
+
+/// `roamctl node ...`.
+fn run_node(action: Option<&NodeCmd>, json: bool) -> Result<Option<String>, CtlError> {
+    let root = sysfs::root();
+    let set = |c: Control, state: OnOff| node::run_set(&root, c, state == OnOff::On, json);
+    let text = match action {
+        None => node::show(&root, json),
+        Some(NodeCmd::Block { state }) => set(Control::Block, *state),
+        Some(NodeCmd::Stay { state }) => set(Control::Stay, *state),
+        Some(NodeCmd::Lstay { state }) => set(Control::Lstay, *state),
+        Some(NodeCmd::Quiet { state }) => set(Control::Quiet, *state),
+        Some(NodeCmd::Balance { state }) => set(Control::Balance, *state),
+        Some(NodeCmd::Expel) => node::run_act(&root, Action::Expel, json),
+        Some(NodeCmd::Bring) => node::run_act(&root, Action::Bring, json),
+        Some(NodeCmd::Drain) => node::drain(&root, json, &mut |line| print_stdout(line)),
+    };
+    text.map(Some)
+}
+
+/// `roamctl events ...`.
+fn run_events(follow: bool, count: Option<u64>, seconds: Option<f64>, new: bool, json: bool) -> Result<Option<String>, CtlError> {
+    if !follow {
+        return events::run(json).map(|t| (!t.is_empty()).then_some(t));
+    }
+    let opts = events::FollowOpts { count, seconds, new_only: new, ..events::FollowOpts::default() };
+    events::follow(&opts, json).map(|()| None)
 }
 
 /// `--node`: a node id, 1..=65534.
@@ -125,29 +203,41 @@ fn node_id_parser() -> clap::builder::RangedI64ValueParser<u32> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Status => status::run(cli.json),
-        Command::Nodes => nodes::run(cli.json),
-        Command::Stats => counters::run("stats", cli.json),
-        Command::Load => counters::run("load", cli.json),
-        Command::Apply { file, node, check } => apply::run(file, *node, *check, cli.json),
-        Command::Keygen => keygen::run(cli.json),
-        Command::Why { pid } => procs::why(*pid, cli.json),
-        Command::Lock { pid } => procs::lock(*pid, true, cli.json),
-        Command::Unlock { pid } => procs::lock(*pid, false, cli.json),
-        Command::Migrate { pid, node } => migrate::migrate(*pid, *node, cli.json),
-        Command::Where { pid } => migrate::where_(*pid, cli.json),
-        Command::Ps => ps::run(cli.json),
-        Command::Ping { node, count, size, bulk, mac_only } => ping::run(*node, *count, *size, *bulk, *mac_only, cli.json),
+        Command::Node { action } => run_node(action.as_ref(), cli.json),
+        Command::Events { follow, count, seconds, new } => run_events(*follow, *count, *seconds, *new, cli.json),
+        other => run_simple(other, cli.json).map(Some),
     };
     match result {
         Ok(text) => {
-            print_stdout(&text);
+            if let Some(text) = text {
+                print_stdout(&text);
+            }
             ExitCode::SUCCESS
         }
         Err(err) => {
             report(&err, cli.json);
             ExitCode::from(err.exit_status())
         }
+    }
+}
+
+/// The subcommands that print one result at the end.
+fn run_simple(command: &Command, json: bool) -> Result<String, CtlError> {
+    match command {
+        Command::Status => status::run(json),
+        Command::Nodes => nodes::run(json),
+        Command::Stats => counters::run("stats", json),
+        Command::Load => counters::run("load", json),
+        Command::Apply { file, node, check } => apply::run(file, *node, *check, json),
+        Command::Keygen => keygen::run(json),
+        Command::Why { pid } => procs::why(*pid, json),
+        Command::Lock { pid } => procs::lock(*pid, true, json),
+        Command::Unlock { pid } => procs::lock(*pid, false, json),
+        Command::Migrate { pid, node } => migrate::migrate(*pid, *node, json),
+        Command::Where { pid } => migrate::where_(*pid, json),
+        Command::Ps => ps::run(json),
+        Command::Ping { node, count, size, bulk, mac_only } => ping::run(*node, *count, *size, *bulk, *mac_only, json),
+        Command::Node { .. } | Command::Events { .. } => unreachable!("main runs node and events itself"),
     }
 }
 
@@ -215,6 +305,54 @@ mod tests {
         match Cli::try_parse_from(["roamctl", "where", "5", "--json"]) {
             Ok(Cli { json: true, command: Command::Where { pid: 5 } }) => {}
             _ => panic!("where 5 --json"),
+        }
+    }
+
+    #[test]
+    fn node_arguments() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.command);
+        assert!(matches!(parse(&["roamctl", "node"]), Ok(Command::Node { action: None })));
+        assert!(matches!(
+            parse(&["roamctl", "node", "block", "on"]),
+            Ok(Command::Node { action: Some(NodeCmd::Block { state: OnOff::On }) })
+        ));
+        assert!(matches!(
+            parse(&["roamctl", "node", "balance", "0"]),
+            Ok(Command::Node { action: Some(NodeCmd::Balance { state: OnOff::Off }) })
+        ));
+        for c in ["stay", "lstay", "quiet"] {
+            assert!(parse(&["roamctl", "node", c, "off"]).is_ok(), "{c}");
+            assert!(parse(&["roamctl", "node", c]).is_err(), "{c} needs on|off");
+            assert!(parse(&["roamctl", "node", c, "yes"]).is_err(), "{c} yes");
+        }
+        for c in ["expel", "bring", "drain"] {
+            assert!(parse(&["roamctl", "--json", "node", c]).is_ok(), "{c}");
+            assert!(parse(&["roamctl", "node", c, "on"]).is_err(), "{c} takes no value");
+        }
+        assert!(parse(&["roamctl", "node", "accept", "on"]).is_err());
+    }
+
+    #[test]
+    fn events_arguments() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.command);
+        match parse(&["roamctl", "events", "--follow", "--count", "3", "--seconds", "2.5", "--new"]) {
+            Ok(Command::Events { follow: true, count: Some(3), seconds: Some(s), new: true }) => assert_eq!(s, 2.5),
+            _ => panic!("events --follow ..."),
+        }
+        assert!(matches!(
+            parse(&["roamctl", "events", "--json"]),
+            Ok(Command::Events { follow: false, count: None, seconds: None, new: false })
+        ));
+        for bad in [
+            &["roamctl", "events", "--count", "3"][..],
+            &["roamctl", "events", "--seconds", "3"],
+            &["roamctl", "events", "--new"],
+            &["roamctl", "events", "--follow", "--count", "0"],
+            &["roamctl", "events", "--follow", "--seconds", "0"],
+            &["roamctl", "events", "--follow", "--seconds", "-1"],
+            &["roamctl", "events", "--follow", "--seconds", "inf"],
+        ] {
+            assert_eq!(Cli::try_parse_from(bad).err().map(|e| e.exit_code()), Some(2), "{bad:?}");
         }
     }
 }

@@ -110,11 +110,17 @@ pub fn format(procs: &[Proc], json: bool) -> String {
     table(&rows)
 }
 
-pub fn run(json: bool) -> Result<String, CtlError> {
+/// This node's user processes and where each runs: what `roamctl ps`
+/// prints. Needs `/dev/roam` (to ask where each process runs) and the
+/// node id from the sysfs directory `root`.
+pub fn list(root: &Path) -> Result<Vec<Proc>, CtlError> {
     let dev = Device::open().map_err(|e| CtlError::from_io("open /dev/roam", &e))?;
-    let me = self_id(&sysfs::root())?;
-    let procs = collect(Path::new("/proc"), me, |pid| query_where(&dev, pid))?;
-    Ok(format(&procs, json))
+    let me = self_id(root)?;
+    collect(Path::new("/proc"), me, |pid| query_where(&dev, pid))
+}
+
+pub fn run(json: bool) -> Result<String, CtlError> {
+    Ok(format(&list(&sysfs::root())?, json))
 }
 
 #[cfg(test)]

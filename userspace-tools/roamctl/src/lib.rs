@@ -1,0 +1,25 @@
+//! The library half of `roamctl`: reading and writing roam's sysfs files
+//! and `/dev/roam`, parsing what they show, and formatting it. The
+//! `roamctl` binary (`main.rs`) is its command line; `roamtop` uses the
+//! same parsers and the `ps` listing.
+//!
+//! Each subcommand lives in its own module and returns the text to print,
+//! or a [`error::CtlError`] that the caller reports and turns into the exit
+//! status.
+
+pub mod apply;
+pub mod counters;
+pub mod dev;
+pub mod error;
+pub mod events;
+pub mod keygen;
+pub mod lists;
+pub mod migrate;
+pub mod netif;
+pub mod node;
+pub mod nodes;
+pub mod ping;
+pub mod procs;
+pub mod ps;
+pub mod status;
+pub mod sysfs;
