@@ -300,7 +300,8 @@ pub(crate) struct Event {
 const EVENTS: usize = 256;
 
 struct EventLog {
-    ring: [Event; EVENTS],
+    /// `EVENTS` slots (allocated once: too big for the stack).
+    ring: KVec<Event>,
     next: u64,
 }
 
@@ -391,7 +392,7 @@ pub(crate) struct Mover {
     #[pin]
     reg: Mutex<Registry>,
     #[pin]
-    hook_ids: SpinLock<[GuestIds; HOOK_SLOTS]>,
+    hook_ids: SpinLock<KVec<GuestIds>>,
     nguests: AtomicU32,
     next_id: AtomicU32,
     /// Whether this node takes guests (`/sys/kernel/roam/accept`).
@@ -414,6 +415,9 @@ fn refusal_of(r: RefuseReason) -> u32 {
 impl Mover {
     pub(crate) fn new(cluster: Arc<Cluster>, migration: Arc<Migration>) -> Result<Arc<Self>> {
         let balancer = super::balance::Balancer::new()?;
+        // Allocated here: as values they would not fit on the stack.
+        let events_ring = KVec::from_elem(Event::default(), EVENTS, GFP_KERNEL)?;
+        let hook_slots = KVec::from_elem(GuestIds::default(), HOOK_SLOTS, GFP_KERNEL)?;
         Arc::pin_init(
             pin_init!(Mover {
                 cluster,
@@ -432,12 +436,12 @@ impl Mover {
                     },
                     "roam_moving"
                 ),
-                hook_ids <- new_spinlock!([GuestIds::default(); HOOK_SLOTS], "roam_guest_ids"),
+                hook_ids <- new_spinlock!(hook_slots, "roam_guest_ids"),
                 nguests: AtomicU32::new(0),
                 next_id: AtomicU32::new((time::random_u64() as u32) | 1),
                 accept: AtomicU32::new(1),
                 ctl: super::balance::Controls::new(),
-                events <- new_mutex!(EventLog { ring: [Event::default(); EVENTS], next: 1 }, "roam_events"),
+                events <- new_mutex!(EventLog { ring: events_ring, next: 1 }, "roam_events"),
                 balancer,
             }),
             GFP_KERNEL,
@@ -1907,7 +1911,9 @@ impl Mover {
         e.seq = l.next;
         l.next += 1;
         let i = (e.seq as usize) % EVENTS;
-        l.ring[i] = e;
+        if let Some(slot) = l.ring.get_mut(i) {
+            *slot = e;
+        }
     }
 
     /// `/sys/kernel/roam/events`: the last 36 migrations started here,
@@ -1918,7 +1924,7 @@ impl Mover {
         const SHOWN: u64 = 36;
         let first = l.next.saturating_sub(SHOWN).max(1);
         for seq in first..l.next {
-            let e = &l.ring[(seq as usize) % EVENTS];
+            let Some(e) = l.ring.get((seq as usize) % EVENTS) else { continue };
             if e.seq != seq {
                 continue;
             }

@@ -258,7 +258,7 @@ static void roam_probe_sched_switch(void *data, bool preempt, struct task_struct
 	if (atomic_cmpxchg(&roam_chosen_tgid, chosen, 0) != chosen)
 		return;
 	work = xchg(&roam_chosen_work, NULL);
-	if (work && task_work_add(next, work, TWA_RESUME))
+	if (work && task_work_add(next, work, TWA_RESUME | TWAF_NO_ALLOC))
 		xchg(&roam_chosen_work, work); /* exiting: the balancer frees it */
 }
 

@@ -299,6 +299,7 @@ pub fn fit(lines: &mut Vec<String>, rows: usize, cols: usize) {
     for l in lines.iter_mut() {
         if let Some((i, _)) = l.char_indices().nth(cols) {
             l.truncate(i);
+            l.truncate(l.trim_end().len());
         }
     }
     // Leave the last row free for the cursor.
@@ -447,9 +448,9 @@ RECENT MIGRATIONS (newest last)
         let mut l: Vec<String> = (0..10).map(|i| format!("line {i} is long")).collect();
         fit(&mut l, 5, 6);
         assert_eq!(l, ["line 0", "line 1", "line 2", "... 7 more lines (enlarge the window)"]);
-        let mut l = vec!["é".repeat(8)];
+        let mut l = vec!["é".repeat(8), "ab   cd".into()];
         fit(&mut l, 24, 3);
-        assert_eq!(l, ["ééé"]);
+        assert_eq!(l, ["ééé", "ab"]);
         let mut l = vec!["a".to_string(); 3];
         fit(&mut l, 4, 80);
         assert_eq!(l.len(), 3);

@@ -59,13 +59,16 @@ fn fmt_interval(s: f64) -> String {
     }
 }
 
-/// The terminal's rows and columns, when stdout is one.
+/// Whether stdout is a terminal.
+fn stdout_is_tty() -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(io::stdout().as_raw_fd()) == 1 }
+}
+
+/// The terminal's rows and columns, when stdout is one that knows its
+/// size (a serial console often does not).
 fn terminal_size() -> Option<(usize, usize)> {
     let fd = io::stdout().as_raw_fd();
-    // SAFETY: isatty only inspects the descriptor.
-    if unsafe { libc::isatty(fd) } != 1 {
-        return None;
-    }
     let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes one `struct winsize` to the pointer, which
     // points to a live, writable `winsize`.
@@ -100,15 +103,14 @@ fn main() -> ExitCode {
         let mut lines = frame::render(&snap, &rates, &style);
         // On a terminal, redraw in place; in a pipe, frames follow each
         // other separated by a blank line.
-        let tty = if cli.once { None } else { terminal_size() };
         let mut text = String::new();
-        match tty {
-            Some((rows, cols)) => {
+        if !cli.once && stdout_is_tty() {
+            if let Some((rows, cols)) = terminal_size() {
                 frame::fit(&mut lines, rows, cols);
-                text.push_str(CLEAR);
             }
-            None if shown > 0 => text.push('\n'),
-            None => {}
+            text.push_str(CLEAR);
+        } else if shown > 0 {
+            text.push('\n');
         }
         for l in &lines {
             text.push_str(l);
