@@ -42,7 +42,7 @@ use crate::wire::MsgType;
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     bindings, c_str, new_condvar, new_mutex, new_spinlock,
-    alloc::VVec,
+    alloc::KVVec,
     prelude::*,
     sync::{Arc, CondVar, Mutex, SpinLock},
     time::msecs_to_jiffies,
@@ -873,7 +873,7 @@ impl Mover {
         let (dest, id) = (out.dest, out.id);
         let link = |_| refusal::LINK;
         let len = image::batch_len(image::MAX_BATCH_PAGES).max(image::begin_len(xstate.len())).max(image::vmas_len(image::MAX_VMAS_PER_MSG));
-        let mut buf = VVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         let n = image::encode_begin(header, regs, layout, sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         match self.wait_verdict(out, READY_TIMEOUT_MS) {
@@ -887,7 +887,7 @@ impl Mover {
         }
         let mut sum = image::Checksum::new();
         let mut pages: u64 = 0;
-        let mut data = VVec::from_elem(0u8, image::MAX_BATCH_PAGES as usize * image::PAGE_SIZE, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let mut data = KVVec::from_elem(0u8, image::MAX_BATCH_PAGES as usize * image::PAGE_SIZE, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         for v in vmas.iter().filter(|v| has_pages(v)) {
             let mut addr = v.start;
             while addr < v.end {
@@ -1213,13 +1213,13 @@ impl Mover {
                 total += fwd::out_len(p, result) + fwd::SEG_HEAD;
             }
         }
-        let mut bufs: KVec<(u8, VVec<u8>)> = KVec::new();
+        let mut bufs: KVec<(u8, KVVec<u8>)> = KVec::new();
         for (i, p) in inf.plans.iter().enumerate() {
             if !p.is_out() || inf.addrs[i] == 0 {
                 continue;
             }
             let n = fwd::out_len(p, result);
-            let Ok(mut v) = VVec::from_elem(0u8, n, GFP_KERNEL) else { continue };
+            let Ok(mut v) = KVVec::from_elem(0u8, n, GFP_KERNEL) else { continue };
             if umem::read(inf.addrs[i], &mut v).is_ok() {
                 let _ = bufs.push((i as u8, v), GFP_KERNEL);
             }
@@ -1228,7 +1228,7 @@ impl Mover {
         for (i, v) in bufs.iter() {
             let _ = segs.push(fwd::Segment { arg: *i, data: v }, GFP_KERNEL);
         }
-        if let Ok(mut out) = VVec::from_elem(0u8, fwd::RET_HEAD + total, GFP_KERNEL) {
+        if let Ok(mut out) = KVVec::from_elem(0u8, fwd::RET_HEAD + total, GFP_KERNEL) {
             if let Ok(n) = fwd::encode_ret(inf.id, result, &segs, &mut out) {
                 let _ = self.send(node, MsgType::Ret, tgid, &out[..n]);
             }
@@ -1251,12 +1251,12 @@ impl Mover {
         let Some((home, home_tgid)) = home else { return };
         let fail = |e: i64| uctx::with_pt_regs(|r| r.ax = e as u64 as _);
         // Inputs.
-        let mut bufs: KVec<(u8, VVec<u8>)> = KVec::new();
+        let mut bufs: KVec<(u8, KVVec<u8>)> = KVec::new();
         let mut total = 0usize;
         for (i, p) in plans.iter().enumerate() {
             let fwd::Plan::In { len, path } = *p else {
                 if let fwd::Plan::InOut { len } = *p {
-                    let Ok(mut v) = VVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
+                    let Ok(mut v) = KVVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
                     if umem::read(args[i], &mut v).is_err() {
                         return fail(-14);
                     }
@@ -1265,12 +1265,12 @@ impl Mover {
                 }
                 continue;
             };
-            let Ok(mut v) = VVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
+            let Ok(mut v) = KVVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
             if path {
                 match umem::read_str(args[i], &mut v) {
                     Ok(n) => {
                         // Keep the NUL.
-                        let keep = VVec::from_elem(0u8, n + 1, GFP_KERNEL);
+                        let keep = KVVec::from_elem(0u8, n + 1, GFP_KERNEL);
                         let Ok(mut k) = keep else { return fail(-12) };
                         k[..n].copy_from_slice(&v[..n]);
                         v = k;
@@ -1289,10 +1289,10 @@ impl Mover {
             for (i, v) in bufs.iter() {
                 let _ = segs.push(fwd::Segment { arg: *i, data: v }, GFP_KERNEL);
             }
-            let Ok(mut out) = VVec::from_elem(0u8, fwd::CALL_HEAD + total, GFP_KERNEL) else { return fail(-12) };
+            let Ok(mut out) = KVVec::from_elem(0u8, fwd::CALL_HEAD + total, GFP_KERNEL) else { return fail(-12) };
             match fwd::encode_call(id, nr as u32, &largs, &segs, &mut out) {
                 Ok(n) => {
-                    let mut p = VVec::new();
+                    let mut p = KVVec::new();
                     if p.extend_from_slice(&out[..n], GFP_KERNEL).is_err() {
                         return fail(-12);
                     }

@@ -4,6 +4,7 @@
 //! failure names its log file and what to try.
 
 mod bench;
+mod bench_balance;
 mod build;
 mod cluster;
 mod deps;
@@ -148,6 +149,9 @@ enum BenchKind {
     /// Migration (= freeze) time and bytes vs process size, page throughput
     /// vs raw TCP, null-process migration in transport round trips.
     Migrate,
+    /// Makespan of CPU-bound jobs with balancing off and on; the module's
+    /// cost to local system calls (loaded vs unloaded).
+    Balance,
 }
 
 fn main() {
@@ -207,6 +211,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport(&ctx, accel),
         Cmd::Bench { what: BenchKind::Migrate, accel } => bench::migrate(&ctx, accel),
+        Cmd::Bench { what: BenchKind::Balance, accel } => bench_balance::run(&ctx, accel),
         Cmd::Test { debug, nodes, accel, memory } => {
             test::run(&ctx, &test::Options { profile: Profile::from_debug(debug), nodes, accel, memory_mb: memory })
         }

@@ -229,7 +229,7 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<()> {
             let mut r = run_guest_tests(&mut cl, &art, &mut tally, &results);
             if r.is_ok() {
                 step("cluster scenarios: membership, load exchange, keys, duplicates, hostile frames, crash, reload");
-                r = crate::scenarios::run(&mut cl, &mut tally);
+                r = crate::scenarios::run(&mut cl, &mut tally, opts.profile == Profile::Debug);
             }
             let logs: Vec<(u32, Vec<std::path::PathBuf>, bool)> =
                 (1..=opts.nodes).map(|id| (id, cl.console_logs(id), cl.alive(id))).collect();
