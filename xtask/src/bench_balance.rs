@@ -279,10 +279,16 @@ fn run_jobs(cl: &mut Cluster, tag: &str, k: usize, units: u64, limit: Duration) 
         seq0[i] = events(cl, node)?.iter().map(|e| e.seq).max().unwrap_or(0);
     }
     let start_file = format!("/tmp/{tag}-start");
-    let mut cmd = format!("rm -f {start_file}; touch {start_file}; cat /proc/uptime");
+    // The jobs' waiting parents (run.sh's shells) are the harness, not the
+    // workload: they are locked to node 1 once every job has started.
+    let mut cmd = format!("rm -f {start_file}; touch {start_file}; cat /proc/uptime; {{");
     for n in &names {
-        cmd.push_str(&format!("; sh {RUN} {n} {WORK} spin {units}"));
+        cmd.push_str(&format!(" sh {RUN} {n} {WORK} spin {units};"));
     }
+    cmd.push_str(&format!(
+        " }} > /tmp/{tag}.pids; cat /tmp/{tag}.pids; \
+         for p in $(cat /tmp/{tag}.pids); do roamctl lock $(cut -d' ' -f4 /proc/$p/stat); done >/dev/null 2>&1; true"
+    ));
     let host0 = Instant::now();
     let out = sh(cl, 1, &cmd)?;
     let mut lines = out.lines();
@@ -295,11 +301,12 @@ fn run_jobs(cl: &mut Cluster, tag: &str, k: usize, units: u64, limit: Duration) 
     let st_files = names.iter().map(|n| format!("/tmp/{n}.st")).collect::<Vec<_>>().join(" ");
     // Waits in the guest, without forking (`read -t` on an idle FIFO), until
     // every status file is written, so that the host sees the end within
-    // about 0.1 s; then node 1's uptime.
+    // about 0.1 s; then node 1's uptime. The waiting shell locks itself to
+    // node 1 (it is the harness).
     let all = names.iter().map(|n| format!("[ -s /tmp/{n}.st ]")).collect::<Vec<_>>().join(" && ");
     let ticks = limit.as_secs() * 10;
     let wait = format!(
-        "rm -f /tmp/{tag}.fifo; mkfifo /tmp/{tag}.fifo && exec 3<>/tmp/{tag}.fifo || exit 9; i=0; \
+        "roamctl lock $$ >/dev/null 2>&1; rm -f /tmp/{tag}.fifo; mkfifo /tmp/{tag}.fifo && exec 3<>/tmp/{tag}.fifo || exit 9; i=0; \
          while ! {{ {all}; }}; do [ $i -ge {ticks} ] && break; read -t 0.1 x <&3; i=$((i+1)); done; cat /proc/uptime"
     );
     let o = cl.agents[0].run(&wait, limit + Duration::from_secs(60));

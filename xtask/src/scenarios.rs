@@ -826,9 +826,11 @@ fn balancing(c: &mut Ctx) -> Result<()> {
     let spread = c.wait(Duration::from_secs(90), |c| count(&c.places(&work), "node 4") >= 1);
     c.cl.kill_node(4);
     let mut sts = Vec::new();
+    // Settled: nothing away any more and no move in flight (a move to the
+    // dying node fails with a broken link and the process stays home).
     let ended = c.wait(Duration::from_secs(90), |c| {
         let away = c.sh(1, "cat /sys/kernel/roam/away").map(|o| o.text).unwrap_or_default();
-        away.trim().is_empty()
+        away.trim().is_empty() && !c.places(&work).iter().any(|p| p == "moving")
     });
     for j in 1..=3 {
         sts.push(c.sh(1, &format!("cat /tmp/dies{j}.st 2>/dev/null")).map(|o| o.text.trim().to_string()).unwrap_or_default());
