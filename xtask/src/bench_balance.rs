@@ -242,8 +242,11 @@ struct Run {
     /// The same on the host's clock: from sending the command that starts
     /// the jobs to the return of the one that waits for their ends.
     host_ns: u64,
-    /// Node 1's clock over the host's over that interval.
+    /// Node 1's clock over the host's over that interval, and node 2's
+    /// (about the same interval): a TCG guest starved of host CPU loses
+    /// clock ticks, so a rate below 1 shows how much it was starved.
     clock_rate: f64,
+    clock_rate2: f64,
     /// Each job's end after the start (node 1's clock), sorted.
     ends_ns: Vec<u64>,
     statuses: Vec<i32>,
@@ -260,7 +263,7 @@ struct Run {
 impl Run {
     fn json(&self) -> serde_json::Value {
         serde_json::json!({
-            "jobs": self.jobs, "makespan_ns": self.makespan_ns, "host_wall_ns": self.host_ns, "guest_clock_rate": self.clock_rate,
+            "jobs": self.jobs, "makespan_ns": self.makespan_ns, "host_wall_ns": self.host_ns, "node1_clock_rate": self.clock_rate, "node2_clock_rate": self.clock_rate2,
             "job_ends_ns": self.ends_ns, "statuses": self.statuses,
             "first_migration_ns": self.first_migration_ns,
             "migrations_started": self.started, "migrations_done": self.done,
@@ -289,6 +292,7 @@ fn run_jobs(cl: &mut Cluster, tag: &str, k: usize, units: u64, limit: Duration) 
         " }} > /tmp/{tag}.pids; cat /tmp/{tag}.pids; \
          for p in $(cat /tmp/{tag}.pids); do roamctl lock $(cut -d' ' -f4 /proc/$p/stat); done >/dev/null 2>&1; true"
     ));
+    let n2_0 = (Instant::now(), uptime_ms(&sh(cl, 2, "cat /proc/uptime")?));
     let host0 = Instant::now();
     let out = sh(cl, 1, &cmd)?;
     let mut lines = out.lines();
@@ -311,6 +315,11 @@ fn run_jobs(cl: &mut Cluster, tag: &str, k: usize, units: u64, limit: Duration) 
     );
     let o = cl.agents[0].run(&wait, limit + Duration::from_secs(60));
     let host_ns = host0.elapsed().as_nanos() as u64;
+    let n2_1 = uptime_ms(&sh(cl, 2, "cat /proc/uptime")?);
+    let rate2 = match (n2_0.1, n2_1) {
+        (Some(a), Some(b)) => (b.saturating_sub(a)) as f64 / 1e3 / n2_0.0.elapsed().as_secs_f64(),
+        _ => f64::NAN,
+    };
     let up1 = o.as_ref().ok().filter(|o| o.rc == 0).and_then(|o| uptime_ms(o.text.trim()));
     let st = sh(cl, 1, &format!("cat {st_files} 2>/dev/null; true"))?;
     if st.lines().filter(|l| !l.trim().is_empty()).count() < k || up1.is_none() {
@@ -351,6 +360,7 @@ fn run_jobs(cl: &mut Cluster, tag: &str, k: usize, units: u64, limit: Duration) 
         makespan_ns: ends_ns.last().copied().unwrap_or(0),
         host_ns,
         clock_rate: guest_ns as f64 / host_ns.max(1) as f64,
+        clock_rate2: rate2,
         ends_ns,
         statuses,
         first_migration_ns: first.map(|ms| ms.saturating_sub(up0) * 1_000_000),
@@ -730,24 +740,28 @@ pub fn run(ctx: &Ctx, accel: Accel) -> Result<()> {
              host: {host_cpus} CPUs shared by both guests (QEMUs not pinned)."
         );
         println!();
-        println!("| case | makespan (host wall clock) | node 1's clock (its rate vs the host's) | jobs ended at (s, node 1's clock) | migrations done / started | jobs moved |");
-        println!("| --- | --- | --- | --- | --- | --- |");
+        println!("| case | makespan (host wall clock) | on node 1's clock | guest clock rates, node 1 / node 2 | jobs ended at (s, node 1's clock) | migrations done / started | jobs moved |");
+        println!("| --- | --- | --- | --- | --- | --- | --- |");
         let row = |label: &str, r: &Option<Run>| match r {
             Some(r) => println!(
-                "| {label} | {:.2} s | {:.2} s ({:.3}) | {} | {} / {} | {} |",
+                "| {label} | {:.2} s | {:.2} s | {:.3} / {:.3} | {} | {} / {} | {} |",
                 secs(r.host_ns),
                 secs(r.makespan_ns),
                 r.clock_rate,
+                r.clock_rate2,
                 r.ends_ns.iter().map(|&t| format!("{:.1}", secs(t))).collect::<Vec<_>>().join(", "),
                 r.done,
                 r.started,
                 r.moved_jobs
             ),
-            None => println!("| {label} | failed | | | | |"),
+            None => println!("| {label} | failed | | | | | |"),
         };
         row("one job alone, node 1", &one);
         row(&format!("{JOBS} jobs, balancing off (without roam)"), &off);
         row(&format!("{JOBS} jobs, balancing on"), &on);
+        println!(
+            "(guest clock rate: a TCG guest's jiffies clock loses ticks while its QEMU waits for a host CPU; 1.000 = it had one throughout)"
+        );
         println!();
         println!("| measure | value | goal | met |");
         println!("| --- | --- | --- | --- |");
