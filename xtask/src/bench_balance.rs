@@ -6,13 +6,19 @@
 //!    so that one job alone takes about [`JOB_TARGET_S`]) are started
 //!    together on node 1, once with balancing off on both nodes (the
 //!    "without roam" case: all four share node 1's CPU) and once with it
-//!    on. The makespan is the time from the start to the last job's end, on
-//!    node 1's clock (the mtimes of a start file and of each job's status
-//!    file written by `run.sh`), with the host's wall clock beside it. The
-//!    speedup is reported as a fraction of the ideal 2.0, with the time
-//!    from the start to the first migration (node 1's `events` file, whose
-//!    `ms=` is the same monotonic clock as `/proc/uptime`) and the
-//!    migrations the balancers completed (`migrations_done` in `balancer`).
+//!    on. The makespan is the time from the start to the last job's end on
+//!    the host's wall clock (from sending the command that starts the jobs
+//!    to the return of a guest-side wait that notices the last end within
+//!    0.1 s), with node 1's clock beside it (the mtimes of a start file and
+//!    of each job's status file written by `run.sh`): a TCG guest's clock
+//!    loses ticks when its QEMU waits for a host CPU. The speedup is
+//!    reported as a fraction of the ideal 2.0, with the time from the start
+//!    to the first migration (node 1's `events` file, whose `ms=` is the
+//!    same monotonic clock as `/proc/uptime`), the migrations the balancers
+//!    completed (`migrations_done` in `balancer`), and a model: the
+//!    makespan the same migration times would give with perfect CPU sharing
+//!    and free moves, which separates the balancer's timing from the cost
+//!    of running and moving. The harness's own shells are locked to node 1.
 //! 2. **Hook overhead.** `migrate_work sysbench KIND N` (getppid, a 1 KiB
 //!    pread, and the empty loop as a control for noise) on node 1 with
 //!    roam.ko loaded and configured against the same with the module
@@ -159,6 +165,42 @@ fn next_n(n: u64, total_ns: u64) -> Option<u64> {
     (next > n).then_some(next)
 }
 
+/// The makespan of `k` jobs of `job_ns` each, all started on node 1 at
+/// time 0, if every node shared its CPU perfectly among its jobs and each
+/// move `(time, job, to node)` took no time: what the balancer's timing
+/// alone allows. None if it does not end within a generous bound.
+fn model_makespan(job_ns: u64, k: usize, moves: &[(u64, usize, u32)]) -> Option<u64> {
+    const DT: u64 = 1_000_000;
+    let mut left = vec![job_ns as f64; k];
+    let mut node = vec![1u32; k];
+    let mut moves = moves.to_vec();
+    moves.sort_unstable();
+    let limit = job_ns.saturating_mul(2 * k as u64) + moves.last().map_or(0, |m| m.0);
+    let (mut t, mut next) = (0u64, 0usize);
+    while left.iter().any(|&l| l > 0.0) {
+        while next < moves.len() && moves[next].0 <= t {
+            let (_, j, to) = moves[next];
+            if j < k {
+                node[j] = to;
+            }
+            next += 1;
+        }
+        let active: Vec<usize> = (0..k).filter(|&j| left[j] > 0.0).collect();
+        let mut count: BTreeMap<u32, usize> = BTreeMap::new();
+        for &j in &active {
+            *count.entry(node[j]).or_default() += 1;
+        }
+        for &j in &active {
+            left[j] -= DT as f64 / count[&node[j]] as f64;
+        }
+        t += DT;
+        if t > limit {
+            return None;
+        }
+    }
+    Some(t)
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
@@ -258,6 +300,13 @@ struct Run {
     failed_events: usize,
     /// Distinct jobs that moved at least once.
     moved_jobs: usize,
+    /// The most QEMU processes of other clusters seen on the host during
+    /// the run (sampled every second).
+    other_qemus: usize,
+    /// The balancer's moves of the jobs: (time after the start on node 1's
+    /// clock, job index, to node); None if a job moved in a way the model
+    /// does not follow (a move started on node 2).
+    moves: Option<Vec<(u64, usize, u32)>>,
 }
 
 impl Run {
@@ -268,6 +317,7 @@ impl Run {
             "first_migration_ns": self.first_migration_ns,
             "migrations_started": self.started, "migrations_done": self.done,
             "failed_migrations": self.failed_events, "jobs_moved": self.moved_jobs, "events": self.events,
+            "other_qemu_processes_during": self.other_qemus,
         })
     }
 }
@@ -292,6 +342,7 @@ fn run_jobs(cl: &mut Cluster, tag: &str, k: usize, units: u64, limit: Duration) 
         " }} > /tmp/{tag}.pids; cat /tmp/{tag}.pids; \
          for p in $(cat /tmp/{tag}.pids); do roamctl lock $(cut -d' ' -f4 /proc/$p/stat); done >/dev/null 2>&1; true"
     ));
+    let watch = Watch::start(cl);
     let n2_0 = (Instant::now(), uptime_ms(&sh(cl, 2, "cat /proc/uptime")?));
     let host0 = Instant::now();
     let out = sh(cl, 1, &cmd)?;
@@ -316,6 +367,7 @@ fn run_jobs(cl: &mut Cluster, tag: &str, k: usize, units: u64, limit: Duration) 
     let o = cl.agents[0].run(&wait, limit + Duration::from_secs(60));
     let host_ns = host0.elapsed().as_nanos() as u64;
     let n2_1 = uptime_ms(&sh(cl, 2, "cat /proc/uptime")?);
+    let other_qemus = watch.most();
     let rate2 = match (n2_0.1, n2_1) {
         (Some(a), Some(b)) => (b.saturating_sub(a)) as f64 / 1e3 / n2_0.0.elapsed().as_secs_f64(),
         _ => f64::NAN,
@@ -342,12 +394,18 @@ fn run_jobs(cl: &mut Cluster, tag: &str, k: usize, units: u64, limit: Duration) 
     let mut first: Option<u64> = None;
     let mut failed = 0;
     let mut moved = std::collections::BTreeSet::new();
+    let mut moves = Some(Vec::new());
     for (i, node) in [1u32, 2].into_iter().enumerate() {
         for e in events(cl, node)?.into_iter().filter(|e| e.seq > seq0[i]) {
             if e.result != "ok" {
                 failed += 1;
-            } else if node == 1 && e.from == 1 && pids.contains(&e.pid) {
+            } else if node == 2 {
+                moves = None;
+            } else if let Some(j) = pids.iter().position(|&p| p == e.pid).filter(|_| e.from == 1) {
                 moved.insert(e.pid);
+                if let Some(m) = moves.as_mut() {
+                    m.push((e.ms.saturating_sub(up0) * 1_000_000, j, e.to));
+                }
                 if e.cause == "load" {
                     first = Some(first.map_or(e.ms, |f| f.min(e.ms)));
                 }
@@ -369,6 +427,8 @@ fn run_jobs(cl: &mut Cluster, tag: &str, k: usize, units: u64, limit: Duration) 
         events: evs,
         failed_events: failed,
         moved_jobs: moved.len(),
+        other_qemus,
+        moves,
     })
 }
 
@@ -586,7 +646,47 @@ fn report_failure(cl: &mut Cluster, what: &str, e: &anyhow::Error) {
 fn host_state(cl: &Cluster) -> (String, usize) {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let ours: Vec<i32> = cl.state.nodes.iter().map(|n| n.pid).collect();
-    let others = std::fs::read_dir("/proc")
+    (load.split_whitespace().take(3).collect::<Vec<_>>().join(" "), other_qemus(&ours))
+}
+
+/// Samples [`other_qemus`] every second until dropped; the most seen.
+struct Watch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl Watch {
+    fn start(cl: &Cluster) -> Watch {
+        use std::sync::atomic::Ordering;
+        let ours: Vec<i32> = cl.state.nodes.iter().map(|n| n.pid).collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut most = 0;
+            while !s2.load(Ordering::Relaxed) {
+                most = most.max(other_qemus(&ours));
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            most.max(other_qemus(&ours))
+        });
+        Watch { stop, thread: Some(thread) }
+    }
+
+    fn most(mut self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// QEMU processes on the host other than `ours`.
+fn other_qemus(ours: &[i32]) -> usize {
+    std::fs::read_dir("/proc")
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
@@ -598,8 +698,7 @@ fn host_state(cl: &Cluster) -> (String, usize) {
                 })
                 .count()
         })
-        .unwrap_or(0);
-    (load.split_whitespace().take(3).collect::<Vec<_>>().join(" "), others)
+        .unwrap_or(0)
 }
 
 pub fn run(ctx: &Ctx, accel: Accel) -> Result<()> {
@@ -645,11 +744,13 @@ pub fn run(ctx: &Ctx, accel: Accel) -> Result<()> {
         let mut quiet = Vec::new();
         let mut makespan = |cl: &mut Cluster, failures: &mut Vec<String>, on: bool| -> Result<Option<Run>> {
             let what = if on { "on" } else { "off" };
+            let tq = Instant::now();
             let q = wait_quiet(cl, Duration::from_secs(90))?;
+            let waited = tq.elapsed().as_secs_f64();
             quiet.push(q);
             set_all(cl, "balance", if on { "1" } else { "0" })?;
             step(&format!(
-                "{JOBS} jobs started together on node 1, balancing {what} on both nodes (node 1's load before: {})",
+                "{JOBS} jobs started together on node 1, balancing {what} on both nodes (node 1's load before: {}, after waiting {waited:.0} s for it to fall)",
                 q.map(|l| l.to_string()).unwrap_or("-".into())
             ));
             let r = run_jobs(cl, what, JOBS, units, limit(JOBS));
@@ -740,11 +841,11 @@ pub fn run(ctx: &Ctx, accel: Accel) -> Result<()> {
              host: {host_cpus} CPUs shared by both guests (QEMUs not pinned)."
         );
         println!();
-        println!("| case | makespan (host wall clock) | on node 1's clock | guest clock rates, node 1 / node 2 | jobs ended at (s, node 1's clock) | migrations done / started | jobs moved |");
-        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        println!("| case | makespan (host wall clock) | on node 1's clock | guest clock rates, node 1 / node 2 | jobs ended at (s, node 1's clock) | migrations done / started | jobs moved | other QEMUs on the host |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
         let row = |label: &str, r: &Option<Run>| match r {
             Some(r) => println!(
-                "| {label} | {:.2} s | {:.2} s | {:.3} / {:.3} | {} | {} / {} | {} |",
+                "| {label} | {:.2} s | {:.2} s | {:.3} / {:.3} | {} | {} / {} | {} | {} |",
                 secs(r.host_ns),
                 secs(r.makespan_ns),
                 r.clock_rate,
@@ -752,9 +853,10 @@ pub fn run(ctx: &Ctx, accel: Accel) -> Result<()> {
                 r.ends_ns.iter().map(|&t| format!("{:.1}", secs(t))).collect::<Vec<_>>().join(", "),
                 r.done,
                 r.started,
-                r.moved_jobs
+                r.moved_jobs,
+                r.other_qemus
             ),
-            None => println!("| {label} | failed | | | | | |"),
+            None => println!("| {label} | failed | | | | | | |"),
         };
         row("one job alone, node 1", &one);
         row(&format!("{JOBS} jobs, balancing off (without roam)"), &off);
@@ -772,12 +874,23 @@ pub fn run(ctx: &Ctx, accel: Accel) -> Result<()> {
                 yes_no(f >= SPEEDUP_GOAL)
             );
         }
-        if let (Some(o), Some(r)) = (&one, &on) {
+        // The model's job length: a quarter of the run without balancing
+        // (same jobs, same node, closest in time), on node 1's clock.
+        let model = match (&off, &on) {
+            (Some(o), Some(r)) => r.moves.as_ref().and_then(|m| model_makespan(o.makespan_ns / JOBS as u64, JOBS, m)),
+            _ => None,
+        };
+        let model_frac = match (&off, model) {
+            (Some(o), Some(m)) => Some(o.makespan_ns as f64 / m as f64 / IDEAL_SPEEDUP),
+            _ => None,
+        };
+        if let (Some(m), Some(f), Some(r), Some(o)) = (model, model_frac, &on, &off) {
             println!(
-                "| balanced makespan / ideal ({JOBS} jobs on 2 nodes = {} x one job alone = {:.2} s) | {:.2} | | |",
-                JOBS / 2,
-                secs(o.host_ns) * (JOBS / 2) as f64,
-                r.host_ns as f64 / (o.host_ns as f64 * (JOBS / 2) as f64)
+                "| model: the same migration times with each CPU shared perfectly and free moves (one job = {:.2} s = 1/{JOBS} of the run without balancing, node 1's clock) | {:.2} s = {f:.2} of the ideal (measured on node 1's clock: {:.2} s = {:.2}) | | |",
+                secs(o.makespan_ns / JOBS as u64),
+                secs(m),
+                secs(r.makespan_ns),
+                o.makespan_ns as f64 / r.makespan_ns.max(1) as f64 / IDEAL_SPEEDUP
             );
         }
         if let Some(r) = &on {
@@ -794,22 +907,23 @@ pub fn run(ctx: &Ctx, accel: Accel) -> Result<()> {
         println!();
         println!("Hook overhead on node 1: migrate_work sysbench with roam.ko loaded and configured vs not loaded, {ROUNDS} alternating rounds.");
         println!();
-        println!("| benchmark | N | loaded (median) | unloaded (median) | overhead (median of loaded/unloaded - 1) | per-round overhead % | goal | met |");
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        println!("| benchmark | N | loaded (median) | unloaded (median) | extra per call | overhead (median of loaded/unloaded - 1) | per-round overhead % | goal | met |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for o in &ov {
             if o.ratios().is_empty() {
-                println!("| {} | {} | not measured | | | | | |", o.label, o.n);
+                println!("| {} | {} | not measured | | | | | | |", o.label, o.n);
                 continue;
             }
             let ml = median(&o.loaded.iter().map(|&x| x as f64).collect::<Vec<_>>());
             let mu = median(&o.unloaded.iter().map(|&x| x as f64).collect::<Vec<_>>());
             let control = o.kind == "null";
             println!(
-                "| {} | {} | {:.3} us/op | {:.3} us/op | {:+.1}% | {} | {} | {} |",
+                "| {} | {} | {:.3} us/op | {:.3} us/op | {:+.3} us | {:+.1}% | {} | {} | {} |",
                 o.label,
                 o.n,
                 ml / o.n as f64 / 1e3,
                 mu / o.n as f64 / 1e3,
+                (ml - mu) / o.n as f64 / 1e3,
                 o.pct(),
                 o.ratios().iter().map(|r| format!("{:+.1}", (r - 1.0) * 100.0)).collect::<Vec<_>>().join(" "),
                 if control { "(noise)".to_string() } else { format!("<= {OVERHEAD_GOAL_PCT}%") },
@@ -845,6 +959,8 @@ pub fn run(ctx: &Ctx, accel: Accel) -> Result<()> {
                 "ideal_speedup": IDEAL_SPEEDUP, "fraction_of_ideal": frac,
                 "goal_fraction": SPEEDUP_GOAL, "goal_met": frac.map(|f| f >= SPEEDUP_GOAL),
                 "first_migration_ns": on.as_ref().and_then(|r| r.first_migration_ns),
+                "model_makespan_ns": model, "model_fraction_of_ideal": model_frac,
+                "model_note": "processor sharing on each node, the balancing-on run's migration times, one job = 1/JOBS of the balancing-off makespan (node 1's clock), moves take no time",
                 "migrations_done": on.as_ref().map(|r| r.done),
             },
             "overhead": {
@@ -921,6 +1037,18 @@ mod tests {
         let o = Overhead { kind: "getppid", label: "", n: 10, loaded: vec![110, 104, 103], unloaded: vec![100, 100, 100] };
         assert!((o.pct() - 4.0).abs() < 1e-9);
         assert_eq!(o.ratios().len(), 3);
+    }
+
+    #[test]
+    fn model() {
+        let s = 1_000_000_000;
+        let near = |a: Option<u64>, b: u64| a.is_some_and(|a| a.abs_diff(b) <= 2_000_000);
+        assert!(near(model_makespan(10 * s, 4, &[]), 40 * s));
+        assert!(near(model_makespan(10 * s, 4, &[(0, 0, 2), (0, 1, 2)]), 20 * s));
+        // One job leaves after 4 s (each had 1 s of progress): it ends at
+        // 4 + 9 = 13 s, the other three share node 1: 4 + 27 = 31 s.
+        assert!(near(model_makespan(10 * s, 4, &[(4 * s, 3, 2)]), 31 * s));
+        assert_eq!(model_makespan(10 * s, 1, &[]).map(|t| t / 1_000_000), Some(10_000));
     }
 
     #[test]
