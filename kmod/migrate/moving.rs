@@ -1888,21 +1888,39 @@ impl Mover {
     // ------------------------------------------------------------------
     // The system-call hook's table.
 
+    /// Enters `ids` in the hook's table and makes sure the probe is
+    /// registered. Process context (may sleep).
     fn hook(&self, ids: GuestIds) -> bool {
+        if crate::sys::hook::get().is_err() {
+            return false;
+        }
         let mut t = self.hook_ids.lock();
         if let Some(slot) = t.iter_mut().find(|s| s.pid == 0) {
             *slot = ids;
             self.nguests.fetch_add(1, Ordering::Release);
             return true;
         }
+        drop(t);
+        crate::sys::hook::put();
         false
     }
 
+    /// Removes `pid` from the hook's table (the probe goes with the last
+    /// entry). Process context (may sleep).
     fn unhook(&self, pid: u32) {
-        let mut t = self.hook_ids.lock();
-        if let Some(slot) = t.iter_mut().find(|s| s.pid == pid && pid != 0) {
-            *slot = GuestIds::default();
-            self.nguests.fetch_sub(1, Ordering::Release);
+        let found = {
+            let mut t = self.hook_ids.lock();
+            match t.iter_mut().find(|s| s.pid == pid && pid != 0) {
+                Some(slot) => {
+                    *slot = GuestIds::default();
+                    self.nguests.fetch_sub(1, Ordering::Release);
+                    true
+                }
+                None => false,
+            }
+        };
+        if found {
+            crate::sys::hook::put();
         }
     }
 

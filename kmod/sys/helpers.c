@@ -16,6 +16,7 @@
 #include <linux/task_work.h>
 #include <linux/tracepoint.h>
 #include <linux/mm.h>
+#include <linux/mutex.h>
 #include "helpers.h"
 
 struct pt_regs *roam_current_regs(void)
@@ -85,21 +86,57 @@ static void roam_probe_sys_enter(void *data, struct pt_regs *regs, long id)
 	roam_sys_enter_rs(regs, id);
 }
 
+/*
+ * The probe is registered only while some task needs it (a guest or a
+ * deputy on this node): a registered sys_enter probe sends every system
+ * call of every task through the slow path.
+ */
+static DEFINE_MUTEX(roam_hook_lock);
+static int roam_hook_users;
+
+/* Finds the tracepoint (at load); the probe is not registered yet. */
 int roam_hook_register(void)
 {
 	if (!roam_tp_sys_enter)
 		for_each_kernel_tracepoint(roam_find_tp, NULL);
-	if (!roam_tp_sys_enter)
-		return -ENOENT;
-	return tracepoint_probe_register(roam_tp_sys_enter, roam_probe_sys_enter, NULL);
+	return roam_tp_sys_enter ? 0 : -ENOENT;
 }
 
+/* One more user of the hook; registers the probe for the first. */
+int roam_hook_get(void)
+{
+	int r = 0;
+
+	mutex_lock(&roam_hook_lock);
+	if (roam_hook_users == 0 && roam_tp_sys_enter)
+		r = tracepoint_probe_register(roam_tp_sys_enter, roam_probe_sys_enter, NULL);
+	if (r == 0)
+		roam_hook_users++;
+	mutex_unlock(&roam_hook_lock);
+	return r;
+}
+
+/* One user fewer; unregisters the probe (and waits for running ones) with the last. */
+void roam_hook_put(void)
+{
+	mutex_lock(&roam_hook_lock);
+	if (roam_hook_users > 0 && --roam_hook_users == 0 && roam_tp_sys_enter) {
+		tracepoint_probe_unregister(roam_tp_sys_enter, roam_probe_sys_enter, NULL);
+		tracepoint_synchronize_unregister();
+	}
+	mutex_unlock(&roam_hook_lock);
+}
+
+/* Unload: no user can be left (they hold module references); be safe. */
 void roam_hook_unregister(void)
 {
-	if (!roam_tp_sys_enter)
-		return;
-	tracepoint_probe_unregister(roam_tp_sys_enter, roam_probe_sys_enter, NULL);
-	tracepoint_synchronize_unregister();
+	mutex_lock(&roam_hook_lock);
+	if (roam_hook_users > 0 && roam_tp_sys_enter) {
+		tracepoint_probe_unregister(roam_tp_sys_enter, roam_probe_sys_enter, NULL);
+		tracepoint_synchronize_unregister();
+	}
+	roam_hook_users = 0;
+	mutex_unlock(&roam_hook_lock);
 }
 
 int roam_parent_is_kthread(void)

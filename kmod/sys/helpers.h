@@ -54,6 +54,8 @@ void roam_switch_hook_unregister(void);
 u64 roam_switch_count(void);
 struct callback_head *roam_choose(int tgid, struct callback_head *work);
 int roam_hook_register(void);
+int roam_hook_get(void);
+void roam_hook_put(void);
 void roam_hook_unregister(void);
 /* Implemented in Rust (kmod/sys/hook.rs). */
 void roam_sys_enter_rs(struct pt_regs *regs, long id);

@@ -12,6 +12,8 @@ use kernel::{bindings, prelude::*};
 
 extern "C" {
     fn roam_hook_register() -> i32;
+    fn roam_hook_get() -> i32;
+    fn roam_hook_put();
     fn roam_hook_unregister();
 }
 
@@ -39,11 +41,33 @@ pub unsafe extern "C" fn roam_sys_enter_rs(regs: *mut bindings::pt_regs, id: cor
     f(unsafe { &mut *regs }, id as i64);
 }
 
-/// The registered hook; unregisters (and waits for running probes) on drop.
+/// The hook: the handler is set at load, but the probe is registered only
+/// while there are users ([`Hook::get`]), since a registered `sys_enter`
+/// probe slows every system call of every task. Unregisters (and waits for
+/// running probes) on drop.
 pub(crate) struct Hook(());
 
+/// Takes a user of the hook (registering the probe for the first one).
+/// May sleep.
+pub(crate) fn get() -> Result {
+    // SAFETY: the C side serialises users with its mutex.
+    let r = unsafe { roam_hook_get() };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}
+
+/// Drops a user taken with [`get`] (unregistering the probe with the last
+/// one). May sleep.
+pub(crate) fn put() {
+    // SAFETY: as above; unbalanced calls are ignored by the C side.
+    unsafe { roam_hook_put() };
+}
+
 impl Hook {
-    /// Registers `h` as the system-call handler.
+    /// Sets `h` as the system-call handler (the probe itself is
+    /// registered by the first [`get`]).
     pub(crate) fn install(h: Handler) -> Result<Hook> {
         HANDLER.store(h as *mut (), Ordering::Release);
         // SAFETY: registers the C probe; undone in `Drop`.
