@@ -798,7 +798,6 @@ fn balancing(c: &mut Ctx) -> Result<()> {
     }
     let _ = c.set(1, "min_age_ms", "20000");
     let _ = c.set(1, "balance", "1");
-    let before = ();
     let short: Vec<u32> = (1..=3).filter_map(|j| c.start(1, &format!("short{j}"), &format!("{W} spin 3")).ok()).collect();
     let mut sts = Vec::new();
     for j in 1..=3 {
@@ -811,7 +810,6 @@ fn balancing(c: &mut Ctx) -> Result<()> {
         short.len() == 3 && sts.iter().all(|s| *s == Some(7)) && moved.is_empty(),
         format!("statuses {sts:?}; their migrations: {moved:?}"),
     );
-    let _ = before;
 
     // A node dies while the balancer is at work: what ran there ends at
     // home with SIGKILL, nothing hangs, and balancing goes on.
