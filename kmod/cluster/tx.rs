@@ -127,13 +127,26 @@ fn send_locked(c: &Cluster, peer: &Peer, tx: &mut TxState, frame: &[u8], now: u6
     }
 }
 
-/// Sends one frame to `peer`, connecting first if needed.
+/// Sends one frame to `peer`, connecting first if needed. A connection
+/// held from before that turns out dead (the peer restarted its transport
+/// or reset it) is replaced once at once, so the frame is not lost to a
+/// stale socket.
 pub(crate) fn send(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, payload: &[u8]) -> Result {
     let mut tx = peer.tx.lock();
     let now = time::now_ms();
+    let held = tx.sock.is_some();
     ensure_connected(c, peer, &mut tx, now)?;
     let frame = seal_frame(c, peer, &mut tx, ty, request_id, payload)?;
-    send_locked(c, peer, &mut tx, &frame, now)
+    match send_locked(c, peer, &mut tx, &frame, now) {
+        Err(e) if held && (e == EPIPE || e == crate::sys::err::econnreset()) => {
+            tx.retry_at_ms = 0;
+            tx.backoff_ms = 0;
+            ensure_connected(c, peer, &mut tx, now)?;
+            let frame = seal_frame(c, peer, &mut tx, ty, request_id, payload)?;
+            send_locked(c, peer, &mut tx, &frame, now)
+        }
+        r => r,
+    }
 }
 
 /// Answers a request on the connection it arrived on.

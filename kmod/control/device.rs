@@ -63,6 +63,18 @@ impl IoctlHandler for RoamDevice {
                 }
                 Ok(0)
             }
+            abi::ROAM_IOC_ALLOW => {
+                let (mut r, mut w) = UserSlice::new(arg, abi::Allow::SIZE).reader_writer();
+                let mut raw = [0u8; abi::Allow::SIZE];
+                r.read_slice(&mut raw)?;
+                let mut a = abi::Allow::from_bytes(&raw);
+                if a.set > 1 {
+                    return Err(EINVAL);
+                }
+                a.nodes = self.migration.allow(a.pid, a.set == 1, a.nodes)?;
+                w.write_slice(&a.to_bytes())?;
+                Ok(0)
+            }
             abi::ROAM_IOC_MIGRATE => {
                 let (mut r, mut w) = UserSlice::new(arg, abi::Migrate::SIZE).reader_writer();
                 let mut raw = [0u8; abi::Migrate::SIZE];

@@ -5,12 +5,15 @@
 //! `policy::decide` (the same `no_std` code the simulator runs) whether one
 //! should move, and arms the context-switch hook with that process's
 //! migration work; the process takes it the next time it is switched in
-//! and migrates itself at its return to user mode.
+//! and migrates itself at its return to user mode. The hook is registered
+//! only while a work is armed.
 //!
 //! Per-process profile: age (from its start time), CPU share over the last
 //! interval (from the scheduler's own runtime accounting), resident size,
-//! time since it arrived here (guests, or processes back home), and
-//! whether it made forwarded calls to a node (a guest talks to its home).
+//! time since it arrived here (guests, or processes back home), whether it
+//! made forwarded calls to a node (a guest talks to its home), how often
+//! it came home because it forked or exec'd there, and the nodes it may
+//! run on.
 
 use super::moving::Mover;
 use super::Migration;
@@ -68,6 +71,15 @@ struct Sample {
     start_ns: u64,
     runtime_ns: u64,
     at_ns: u64,
+}
+
+/// An allowed-nodes mask with the process's home added: home is always
+/// allowed.
+fn with_home(mask: u64, home: u32) -> u64 {
+    match home {
+        1..=64 if mask != 0 => mask | (1u64 << (home - 1)),
+        _ => mask,
+    }
 }
 
 /// The armed migration.
@@ -139,6 +151,7 @@ impl Balancer {
     pub(crate) fn stop(&self) {
         let mut st = self.state.lock();
         self.disarm(&mut st);
+        self.hook.release();
     }
 
     /// One balancing step (called every exchange interval).
@@ -157,6 +170,8 @@ impl Balancer {
                 return;
             }
         }
+        // Nothing armed: the scheduler need not call the hook.
+        self.hook.release();
         let me_id = c.me();
         if ctl.balance.load(Ordering::Relaxed) == 0
             || ctl.stay.load(Ordering::Relaxed) != 0
@@ -200,6 +215,8 @@ impl Balancer {
                     rss_mb: (p.rss >> 20).min(u32::MAX as u64) as u32,
                     eligible,
                     comm_node: profile.talks_to,
+                    bounces: profile.bounces,
+                    allowed: with_home(profile.allowed, profile.home),
                 },
                 GFP_KERNEL,
             );
@@ -235,7 +252,11 @@ impl Balancer {
         let (head, drop_fn) = work.into_raw();
         // SAFETY: `head`/`drop_fn` come from `into_raw` just above.
         let work = unsafe { Prepared::from_raw(head, drop_fn) };
-        self.hook.choose(pid, work);
+        if let Err(e) = self.hook.choose(pid, work) {
+            pr_warn!("balancer: cannot hook context switches (sched_switch): {:?}\n", e);
+            mover.not_capturing(pid);
+            return;
+        }
         st.armed = Some(Armed { tgid: pid, at_ms: now, drop_fn });
         st.quiet_until = now + COOLDOWN_INTERVALS * interval;
         self.started.fetch_add(1, Ordering::Relaxed);

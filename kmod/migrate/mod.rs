@@ -27,11 +27,20 @@ struct LockedProc {
 pub(crate) struct Migration {
     #[pin]
     locked: Mutex<KVec<LockedProc>>,
+    /// Processes with an allowed-nodes mask (`ROAM_IOC_ALLOW`).
+    #[pin]
+    allowed: Mutex<KVec<(LockedProc, u64)>>,
 }
 
 impl Migration {
     pub(crate) fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(pin_init!(Migration { locked <- new_mutex!(KVec::new(), "roam_locked") }), GFP_KERNEL)
+        Arc::pin_init(
+            pin_init!(Migration {
+                locked <- new_mutex!(KVec::new(), "roam_locked"),
+                allowed <- new_mutex!(KVec::new(), "roam_allowed"),
+            }),
+            GFP_KERNEL,
+        )
     }
 
     /// Finds `pid` and checks the caller may act on it: root, or the same
@@ -136,25 +145,53 @@ impl Migration {
         Ok(())
     }
 
+    /// The allowed-nodes mask of the local process `tgid` (0: any node).
+    pub(crate) fn allowed_of(&self, tgid: u32) -> u64 {
+        let Ok(t) = TaskRef::find(tgid) else { return 0 };
+        let me = LockedProc { pid: t.tgid(), start_time: t.start_time() };
+        self.allowed.lock().iter().find(|a| a.0 == me).map(|a| a.1).unwrap_or(0)
+    }
+
+    /// Gives the local process `tgid` the mask `nodes` (0: any node);
+    /// used for arriving processes, which bring theirs.
+    pub(crate) fn set_allowed(&self, tgid: u32, nodes: u64) -> Result {
+        let t = TaskRef::find(tgid)?;
+        let me = LockedProc { pid: t.tgid(), start_time: t.start_time() };
+        self.prune_allowed();
+        let mut l = self.allowed.lock();
+        retain(&mut l, |a| a.0 != me)?;
+        if nodes != 0 {
+            if l.len() >= MAX_LOCKED {
+                pr_warn!("allow: refused pid {}: {} processes have allowed nodes already\n", tgid, MAX_LOCKED);
+                return Err(ENOSPC);
+            }
+            l.push((me, nodes), GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// `ROAM_IOC_ALLOW`: reads, and with `set` changes, the nodes `pid`
+    /// may be moved to; returns the mask in force.
+    pub(crate) fn allow(&self, pid: u32, set: bool, nodes: u64) -> Result<u64> {
+        let t = Self::find_permitted(pid)?;
+        if t.is_kthread() {
+            return Err(EINVAL);
+        }
+        if set {
+            self.set_allowed(t.tgid(), nodes)?;
+            pr_info!("pid {} may run on nodes {:#x} (0: any)\n", t.tgid(), nodes);
+        }
+        Ok(self.allowed_of(t.tgid()))
+    }
+
+    /// Forgets allowed-node masks of processes that have exited.
+    fn prune_allowed(&self) {
+        forget_exited(&self.allowed, |a| a.0);
+    }
+
     /// Forgets locked processes that have exited.
     fn prune(&self) {
-        let snapshot: KVec<LockedProc> = {
-            let l = self.locked.lock();
-            let mut v = KVec::new();
-            if v.extend_from_slice(&l, GFP_KERNEL).is_err() {
-                return;
-            }
-            v
-        };
-        let mut gone = KVec::new();
-        for p in snapshot.iter() {
-            let alive = TaskRef::find(p.pid).map(|t| t.start_time() == p.start_time).unwrap_or(false);
-            if !alive && gone.push(*p, GFP_KERNEL).is_err() {
-                break;
-            }
-        }
-        let mut l = self.locked.lock();
-        let _ = retain(&mut l, |x| !gone.iter().any(|g| g == x));
+        forget_exited(&self.locked, |l| *l);
     }
 
     /// Locked processes still alive, for `/sys/kernel/roam/locked`.
@@ -165,6 +202,30 @@ impl Migration {
         }
         Ok(())
     }
+}
+
+/// Drops the entries of `list` whose process (`key`) has exited. The
+/// processes are looked up without the lock held.
+fn forget_exited<T: Copy>(list: &Mutex<KVec<T>>, key: impl Fn(&T) -> LockedProc) {
+    let snapshot: KVec<LockedProc> = {
+        let l = list.lock();
+        let mut v = KVec::new();
+        for x in l.iter() {
+            if v.push(key(x), GFP_KERNEL).is_err() {
+                return;
+            }
+        }
+        v
+    };
+    let mut gone = KVec::new();
+    for p in snapshot.iter() {
+        let alive = TaskRef::find(p.pid).map(|t| t.start_time() == p.start_time).unwrap_or(false);
+        if !alive && gone.push(*p, GFP_KERNEL).is_err() {
+            break;
+        }
+    }
+    let mut l = list.lock();
+    let _ = retain(&mut l, |x| !gone.iter().any(|g| *g == key(x)));
 }
 
 /// Keeps the elements matching `keep`. Memory is reserved first, so on
@@ -183,13 +244,26 @@ pub(crate) fn retain<T: Copy>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) -> Res
 
 /// Keeps the shared elements matching `keep` (see [`retain`]).
 pub(crate) fn retain_arc<T>(v: &mut KVec<Arc<T>>, keep: impl Fn(&Arc<T>) -> bool) -> Result {
-    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+    retain_owned(v, keep)
+}
+
+/// Keeps the elements matching `keep`, moving them (see [`retain`]).
+pub(crate) fn retain_owned<T>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) -> Result {
+    let mut gone = KVec::new();
+    split_off(v, &mut gone, |x| !keep(x))
+}
+
+/// Moves the elements of `v` matching `take` to the end of `out`, keeping
+/// the order of both. Memory is reserved first, so on failure nothing
+/// moves.
+pub(crate) fn split_off<T>(v: &mut KVec<T>, out: &mut KVec<T>, take: impl Fn(&T) -> bool) -> Result {
+    let n = v.iter().filter(|x| take(x)).count();
+    let mut keep = KVec::with_capacity(v.len() - n, GFP_KERNEL)?;
+    out.reserve(n, GFP_KERNEL)?;
     for x in core::mem::take(v) {
-        if keep(&x) {
-            // Cannot fail: capacity reserved above.
-            let _ = out.push(x, GFP_KERNEL);
-        }
+        // Cannot fail: capacity reserved above.
+        let _ = if take(&x) { out.push(x, GFP_KERNEL) } else { keep.push(x, GFP_KERNEL) };
     }
-    *v = out;
+    *v = keep;
     Ok(())
 }

@@ -280,6 +280,18 @@ impl Cause {
             Cause::Syscall => "syscall",
         }
     }
+
+    /// Its code in the image header ([`image::cause`]).
+    const fn code(self) -> u16 {
+        match self {
+            Cause::Manual => image::cause::MANUAL,
+            Cause::Load => image::cause::LOAD,
+            Cause::Memory => image::cause::MEMORY,
+            Cause::Recall => image::cause::RECALL,
+            Cause::Expel => image::cause::EXPEL,
+            Cause::Syscall => image::cause::SYSCALL,
+        }
+    }
 }
 
 /// One migration, as `/sys/kernel/roam/events` shows it.
@@ -327,6 +339,8 @@ struct Guest {
     arrived_ms: u64,
     /// Forwarded calls since the balancer last looked.
     calls: u32,
+    /// The nodes it may run on (0: any), as it brought them.
+    allowed: u64,
 }
 
 /// What the balancer needs to know of a process, beyond the scheduler's
@@ -342,6 +356,22 @@ pub(crate) struct Profile {
     pub(crate) arrived_ms: Option<u64>,
     /// A node it made forwarded calls to since the last look (0: none).
     pub(crate) talks_to: u32,
+    /// Times it came home because a call needed its home.
+    pub(crate) bounces: u32,
+    /// The nodes it may run on (0: any).
+    pub(crate) allowed: u64,
+    /// Its home node (0: this node).
+    pub(crate) home: u32,
+}
+
+/// A process of this node that came back home.
+#[derive(Clone, Copy)]
+struct Homecoming {
+    tgid: u32,
+    /// When (ms).
+    at_ms: u64,
+    /// How many of its homecomings were for a call only home can serve.
+    bounces: u32,
 }
 
 /// The hook's view of the guests: looked up with preemption disabled.
@@ -381,7 +411,7 @@ struct Registry {
     /// Forwarded calls of guests here, waiting for their deputies.
     waits: KVec<Arc<CallWait>>,
     /// Processes that came back home, and when (ms), for the residency rule.
-    homecomings: KVec<(u32, u64)>,
+    homecomings: KVec<Homecoming>,
 }
 
 /// The migration engine of one node.
@@ -686,10 +716,22 @@ impl Mover {
         if let Some(g) = r.guests.iter_mut().find(|g| g.pid == tgid && !g.left) {
             let talks_to = if g.calls > 0 { g.home_node } else { 0 };
             g.calls = 0;
-            return Some(Profile { deputy, moving, guest: true, arrived_ms: Some(g.arrived_ms), talks_to });
+            let allowed = g.allowed;
+            let home = g.home_node;
+            return Some(Profile { deputy, moving, guest: true, arrived_ms: Some(g.arrived_ms), talks_to, bounces: 0, allowed, home });
         }
-        let arrived_ms = r.homecomings.iter().find(|h| h.0 == tgid).map(|h| h.1);
-        Some(Profile { deputy, moving, guest: false, arrived_ms, talks_to: 0 })
+        let back = r.homecomings.iter().find(|h| h.tgid == tgid).copied();
+        drop(r);
+        Some(Profile {
+            deputy,
+            moving,
+            guest: false,
+            arrived_ms: back.map(|h| h.at_ms),
+            talks_to: 0,
+            bounces: back.map(|h| h.bounces).unwrap_or(0),
+            allowed: self.migration.allowed_of(tgid),
+            home: 0,
+        })
     }
 
     /// Marks `tgid` as being captured; false if it already is.
@@ -759,12 +801,12 @@ impl Mover {
         let (_, tgid) = uctx::ids();
         let comm = uctx::comm();
         let from = self.me();
-        let r = self.move_inner(dest);
+        let r = self.move_inner(dest, cause);
         self.record(Event { seq: 0, ms: time::now_ms(), pid: tgid, comm, from, to: dest, cause, result: r.err().unwrap_or(0) });
         r
     }
 
-    fn move_inner(&self, dest: u32) -> core::result::Result<(u32, u64), u32> {
+    fn move_inner(&self, dest: u32, cause: Cause) -> core::result::Result<(u32, u64), u32> {
         let peer: Arc<Peer> = self.cluster.peer(dest).ok_or(refusal::UNKNOWN_NODE)?;
         if !peer.up.load(Ordering::Relaxed) {
             return Err(refusal::UNKNOWN_NODE);
@@ -774,12 +816,13 @@ impl Mover {
         }
         let (pid, tgid) = uctx::ids();
         // Home identity: ours, or the one we carry as a guest.
-        let (home_node, home_pid, home_tgid, scratch) = {
+        let guest = {
             let r = self.reg.lock();
-            match r.guests.iter().find(|g| g.pid == tgid && !g.left) {
-                Some(g) => (g.home_node, g.home_pid, g.home_tgid, g.scratch),
-                None => (self.me(), pid, tgid, 0),
-            }
+            r.guests.iter().find(|g| g.pid == tgid && !g.left).map(|g| (g.home_node, g.home_pid, g.home_tgid, g.scratch, g.allowed))
+        };
+        let (home_node, home_pid, home_tgid, scratch, allowed) = match guest {
+            Some(g) => g,
+            None => (self.me(), pid, tgid, 0, self.migration.allowed_of(tgid)),
         };
         let mut regs = uctx::regs().map_err(|_| refusal::CAPTURE)?;
         // Interrupted in a system call that the kernel would restart: make
@@ -823,6 +866,9 @@ impl Mover {
             nr_vmas: vmas.len() as u32,
             nr_pages,
             xstate_len: xstate.len() as u32,
+            cause: cause.code(),
+            sender_load: self.cluster.own_entry().load,
+            allowed,
         };
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
         let out = Arc::pin_init(
@@ -1072,9 +1118,12 @@ impl Mover {
                 if self.take_over(&inc) {
                     pr_info!("pid {} is back home\n", tgid);
                     {
+                        let bounced = inc.state.lock().header.cause == image::cause::SYSCALL;
                         let mut r = self.reg.lock();
-                        let _ = super::retain(&mut r.homecomings, |h| h.0 != tgid && TaskRef::find(h.0).is_ok());
-                        let _ = r.homecomings.push((tgid, time::now_ms()), GFP_KERNEL);
+                        let before = r.homecomings.iter().find(|h| h.tgid == tgid).map(|h| h.bounces).unwrap_or(0);
+                        let _ = super::retain(&mut r.homecomings, |h| h.tgid != tgid && TaskRef::find(h.tgid).is_ok());
+                        let bounces = before + u32::from(bounced);
+                        let _ = r.homecomings.push(Homecoming { tgid, at_ms: time::now_ms(), bounces }, GFP_KERNEL);
                     }
                     self.unhook(tgid);
                     uctx::ungate_signals();
@@ -1570,9 +1619,28 @@ impl Mover {
             if self.accept.load(Ordering::Relaxed) == 0 {
                 return Err(RefuseReason::NotAccepting);
             }
-            let r = self.reg.lock();
-            if r.guests.iter().filter(|g| !g.left).count() + r.incoming.len() >= self.ctl.max_guests.load(Ordering::Relaxed) as usize {
+            if !crate::policy::allowed_on(h.allowed, self.me()) {
+                return Err(RefuseReason::NotAccepting);
+            }
+            let guests = {
+                let r = self.reg.lock();
+                r.guests.iter().filter(|g| !g.left).count() + r.incoming.len()
+            };
+            if guests >= self.ctl.max_guests.load(Ordering::Relaxed) as usize {
                 return Err(RefuseReason::TooManyGuests);
+            }
+            // A balancing move: take it only while still lighter (the
+            // sender's view of this node may be an interval old).
+            if h.cause == image::cause::LOAD {
+                let t = crate::policy::Tunables {
+                    stability_margin: self.ctl.margin.load(Ordering::Relaxed),
+                    ..crate::policy::Tunables::DEFAULT
+                };
+                let me = self.cluster.own_entry();
+                if crate::policy::accept(&me, h.sender_load, 0, &t, false).is_err() {
+                    pr_info!("refused pid {} of node {}: load here {}, there {} (margin {})\n", h.tgid, h.home_node, me.load, h.sender_load, t.stability_margin);
+                    return Err(RefuseReason::NotLighter);
+                }
             }
         }
         let need_mb = h.nr_pages / 256 + 16;
@@ -1741,11 +1809,15 @@ impl Mover {
         let me2 = self.clone();
         let inc2 = inc.clone();
         let th = KThread::spawn(c_str!("roam-guest"), move || me2.run_stub(&inc2))?;
-        let mut r = self.reg.lock();
-        // Reap the threads of stubs that ended.
-        let _ = take_done(&mut r.stubs);
-        r.stubs.push((inc.ticket, th), GFP_KERNEL)?;
-        Ok(())
+        // Reap the threads of stubs that ended, outside the lock (each
+        // `kthread_stop` waits for its thread to notice).
+        let (ended, pushed) = {
+            let mut r = self.reg.lock();
+            let ended = take_done(&mut r.stubs);
+            (ended, r.stubs.push((inc.ticket, th), GFP_KERNEL))
+        };
+        drop(ended);
+        pushed.map_err(Into::into)
     }
 
     /// Body of a `roam-guest` thread: runs the stub (which becomes the
@@ -1772,7 +1844,7 @@ impl Mover {
         let left = {
             let mut r = self.reg.lock();
             let left = r.guests.iter().find(|g| g.pid == pid && g.home_tgid == home_tgid).map(|g| g.left);
-            let _ = retain_guests(&mut r.guests, |g| !(g.pid == pid && g.home_tgid == home_tgid));
+            let _ = super::retain_owned(&mut r.guests, |g| !(g.pid == pid && g.home_tgid == home_tgid));
             left
         };
         self.unhook(pid);
@@ -1860,12 +1932,13 @@ impl Mover {
                     comm: h.comm,
                     arrived_ms: time::now_ms(),
                     calls: 0,
+                    allowed: h.allowed,
                 },
                 GFP_KERNEL,
             )?;
         }
         if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false }) {
-            let _ = retain_guests(&mut self.reg.lock().guests, |g| g.pid != pid);
+            let _ = super::retain_owned(&mut self.reg.lock().guests, |g| g.pid != pid);
             uctx::signal_self(SIGKILL);
             return Err(EBUSY);
         }
@@ -1897,6 +1970,7 @@ impl Mover {
         let mut t = self.hook_ids.lock();
         if let Some(slot) = t.iter_mut().find(|s| s.pid == 0) {
             *slot = ids;
+            filter_slot(ids.pid).fetch_add(1, Ordering::Release);
             self.nguests.fetch_add(1, Ordering::Release);
             return true;
         }
@@ -1913,6 +1987,7 @@ impl Mover {
             match t.iter_mut().find(|s| s.pid == pid && pid != 0) {
                 Some(slot) => {
                     *slot = GuestIds::default();
+                    filter_slot(pid).fetch_sub(1, Ordering::Release);
                     self.nguests.fetch_sub(1, Ordering::Release);
                     true
                 }
@@ -1957,7 +2032,7 @@ impl Mover {
                 e.from,
                 e.to,
                 e.cause.name(),
-                if e.result == 0 { "ok" } else { refusal_name(e.result) }
+                refusal::name(e.result)
             )?;
         }
         Ok(())
@@ -2087,6 +2162,10 @@ pub(crate) fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
         return;
     }
     let tgid = uctx::ids().1;
+    // Most callers are not in the table: say so without the lock.
+    if filter_slot(tgid).load(Ordering::Acquire) == 0 {
+        return;
+    }
     let ids = {
         let t = m.hook_ids.lock();
         t.iter().find(|s| s.pid == tgid && tgid != 0).copied()
@@ -2143,6 +2222,15 @@ pub(crate) fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
         }
         Disposition::BringHome => bring_home(regs, nr),
     }
+}
+
+/// How many entries of the hook's table have a pid in each class (pid
+/// modulo 256): a system call whose caller's class is empty skips the
+/// table's lock.
+static HOOK_FILTER: [core::sync::atomic::AtomicU32; 256] = [const { core::sync::atomic::AtomicU32::new(0) }; 256];
+
+fn filter_slot(pid: u32) -> &'static core::sync::atomic::AtomicU32 {
+    &HOOK_FILTER[(pid % 256) as usize]
 }
 
 /// System calls already reported in dmesg (one bit per number).
@@ -2297,26 +2385,6 @@ fn drop_user_memory() {
 }
 
 /// A one-word name for a refusal code (events).
-fn refusal_name(code: u32) -> &'static str {
-    match code {
-        refusal::NOT_ACCEPTING => "not-accepting",
-        refusal::TOO_MANY_GUESTS => "too-many-guests",
-        refusal::NO_MEMORY => "no-memory",
-        refusal::BAD_IMAGE => "bad-image",
-        refusal::BUSY => "busy",
-        refusal::VERSION => "version",
-        refusal::UNKNOWN_NODE => "unknown-node",
-        refusal::LINK => "link",
-        refusal::CANT_MOVE => "cant-move",
-        refusal::ALREADY_THERE => "already-there",
-        refusal::IN_PROGRESS => "in-progress",
-        refusal::GONE => "gone",
-        refusal::NO_TRANSPORT => "no-transport",
-        refusal::CAPTURE => "capture",
-        _ => "failed",
-    }
-}
-
 fn has_pages(v: &Vma) -> bool {
     v.flags & image::VMA_NO_PAGES == 0 && v.prot & image::PROT_READ != 0
 }
@@ -2369,20 +2437,12 @@ fn cant_move_errno(reasons: u32) -> Error {
     }
 }
 
-fn take_done(v: &mut KVec<(u64, KThread)>) -> usize {
-    // Threads are joined on unload; nothing to reap early.
-    v.len()
-}
-
-fn retain_guests(v: &mut KVec<Guest>, keep: impl Fn(&Guest) -> bool) -> Result {
-    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
-    for g in core::mem::take(v) {
-        if keep(&g) {
-            let _ = out.push(g, GFP_KERNEL);
-        }
-    }
-    *v = out;
-    Ok(())
+/// Takes the stub threads whose work has ended out of `v`, for the caller
+/// to drop (reap). On allocation failure nothing is taken.
+fn take_done(v: &mut KVec<(u64, KThread)>) -> KVec<(u64, KThread)> {
+    let mut done = KVec::new();
+    let _ = super::split_off(v, &mut done, |t| t.1.finished());
+    done
 }
 
 /// The mover's registrations while the module is loaded: the system-call

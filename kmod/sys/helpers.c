@@ -176,6 +176,33 @@ void roam_set_comm(const char *name)
 }
 
 /*
+ * Sets the action of every catchable signal of the current task: handler
+ * and restorer, flags, and a mask of all signals or none.
+ */
+static void roam_set_all_actions(__sighandler_t handler, unsigned long flags,
+				 __sigrestore_t restorer, bool mask_all)
+{
+	struct sighand_struct *sh = current->sighand;
+	int i;
+
+	spin_lock_irq(&sh->siglock);
+	for (i = 1; i <= _NSIG; i++) {
+		struct sigaction *sa = &sh->action[i - 1].sa;
+
+		if (i == SIGKILL || i == SIGSTOP)
+			continue;
+		sa->sa_handler = handler;
+		sa->sa_flags = flags;
+		sa->sa_restorer = restorer;
+		if (mask_all)
+			sigfillset(&sa->sa_mask);
+		else
+			sigemptyset(&sa->sa_mask);
+	}
+	spin_unlock_irq(&sh->siglock);
+}
+
+/*
  * Points every catchable signal of the current task at `gate` (a handler
  * in its scratch area that reports the signal to roam), restartable, with
  * every signal blocked while it runs, and unblocks every signal: a deputy
@@ -183,22 +210,10 @@ void roam_set_comm(const char *name)
  */
 void roam_gate_all_signals(u64 gate)
 {
-	struct sighand_struct *sh = current->sighand;
 	sigset_t none;
-	int i;
 
-	spin_lock_irq(&sh->siglock);
-	for (i = 1; i <= _NSIG; i++) {
-		struct sigaction *sa = &sh->action[i - 1].sa;
-
-		if (i == SIGKILL || i == SIGSTOP)
-			continue;
-		sa->sa_handler = (__sighandler_t)(unsigned long)gate;
-		sa->sa_flags = SA_SIGINFO | SA_RESTORER | SA_RESTART;
-		sa->sa_restorer = (__sigrestore_t)(unsigned long)gate;
-		sigfillset(&sa->sa_mask);
-	}
-	spin_unlock_irq(&sh->siglock);
+	roam_set_all_actions((__sighandler_t)(unsigned long)gate, SA_SIGINFO | SA_RESTORER | SA_RESTART,
+			     (__sigrestore_t)(unsigned long)gate, true);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -206,21 +221,7 @@ void roam_gate_all_signals(u64 gate)
 /* Puts every catchable signal of the current task back to its default. */
 void roam_ungate_signals(void)
 {
-	struct sighand_struct *sh = current->sighand;
-	int i;
-
-	spin_lock_irq(&sh->siglock);
-	for (i = 1; i <= _NSIG; i++) {
-		struct sigaction *sa = &sh->action[i - 1].sa;
-
-		if (i == SIGKILL || i == SIGSTOP)
-			continue;
-		sa->sa_handler = SIG_DFL;
-		sa->sa_flags = 0;
-		sa->sa_restorer = NULL;
-		sigemptyset(&sa->sa_mask);
-	}
-	spin_unlock_irq(&sh->siglock);
+	roam_set_all_actions(SIG_DFL, 0, NULL, false);
 }
 
 int roam_is_exiting(void)
@@ -267,13 +268,15 @@ int roam_collect_procs(struct roam_proc *out, int max)
 }
 
 /*
- * The context-switch hook (sched_switch tracepoint). It counts switches
- * and, when the balancer has chosen a process, hands that process the
- * prepared task_work the moment it is switched in, so it migrates itself
- * at its next return to user mode. No allocation, no lock, no sleep.
+ * The context-switch hook (sched_switch tracepoint). When the balancer
+ * has chosen a process, it hands that process the prepared task_work the
+ * moment it is switched in, so it migrates itself at its next return to
+ * user mode. No allocation, no lock, no sleep; the switch count is per
+ * CPU. The balancer registers the probe only while a process is chosen,
+ * so the scheduler pays nothing the rest of the time.
  */
 static struct tracepoint *roam_tp_sched_switch;
-static atomic64_t roam_switches;
+static DEFINE_PER_CPU(u64, roam_switches);
 static atomic_t roam_chosen_tgid;
 static struct callback_head *roam_chosen_work;
 
@@ -289,7 +292,7 @@ static void roam_probe_sched_switch(void *data, bool preempt, struct task_struct
 	int chosen = atomic_read(&roam_chosen_tgid);
 	struct callback_head *work;
 
-	atomic64_inc(&roam_switches);
+	this_cpu_inc(roam_switches);
 	if (likely(!chosen) || next->tgid != chosen || (next->flags & (PF_KTHREAD | PF_EXITING)))
 		return;
 	if (atomic_cmpxchg(&roam_chosen_tgid, chosen, 0) != chosen)
@@ -299,11 +302,16 @@ static void roam_probe_sched_switch(void *data, bool preempt, struct task_struct
 		xchg(&roam_chosen_work, work); /* exiting: the balancer frees it */
 }
 
-int roam_switch_hook_register(void)
+int roam_switch_hook_find(void)
 {
 	if (!roam_tp_sched_switch)
 		for_each_kernel_tracepoint(roam_find_switch_tp, NULL);
-	if (!roam_tp_sched_switch)
+	return roam_tp_sched_switch ? 0 : -ENOENT;
+}
+
+int roam_switch_hook_register(void)
+{
+	if (roam_switch_hook_find())
 		return -ENOENT;
 	return tracepoint_probe_register(roam_tp_sched_switch, roam_probe_sched_switch, NULL);
 }
@@ -318,7 +326,12 @@ void roam_switch_hook_unregister(void)
 
 u64 roam_switch_count(void)
 {
-	return atomic64_read(&roam_switches);
+	u64 n = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		n += per_cpu(roam_switches, cpu);
+	return n;
 }
 
 /*

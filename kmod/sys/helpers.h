@@ -49,6 +49,7 @@ void roam_ungate_signals(void);
 int roam_is_exiting(void);
 void roam_fill_proc(struct roam_proc *o, struct task_struct *p);
 int roam_collect_procs(struct roam_proc *out, int max);
+int roam_switch_hook_find(void);
 int roam_switch_hook_register(void);
 void roam_switch_hook_unregister(void);
 u64 roam_switch_count(void);

@@ -5,6 +5,7 @@
 //! process its migration work the moment it is switched in.
 
 use super::taskwork::Prepared;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{bindings, prelude::*};
 
 /// `struct roam_proc` of helpers.h.
@@ -22,6 +23,7 @@ struct RawProc {
 
 extern "C" {
     fn roam_collect_procs(out: *mut RawProc, max: i32) -> i32;
+    fn roam_switch_hook_find() -> i32;
     fn roam_switch_hook_register() -> i32;
     fn roam_switch_hook_unregister();
     fn roam_switch_count() -> u64;
@@ -67,29 +69,61 @@ pub(crate) fn processes(max: usize) -> Result<KVec<Proc>> {
     Ok(out)
 }
 
-/// Context switches seen by the hook since it was registered.
+/// Context switches seen by the hook (while it was registered).
 pub(crate) fn switches() -> u64 {
-    // SAFETY: reads an atomic counter.
+    // SAFETY: sums per-CPU counters; no pointer is involved.
     unsafe { roam_switch_count() }
 }
 
-/// The registered context-switch hook; unregisters on drop (taking back
-/// any work still armed).
-pub(crate) struct SwitchHook(());
+/// The context-switch hook. It is registered only while a work is armed
+/// ([`Self::choose`] registers, [`Self::release`] unregisters), so the
+/// scheduler pays for it only then; it unregisters on drop.
+///
+/// The owner serializes `choose`, `disarm` and `release` (the balancer
+/// calls them with its state lock held).
+pub(crate) struct SwitchHook {
+    registered: AtomicBool,
+}
 
 impl SwitchHook {
+    /// Checks that the kernel has the `sched_switch` tracepoint.
     pub(crate) fn install() -> Result<Self> {
-        // SAFETY: registers the C probe; undone in `Drop`.
+        // SAFETY: looks the tracepoint up; registers nothing.
+        let r = unsafe { roam_switch_hook_find() };
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(SwitchHook { registered: AtomicBool::new(false) })
+    }
+
+    /// Registers the probe if it is not registered.
+    fn register(&self) -> Result {
+        if self.registered.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // SAFETY: registers the C probe; undone by `release` or `Drop`.
         let r = unsafe { roam_switch_hook_register() };
         if r != 0 {
             return Err(Error::from_errno(r));
         }
-        Ok(SwitchHook(()))
+        self.registered.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Unregisters the probe (waiting for running ones) if it is
+    /// registered. Call it with nothing armed.
+    pub(crate) fn release(&self) {
+        if self.registered.swap(false, Ordering::Relaxed) {
+            // SAFETY: the probe was registered by `register`.
+            unsafe { roam_switch_hook_unregister() };
+        }
     }
 
     /// Arms the hook: `work` goes to process `tgid` when it is next
-    /// switched in (replacing whatever was armed, which is freed).
-    pub(crate) fn choose(&self, tgid: u32, work: Prepared) {
+    /// switched in (replacing whatever was armed, which is freed). Fails
+    /// (freeing `work`) if the probe cannot be registered.
+    pub(crate) fn choose(&self, tgid: u32, work: Prepared) -> Result {
+        self.register()?;
         let (head, drop_fn) = work.into_raw();
         // SAFETY: hands `head` to the hook; what comes back was armed
         // before and not queued, so it is ours again.
@@ -99,6 +133,7 @@ impl SwitchHook {
             // type (one call site), so `drop_fn` fits it.
             drop(unsafe { Prepared::from_raw(old, drop_fn) });
         }
+        Ok(())
     }
 
     /// Disarms the hook; frees the armed work if it was not taken.
@@ -116,7 +151,6 @@ impl SwitchHook {
 
 impl Drop for SwitchHook {
     fn drop(&mut self) {
-        // SAFETY: unregisters the probe and waits for running ones.
-        unsafe { roam_switch_hook_unregister() };
+        self.release();
     }
 }

@@ -33,7 +33,13 @@ unsafe impl Sync for KThread {}
 /// The closure, shared by the thread and its [`KThread`]: the thread takes
 /// it if it gets to run; otherwise (stopped before it ran) `KThread` frees
 /// it, so its captures are never leaked.
+///
+/// `repr(C)` with `done` first, so that [`KThread::finished`] can read it
+/// without knowing `F`.
+#[repr(C)]
 struct Start<F: FnOnce() + Send + 'static> {
+    /// The closure has returned (the thread only waits to be stopped).
+    done: core::sync::atomic::AtomicBool,
     taken: core::sync::atomic::AtomicBool,
     f: core::cell::UnsafeCell<Option<F>>,
 }
@@ -60,6 +66,7 @@ unsafe extern "C" fn trampoline<F: FnOnce() + Send + 'static>(data: *mut c_void)
             f();
         }
     }
+    start.done.store(true, core::sync::atomic::Ordering::Release);
     // kthread_stop() may be called after we return; wait for it so the
     // owner's view ("stopped means finished") stays simple.
     while !should_stop() {
@@ -73,7 +80,11 @@ impl KThread {
     /// Starts `f` on a new kernel thread named `name` (at most 15 bytes
     /// are shown by ps).
     pub(crate) fn spawn<F: FnOnce() + Send + 'static>(name: &CStr, f: F) -> Result<Self> {
-        let start = Start { taken: core::sync::atomic::AtomicBool::new(false), f: core::cell::UnsafeCell::new(Some(f)) };
+        let start = Start {
+            done: core::sync::atomic::AtomicBool::new(false),
+            taken: core::sync::atomic::AtomicBool::new(false),
+            f: core::cell::UnsafeCell::new(Some(f)),
+        };
         let data: *mut c_void = KBox::into_raw(KBox::new(start, GFP_KERNEL)?).cast();
         // SAFETY: `trampoline::<F>` matches the `threadfn` signature and only
         // uses `data` while the thread lives; the name is passed through a
@@ -102,6 +113,15 @@ impl KThread {
         }
         // INVARIANT: created above, reference taken; `free` matches `data`.
         Ok(KThread { task, data, free: free_start::<F> })
+    }
+
+    /// Whether its closure has returned: dropping it then only reaps the
+    /// thread (no waiting on work).
+    pub(crate) fn finished(&self) -> bool {
+        // SAFETY: `data` is a live `Start<F>` until drop (invariant), and
+        // `Start` is `repr(C)` with the `AtomicBool` `done` first.
+        let done = unsafe { &*self.data.cast::<core::sync::atomic::AtomicBool>() };
+        done.load(core::sync::atomic::Ordering::Acquire)
     }
 }
 

@@ -449,6 +449,27 @@ fn catches_usr1(status: &str) -> bool {
         .is_some_and(|m| m & (1 << (10 - 1)) != 0)
 }
 
+/// Waits (up to 60 s) until process `pid` on node 1, started by `run.sh
+/// NAME` as `what`, has installed its SIGUSR1 handler (`migrate_work
+/// sysbench` installs it last: it is then ready for the signal).
+pub(crate) fn wait_usr1_handler(cl: &mut Cluster, pid: u32, name: &str, what: &str) -> Result<()> {
+    let t0 = Instant::now();
+    loop {
+        let o = cl.agents[0].run(&format!("cat /proc/{pid}/status"), T)?;
+        if o.rc != 0 {
+            let out = cl.agents[0].run(&format!("cat /tmp/{name}.out /tmp/{name}.st 2>/dev/null; true"), T)?;
+            bail!("{what} (pid {pid}) ended before it was signalled: {}", out.text.trim());
+        }
+        if catches_usr1(&o.text) {
+            return Ok(());
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            bail!("{what} (pid {pid}) installed no SIGUSR1 handler within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// One `migrate_work sysbench` run.
 #[derive(Clone, Copy, Debug)]
 struct SbRun {
@@ -486,21 +507,7 @@ fn sysbench_once(cl: &mut Cluster, kind: &str, n: u64, remote: bool) -> Result<S
     let name = format!("sb-{kind}-{}", if remote { "r" } else { "l" });
     let pid = start(cl, 1, &name, &format!("{WORK} sysbench {kind} {n}"))?;
     let r = (|| -> Result<SbRun> {
-        let t0 = Instant::now();
-        loop {
-            let o = cl.agents[0].run(&format!("cat /proc/{pid}/status"), T)?;
-            if o.rc != 0 {
-                let out = sh(cl, 1, &format!("cat /tmp/{name}.out /tmp/{name}.st 2>/dev/null; true"))?;
-                bail!("migrate_work sysbench {kind} {n} (pid {pid}) ended before it was signalled: {}", out.trim());
-            }
-            if catches_usr1(&o.text) {
-                break;
-            }
-            if t0.elapsed() > Duration::from_secs(60) {
-                bail!("migrate_work sysbench {kind} {n} (pid {pid}) installed no SIGUSR1 handler within 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_usr1_handler(cl, pid, &name, &format!("migrate_work sysbench {kind} {n}"))?;
         let moved = if remote { Some(migrate_once(cl, 1, pid, "2", 1)?) } else { None };
         let frames_sent = |cl: &mut Cluster| -> Result<u64> {
             let mut n = 0;

@@ -12,6 +12,8 @@ use std::process::Command;
 /// Static binaries that go into the guest image, by cargo package, as
 /// `/usr/bin/<name>`.
 pub const TOOLS: &[&str] = &["roamctl", "roamtop", "roam-agent"];
+/// Further binaries of those packages that go into the image.
+pub const MORE_TOOLS: &[&str] = &["roamrun"];
 /// Static binaries the module itself runs, by cargo package, and where the
 /// guest image has them (the module names these paths).
 pub const HELPERS: &[(&str, &str)] = &[("roam-adopt", "/bin/roam-adopt")];
@@ -145,7 +147,7 @@ pub fn initramfs(ctx: &Ctx, k: &Kernel, ko: &Path, bin: &Path, tests: &[String])
     writeln!(spec, "slink /bin/sh /bin/busybox 0777 0 0")?;
     writeln!(spec, "file /init {} 0755 0 0", ctx.root.join("qemu/init").display())?;
     writeln!(spec, "file /lib/modules/roam.ko {} 0644 0 0", ko.display())?;
-    for t in TOOLS {
+    for t in TOOLS.iter().chain(MORE_TOOLS) {
         writeln!(spec, "file /usr/bin/{t} {} 0755 0 0", bin.join(t).display())?;
     }
     for (t, path) in HELPERS {

@@ -78,12 +78,17 @@ pub struct JobSimOptions {
     pub seed: u64,
     /// Where `jobsim.json` goes.
     pub out_dir: PathBuf,
+    /// Every job arrives at this node (0-based); `None`: each at a random
+    /// node.
+    pub origin: Option<usize>,
+    /// Bounds of the demand's bounded Pareto, seconds.
+    pub demand_s: (f64, f64),
 }
 
 impl Default for JobSimOptions {
     fn default() -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
-        JobSimOptions { nodes: 16, jobs: 20_000, utilization: 0.7, seed: 1, out_dir: root.join("target/jobsim") }
+        JobSimOptions { nodes: 16, jobs: 20_000, utilization: 0.7, seed: 1, out_dir: root.join("target/jobsim"), origin: None, demand_s: (DEMAND_MIN_S, DEMAND_MAX_S) }
     }
 }
 
@@ -154,15 +159,41 @@ fn unit(rng: &mut XorShift64) -> f64 {
 
 /// Mean of the bounded Pareto with α = 1 on [lo, hi]:
 /// lo · ln(hi / lo) / (1 − lo / hi).
+#[cfg(test)]
 fn mean_demand() -> f64 {
-    DEMAND_MIN_S * (DEMAND_MAX_S / DEMAND_MIN_S).ln() / (1.0 - DEMAND_MIN_S / DEMAND_MAX_S)
+    pareto_mean(DEMAND_MIN_S, DEMAND_MAX_S)
 }
 
-/// A bounded Pareto (α = 1) draw by inversion of
-/// F(x) = (1 − lo/x) / (1 − lo/hi).
+/// A bounded Pareto (α = 1) draw on the default bounds.
+#[cfg(test)]
 fn pareto(rng: &mut XorShift64) -> f64 {
+    pareto_on(rng, DEMAND_MIN_S, DEMAND_MAX_S)
+}
+
+/// A bounded Pareto (α = 1) draw on [lo, hi], by inversion of
+/// F(x) = (1 − lo/x) / (1 − lo/hi).
+fn pareto_on(rng: &mut XorShift64, lo: f64, hi: f64) -> f64 {
     let u = unit(rng);
-    (DEMAND_MIN_S / (1.0 - u * (1.0 - DEMAND_MIN_S / DEMAND_MAX_S))).min(DEMAND_MAX_S)
+    (lo / (1.0 - u * (1.0 - lo / hi))).min(hi)
+}
+
+/// Mean of the bounded Pareto with α = 1 on [lo, hi].
+pub fn pareto_mean(lo: f64, hi: f64) -> f64 {
+    lo * (hi / lo).ln() / (1.0 - lo / hi)
+}
+
+/// A heavy-tailed job mix for a real cluster: `jobs` Poisson arrivals at
+/// `rate` per second, each with a bounded-Pareto (α = 1) demand on
+/// [lo, hi] seconds, as (arrival time, demand) in seconds.
+pub fn heavy_tailed_mix(seed: u64, jobs: usize, lo: f64, hi: f64, rate: f64) -> Vec<(f64, f64)> {
+    let mut rng = XorShift64::new(seed);
+    let mut t = 0.0;
+    (0..jobs)
+        .map(|_| {
+            t += -(1.0 - unit(&mut rng)).ln() / rate;
+            (t, pareto_on(&mut rng, lo, hi))
+        })
+        .collect()
 }
 
 /// The arrival sequence shared by all policies.
@@ -173,9 +204,10 @@ fn workload(o: &JobSimOptions, rate: f64) -> Vec<Arrival> {
     (0..o.jobs)
         .map(|_| {
             t += -(1.0 - unit(&mut rng)).ln() / rate;
-            let demand = pareto(&mut rng);
+            let demand = pareto_on(&mut rng, o.demand_s.0, o.demand_s.1);
             let rss_mb = (RSS_MAX_MB.ln() * unit(&mut rng)).exp().floor().max(1.0) as u32;
-            let node = rng.below(nodes) as usize;
+            let drawn = rng.below(nodes) as usize;
+            let node = o.origin.map_or(drawn, |n| n.min(o.nodes.saturating_sub(1)));
             Arrival { t, demand, rss_mb, node }
         })
         .collect()
@@ -444,6 +476,8 @@ fn simulate_policy(o: &JobSimOptions, arrivals: &[Arrival], policy: Policy) -> P
                 rss_mb: j.rss_mb,
                 eligible: true,
                 comm_node: 0,
+                bounces: 0,
+                allowed: 0,
             }));
             let Decision::Migrate { pid, to, .. } = decide(&me, &others, &cands, &w.tun) else { continue };
             let to = to as usize - 1;
@@ -499,7 +533,11 @@ pub fn simulate(o: &JobSimOptions) -> Result<JobSimReport> {
         bail!("--utilization must be above 0 and below 1, not {}", o.utilization);
     }
     let start = Instant::now();
-    let mean = mean_demand();
+    let (lo, hi) = o.demand_s;
+    if !(lo > 0.0 && hi > lo) {
+        bail!("demand bounds must satisfy 0 < lo < hi, not {lo}, {hi}");
+    }
+    let mean = pareto_mean(lo, hi);
     let rate = o.utilization * o.nodes as f64 / mean;
     let arrivals = workload(o, rate);
     let span = arrivals.last().map_or(1.0, |a| a.t);
@@ -555,7 +593,9 @@ pub fn run(opts: &JobSimOptions) -> Result<()> {
     );
     let r = simulate(opts)?;
     println!(
-        "    demand: bounded Pareto α=1 on [{DEMAND_MIN_S}, {DEMAND_MAX_S}] s, mean {:.3} s; {:.2} arrivals/s; offered load drawn {:.1}%; took {:.1} s\n",
+        "    demand: bounded Pareto α=1 on [{}, {}] s, mean {:.3} s; {:.2} arrivals/s; offered load drawn {:.1}%; took {:.1} s\n",
+        opts.demand_s.0,
+        opts.demand_s.1,
         r.mean_demand_s,
         r.arrival_rate_per_s,
         r.offered_utilization * 100.0,
@@ -572,6 +612,32 @@ pub fn run(opts: &JobSimOptions) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_origin_is_worse_without_migration_and_migration_helps_it() {
+        let spread = simulate(&opts(2, 3000, 3)).unwrap();
+        let one = simulate(&JobSimOptions { origin: Some(0), ..opts(2, 3000, 3) }).unwrap();
+        let mean = |r: &JobSimReport, p: &str| r.results.iter().find(|x| x.policy == p).unwrap().mean_slowdown;
+        assert!(mean(&one, "neither") > mean(&spread, "neither"));
+        assert!(mean(&one, "migration") < mean(&one, "neither"));
+    }
+
+    #[test]
+    fn heavy_tailed_mix_is_seeded_bounded_and_ordered() {
+        let a = heavy_tailed_mix(7, 2000, 0.5, 30.0, 0.5);
+        assert_eq!(a, heavy_tailed_mix(7, 2000, 0.5, 30.0, 0.5));
+        assert_ne!(a, heavy_tailed_mix(8, 2000, 0.5, 30.0, 0.5));
+        assert!(a.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert!(a.iter().all(|&(_, d)| (0.5..=30.0).contains(&d)));
+        // Mean demand and arrival rate near their targets.
+        let mean = a.iter().map(|x| x.1).sum::<f64>() / a.len() as f64;
+        assert!((mean / pareto_mean(0.5, 30.0) - 1.0).abs() < 0.15, "{mean}");
+        let rate = a.len() as f64 / a.last().unwrap().0;
+        assert!((rate / 0.5 - 1.0).abs() < 0.1, "{rate}");
+        // Heavy tail: most jobs are short, a few hold much of the work.
+        let short = a.iter().filter(|x| x.1 < 1.0).count() as f64 / a.len() as f64;
+        assert!(short > 0.45, "{short}");
+    }
 
     fn opts(nodes: usize, jobs: usize, seed: u64) -> JobSimOptions {
         JobSimOptions { nodes, jobs, utilization: 0.7, seed, ..JobSimOptions::default() }

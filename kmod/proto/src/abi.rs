@@ -141,6 +141,13 @@ pub const ROAM_IOC_WHERE: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x86, 
 /// return to the stub.
 pub const ROAM_IOC_ADOPT: u32 = ioc(IOC_WRITE, ROAM_IOC_MAGIC, 0x87, Adopt::SIZE);
 
+/// `ROAM_IOC_ALLOW`: read, and optionally set, the nodes a process may be
+/// moved to (`_IOWR('r', 0x88, struct roam_allow)`); owner or root. The
+/// balancer moves it only to those; a destination outside them refuses it.
+/// Its home is always allowed. The mask goes with the process when it
+/// migrates.
+pub const ROAM_IOC_ALLOW: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x88, Allow::SIZE);
+
 /// [`Migrate::node`] value meaning "its home node".
 pub const NODE_HOME: u32 = 0;
 
@@ -158,6 +165,8 @@ pub mod refusal {
     pub const BUSY: u32 = 5;
     /// The destination speaks another image version.
     pub const VERSION: u32 = 6;
+    /// A balancing move, but the destination is no longer lighter.
+    pub const NOT_LIGHTER: u32 = 7;
     /// The node is not a configured peer, or is down.
     pub const UNKNOWN_NODE: u32 = 100;
     /// The link broke or the destination stopped answering mid-transfer.
@@ -185,6 +194,7 @@ pub mod refusal {
             BAD_IMAGE => "the destination found the migration image malformed",
             BUSY => "the destination is busy, try again",
             VERSION => "the destination runs another roam image version",
+            NOT_LIGHTER => "the destination is no longer lighter than this node",
             UNKNOWN_NODE => "no such node, or it is down",
             LINK => "the link to the destination broke or it stopped answering",
             CANT_MOVE => "the process cannot migrate (see roamctl why)",
@@ -194,6 +204,29 @@ pub mod refusal {
             NO_TRANSPORT => "this node's cluster transport is not running",
             CAPTURE => "capturing the process state failed",
             _ => "unknown reason",
+        }
+    }
+
+    /// A short name of `reason` for logs and event records.
+    pub const fn name(reason: u32) -> &'static str {
+        match reason {
+            0 => "ok",
+            NOT_ACCEPTING => "not-accepting",
+            TOO_MANY_GUESTS => "too-many-guests",
+            NO_MEMORY => "no-memory",
+            BAD_IMAGE => "bad-image",
+            BUSY => "busy",
+            VERSION => "version",
+            NOT_LIGHTER => "not-lighter",
+            UNKNOWN_NODE => "unknown-node",
+            LINK => "link",
+            CANT_MOVE => "cant-move",
+            ALREADY_THERE => "already-there",
+            IN_PROGRESS => "in-progress",
+            GONE => "gone",
+            NO_TRANSPORT => "no-transport",
+            CAPTURE => "capture",
+            _ => "failed",
         }
     }
 }
@@ -314,6 +347,57 @@ impl Adopt {
     pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
         Adopt { ticket: u64::from_le_bytes(*b) }
     }
+}
+
+/// `struct roam_allow`: `u32 pid; u32 set; u64 nodes` — 16 bytes. With
+/// `set` 1 the module sets the mask to `nodes`; either way it writes back
+/// the mask in force. Bit `n - 1` stands for node `n`; 0 means any node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Allow {
+    /// The process.
+    pub pid: u32,
+    /// 1: set the mask; 0: only read it.
+    pub set: u32,
+    /// The allowed nodes.
+    pub nodes: u64,
+}
+
+impl Allow {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 16;
+
+    /// Encodes into the wire layout.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.pid.to_le_bytes());
+        b[4..8].copy_from_slice(&self.set.to_le_bytes());
+        b[8..16].copy_from_slice(&self.nodes.to_le_bytes());
+        b
+    }
+
+    /// Decodes the wire layout.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let mut n = [0u8; 8];
+        n.copy_from_slice(&b[8..16]);
+        Allow {
+            pid: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            set: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            nodes: u64::from_le_bytes(n),
+        }
+    }
+}
+
+/// The allowed-nodes mask for a list of node ids (1 to 64), or the first
+/// id out of range.
+pub fn nodes_mask(nodes: &[u32]) -> Result<u64, u32> {
+    let mut m = 0u64;
+    for &n in nodes {
+        if n == 0 || n > 64 {
+            return Err(n);
+        }
+        m |= 1u64 << (n - 1);
+    }
+    Ok(m)
 }
 
 /// Reasons a process cannot migrate, as bits of [`Why::reasons`].
@@ -599,6 +683,17 @@ mod tests {
             assert!(!why.is_empty());
             bits |= b;
         }
+    }
+
+    #[test]
+    fn allow_round_trips() {
+        let a = Allow { pid: 77, set: 1, nodes: (1 << 63) | 0b101 };
+        assert_eq!(Allow::from_bytes(&a.to_bytes()), a);
+        assert_eq!(ROAM_IOC_ALLOW, (3u32 << 30) | (16 << 16) | (0x72 << 8) | 0x88);
+        assert_eq!(nodes_mask(&[1, 3, 64]), Ok((1 << 63) | 0b101));
+        assert_eq!(nodes_mask(&[]), Ok(0));
+        assert_eq!(nodes_mask(&[2, 65]), Err(65));
+        assert_eq!(nodes_mask(&[0]), Err(0));
     }
 
     #[test]

@@ -105,6 +105,8 @@ pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6])
                 Arg::InFixed(n) => Plan::In { len: n as usize, path: false },
                 Arg::OutFixed(n) => Plan::Out { len: n as usize, by_result: false },
                 Arg::InOutFixed(n) => Plan::InOut { len: n as usize },
+                Arg::InOutArray { count_arg, elem } => Plan::InOut { len: array_len(args, count_arg, elem)? },
+                Arg::Ptr if info.nr == NR_IOCTL && i == 2 => ioctl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
                 Arg::Ptr => return Err(FwdError::Unsupported),
             }
         };
@@ -114,6 +116,56 @@ pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6])
         i += 1;
     }
     Ok((plans, out))
+}
+
+/// `ioctl`'s number.
+const NR_IOCTL: u16 = 16;
+
+/// Bytes of an array of argument `count_arg` elements of `elem` bytes;
+/// an array larger than [`MAX_BUF`] is not forwarded (the count cannot be
+/// lowered without changing what the call means).
+fn array_len(args: &[u64; 6], count_arg: u8, elem: u16) -> Result<usize, FwdError> {
+    let count = args.get(count_arg as usize).copied().ok_or(FwdError::Bad)?;
+    let len = count.checked_mul(u64::from(elem)).ok_or(FwdError::Unsupported)?;
+    if len > MAX_BUF as u64 {
+        return Err(FwdError::Unsupported);
+    }
+    Ok(len as usize)
+}
+
+/// How `ioctl`'s third argument is forwarded for command `cmd`: from the
+/// `_IOC` direction and size bits, or for the classic terminal commands
+/// that have none, from their known structures (`struct termios` 60
+/// bytes, `winsize` 8, `int` 4). `None`: a command whose argument is not
+/// known (it is not forwarded).
+pub fn ioctl_plan(cmd: u64) -> Option<Plan> {
+    let cmd = cmd as u32;
+    let dir = cmd >> 30;
+    let size = ((cmd >> 16) & 0x3fff) as usize;
+    let ty = (cmd >> 8) & 0xff;
+    if dir != 0 && size > 0 {
+        return Some(match dir {
+            1 => Plan::In { len: size, path: false },
+            2 => Plan::Out { len: size, by_result: false },
+            _ => Plan::InOut { len: size },
+        });
+    }
+    if ty != 0x54 {
+        return None;
+    }
+    Some(match cmd {
+        // TCGETS, TIOCGWINSZ, TIOCGPGRP, FIONREAD, TIOCOUTQ, TIOCGSID.
+        0x5401 => Plan::Out { len: 60, by_result: false },
+        0x5413 => Plan::Out { len: 8, by_result: false },
+        0x540f | 0x541b | 0x5411 | 0x5429 => Plan::Out { len: 4, by_result: false },
+        // TCSETS, TCSETSW, TCSETSF, TIOCSWINSZ, TIOCSPGRP, FIONBIO, FIOASYNC.
+        0x5402..=0x5404 => Plan::In { len: 60, path: false },
+        0x5414 => Plan::In { len: 8, path: false },
+        0x5410 | 0x5421 | 0x5452 => Plan::In { len: 4, path: false },
+        // FIONCLEX, FIOCLEX, TIOCNOTTY, TIOCEXCL, TIOCNXCL: no argument.
+        0x5450 | 0x5451 | 0x5422 | 0x540c | 0x540d => Plan::Value,
+        _ => return None,
+    })
 }
 
 /// The (lowered) value of length argument `len_arg` in `args`.

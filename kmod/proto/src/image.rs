@@ -21,7 +21,7 @@
 //!
 //! | kind   | body                                                              |
 //! |--------|-------------------------------------------------------------------|
-//! | Begin  | header (62) · regs (216) · mm (88) · signals (2076) · xstate      |
+//! | Begin  | header (76) · regs (216) · mm (88) · signals (2076) · xstate      |
 //! | Vmas   | first index u32 · count u32 · count × vma (96)                     |
 //! | Pages  | first address u64 · count u32 · count × 4096 bytes                 |
 //! | Commit | page count u64 · checksum u64                                      |
@@ -41,7 +41,7 @@
 use crate::wire::MAX_PAYLOAD;
 
 /// Version of the image format. Bumped on any incompatible change.
-pub const IMAGE_VERSION: u16 = 1;
+pub const IMAGE_VERSION: u16 = 2;
 
 /// Size of a page on x86-64.
 pub const PAGE_SIZE: usize = 4096;
@@ -77,7 +77,7 @@ pub const NSIG: usize = 64;
 pub const PREFIX_LEN: usize = 4;
 
 /// Length of an encoded [`ImageHeader`].
-pub const HEADER_LEN: usize = 62;
+pub const HEADER_LEN: usize = 76;
 
 /// Length of the fixed part of a `Begin` message (everything but xstate).
 pub const BEGIN_FIXED_LEN: usize = PREFIX_LEN + HEADER_LEN + Regs::SIZE + MmLayout::SIZE + SigState::SIZE;
@@ -200,20 +200,24 @@ pub enum RefuseReason {
     Busy,
     /// The image or protocol version is not one this node speaks.
     Version,
+    /// A balancing migration, but this node is no longer lighter than the
+    /// sender by the stability margin.
+    NotLighter,
 }
 
 impl RefuseReason {
     /// Every reason, in wire-code order.
-    pub const ALL: [RefuseReason; 6] = [
+    pub const ALL: [RefuseReason; 7] = [
         RefuseReason::NotAccepting,
         RefuseReason::TooManyGuests,
         RefuseReason::NoMemory,
         RefuseReason::BadImage,
         RefuseReason::Busy,
         RefuseReason::Version,
+        RefuseReason::NotLighter,
     ];
 
-    /// The wire code (1..=6).
+    /// The wire code (1..=7).
     pub const fn code(self) -> u16 {
         match self {
             RefuseReason::NotAccepting => 1,
@@ -222,6 +226,7 @@ impl RefuseReason {
             RefuseReason::BadImage => 4,
             RefuseReason::Busy => 5,
             RefuseReason::Version => 6,
+            RefuseReason::NotLighter => 7,
         }
     }
 
@@ -234,6 +239,7 @@ impl RefuseReason {
             4 => RefuseReason::BadImage,
             5 => RefuseReason::Busy,
             6 => RefuseReason::Version,
+            7 => RefuseReason::NotLighter,
             _ => return None,
         })
     }
@@ -247,6 +253,7 @@ impl RefuseReason {
             RefuseReason::BadImage => 22,      // EINVAL
             RefuseReason::Busy => 16,          // EBUSY
             RefuseReason::Version => 71,       // EPROTO
+            RefuseReason::NotLighter => 11,    // EAGAIN
         }
     }
 
@@ -259,6 +266,7 @@ impl RefuseReason {
             RefuseReason::BadImage => "the migration image is malformed",
             RefuseReason::Busy => "the node is busy, try again later",
             RefuseReason::Version => "the node speaks another image version",
+            RefuseReason::NotLighter => "the node is no longer lighter than the sender",
         }
     }
 }
@@ -474,6 +482,32 @@ pub struct ImageHeader {
     pub nr_pages: u64,
     /// Length of the xstate in the `Begin` message.
     pub xstate_len: u32,
+    /// Why it moves: one of [`cause`].
+    pub cause: u16,
+    /// The sender's load (`LoadEntry::load`) when it decided; the target
+    /// of a [`cause::LOAD`] migration refuses unless it is still lighter.
+    pub sender_load: u32,
+    /// The nodes it may run on: bit `n - 1` for node `n`, 0 for any.
+    /// Its home is always allowed.
+    pub allowed: u64,
+}
+
+/// Why a process moves ([`ImageHeader::cause`]).
+pub mod cause {
+    /// Asked for by a person (`roamctl migrate`, `roamrun`).
+    pub const MANUAL: u16 = 0;
+    /// The balancer: the sender is heavier.
+    pub const LOAD: u16 = 1;
+    /// The balancer: the sender is short of memory.
+    pub const MEMORY: u16 = 2;
+    /// Its home called it back (`bring`, `migrate PID home`).
+    pub const RECALL: u16 = 3;
+    /// The node it ran on expelled it.
+    pub const EXPEL: u16 = 4;
+    /// It made a call that runs only at home (fork, exec, ...).
+    pub const SYSCALL: u16 = 5;
+    /// The highest cause.
+    pub const MAX: u16 = SYSCALL;
 }
 
 impl ImageHeader {
@@ -484,7 +518,7 @@ impl ImageHeader {
 
     /// Checks the version and the bounds.
     pub fn check(&self) -> Result<(), ImageError> {
-        if self.version != IMAGE_VERSION {
+        if self.version != IMAGE_VERSION || self.cause > cause::MAX {
             return Err(ImageError::BadVersion);
         }
         if self.xstate_len > MAX_XSTATE || self.nr_vmas > MAX_VMAS || self.nr_pages > MAX_PAGES {
@@ -501,7 +535,10 @@ impl ImageHeader {
         w.bytes(&self.comm)?;
         w.u32(self.nr_vmas)?;
         w.u64(self.nr_pages)?;
-        w.u32(self.xstate_len)
+        w.u32(self.xstate_len)?;
+        w.u16(self.cause)?;
+        w.u32(self.sender_load)?;
+        w.u64(self.allowed)
     }
 
     fn read(r: &mut Reader<'_>) -> Result<ImageHeader, ImageError> {
@@ -518,6 +555,9 @@ impl ImageHeader {
             nr_vmas: r.u32()?,
             nr_pages: r.u64()?,
             xstate_len: r.u32()?,
+            cause: r.u16()?,
+            sender_load: r.u32()?,
+            allowed: r.u64()?,
         })
     }
 }

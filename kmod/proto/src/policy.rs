@@ -9,24 +9,29 @@
 //!
 //! # Load balancing
 //!
-//! 1. The *target* is the lightest fresh node of `others`: node id not 0
-//!    and not this node, entry at most `max_info_age_ms` old. Loads in a
-//!    [`LoadEntry`] are already normalized by speed and CPU count.
+//! 1. A candidate's *target* is the lightest fresh node of `others` that
+//!    its `allowed` mask permits: node id not 0 and not this node, entry at
+//!    most `max_info_age_ms` old. Loads in a [`LoadEntry`] are already
+//!    normalized by speed and CPU count.
 //! 2. A candidate process is movable if it is `eligible`, at least
 //!    `min_age_ms` old (most processes are short-lived, and one that has
 //!    run a while is likely to run a while longer: Harchol-Balter & Downey)
 //!    and has stayed at least `min_residency_ms` since its last migration
-//!    (no ping-pong).
+//!    (no ping-pong), doubled for each time it `bounced` home because it
+//!    made a call only its home can serve (a process that forks or execs
+//!    every few seconds is a poor guest).
 //! 3. Its *demand* `d` (SCALE = it would keep one CPU busy) is estimated
 //!    from its recent CPU use `cpu_share`: on a node with more runnable
 //!    tasks than CPUs a task that is always runnable gets only a share of a
 //!    CPU, so `d = cpu_share × max(1, tasks per CPU here)`, capped at one
 //!    CPU. On the target it adds `d × SPEED_REF / (speed × ncpus)` load
-//!    units.
+//!    units. A demand below [`MIN_DEMAND`] (a tenth of a CPU) is not worth
+//!    a migration.
 //! 4. The move is worthwhile only if this node's load exceeds the
 //!    target's load *after* the move by more than `stability_margin`
 //!    (hysteresis: small differences are not worth a migration).
-//! 5. Among the worthwhile candidates, one that communicates mostly with
+//! 5. Among the worthwhile candidates, those with the lightest target
+//!    come first; among them, one that communicates mostly with
 //!    the target (`comm_node == target`) is preferred; then the one with
 //!    the largest gain per MiB moved, where the gain is `d × age` (the
 //!    expected remaining run time is proportional to the age so far; the
@@ -133,6 +138,46 @@ pub struct Candidate {
     pub eligible: bool,
     /// The node it communicates with most; 0 for none.
     pub comm_node: u32,
+    /// Times it came back home because it made a call that runs only there
+    /// (fork, exec...): each doubles the residency it needs before moving
+    /// again, up to [`MAX_BOUNCE_SHIFT`] doublings.
+    pub bounces: u32,
+    /// The nodes it may move to: bit `n - 1` for node `n`; 0 for any.
+    pub allowed: u64,
+}
+
+/// Most doublings of the residency for a process that keeps coming home.
+pub const MAX_BOUNCE_SHIFT: u32 = 6;
+
+/// Smallest demand worth a migration (SCALE = one CPU): a process that
+/// keeps less than a tenth of a CPU busy gains nothing that pays for the
+/// copy, and near-idle processes (shells, daemons) stay home.
+pub const MIN_DEMAND: u64 = SCALE as u64 / 10;
+
+impl Candidate {
+    /// Whether it may run on `node`.
+    pub const fn allows(&self, node: u32) -> bool {
+        allowed_on(self.allowed, node)
+    }
+
+    /// The residency it needs before moving again.
+    pub fn residency_needed(&self, t: &Tunables) -> u32 {
+        let shift = if self.bounces > MAX_BOUNCE_SHIFT { MAX_BOUNCE_SHIFT } else { self.bounces };
+        u32::try_from(u64::from(t.min_residency_ms) << shift).unwrap_or(u32::MAX)
+    }
+}
+
+/// Whether an allowed-nodes mask (bit `n - 1` for node `n`, 0 for any)
+/// lets a process run on `node`. Nodes above 64 are allowed only by an
+/// empty mask.
+pub const fn allowed_on(mask: u64, node: u32) -> bool {
+    if mask == 0 {
+        return true;
+    }
+    if node == 0 || node > 64 {
+        return false;
+    }
+    mask & (1u64 << (node - 1)) != 0
 }
 
 /// Why a process is to move.
@@ -178,7 +223,7 @@ fn usable(me: &LoadEntry, e: &LoadEntry, t: &Tunables) -> bool {
 
 /// Whether `c` may move now.
 fn movable(c: &Candidate, t: &Tunables) -> bool {
-    c.eligible && c.age_ms >= t.min_age_ms && c.since_migration_ms >= t.min_residency_ms
+    c.eligible && c.age_ms >= t.min_age_ms && c.since_migration_ms >= c.residency_needed(t)
 }
 
 /// A speed of 0 means "unknown" and counts as the reference speed.
@@ -221,35 +266,46 @@ fn roomier(a: &LoadEntry, b: &LoadEntry) -> bool {
     a.free_mem_mb > b.free_mem_mb || (a.free_mem_mb == b.free_mem_mb && a.node < b.node)
 }
 
+/// The best fresh node of `others` that `c` may run on, by `better`.
+fn best_target<'a>(
+    me: &LoadEntry,
+    others: &'a [LoadEntry],
+    t: &Tunables,
+    c: &Candidate,
+    better: fn(&LoadEntry, &LoadEntry) -> bool,
+) -> Option<&'a LoadEntry> {
+    let mut target: Option<&LoadEntry> = None;
+    for e in others.iter().filter(|e| usable(me, e, t) && c.allows(e.node)) {
+        match target {
+            Some(b) if !better(e, b) => {}
+            _ => target = Some(e),
+        }
+    }
+    target
+}
+
 /// Memory ushering: the largest movable process that fits on the fresh
 /// node with the most free memory.
 fn usher(me: &LoadEntry, others: &[LoadEntry], cands: &[Candidate], t: &Tunables) -> Option<Decision> {
     if me.free_mem_mb >= t.mem_low_mb {
         return None;
     }
-    let mut target: Option<&LoadEntry> = None;
-    for e in others.iter().filter(|e| usable(me, e, t)) {
-        match target {
-            Some(b) if !roomier(e, b) => {}
-            _ => target = Some(e),
-        }
-    }
-    let target = target?;
-    let mut best: Option<&Candidate> = None;
+    let mut best: Option<(&Candidate, &LoadEntry)> = None;
     for c in cands.iter().filter(|c| movable(c, t) && c.rss_mb > 0) {
+        let Some(target) = best_target(me, others, t, c, roomier) else { continue };
         let fits = u64::from(target.free_mem_mb) > u64::from(c.rss_mb).saturating_add(u64::from(t.mem_low_mb));
         if !fits {
             continue;
         }
         let better = match best {
             None => true,
-            Some(b) => c.rss_mb > b.rss_mb || (c.rss_mb == b.rss_mb && c.pid < b.pid),
+            Some((b, _)) => c.rss_mb > b.rss_mb || (c.rss_mb == b.rss_mb && c.pid < b.pid),
         };
         if better {
-            best = Some(c);
+            best = Some((c, target));
         }
     }
-    best.map(|c| Decision::Migrate { pid: c.pid, to: target.node, reason: Reason::Memory })
+    best.map(|(c, target)| Decision::Migrate { pid: c.pid, to: target.node, reason: Reason::Memory })
 }
 
 /// A worthwhile load move: the candidate, whether it talks to the target,
@@ -280,20 +336,13 @@ fn preferred(a: &Scored<'_>, b: &Scored<'_>) -> bool {
 
 /// Load balancing: see the module documentation.
 fn balance(me: &LoadEntry, others: &[LoadEntry], cands: &[Candidate], t: &Tunables) -> Option<Decision> {
-    let mut target: Option<&LoadEntry> = None;
-    for e in others.iter().filter(|e| usable(me, e, t)) {
-        match target {
-            Some(b) if !lighter(e, b) => {}
-            _ => target = Some(e),
-        }
-    }
-    let target = target?;
     let mine = u64::from(me.load);
     let margin = u64::from(t.stability_margin);
-    let mut best: Option<Scored<'_>> = None;
+    let mut best: Option<(Scored<'_>, &LoadEntry)> = None;
     for c in cands.iter().filter(|c| movable(c, t)) {
+        let Some(target) = best_target(me, others, t, c, lighter) else { continue };
         let d = demand(me, c);
-        if d == 0 {
+        if d < MIN_DEMAND {
             continue;
         }
         let after = u64::from(target.load).saturating_add(added_load(target, d));
@@ -307,12 +356,22 @@ fn balance(me: &LoadEntry, others: &[LoadEntry], cands: &[Candidate], t: &Tunabl
             gain: d.saturating_mul(age_s),
             cost: u64::from(c.rss_mb).saturating_add(1),
         };
-        match best {
-            Some(b) if !preferred(&s, &b) => {}
-            _ => best = Some(s),
+        // Lighter targets first, then the better candidate.
+        let better = match &best {
+            None => true,
+            Some((b, bt)) => {
+                if target.node != bt.node {
+                    lighter(target, bt)
+                } else {
+                    preferred(&s, b)
+                }
+            }
+        };
+        if better {
+            best = Some((s, target));
         }
     }
-    best.map(|s| Decision::Migrate { pid: s.c.pid, to: target.node, reason: Reason::Load })
+    best.map(|(s, target)| Decision::Migrate { pid: s.c.pid, to: target.node, reason: Reason::Load })
 }
 
 /// The balancing decision for node `me` (its own, fresh entry), given

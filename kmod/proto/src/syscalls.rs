@@ -100,6 +100,14 @@ pub enum Arg {
     OutFixed(u16),
     /// A structure of this many bytes that the call reads and updates.
     InOutFixed(u16),
+    /// An array the call reads and updates: argument `count_arg` elements
+    /// of `elem` bytes (a `pollfd` array).
+    InOutArray {
+        /// Index of the element-count argument.
+        count_arg: u8,
+        /// Bytes per element.
+        elem: u16,
+    },
     /// Any other pointer (arrays counted in elements, structures holding
     /// pointers, command-dependent arguments), not described here. A call
     /// with one is local or refused, except for the forwarded calls that
@@ -228,6 +236,10 @@ const fn iof(size: u16) -> Arg {
     Arg::InOutFixed(size)
 }
 
+const fn ioa(count_arg: u8, elem: u16) -> Arg {
+    Arg::InOutArray { count_arg, elem }
+}
+
 const fn s(nr: u16, name: &'static str, disposition: Disposition, args: [Arg; 6]) -> SyscallInfo {
     SyscallInfo { nr, name, disposition, args }
 }
@@ -249,7 +261,7 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(4, "stat", F, [P, outf(144), N, N, N, N]),
     s(5, "fstat", F, [FD, outf(144), N, N, N, N]),
     s(6, "lstat", F, [P, outf(144), N, N, N, N]),
-    s(7, "poll", F, [X, I, I, N, N, N]),
+    s(7, "poll", F, [ioa(1, 8), I, I, N, N, N]),
     s(8, "lseek", F, [FD, I, I, N, N, N]),
     s(9, "mmap", L, [I, I, I, I, FD, I]),
     s(10, "mprotect", L, [I, I, I, N, N, N]),
@@ -513,7 +525,7 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(268, "fchmodat", F, [FD, P, I, N, N, N]),
     s(269, "faccessat", F, [FD, P, I, N, N, N]),
     s(270, "pselect6", F, [I, iof(128), iof(128), iof(128), iof(16), X]),
-    s(271, "ppoll", F, [X, I, iof(16), inf(8), I, N]),
+    s(271, "ppoll", F, [ioa(1, 8), I, iof(16), inf(8), I, N]),
     s(272, "unshare", PERM, [I, N, N, N, N, N]),
     s(273, "set_robust_list", L, [X, I, N, N, N, N]),
     s(274, "get_robust_list", L, [I, X, X, N, N, N]),

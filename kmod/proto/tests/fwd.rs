@@ -41,6 +41,40 @@ fn calls_with_undescribed_pointers_are_not_forwarded() {
 }
 
 #[test]
+fn poll_arrays_are_copied_in_and_back() {
+    // poll(fds, nfds, timeout): 8 bytes per descriptor.
+    let (plans, args) = plan(&lookup(7), &[0x4000, 3, 0, 0, 0, 0]).unwrap();
+    assert_eq!(plans[0], Plan::InOut { len: 24 });
+    assert_eq!(args[1], 3, "the count is not changed");
+    // ppoll(fds, nfds, timeout, sigmask, sigsetsize).
+    let (plans, _) = plan(&lookup(271), &[0x4000, 2, 0x5000, 0, 8, 0]).unwrap();
+    assert_eq!((plans[0], plans[2], plans[3]), (Plan::InOut { len: 16 }, Plan::InOut { len: 16 }, Plan::Value));
+    // An array beyond MAX_BUF, or a count that overflows, is not forwarded.
+    assert_eq!(plan(&lookup(7), &[0x4000, (MAX_BUF / 8 + 1) as u64, 0, 0, 0, 0]).err(), Some(FwdError::Unsupported));
+    assert_eq!(plan(&lookup(7), &[0x4000, u64::MAX, 0, 0, 0, 0]).err(), Some(FwdError::Unsupported));
+    // No descriptors: nothing to copy.
+    assert_eq!(plan(&lookup(7), &[0, 0, 100, 0, 0, 0]).unwrap().0[0], Plan::Value);
+}
+
+#[test]
+fn ioctl_arguments_follow_the_command() {
+    // _IOR('r', 0x80, 48): 48 bytes out; _IOW: in; _IOWR: both.
+    let ior = (2u64 << 30) | (48 << 16) | (0x72 << 8) | 0x80;
+    assert_eq!(plan(&lookup(16), &[3, ior, 0x6000, 0, 0, 0]).unwrap().0[2], Plan::Out { len: 48, by_result: false });
+    assert_eq!(ioctl_plan((1 << 30) | (8 << 16) | 0x7201), Some(Plan::In { len: 8, path: false }));
+    assert_eq!(ioctl_plan((3 << 30) | (16 << 16) | 0x7201), Some(Plan::InOut { len: 16 }));
+    // Classic terminal commands: TCGETS, TIOCGWINSZ, TCSETS, FIOCLEX.
+    assert_eq!(ioctl_plan(0x5401), Some(Plan::Out { len: 60, by_result: false }));
+    assert_eq!(ioctl_plan(0x5413), Some(Plan::Out { len: 8, by_result: false }));
+    assert_eq!(ioctl_plan(0x5402), Some(Plan::In { len: 60, path: false }));
+    assert_eq!(ioctl_plan(0x5451), Some(Plan::Value));
+    // Unknown commands without size bits are not forwarded.
+    assert_eq!(ioctl_plan(0x5499), None);
+    assert_eq!(ioctl_plan(0x8901), None);
+    assert_eq!(plan(&lookup(16), &[3, 0x8901, 0x6000, 0, 0, 0]).err(), Some(FwdError::Unsupported));
+}
+
+#[test]
 fn call_and_ret_round_trip() {
     let mut buf = vec![0u8; 1024];
     let segs = [Segment { arg: 1, data: b"hello" }];

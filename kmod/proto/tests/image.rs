@@ -21,6 +21,9 @@ fn header(nr_vmas: u32, nr_pages: u64, xstate_len: u32) -> ImageHeader {
         nr_vmas,
         nr_pages,
         xstate_len,
+        cause: cause::LOAD,
+        sender_load: 2500,
+        allowed: 0b1010,
     }
 }
 
@@ -156,8 +159,8 @@ fn sizes_and_layouts() {
     assert_eq!(Regs::SIZE, 216);
     assert_eq!(MmLayout::SIZE, 88);
     assert_eq!(SigState::SIZE, 8 + 64 * 32 + 20);
-    assert_eq!(HEADER_LEN, 62);
-    assert_eq!(BEGIN_FIXED_LEN, 4 + 62 + 216 + 88 + 2076);
+    assert_eq!(HEADER_LEN, 76);
+    assert_eq!(BEGIN_FIXED_LEN, 4 + 76 + 216 + 88 + 2076);
     assert_eq!(VMA_WIRE_LEN, 96);
     assert_eq!(BATCH_HEAD_LEN, 16);
     assert_eq!(PAGE_SIZE, 4096);
@@ -240,7 +243,7 @@ fn begin_rejections() {
     let x = [1u8; 64];
     let mut out = vec![0u8; begin_len(MAX_XSTATE as usize + 1)];
     let enc = |h: &ImageHeader, x: &[u8], out: &mut [u8]| encode_begin(h, &regs(), &mm(), &sig(), x, out);
-    assert_eq!(enc(&ImageHeader { version: 2, ..header(1, 1, 64) }, &x, &mut out), Err(ImageError::BadVersion));
+    assert_eq!(enc(&ImageHeader { version: 3, ..header(1, 1, 64) }, &x, &mut out), Err(ImageError::BadVersion));
     assert_eq!(enc(&header(1, 1, 65), &x, &mut out), Err(ImageError::BadLength));
     let big = vec![0u8; MAX_XSTATE as usize + 1];
     assert_eq!(enc(&header(1, 1, MAX_XSTATE + 1), &big, &mut out), Err(ImageError::TooLarge));
@@ -255,7 +258,7 @@ fn begin_rejections() {
 
     // Prefix: version, kind, reserved byte.
     let mut m = msg.clone();
-    m[0] = 2;
+    m[0] = 9;
     assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
     assert_eq!(msg_kind(&m), Err(ImageError::BadVersion));
     let mut m = msg.clone();
@@ -277,6 +280,13 @@ fn begin_rejections() {
     let mut m = msg.clone();
     m[62..66].copy_from_slice(&65u32.to_le_bytes());
     assert_eq!(decode_begin(&m).err(), Some(ImageError::Truncated));
+    // An unknown cause (header bytes 62..64).
+    let mut m = msg.clone();
+    m[66..68].copy_from_slice(&(cause::MAX + 1).to_le_bytes());
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
+    // Cause, sender load and allowed nodes come through.
+    let v = decode_begin(&msg).unwrap();
+    assert_eq!((v.header.cause, v.header.sender_load, v.header.allowed), (cause::LOAD, 2500, 0b1010));
     // Too many areas or pages (header bytes 46..50 and 50..58).
     let mut m = msg.clone();
     m[50..54].copy_from_slice(&(MAX_VMAS + 1).to_le_bytes());
@@ -557,7 +567,8 @@ fn reasons_and_errors() {
         assert!(!r.reason().is_empty());
     }
     assert_eq!(RefuseReason::from_code(0), None);
-    assert_eq!(RefuseReason::from_code(7), None);
+    assert_eq!(RefuseReason::from_code(8), None);
+    assert_eq!(RefuseReason::NotLighter.errno(), 11);
     assert_eq!(RefuseReason::NoMemory.errno(), 12);
     assert_eq!(RefuseReason::Busy.errno(), 16);
     assert_eq!(ImageError::BadVersion.refuse_reason(), RefuseReason::Version);
@@ -748,6 +759,9 @@ fn arb_header() -> impl Strategy<Value = ImageHeader> {
             nr_vmas,
             nr_pages,
             xstate_len: 0,
+            cause: 0,
+            sender_load: 0,
+            allowed: 0,
         },
     )
 }

@@ -17,6 +17,8 @@ fn cand(pid: u32) -> Candidate {
         rss_mb: 10,
         eligible: true,
         comm_node: 0,
+        bounces: 0,
+        allowed: 0,
     }
 }
 
@@ -69,9 +71,51 @@ fn margin_accounts_for_the_moved_load() {
     let sleepy = Candidate { cpu_share: 100, ..cand(10) };
     let d = decide(&node(1, 1000), &[node(2, 500)], &[sleepy], &t());
     assert_eq!(d, Decision::Migrate { pid: 10, to: 2, reason: Reason::Load });
-    // ...but a process using no CPU gains nothing by moving.
+    // ...but a process using no CPU gains nothing by moving, and one below
+    // a tenth of a CPU is not worth the copy.
     let idle = Candidate { cpu_share: 0, ..cand(10) };
     assert_eq!(decide(&node(1, 5000), &[node(2, 0)], &[idle], &t()), Decision::Stay);
+    let near_idle = Candidate { cpu_share: 99, ..cand(10) };
+    assert_eq!(decide(&node(1, 1000), &[node(2, 0)], &[near_idle], &t()), Decision::Stay);
+}
+
+#[test]
+fn allowed_nodes_bound_the_target() {
+    let me = node(1, 3000);
+    let others = [node(2, 0), node(3, 500), node(4, 100)];
+    // Only nodes 3 and 4 allowed (bits 2 and 3): the lighter of them.
+    let c = Candidate { allowed: 0b1100, ..cand(10) };
+    assert_eq!(decide(&me, &others, &[c], &t()), Decision::Migrate { pid: 10, to: 4, reason: Reason::Load });
+    // Only this node: nothing to do.
+    let home_only = Candidate { allowed: 0b1, ..cand(10) };
+    assert_eq!(decide(&me, &others, &[home_only], &t()), Decision::Stay);
+    // An unrestricted candidate goes to the lightest node, before a
+    // restricted one with a heavier target.
+    let free = cand(11);
+    assert_eq!(decide(&me, &others, &[c, free], &t()), Decision::Migrate { pid: 11, to: 2, reason: Reason::Load });
+    // Memory ushering respects the mask too.
+    let short = LoadEntry { free_mem_mb: 10, ..me };
+    let roomy = [LoadEntry { free_mem_mb: 8000, ..node(2, 0) }, LoadEntry { free_mem_mb: 1000, ..node(3, 0) }];
+    let only3 = Candidate { allowed: 0b100, ..cand(12) };
+    assert_eq!(decide(&short, &roomy, &[only3], &t()), Decision::Migrate { pid: 12, to: 3, reason: Reason::Memory });
+    assert!(roam_proto::policy::allowed_on(0, 99));
+    assert!(!roam_proto::policy::allowed_on(u64::MAX, 65));
+    assert!(!roam_proto::policy::allowed_on(u64::MAX, 0));
+}
+
+#[test]
+fn processes_that_keep_coming_home_wait_longer() {
+    let me = node(1, 3000);
+    let others = [node(2, 0)];
+    // Residency 5 s; each bounce doubles it, up to 64x.
+    let once = Candidate { bounces: 1, since_migration_ms: 9_999, ..cand(10) };
+    assert_eq!(decide(&me, &others, &[once], &t()), Decision::Stay);
+    let once_later = Candidate { since_migration_ms: 10_000, ..once };
+    assert_eq!(decide(&me, &others, &[once_later], &t()), Decision::Migrate { pid: 10, to: 2, reason: Reason::Load });
+    let many = Candidate { bounces: 40, since_migration_ms: 5000 * 64 - 1, ..cand(10) };
+    assert_eq!(decide(&me, &others, &[many], &t()), Decision::Stay);
+    let many_later = Candidate { since_migration_ms: 5000 * 64, ..many };
+    assert_eq!(decide(&me, &others, &[many_later], &t()), Decision::Migrate { pid: 10, to: 2, reason: Reason::Load });
 }
 
 #[test]
@@ -207,6 +251,8 @@ fn extreme_values_do_not_panic() {
         rss_mb: u32::MAX,
         eligible: true,
         comm_node: 2,
+        bounces: u32::MAX,
+        allowed: u64::MAX,
     };
     let crazy = Tunables {
         stability_margin: u32::MAX,
@@ -230,15 +276,12 @@ fn entry() -> impl Strategy<Value = LoadEntry> {
 }
 
 fn candidate() -> impl Strategy<Value = Candidate> {
-    (0u32..20, 0u32..4000, prop_oneof![0u32..10_000, Just(u32::MAX)], 0u32..1500, 0u32..4000, any::<bool>(), 0u32..8)
-        .prop_map(|(pid, age_ms, since_migration_ms, cpu_share, rss_mb, eligible, comm_node)| Candidate {
-            pid,
-            age_ms,
-            since_migration_ms,
-            cpu_share,
-            rss_mb,
-            eligible,
-            comm_node,
+    (
+        (0u32..20, 0u32..4000, prop_oneof![0u32..10_000, Just(u32::MAX)], 0u32..1500, 0u32..4000, any::<bool>(), 0u32..8),
+        (0u32..10, prop_oneof![Just(0u64), 0u64..256]),
+    )
+        .prop_map(|((pid, age_ms, since_migration_ms, cpu_share, rss_mb, eligible, comm_node), (bounces, allowed))| {
+            Candidate { pid, age_ms, since_migration_ms, cpu_share, rss_mb, eligible, comm_node, bounces, allowed }
         })
 }
 
@@ -276,7 +319,8 @@ proptest! {
             prop_assert!(cands.iter().any(|c| c.pid == pid
                 && c.eligible
                 && c.age_ms >= tun.min_age_ms
-                && c.since_migration_ms >= tun.min_residency_ms));
+                && c.since_migration_ms >= c.residency_needed(&tun)
+                && c.allows(to)));
             match reason {
                 Reason::Memory => prop_assert!(me.free_mem_mb < tun.mem_low_mb),
                 Reason::Load => {

@@ -19,8 +19,6 @@ const FORWARD_PTR_ALLOWED: &[&str] = &[
     "pwritev",
     "preadv2",
     "pwritev2",
-    "poll",
-    "ppoll",
     "pselect6",
     "epoll_wait",
     "epoll_pwait",
@@ -249,6 +247,11 @@ fn argument_descriptors_are_well_formed() {
                 Arg::InFixed(sz) | Arg::OutFixed(sz) | Arg::InOutFixed(sz) => {
                     assert!(sz > 0 && sz <= 4096, "{}: size {sz}", s.name);
                 }
+                Arg::InOutArray { count_arg, elem } => {
+                    let l = usize::from(count_arg);
+                    assert!(l < n && s.args[l] == Arg::Int, "{}: count argument {l}", s.name);
+                    assert!(elem > 0 && elem <= 4096, "{}: element size {elem}", s.name);
+                }
                 _ => {}
             }
         }
@@ -272,6 +275,7 @@ fn some_signatures() {
         ("statx", Disposition::Forward, [Fd, Path, Int, Int, OutFixed(256), None]),
         ("wait4", Disposition::Forward, [Int, OutFixed(4), Int, OutFixed(144), None, None]),
         ("uname", Disposition::Local, [OutFixed(390), None, None, None, None, None]),
+        ("poll", Disposition::Forward, [InOutArray { count_arg: 1, elem: 8 }, Int, Int, None, None, None]),
         ("ptrace", Disposition::Refuse(EPERM), [Int, Int, Ptr, Ptr, None, None]),
     ];
     for (n, d, args) in cases {
@@ -386,6 +390,7 @@ fn arg_text(a: Arg) -> String {
         Arg::InFixed(n) => format!("in({n})"),
         Arg::OutFixed(n) => format!("out({n})"),
         Arg::InOutFixed(n) => format!("inout({n})"),
+        Arg::InOutArray { count_arg, elem } => format!("inout({elem}[arg{count_arg}])"),
         Arg::Ptr => "ptr".into(),
     }
 }

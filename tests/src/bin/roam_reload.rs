@@ -1,8 +1,9 @@
 //! Unloading and reloading roam.ko repeatedly: each unload removes every
 //! interface (and roamctl notices), each load starts unconfigured with
 //! working interfaces, nothing leaks a module reference, and the kernel
-//! logs no warning on the way. The node id is restored at the end, and
-//! the module is loaded again even if a cycle failed half-way.
+//! logs no warning on the way. The node id and the process locks are
+//! restored at the end, and the module is loaded again even if a cycle
+//! failed half-way.
 
 use std::fs;
 use std::path::Path;
@@ -35,6 +36,11 @@ const BAD_LOG: &[&str] = &[
     "KASAN",
     "UBSAN",
 ];
+
+/// The pids in `/sys/kernel/roam/locked` (none if it cannot be read).
+fn locked_pids() -> Vec<u32> {
+    guest::read_sysfs("locked").map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect()).unwrap_or_default()
+}
 
 fn loaded() -> bool {
     guest::module_entry(MODULE_NAME).is_some()
@@ -182,6 +188,9 @@ fn main() {
     let mut t = Ktap::plan(1 + CYCLES + 3);
 
     let log_before = dmesg();
+    // Locks live in the module: the ones in force now (the test agent's,
+    // at least) are put back at the end.
+    let locked_before = locked_pids();
     let image = fs::read(MODULE_PATH);
     let id = guest::sysfs_node_id().unwrap_or_else(|_| guest::node_id());
     let start_ok = loaded() && image.is_ok() && id != 0;
@@ -237,9 +246,19 @@ fn main() {
     if state.as_deref().ok() != Some("up\n") {
         errs.push(format!("state: {state:?}"));
     }
+    for pid in locked_before.iter().filter(|p| Path::new(&format!("/proc/{p}")).exists()) {
+        match guest::run(Command::new(ROAMCTL).args(["lock", &pid.to_string()]), CMD_TIMEOUT) {
+            Ok(r) if r.code == Some(0) => {}
+            other => errs.push(format!("roamctl lock {pid}: {other:?}")),
+        }
+    }
+    let locked_after = locked_pids();
+    if locked_before.iter().any(|p| Path::new(&format!("/proc/{p}")).exists() && !locked_after.contains(p)) {
+        errs.push(format!("locked before: {locked_before:?}, after: {locked_after:?}"));
+    }
     t.check(
         errs.is_empty(),
-        &format!("module loaded with node_id {id} and up at the end"),
+        &format!("module loaded with node_id {id}, up and its locks back at the end"),
         &errs.join("\n"),
     );
 

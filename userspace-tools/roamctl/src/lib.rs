@@ -1,7 +1,8 @@
 //! The library half of `roamctl`: reading and writing roam's sysfs files
 //! and `/dev/roam`, parsing what they show, and formatting it. The
 //! `roamctl` binary (`main.rs`) is its command line; `roamtop` uses the
-//! same parsers and the `ps` listing.
+//! same parsers and the `ps` listing; `roamrun` (`roamrun.rs`) uses
+//! [`run`].
 //!
 //! Each subcommand lives in its own module and returns the text to print,
 //! or a [`error::CtlError`] that the caller reports and turns into the exit
@@ -21,5 +22,6 @@ pub mod nodes;
 pub mod ping;
 pub mod procs;
 pub mod ps;
+pub mod run;
 pub mod status;
 pub mod sysfs;

@@ -67,6 +67,14 @@ enum Command {
     Unlock {
         pid: u32,
     },
+    /// Show, or set, the nodes a process may be moved to (its owner or
+    /// root): ids and ranges (`2,4-6`), or `any`. Its home is always
+    /// allowed; the list goes with it when it migrates.
+    Allow {
+        pid: u32,
+        #[arg(value_name = "NODES", value_parser = roamctl::run::parse_nodes)]
+        nodes: Option<u64>,
+    },
     /// Move a process to another node, or home (its owner or root).
     ///
     /// Waits until it has moved, then prints where it went, its pid there,
@@ -233,6 +241,7 @@ fn run_simple(command: &Command, json: bool) -> Result<String, CtlError> {
         Command::Why { pid } => procs::why(*pid, json),
         Command::Lock { pid } => procs::lock(*pid, true, json),
         Command::Unlock { pid } => procs::lock(*pid, false, json),
+        Command::Allow { pid, nodes } => roamctl::run::allow(*pid, *nodes, json),
         Command::Migrate { pid, node } => migrate::migrate(*pid, *node, json),
         Command::Where { pid } => migrate::where_(*pid, json),
         Command::Ps => ps::run(json),
