@@ -448,6 +448,24 @@ fn migration(c: &mut Ctx, toml: &str) -> Result<()> {
         format!("{}\nstatus {st:?}, output {out:?}, sizes {sizes}", m.text),
     );
 
+    // poll, ioctl and fcntl on the remote: forwarded, and the process
+    // stays there (node 2 logs no move of it).
+    let seq0 = c.sh(2, "cat /sys/kernel/roam/events").map(|o| o.text.lines().filter_map(event_seq).max().unwrap_or(0)).unwrap_or(0);
+    let pid = c.start(1, "fdops", &format!("{W} fdops"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let m = c.migrate(1, pid, "2");
+    let there: Option<u32> = m.text.split("remote pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok());
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let st = c.status(1, "fdops", long);
+    let out = c.output(1, "fdops");
+    let ev2 = c.sh(2, "cat /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
+    let left = there.map(|p| ev2.lines().any(|l| event_seq(l).unwrap_or(0) > seq0 && l.contains(&format!(" pid={p} ")))).unwrap_or(true);
+    c.check(
+        "migrate: poll, ioctl (FIONREAD, TCGETS) and fcntl (O_NONBLOCK) on the remote are forwarded; it stays there".into(),
+        m.rc == 0 && st == Some(0) && out.trim() == "fdops ok" && !left,
+        format!("{}\nstatus {st:?}, output {out:?}\nnode 2 events:\n{ev2}", m.text),
+    );
+
     // A pipe between two processes, each migrated to another node.
     let _ = c.sh(1, "rm -f /tmp/pc.st /tmp/pc.out; setsid sh -c '$0 produce 5000 | $0 consume > /tmp/pc.out 2>&1; echo $? > /tmp/pc.st' /usr/lib/roam/tests/migrate_work > /dev/null 2>&1 < /dev/null &");
     std::thread::sleep(Duration::from_millis(300));
@@ -855,6 +873,11 @@ fn balancing(c: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// The `seq=` of a line of the `events` file.
+fn event_seq(line: &str) -> Option<u64> {
+    line.strip_prefix("seq=")?.split_whitespace().next()?.parse().ok()
+}
+
 /// The load node `viewer` sees for node `id` (0 if unknown).
 fn load_seen(c: &mut Ctx, viewer: u32, id: u32) -> u64 {
     c.view_of(viewer, id).and_then(|l| l.get("load").and_then(|v| v.parse().ok())).unwrap_or(0)
@@ -902,14 +925,13 @@ fn placement(c: &mut Ctx) -> Result<()> {
     // --on: remote invocation to a given node; it runs there to its end
     // (no move away from node 2 is logged there) and the exit status
     // comes back.
-    let seq_of = |l: &str| -> u64 { l.strip_prefix("seq=").and_then(|r| r.split_whitespace().next()?.parse().ok()).unwrap_or(0) };
-    let seq0 = c.sh(2, "cat /sys/kernel/roam/events").map(|o| o.text.lines().map(seq_of).max().unwrap_or(0)).unwrap_or(0);
+    let seq0 = c.sh(2, "cat /sys/kernel/roam/events").map(|o| o.text.lines().filter_map(event_seq).max().unwrap_or(0)).unwrap_or(0);
     let _ = c.start(1, "on2", &format!("roamrun --on 2 {W} exitcode 42 48"))?;
     let st = c.status(1, "on2", Duration::from_secs(120));
     let out = c.output(1, "on2");
     let there: Option<u32> = out.split("(pid ").nth(1).and_then(|r| r.split_whitespace().next()?.parse().ok());
     let ev2 = c.sh(2, "cat /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
-    let left = there.map(|p| ev2.lines().any(|l| seq_of(l) > seq0 && l.contains(&format!(" pid={p} ")))).unwrap_or(true);
+    let left = there.map(|p| ev2.lines().any(|l| event_seq(l).unwrap_or(0) > seq0 && l.contains(&format!(" pid={p} ")))).unwrap_or(true);
     c.check(
         "roamrun: --on 2 runs the program on node 2 to its end and exits with its status (42)".into(),
         st == Some(42) && out.contains("runs on node 2") && !left,

@@ -107,6 +107,7 @@ pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6])
                 Arg::InOutFixed(n) => Plan::InOut { len: n as usize },
                 Arg::InOutArray { count_arg, elem } => Plan::InOut { len: array_len(args, count_arg, elem)? },
                 Arg::Ptr if info.nr == NR_IOCTL && i == 2 => ioctl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
+                Arg::Ptr if info.nr == NR_FCNTL && i == 2 => fcntl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
                 Arg::Ptr => return Err(FwdError::Unsupported),
             }
         };
@@ -120,6 +121,33 @@ pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6])
 
 /// `ioctl`'s number.
 const NR_IOCTL: u16 = 16;
+/// `fcntl`'s number.
+const NR_FCNTL: u16 = 72;
+
+/// How `fcntl`'s third argument is forwarded for command `cmd`: an
+/// integer for most commands, `struct flock` (32 bytes) for the record
+/// locks, `struct f_owner_ex` (8) and the 8-byte read/write hints. `None`:
+/// a command not known here (it is not forwarded).
+pub fn fcntl_plan(cmd: u64) -> Option<Plan> {
+    Some(match cmd {
+        // F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_SETOWN, F_GETOWN,
+        // F_SETSIG, F_GETSIG, F_SETLEASE, F_GETLEASE, F_NOTIFY,
+        // F_DUPFD_CLOEXEC, F_SETPIPE_SZ, F_GETPIPE_SZ, F_ADD_SEALS,
+        // F_GET_SEALS.
+        0..=4 | 8..=11 | 1024..=1026 | 1030..=1034 => Plan::Value,
+        // F_GETLK, F_OFD_GETLK: the lock asked about, answered in place.
+        5 | 36 => Plan::InOut { len: 32 },
+        // F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW.
+        6 | 7 | 37 | 38 => Plan::In { len: 32, path: false },
+        // F_SETOWN_EX, F_GETOWN_EX.
+        15 => Plan::In { len: 8, path: false },
+        16 => Plan::Out { len: 8, by_result: false },
+        // F_GET_RW_HINT, F_SET_RW_HINT, F_GET_FILE_RW_HINT, F_SET_FILE_RW_HINT.
+        1035 | 1037 => Plan::Out { len: 8, by_result: false },
+        1036 | 1038 => Plan::In { len: 8, path: false },
+        _ => return None,
+    })
+}
 
 /// Bytes of an array of argument `count_arg` elements of `elem` bytes;
 /// an array larger than [`MAX_BUF`] is not forwarded (the count cannot be

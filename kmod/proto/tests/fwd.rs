@@ -75,6 +75,19 @@ fn ioctl_arguments_follow_the_command() {
 }
 
 #[test]
+fn fcntl_arguments_follow_the_command() {
+    // F_SETFL with O_NONBLOCK: an integer, passed as is.
+    let (plans, args) = plan(&lookup(72), &[3, 4, 0o4000, 0, 0, 0]).unwrap();
+    assert_eq!((plans[2], args[2]), (Plan::Value, 0o4000));
+    assert_eq!(fcntl_plan(1030), Some(Plan::Value)); // F_DUPFD_CLOEXEC
+    assert_eq!(fcntl_plan(5), Some(Plan::InOut { len: 32 })); // F_GETLK
+    assert_eq!(fcntl_plan(7), Some(Plan::In { len: 32, path: false })); // F_SETLKW
+    assert_eq!(fcntl_plan(16), Some(Plan::Out { len: 8, by_result: false })); // F_GETOWN_EX
+    assert_eq!(fcntl_plan(12), None);
+    assert_eq!(plan(&lookup(72), &[3, 999, 0x7000, 0, 0, 0]).err(), Some(FwdError::Unsupported));
+}
+
+#[test]
 fn call_and_ret_round_trip() {
     let mut buf = vec![0u8; 1024];
     let segs = [Segment { arg: 1, data: b"hello" }];

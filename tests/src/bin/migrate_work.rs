@@ -34,6 +34,14 @@
 //!   of a unit, default 1), then exit status N (0..=255) with no other
 //!   system call, so a migrated run ends on the remote and its status must
 //!   be replayed at home.
+//! * `migrate_work fdops` — descriptor calls whose pointer arguments the
+//!   forwarder describes specially: makes a pipe and writes 5 bytes into
+//!   it, waits up to 300 s for SIGUSR1 (the test migrates it meanwhile),
+//!   then `poll`s the pipe, asks `FIONREAD` with `ioctl`, sets
+//!   `O_NONBLOCK` with `fcntl(F_GETFL/F_SETFL)`, checks `TCGETS` on
+//!   `/dev/null` fails with `ENOTTY`, reads the 5 bytes and sees `EAGAIN`
+//!   on the next read; prints `fdops ok`, or what went wrong and exits
+//!   with the number of the failed step.
 //! * `migrate_work sysbench KIND N` — system-call cost, for MOSIX's Table 1
 //!   (`cargo xtask bench migrate`). Creates `/tmp/sysbench-<pid>.dat`
 //!   (1 KiB) and opens it, then waits up to 300 s for SIGUSR1 (the handler
@@ -60,7 +68,7 @@ use std::time::Duration;
 fn usage() -> ! {
     eprintln!(
         "usage: migrate_work fpu ITERATIONS\n       migrate_work fill MEGABYTES [TIMEOUT_SECONDS]\n       \
-         migrate_work spin UNITS\n       migrate_work exitcode N [SIXTEENTHS]\n       \
+         migrate_work spin UNITS\n       migrate_work exitcode N [SIXTEENTHS]\n       migrate_work fdops\n       \
          migrate_work sysbench read1k|write1k|openclose|fork|exec|getppid|null N"
     );
     exit(2)
@@ -350,6 +358,7 @@ fn main() {
         (Some("produce"), 3) => exit(produce(arg(a.get(2)))),
         (Some("consume"), 2) => exit(consume()),
         (Some("forkexec"), 2) => exit(forkexec()),
+        (Some("fdops"), 2) => exit(fdops()),
         (Some("sysbench"), 4) => {
             let kind = a[2].as_str();
             if !SYSBENCH_KINDS.contains(&kind) {
@@ -421,6 +430,73 @@ fn files(dir: &str) -> i32 {
         return 1;
     }
     say(&format!("files ok {} {}", want.len(), all.len()));
+    0
+}
+
+/// `fdops`: see the module documentation.
+fn fdops() -> i32 {
+    install_usr1_handler();
+    let mut p = [0i32; 2];
+    // SAFETY: `p` has room for the two descriptors pipe writes.
+    if unsafe { libc::pipe(p.as_mut_ptr()) } != 0 {
+        return 10;
+    }
+    // SAFETY: writes 5 bytes from a live buffer to our pipe.
+    if unsafe { libc::write(p[1], b"hello".as_ptr().cast(), 5) } != 5 {
+        return 11;
+    }
+    if !wait_usr1(300) {
+        return 3;
+    }
+    let fail = |step: i32, what: &str| -> i32 {
+        say(&format!("fdops: {what}: {}", std::io::Error::last_os_error()));
+        step
+    };
+    let mut pfd = libc::pollfd { fd: p[0], events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, 5000) };
+    if n != 1 || pfd.revents & libc::POLLIN == 0 {
+        return fail(20, &format!("poll gave {n}, revents {:#x}", pfd.revents));
+    }
+    let mut avail: libc::c_int = -1;
+    // SAFETY: FIONREAD writes one int.
+    if unsafe { libc::ioctl(p[0], libc::FIONREAD, &mut avail) } != 0 || avail != 5 {
+        return fail(21, &format!("FIONREAD gave {avail}"));
+    }
+    // SAFETY: fcntl with integer arguments on our descriptor.
+    let fl = unsafe { libc::fcntl(p[0], libc::F_GETFL) };
+    // SAFETY: as above.
+    if fl < 0 || unsafe { libc::fcntl(p[0], libc::F_SETFL, fl | libc::O_NONBLOCK) } != 0 {
+        return fail(22, "F_GETFL/F_SETFL");
+    }
+    // SAFETY: as above.
+    let fl2 = unsafe { libc::fcntl(p[0], libc::F_GETFL) };
+    if fl2 & libc::O_NONBLOCK == 0 {
+        return fail(23, &format!("O_NONBLOCK not set: {fl2:#x}"));
+    }
+    // SAFETY: a NUL-terminated path.
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+    // SAFETY: a zeroed termios is a valid buffer for TCGETS to fill.
+    let mut tio: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: TCGETS writes one termios (or fails).
+    let r = unsafe { libc::ioctl(null, libc::TCGETS, &mut tio) };
+    let e = std::io::Error::last_os_error().raw_os_error();
+    if null < 0 || r != -1 || e != Some(libc::ENOTTY) {
+        return fail(24, &format!("TCGETS on /dev/null ({null}) gave {r}, errno {e:?}"));
+    }
+    let mut buf = [0u8; 16];
+    // SAFETY: reads into a live buffer of its length.
+    let n = unsafe { libc::read(p[0], buf.as_mut_ptr().cast(), buf.len()) };
+    if n != 5 || &buf[..5] != b"hello" {
+        return fail(25, &format!("read gave {n}"));
+    }
+    // SAFETY: as above.
+    let n = unsafe { libc::read(p[0], buf.as_mut_ptr().cast(), buf.len()) };
+    let e = std::io::Error::last_os_error().raw_os_error();
+    if n != -1 || e != Some(libc::EAGAIN) {
+        return fail(26, &format!("a read of the empty non-blocking pipe gave {n}, errno {e:?}"));
+    }
+    say("fdops ok");
     0
 }
 
