@@ -623,6 +623,22 @@ mod tests {
     }
 
     #[test]
+    fn short_bursts_at_one_node_gain_from_migration() {
+        // The bench's mix: 12 jobs at node 1 of 2, demands on [0.5, 30] s,
+        // 1.5 CPUs offered; averaged over draws.
+        let (mut neither, mut migration) = (0.0, 0.0);
+        for seed in 1..=200 {
+            let o = JobSimOptions { nodes: 2, jobs: 12, utilization: 0.75, seed, origin: Some(0), demand_s: (0.5, 30.0), ..opts(2, 12, seed) };
+            let r = simulate(&o).unwrap();
+            let mean = |p: &str| r.results.iter().find(|x| x.policy == p).unwrap().mean_slowdown;
+            neither += mean("neither") / 200.0;
+            migration += mean("migration") / 200.0;
+        }
+        println!("12-job mix: neither {neither:.2}, migration {migration:.2}");
+        assert!(migration < neither && neither < 10.0, "{neither} {migration}");
+    }
+
+    #[test]
     fn heavy_tailed_mix_is_seeded_bounded_and_ordered() {
         let a = heavy_tailed_mix(7, 2000, 0.5, 30.0, 0.5);
         assert_eq!(a, heavy_tailed_mix(7, 2000, 0.5, 30.0, 0.5));
