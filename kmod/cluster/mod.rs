@@ -547,6 +547,15 @@ impl Cluster {
     pub(crate) fn own_entry(&self) -> LoadEntry {
         self.lv.lock().vec.me()
     }
+
+    /// This node's entry with its load as it is now (the quick average)
+    /// rather than as published: for its own balancing decisions.
+    pub(crate) fn own_entry_now(&self) -> LoadEntry {
+        let lv = self.lv.lock();
+        let mut e = lv.vec.me();
+        e.load = lv.est.quick();
+        e
+    }
 }
 
 /// Owns the cluster for the module: stops every thread when dropped.

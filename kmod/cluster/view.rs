@@ -94,6 +94,7 @@ pub(crate) fn load(c: &Cluster, w: &mut impl Write) -> Result {
     writeln!(w, "load {}", lv.est.load())?;
     writeln!(w, "load_slow {}", lv.est.slow())?;
     writeln!(w, "load_fast {}", lv.est.fast())?;
+    writeln!(w, "load_now {}", lv.est.quick())?;
     writeln!(w, "nr_running {}", lv.nr_running)?;
     writeln!(w, "ncpus {}", lv.ncpus)?;
     writeln!(w, "speed {}", c.tun.speed.load(Ordering::Relaxed))?;

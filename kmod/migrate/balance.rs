@@ -35,6 +35,10 @@ const REFUSED_FOR_MS: u64 = 30_000;
 const COOLDOWN_INTERVALS: u64 = 3;
 /// An armed process not switched in within this time is given up.
 const ARMED_FOR_MS: u64 = 3_000;
+/// After sending a process to a node, this node counts it in that node's
+/// load for this long (its published load takes many intervals to show
+/// it: the fast average follows a step by 7% per interval).
+const SENT_FOR_MS: u64 = 30_000;
 
 /// The balancing tunables and node controls (`/sys/kernel/roam/`).
 pub(crate) struct Controls {
@@ -96,6 +100,9 @@ struct State {
     refused: KVec<(u32, u64)>,
     /// No decision before this time (ms).
     quiet_until: u64,
+    /// Nodes this node sent a process to: (node, the load it has at least,
+    /// until when).
+    sent: KVec<(u32, u32, u64)>,
 }
 
 /// The balancer of one node.
@@ -116,7 +123,7 @@ impl Balancer {
         Arc::pin_init(
             pin_init!(Balancer {
                 state <- new_mutex!(
-                    State { samples: KVec::new(), armed: None, refused: KVec::new(), quiet_until: 0 },
+                    State { samples: KVec::new(), armed: None, refused: KVec::new(), quiet_until: 0, sent: KVec::new() },
                     "roam_balance"
                 ),
                 hook,
@@ -139,12 +146,18 @@ impl Balancer {
         }
     }
 
-    /// Node `node` refused a balancing migration: leave it alone a while.
+    /// Node `node` refused a balancing migration (it takes no guests, is
+    /// full, short of memory or unreachable): leave it alone a while. No
+    /// process moved, so the next decision need not wait for the loads to
+    /// show one: the cooldown ends, and the process goes elsewhere at the
+    /// next tick if another node qualifies.
     pub(crate) fn refused_by(&self, node: u32) {
         let until = time::now_ms() + REFUSED_FOR_MS;
         let mut st = self.state.lock();
         let _ = super::retain(&mut st.refused, |r| r.0 != node);
         let _ = st.refused.push((node, until), GFP_KERNEL);
+        let _ = super::retain(&mut st.sent, |r| r.0 != node);
+        st.quiet_until = 0;
     }
 
     /// Stops: frees an armed work (module unload).
@@ -182,6 +195,7 @@ impl Balancer {
             return;
         }
         let _ = super::retain(&mut st.refused, |r| r.1 > now);
+        let _ = super::retain(&mut st.sent, |r| r.2 > now);
         let Ok(procs) = sched::processes(MAX_PROCS) else { return };
         let now_ns = time::now_ns();
         let mut cands = KVec::new();
@@ -204,7 +218,9 @@ impl Balancer {
             if profile.deputy || profile.moving || (lstay && !profile.guest) {
                 continue;
             }
-            let since = profile.arrived_ms.map(|t| now.saturating_sub(t).min(u32::MAX as u64) as u32).unwrap_or(age_ms);
+            // Never migrated: no residency to wait for (u32::MAX, as the
+            // policy expects).
+            let since = profile.arrived_ms.map(|t| now.saturating_sub(t).min(u32::MAX as u64) as u32).unwrap_or(u32::MAX);
             let eligible = TaskRef::find(p.tgid).map(|t| t.tgid() == p.tgid && migration.reasons(&t) == 0).unwrap_or(false);
             let _ = cands.push(
                 policy::Candidate {
@@ -222,13 +238,16 @@ impl Balancer {
             );
         }
         st.samples = samples;
-        let me: LoadEntry = c.own_entry();
+        // Our own load as it is now; theirs as published, but at least what
+        // we sent them lately.
+        let me: LoadEntry = c.own_entry_now();
         let mut others = KVec::new();
         {
             let lv = c.lv.lock();
             for e in lv.vec.entries().iter() {
                 if e.node != me_id && !st.refused.iter().any(|r| r.0 == e.node) && mover.peer_is_up(e.node) {
-                    let _ = others.push(*e, GFP_KERNEL);
+                    let floor = st.sent.iter().filter(|r| r.0 == e.node).map(|r| r.1).max().unwrap_or(0);
+                    let _ = others.push(LoadEntry { load: e.load.max(floor), ..*e }, GFP_KERNEL);
                 }
             }
         }
@@ -241,6 +260,9 @@ impl Balancer {
             max_guests: ctl.max_guests.load(Ordering::Relaxed),
         };
         let Decision::Migrate { pid, to, reason } = policy::decide(&me, &others, &cands, &t) else { return };
+        if let (Some(target), Some(cand)) = (others.iter().find(|e| e.node == to), cands.iter().find(|c| c.pid == pid)) {
+            let _ = st.sent.push((to, policy::load_after_move(&me, target, cand), now + SENT_FOR_MS), GFP_KERNEL);
+        }
         let cause = match reason {
             policy::Reason::Memory => super::moving::Cause::Memory,
             policy::Reason::Load => super::moving::Cause::Load,

@@ -867,7 +867,7 @@ impl Mover {
             nr_pages,
             xstate_len: xstate.len() as u32,
             cause: cause.code(),
-            sender_load: self.cluster.own_entry().load,
+            sender_load: self.cluster.own_entry_now().load,
             allowed,
         };
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
@@ -1636,7 +1636,7 @@ impl Mover {
                     stability_margin: self.ctl.margin.load(Ordering::Relaxed),
                     ..crate::policy::Tunables::DEFAULT
                 };
-                let me = self.cluster.own_entry();
+                let me = self.cluster.own_entry_now();
                 if crate::policy::accept(&me, h.sender_load, 0, &t, false).is_err() {
                     pr_info!("refused pid {} of node {}: load here {}, there {} (margin {})\n", h.tgid, h.home_node, me.load, h.sender_load, t.stability_margin);
                     return Err(RefuseReason::NotLighter);

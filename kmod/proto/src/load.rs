@@ -11,6 +11,13 @@
 //! * a *slow* one (default 975 per mille) that forgets a load only
 //!   gradually.
 //!
+//! A third, *quick* average (decay [`QUICK_DECAY`]: with 100 ms samples it
+//! follows a step within about a second, while one sample's burst of
+//! runnable kernel threads moves it by a fifth) is not published: it is the node's own view of its load for its
+//! own decisions (a sender choosing to move a process, a target deciding
+//! whether to take one). A node knows its own queue now; only what it
+//! tells others needs the damping below.
+//!
 //! The published load is the larger of the two. While the load rises the
 //! fast average is the larger one, so increases show up quickly; while it
 //! falls the slow average is the larger one, so a node that just went idle
@@ -30,6 +37,9 @@ pub const SCALE: u32 = 1000;
 /// Speed of the reference CPU. A node whose speed is `2 * SPEED_REF`
 /// reports half the load for the same queue length.
 pub const SPEED_REF: u32 = 1000;
+
+/// Decay of the quick average, per mille per interval.
+pub const QUICK_DECAY: u32 = 800;
 
 /// Extra fractional bits kept in the running averages.
 const FRAC_BITS: u32 = 16;
@@ -124,13 +134,15 @@ pub struct LoadEstimator {
     slow: u64,
     /// Fast average, same units.
     fast: u64,
+    /// Quick average (not published), same units.
+    quick: u64,
     decay: Decay,
 }
 
 impl LoadEstimator {
     /// An estimator starting from load 0.
     pub const fn new(decay: Decay) -> Self {
-        LoadEstimator { slow: 0, fast: 0, decay }
+        LoadEstimator { slow: 0, fast: 0, quick: 0, decay }
     }
 
     /// The decay factors in use.
@@ -153,6 +165,7 @@ impl LoadEstimator {
     pub fn reset(&mut self) {
         self.slow = 0;
         self.fast = 0;
+        self.quick = 0;
     }
 
     /// Takes one sample; call it once per sampling interval.
@@ -160,6 +173,7 @@ impl LoadEstimator {
         let x = u64::from(instant_load(nr_running, ncpus, speed)) << FRAC_BITS;
         self.slow = fold(self.slow, x, clamp_factor(self.decay.slow));
         self.fast = fold(self.fast, x, clamp_factor(self.decay.fast));
+        self.quick = fold(self.quick, x, u64::from(QUICK_DECAY));
     }
 
     /// The load to advertise, in [`SCALE`] units: the larger of the two
@@ -177,6 +191,12 @@ impl LoadEstimator {
     /// The fast average alone, in [`SCALE`] units.
     pub fn fast(&self) -> u32 {
         publish(self.fast)
+    }
+
+    /// The quick average, in [`SCALE`] units: this node's own view of its
+    /// load, for its own balancing decisions (never published).
+    pub fn quick(&self) -> u32 {
+        publish(self.quick)
     }
 }
 

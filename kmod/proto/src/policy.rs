@@ -255,6 +255,14 @@ fn added_load(e: &LoadEntry, d: u64) -> u64 {
     d.saturating_mul(u64::from(SPEED_REF)).checked_div(den).unwrap_or(u64::MAX)
 }
 
+/// What node `target`'s load becomes when `c` moves there from node `me`
+/// (saturating). A sender adds this to its view of the target after a
+/// move, until the target's published load shows it.
+pub fn load_after_move(me: &LoadEntry, target: &LoadEntry, c: &Candidate) -> u32 {
+    let v = u64::from(target.load).saturating_add(added_load(target, demand(me, c)));
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
 /// Whether `a` is a better load target than `b` (lighter, then lower id).
 fn lighter(a: &LoadEntry, b: &LoadEntry) -> bool {
     (a.load, a.node) < (b.load, b.node)

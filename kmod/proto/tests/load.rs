@@ -101,3 +101,23 @@ fn extremes_do_not_overflow() {
     run(&mut e, 100, u32::MAX, 1, 1);
     run(&mut e, 100, 0, 1, 1);
 }
+
+#[test]
+fn quick_average_follows_both_ways_within_a_second() {
+    let mut est = LoadEstimator::new(Decay::DEFAULT);
+    // Ten 100 ms samples of 4 tasks: 4000 * (1 - 0.8^10) = 3571.
+    run(&mut est, 10, 4, 1, 1000);
+    assert!((3560..=3580).contains(&est.quick()), "{}", est.quick());
+    run(&mut est, 100, 4, 1, 1000);
+    assert_eq!(est.quick(), 4000);
+    // One sample with two more runnable tasks moves it by a fifth of that.
+    run(&mut est, 1, 6, 1, 1000);
+    assert_eq!(est.quick(), 4400);
+    // Down to 2 tasks: the quick view is near in 15 samples, the published
+    // load (the slow average) far from it.
+    run(&mut est, 15, 2, 1, 1000);
+    assert!(est.quick() <= 2100, "{}", est.quick());
+    assert!(est.load() > 3000, "{}", est.load());
+    est.reset();
+    assert_eq!(est.quick(), 0);
+}

@@ -80,6 +80,18 @@ fn margin_accounts_for_the_moved_load() {
 }
 
 #[test]
+fn load_after_a_move_adds_the_demand() {
+    use roam_proto::policy::load_after_move;
+    // Four CPU-bound jobs here: each needs a whole CPU; on an idle
+    // one-CPU target it adds 1.0, on a four-CPU one 0.25.
+    let c = Candidate { cpu_share: 250, ..cand(10) };
+    assert_eq!(load_after_move(&node(1, 4000), &node(2, 300), &c), 1300);
+    let big = LoadEntry { ncpus: 4, ..node(2, 300) };
+    assert_eq!(load_after_move(&node(1, 4000), &big, &c), 550);
+    assert_eq!(load_after_move(&node(1, 4000), &node(2, u32::MAX), &c), u32::MAX);
+}
+
+#[test]
 fn allowed_nodes_bound_the_target() {
     let me = node(1, 3000);
     let others = [node(2, 0), node(3, 500), node(4, 100)];
