@@ -45,6 +45,7 @@ const EXPEL: usize = 26;
 const BRING: usize = 27;
 const BALANCER: usize = 28;
 const EVENTS: usize = 29;
+const MEM_LOW_MB: usize = 30;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -78,6 +79,7 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("bring"), mode: 0o200 },
     AttrSpec { name: c_str!("balancer"), mode: 0o444 },
     AttrSpec { name: c_str!("events"), mode: 0o444 },
+    AttrSpec { name: c_str!("mem_low_mb"), mode: 0o644 },
 ];
 
 pub(crate) struct RoamAttrs {
@@ -155,6 +157,7 @@ impl AttrHandler for RoamAttrs {
             MIN_AGE_MS => writeln!(out, "{}", self.mover.ctl.min_age_ms.load(Ordering::Relaxed)),
             MIN_RESIDENCY_MS => writeln!(out, "{}", self.mover.ctl.min_residency_ms.load(Ordering::Relaxed)),
             MAX_GUESTS => writeln!(out, "{}", self.mover.ctl.max_guests.load(Ordering::Relaxed)),
+            MEM_LOW_MB => writeln!(out, "{}", self.mover.ctl.mem_low_mb.load(Ordering::Relaxed)),
             STAY => writeln!(out, "{}", self.mover.ctl.stay.load(Ordering::Relaxed)),
             LSTAY => writeln!(out, "{}", self.mover.ctl.lstay.load(Ordering::Relaxed)),
             QUIET => writeln!(out, "{}", t.quiet.load(Ordering::Relaxed)),
@@ -189,6 +192,7 @@ impl AttrHandler for RoamAttrs {
             MIN_AGE_MS => self.set_tunable("min_age_ms", input, 0, 86_400_000, &self.mover.ctl.min_age_ms),
             MIN_RESIDENCY_MS => self.set_tunable("min_residency_ms", input, 0, 86_400_000, &self.mover.ctl.min_residency_ms),
             MAX_GUESTS => self.set_tunable("max_guests", input, 0, 256, &self.mover.ctl.max_guests),
+            MEM_LOW_MB => self.set_tunable("mem_low_mb", input, 0, 1 << 20, &self.mover.ctl.mem_low_mb),
             STAY => self.set_tunable("stay", input, 0, 1, &self.mover.ctl.stay),
             LSTAY => self.set_tunable("lstay", input, 0, 1, &self.mover.ctl.lstay),
             QUIET => self.set_tunable("quiet", input, 0, 1, &t.quiet),

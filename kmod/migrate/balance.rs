@@ -30,9 +30,11 @@ use kernel::{bindings, new_mutex, prelude::*, sync::Arc, sync::Mutex};
 const MAX_PROCS: usize = 1024;
 /// A node that refused a guest is not asked again for this long.
 const REFUSED_FOR_MS: u64 = 30_000;
-/// After a migration, decisions pause this many intervals (the loads need
-/// that long to show it).
-const COOLDOWN_INTERVALS: u64 = 3;
+/// After a migration, decisions pause this many intervals. One is
+/// enough: this node's own load (the quick average) shows the departure
+/// within about a second, and what it sent is counted in the target's
+/// load until the target's published load shows it.
+const COOLDOWN_INTERVALS: u64 = 1;
 /// An armed process not switched in within this time is given up.
 const ARMED_FOR_MS: u64 = 3_000;
 /// After sending a process to a node, this node counts it in that node's
@@ -48,6 +50,8 @@ pub(crate) struct Controls {
     pub(crate) min_age_ms: AtomicU32,
     pub(crate) min_residency_ms: AtomicU32,
     pub(crate) max_guests: AtomicU32,
+    /// Below this much free memory (MiB) the node ushers processes away.
+    pub(crate) mem_low_mb: AtomicU32,
     /// No automatic migration away from this node (MOSIX `stay`).
     pub(crate) stay: AtomicU32,
     /// This node's own processes do not leave automatically (`lstay`).
@@ -62,6 +66,7 @@ impl Controls {
             min_age_ms: AtomicU32::new(Tunables::DEFAULT.min_age_ms),
             min_residency_ms: AtomicU32::new(Tunables::DEFAULT.min_residency_ms),
             max_guests: AtomicU32::new(Tunables::DEFAULT.max_guests),
+            mem_low_mb: AtomicU32::new(Tunables::DEFAULT.mem_low_mb),
             stay: AtomicU32::new(0),
             lstay: AtomicU32::new(0),
         }
@@ -256,7 +261,7 @@ impl Balancer {
             min_age_ms: ctl.min_age_ms.load(Ordering::Relaxed),
             min_residency_ms: ctl.min_residency_ms.load(Ordering::Relaxed),
             max_info_age_ms: (3 * interval).max(2000) as u32,
-            mem_low_mb: Tunables::DEFAULT.mem_low_mb,
+            mem_low_mb: ctl.mem_low_mb.load(Ordering::Relaxed),
             max_guests: ctl.max_guests.load(Ordering::Relaxed),
         };
         let Decision::Migrate { pid, to, reason } = policy::decide(&me, &others, &cands, &t) else { return };

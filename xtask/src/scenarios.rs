@@ -316,6 +316,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
     migration(&mut c, &toml)?;
     balancing(&mut c)?;
     placement(&mut c)?;
+    ushering(&mut c)?;
 
     // Unload and reload the module on node 1 while its peers keep talking.
     let o = c.sh(1, "rmmod roam && insmod /lib/modules/roam.ko")?;
@@ -868,6 +869,61 @@ fn balancing(c: &mut Ctx) -> Result<()> {
     // Clean up.
     let _ = c.set(1, "balance", "0");
     for n in [2u32, 3, 4] {
+        c.set(n, "accept", "1");
+    }
+    Ok(())
+}
+
+/// Resident KiB of `pid` on `node` (0 if unknown).
+fn rss_kb(c: &mut Ctx, node: u32, pid: u32) -> u64 {
+    c.sh(node, &format!("grep VmRSS /proc/{pid}/status"))
+        .ok()
+        .and_then(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Memory ushering: a node short of free memory sends its largest movable
+/// process to the node with the most free memory that has room for it.
+fn ushering(c: &mut Ctx) -> Result<()> {
+    for n in [3u32, 4] {
+        c.set(n, "accept", "0");
+    }
+    // A locked 300 MiB process and a movable 48 MiB one on node 1; both
+    // wait for SIGUSR1 (sleeping: no load to balance).
+    let hog = c.start(1, "hog", &format!("roamrun --lock {W} fill 300 600"))?;
+    let small = c.start(1, "small", &format!("{W} fill 48 600"))?;
+    let filled = c.wait(Duration::from_secs(120), |c| rss_kb(c, 1, hog) >= 300 * 1024 && rss_kb(c, 1, small) >= 48 * 1024);
+    // Short of memory: the threshold just above node 1's free memory; node
+    // 2 (in node 1's view) has room for the small one above it.
+    let free1: u64 = c.sh(1, "cat /sys/kernel/roam/load").map(|o| parse_stats(&o.text).get("free_mem_mb").copied().unwrap_or(0)).unwrap_or(0);
+    let free2: u64 = c.view_of(1, 2).and_then(|l| l.get("free_mem_mb").and_then(|v| v.parse().ok())).unwrap_or(0);
+    let low = free1 + 40;
+    let room = free2 > low + 48 + 16;
+    let _ = c.set(1, "mem_low_mb", &low.to_string());
+    let _ = c.set(1, "balance", "1");
+    let mut seen = String::new();
+    let moved = c.wait(Duration::from_secs(90), |c| {
+        seen = c.where_is(1, small);
+        seen.starts_with("node 2")
+    });
+    let _ = c.set(1, "balance", "0");
+    let _ = c.set(1, "mem_low_mb", "64");
+    let hog_at = c.where_is(1, hog);
+    let ev = c.sh(1, "cat /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
+    let memory = ev.lines().any(|l| l.contains(&format!(" pid={small} ")) && l.contains("cause=memory") && l.contains("result=ok"));
+    let _ = c.sh(1, &format!("kill -USR1 {small}"));
+    let st = c.status(1, "small", Duration::from_secs(120));
+    let out = c.output(1, "small");
+    c.check(
+        format!(
+            "balance: node 1 short of memory ushers its largest movable process (48 MiB) to node 2; the locked 300 MiB one stays ({})",
+            moved.map(|d| format!("{:.1}s", d.as_secs_f64())).unwrap_or("never".into())
+        ),
+        filled.is_some() && room && moved.is_some() && memory && hog_at == "home" && st == Some(0) && out.contains(", 0 bad"),
+        format!("free: node 1 {free1} MiB, node 2 {free2} MiB, mem_low_mb {low}; where: {seen}; hog: {hog_at}; status {st:?}: {out}\nevents:\n{ev}"),
+    );
+    let _ = c.sh(1, &format!("kill -KILL {hog} {small}"));
+    for n in [3u32, 4] {
         c.set(n, "accept", "1");
     }
     Ok(())
