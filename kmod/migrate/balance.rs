@@ -37,6 +37,9 @@ const REFUSED_FOR_MS: u64 = 30_000;
 const COOLDOWN_INTERVALS: u64 = 1;
 /// An armed process not switched in within this time is given up.
 const ARMED_FOR_MS: u64 = 3_000;
+/// A move the balancer started is waited for at most this long before
+/// deciding again (a move ends, or fails, well before).
+const MOVING_FOR_MS: u64 = 120_000;
 /// After sending a process to a node, this node counts it in that node's
 /// load for this long (its published load takes many intervals to show
 /// it: the fast average follows a step by 7% per interval).
@@ -101,6 +104,10 @@ struct Armed {
 struct State {
     samples: KVec<Sample>,
     armed: Option<Armed>,
+    /// The process this node's balancer is moving now, and since when
+    /// (ms): no decision until its move has ended, since until then it
+    /// still counts in this node's load.
+    moving: Option<(u32, u64)>,
     /// Nodes that refused recently, and until when.
     refused: KVec<(u32, u64)>,
     /// No decision before this time (ms).
@@ -128,7 +135,7 @@ impl Balancer {
         Arc::pin_init(
             pin_init!(Balancer {
                 state <- new_mutex!(
-                    State { samples: KVec::new(), armed: None, refused: KVec::new(), quiet_until: 0, sent: KVec::new() },
+                    State { samples: KVec::new(), armed: None, moving: None, refused: KVec::new(), quiet_until: 0, sent: KVec::new() },
                     "roam_balance"
                 ),
                 hook,
@@ -190,6 +197,12 @@ impl Balancer {
         }
         // Nothing armed: the scheduler need not call the hook.
         self.hook.release();
+        if let Some((_, since)) = st.moving {
+            if now < since + MOVING_FOR_MS {
+                return;
+            }
+            st.moving = None;
+        }
         let me_id = c.me();
         if ctl.balance.load(Ordering::Relaxed) == 0
             || ctl.stay.load(Ordering::Relaxed) != 0
@@ -291,11 +304,26 @@ impl Balancer {
             others.iter().find(|e| e.node == to).map(|e| e.load).unwrap_or(0));
     }
 
-    /// The armed process took its work (it is migrating): forget it.
+    /// The armed process took its work (it is migrating): forget it, and
+    /// decide nothing more until its move has ended ([`Self::settled`]).
     pub(crate) fn taken(&self, tgid: u32) {
         let mut st = self.state.lock();
         if st.armed.as_ref().map(|a| a.tgid == tgid).unwrap_or(false) {
             st.armed = None;
+            st.moving = Some((tgid, time::now_ms()));
+        }
+    }
+
+    /// The move of `tgid` ended; if it `moved`, the next decision waits
+    /// the cooldown (from now: this node's load starts to show the
+    /// departure only now).
+    pub(crate) fn settled(&self, tgid: u32, moved: bool, interval_ms: u64) {
+        let mut st = self.state.lock();
+        if st.moving.map(|m| m.0 == tgid).unwrap_or(false) {
+            st.moving = None;
+        }
+        if moved {
+            st.quiet_until = time::now_ms() + COOLDOWN_INTERVALS * interval_ms;
         }
     }
 }

@@ -753,12 +753,15 @@ impl Mover {
         move || {
             let tgid = uctx::ids().1;
             me.balancer.taken(tgid);
+            let interval = me.cluster.tun.interval_ms.load(Ordering::Relaxed) as u64;
             match me.move_current(to, cause) {
                 Ok((pid, _)) => {
                     me.balancer.done.fetch_add(1, Ordering::Relaxed);
+                    me.balancer.settled(tgid, true, interval);
                     me.after_departure(to, pid)
                 }
                 Err(code) => {
+                    me.balancer.settled(tgid, false, interval);
                     me.not_capturing(tgid);
                     if matches!(
                         code,

@@ -926,6 +926,8 @@ fn ushering(c: &mut Ctx) -> Result<()> {
     for n in [3u32, 4] {
         c.set(n, "accept", "1");
     }
+    let gone = c.wait(Duration::from_secs(30), |c| c.sh(1, "cat /sys/kernel/roam/away").map(|o| o.text.trim().is_empty()).unwrap_or(false));
+    c.check("balance: after ushering, nothing of node 1 is away".into(), gone.is_some(), String::new());
     Ok(())
 }
 

@@ -41,7 +41,10 @@
 //! # Memory ushering
 //!
 //! Checked first: if this node's free memory is below `mem_low_mb`, the
-//! largest movable process (by `rss_mb`, at least 1 MiB) that fits on the
+//! largest movable process (by `rss_mb`, at least [`MIN_USHER_MB`]) that
+//! ran in the last interval (`cpu_share` > 0: a process is handed its
+//! migration when it is next switched in, so one asleep for good would
+//! never go) and fits on the
 //! fresh node with the most free memory — it must have more than
 //! `rss_mb + mem_low_mb` free — goes there, whatever the loads. If none
 //! fits, load balancing is tried as usual.
@@ -148,6 +151,10 @@ pub struct Candidate {
 
 /// Most doublings of the residency for a process that keeps coming home.
 pub const MAX_BOUNCE_SHIFT: u32 = 6;
+
+/// Smallest process worth ushering, MiB: moving a small one frees too
+/// little to matter.
+pub const MIN_USHER_MB: u32 = 16;
 
 /// Smallest demand worth a migration (SCALE = one CPU): a process that
 /// keeps less than a tenth of a CPU busy gains nothing that pays for the
@@ -299,7 +306,7 @@ fn usher(me: &LoadEntry, others: &[LoadEntry], cands: &[Candidate], t: &Tunables
         return None;
     }
     let mut best: Option<(&Candidate, &LoadEntry)> = None;
-    for c in cands.iter().filter(|c| movable(c, t) && c.rss_mb > 0) {
+    for c in cands.iter().filter(|c| movable(c, t) && c.rss_mb >= MIN_USHER_MB && c.cpu_share > 0) {
         let Some(target) = best_target(me, others, t, c, roomier) else { continue };
         let fits = u64::from(target.free_mem_mb) > u64::from(c.rss_mb).saturating_add(u64::from(t.mem_low_mb));
         if !fits {

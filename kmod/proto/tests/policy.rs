@@ -108,7 +108,7 @@ fn allowed_nodes_bound_the_target() {
     // Memory ushering respects the mask too.
     let short = LoadEntry { free_mem_mb: 10, ..me };
     let roomy = [LoadEntry { free_mem_mb: 8000, ..node(2, 0) }, LoadEntry { free_mem_mb: 1000, ..node(3, 0) }];
-    let only3 = Candidate { allowed: 0b100, ..cand(12) };
+    let only3 = Candidate { allowed: 0b100, rss_mb: 100, ..cand(12) };
     assert_eq!(decide(&short, &roomy, &[only3], &t()), Decision::Migrate { pid: 12, to: 3, reason: Reason::Memory });
     assert!(roam_proto::policy::allowed_on(0, 99));
     assert!(!roam_proto::policy::allowed_on(u64::MAX, 65));
@@ -236,6 +236,16 @@ fn memory_ushering_moves_largest_process_to_roomiest_node() {
     let busy = LoadEntry { free_mem_mb: 10, ..node(1, 4000) };
     let huge = [Candidate { rss_mb: 5000, ..cand(10) }];
     assert_eq!(decide(&busy, &others, &huge, &t()), Decision::Migrate { pid: 10, to: 2, reason: Reason::Load });
+    // Too small to be worth it, or asleep for the whole interval (it could
+    // not be handed its move): not ushered.
+    // (An idle node, so that no load move happens instead.)
+    let idle = LoadEntry { free_mem_mb: 10, ..node(1, 0) };
+    let small = [Candidate { rss_mb: 15, cpu_share: 500, ..cand(10) }];
+    let asleep = [Candidate { rss_mb: 900, cpu_share: 0, ..cand(10) }];
+    assert_eq!(decide(&idle, &others, &small, &t()), Decision::Stay);
+    assert_eq!(decide(&idle, &others, &asleep, &t()), Decision::Stay);
+    let barely = [Candidate { rss_mb: 16, cpu_share: 1, ..cand(10) }];
+    assert_eq!(decide(&idle, &others, &barely, &t()), Decision::Migrate { pid: 10, to: 3, reason: Reason::Memory });
 }
 
 #[test]
