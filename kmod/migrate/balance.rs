@@ -86,12 +86,12 @@ struct Sample {
 }
 
 /// An allowed-nodes mask with the process's home added: home is always
-/// allowed.
+/// allowed (an empty mask already allows every node).
 fn with_home(mask: u64, home: u32) -> u64 {
-    match home {
-        1..=64 if mask != 0 => mask | (1u64 << (home - 1)),
-        _ => mask,
+    if mask == 0 {
+        return 0;
     }
+    mask | crate::abi::nodes_mask(&[home]).unwrap_or(0)
 }
 
 /// The armed migration.

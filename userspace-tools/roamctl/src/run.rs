@@ -13,6 +13,7 @@
 use std::io;
 
 use roam_proto::abi::{nodes_mask, Allow, ROAM_IOC_ALLOW};
+use roam_proto::policy::allowed_on;
 
 use crate::dev::Device;
 use crate::error::CtlError;
@@ -76,12 +77,11 @@ pub fn allow(pid: u32, set: Option<u64>, json: bool) -> Result<String, CtlError>
 pub fn best_node(nodes: &[Node], mask: u64) -> Option<u32> {
     let me = nodes.iter().find(|n| n.is_self == Some(true));
     let my_load = me.and_then(|n| n.load).unwrap_or(u64::MAX);
-    let allowed = |id: u32| mask == 0 || (1..=64).contains(&id) && mask & (1u64 << (id - 1)) != 0;
     nodes
         .iter()
         .filter(|n| n.is_self != Some(true) && n.state.as_deref() == Some("up"))
         .filter_map(|n| Some((n.load?, n.id?)))
-        .filter(|&(_, id)| allowed(id))
+        .filter(|&(_, id)| allowed_on(mask, id))
         .min()
         .filter(|&(load, _)| load < my_load)
         .map(|(_, id)| id)
