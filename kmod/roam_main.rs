@@ -31,6 +31,7 @@ mod control;
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/fwd.rs"]
 mod fwd;
+mod lists;
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/image.rs"]
 mod image;
