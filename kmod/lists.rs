@@ -39,9 +39,10 @@ pub(crate) fn take_where<T>(v: &mut KVec<T>, take: impl Fn(&T) -> bool) -> Resul
 /// the order of both. Memory is reserved first, so on failure nothing
 /// moves.
 pub(crate) fn split_off<T>(v: &mut KVec<T>, out: &mut KVec<T>, take: impl Fn(&T) -> bool) -> Result {
-    let n = v.iter().filter(|x| take(x)).count();
-    let mut keep = KVec::with_capacity(v.len() - n, GFP_KERNEL)?;
-    out.reserve(n, GFP_KERNEL)?;
+    // Room for every element on both sides: `take` is called once per
+    // element, after the allocations (it may read state that changes).
+    let mut keep = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+    out.reserve(v.len(), GFP_KERNEL)?;
     for x in core::mem::take(v) {
         // Cannot fail: capacity reserved above.
         let _ = if take(&x) { out.push(x, GFP_KERNEL) } else { keep.push(x, GFP_KERNEL) };

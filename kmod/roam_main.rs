@@ -73,7 +73,7 @@ struct Roam {
     _device: sys::miscdev::Registration<control::device::RoamDevice>,
     _sysfs: sys::sysfs::Dir<control::sysfs::RoamAttrs>,
     // After the files: no request can start a migration any more.
-    _moving: migrate::moving::Running,
+    _moving: migrate::Running,
     // Last: by the time it stops the threads, no sysfs write or ioctl can
     // start them again (removing the files waits for writes in flight).
     _cluster: cluster::Running,
@@ -85,7 +85,7 @@ impl kernel::Module for Roam {
         let cluster = cluster::Cluster::new(node.clone())?;
         let migration = migrate::Migration::new()?;
         let mover = migrate::Mover::new(cluster.clone(), migration.clone())?;
-        let moving = migrate::moving::Running::start(&cluster, &mover)?;
+        let moving = migrate::Running::start(&cluster, &mover)?;
         let sysfs = sys::sysfs::Dir::create(
             c_str!("roam"),
             control::sysfs::ATTRS,

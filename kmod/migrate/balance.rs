@@ -14,16 +14,22 @@
 //! made forwarded calls to a node (a guest talks to its home), how often
 //! it came home because it forked or exec'd there, and the nodes it may
 //! run on.
+//!
+//! The balancer reaches the engine only through [`Engine`]; node controls
+//! and tunables are `controls.rs`'s.
 
-use super::moving::Mover;
-use super::Migration;
+use super::controls::Controls;
+use super::eligibility::Migration;
+use super::events::Cause;
+use crate::cluster::Cluster;
 use crate::loadvec::LoadEntry;
 use crate::policy::{self, Decision, Tunables};
 use crate::sys::sched::{self, SwitchHook};
+use crate::lists::retain;
 use crate::sys::task::TaskRef;
 use crate::sys::taskwork::Prepared;
 use crate::sys::time;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{bindings, new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
 /// Most processes looked at per decision.
@@ -45,35 +51,40 @@ const MOVING_FOR_MS: u64 = 120_000;
 /// it: the fast average follows a step by 7% per interval).
 const SENT_FOR_MS: u64 = 30_000;
 
-/// The balancing tunables and node controls (`/sys/kernel/roam/`).
-pub(crate) struct Controls {
-    /// Automatic balancing on (1) or off (0).
-    pub(crate) balance: AtomicU32,
-    pub(crate) margin: AtomicU32,
-    pub(crate) min_age_ms: AtomicU32,
-    pub(crate) min_residency_ms: AtomicU32,
-    pub(crate) max_guests: AtomicU32,
-    /// Below this much free memory (MiB) the node ushers processes away.
-    pub(crate) mem_low_mb: AtomicU32,
-    /// No automatic migration away from this node (MOSIX `stay`).
-    pub(crate) stay: AtomicU32,
-    /// This node's own processes do not leave automatically (`lstay`).
-    pub(crate) lstay: AtomicU32,
+/// What the balancer needs of a process, beyond the scheduler's numbers.
+pub(crate) struct Profile {
+    /// It is a deputy (its process runs elsewhere).
+    pub(crate) deputy: bool,
+    /// It is being captured.
+    pub(crate) moving: bool,
+    /// It is a guest here.
+    pub(crate) guest: bool,
+    /// When it arrived here (guests, and processes back home).
+    pub(crate) arrived_ms: Option<u64>,
+    /// A node it made forwarded calls to since the last look (0: none).
+    pub(crate) talks_to: u32,
+    /// Times it came home because a call needed its home.
+    pub(crate) bounces: u32,
+    /// The nodes it may run on (0: any).
+    pub(crate) allowed: u64,
+    /// Its home node (0: this node).
+    pub(crate) home: u32,
 }
 
-impl Controls {
-    pub(crate) const fn new() -> Self {
-        Controls {
-            balance: AtomicU32::new(1),
-            margin: AtomicU32::new(Tunables::DEFAULT.stability_margin),
-            min_age_ms: AtomicU32::new(Tunables::DEFAULT.min_age_ms),
-            min_residency_ms: AtomicU32::new(Tunables::DEFAULT.min_residency_ms),
-            max_guests: AtomicU32::new(Tunables::DEFAULT.max_guests),
-            mem_low_mb: AtomicU32::new(Tunables::DEFAULT.mem_low_mb),
-            stay: AtomicU32::new(0),
-            lstay: AtomicU32::new(0),
-        }
-    }
+/// The balancer's narrow view of the migration engine: it only decides,
+/// and the engine moves.
+pub(crate) trait Engine {
+    /// The profile of local process `tgid`.
+    fn profile(&self, tgid: u32) -> Option<Profile>;
+    /// Whether node `node` is up.
+    fn peer_is_up(&self, node: u32) -> bool;
+    /// Marks `tgid` as being captured; false if it already is.
+    fn claim(&self, tgid: u32) -> bool;
+    /// Undoes [`Engine::claim`].
+    fn release(&self, tgid: u32);
+    /// The work that moves the task running it to node `to`, for the
+    /// context-switch hook to hand to the chosen process.
+    fn move_work(&self, to: u32, cause: Cause) -> Result<Prepared>;
 }
 
 /// CPU-time sample of one process.
@@ -146,9 +157,12 @@ impl Balancer {
         )
     }
 
-    /// Context switches the hook has seen.
-    pub(crate) fn switches(&self) -> u64 {
-        sched::switches()
+    /// `/sys/kernel/roam/balancer`.
+    pub(crate) fn show(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        writeln!(out, "context_switches {}", sched::switches())?;
+        writeln!(out, "migrations_started {}", self.started.load(Ordering::Relaxed))?;
+        writeln!(out, "migrations_done {}", self.done.load(Ordering::Relaxed))?;
+        Ok(())
     }
 
     /// Takes back an armed work that was not used.
@@ -166,9 +180,9 @@ impl Balancer {
     pub(crate) fn refused_by(&self, node: u32) {
         let until = time::now_ms() + REFUSED_FOR_MS;
         let mut st = self.state.lock();
-        let _ = super::retain(&mut st.refused, |r| r.0 != node);
+        let _ = retain(&mut st.refused, |r| r.0 != node);
         let _ = st.refused.push((node, until), GFP_KERNEL);
-        let _ = super::retain(&mut st.sent, |r| r.0 != node);
+        let _ = retain(&mut st.sent, |r| r.0 != node);
         st.quiet_until = 0;
     }
 
@@ -180,9 +194,7 @@ impl Balancer {
     }
 
     /// One balancing step (called every exchange interval).
-    pub(crate) fn tick(&self, mover: &Arc<Mover>, migration: &Migration) {
-        let c = mover.cluster();
-        let ctl = mover.controls();
+    pub(crate) fn tick(&self, mover: &impl Engine, c: &Cluster, ctl: &Controls, migration: &Migration) {
         let now = time::now_ms();
         let interval = c.tun.interval_ms.load(Ordering::Relaxed) as u64;
         let mut st = self.state.lock();
@@ -190,7 +202,7 @@ impl Balancer {
             if now > a.at_ms + ARMED_FOR_MS || TaskRef::find(a.tgid).is_err() {
                 let tgid = a.tgid;
                 self.disarm(&mut st);
-                mover.not_capturing(tgid);
+                mover.release(tgid);
             } else {
                 return;
             }
@@ -212,8 +224,8 @@ impl Balancer {
         {
             return;
         }
-        let _ = super::retain(&mut st.refused, |r| r.1 > now);
-        let _ = super::retain(&mut st.sent, |r| r.2 > now);
+        let _ = retain(&mut st.refused, |r| r.1 > now);
+        let _ = retain(&mut st.sent, |r| r.2 > now);
         let Ok(procs) = sched::processes(MAX_PROCS) else { return };
         let now_ns = time::now_ns();
         let mut cands = KVec::new();
@@ -282,11 +294,11 @@ impl Balancer {
             let _ = st.sent.push((to, policy::load_after_move(&me, target, cand), now + SENT_FOR_MS), GFP_KERNEL);
         }
         let cause = match reason {
-            policy::Reason::Memory => super::moving::Cause::Memory,
-            policy::Reason::Load => super::moving::Cause::Load,
+            policy::Reason::Memory => Cause::Memory,
+            policy::Reason::Load => Cause::Load,
         };
-        let Ok(work) = Prepared::new(mover.auto_work(to, cause)) else { return };
-        if !mover.capturing(pid) {
+        let Ok(work) = mover.move_work(to, cause) else { return };
+        if !mover.claim(pid) {
             return;
         }
         let (head, drop_fn) = work.into_raw();
@@ -294,7 +306,7 @@ impl Balancer {
         let work = unsafe { Prepared::from_raw(head, drop_fn) };
         if let Err(e) = self.hook.choose(pid, work) {
             pr_warn!("balancer: cannot hook context switches (sched_switch): {:?}\n", e);
-            mover.not_capturing(pid);
+            mover.release(pid);
             return;
         }
         st.armed = Some(Armed { tgid: pid, at_ms: now, drop_fn });

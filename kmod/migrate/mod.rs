@@ -1,269 +1,330 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Process migration: which processes may migrate and why not
-//! ("cantmove", the question openMosix users asked most), pinning a
-//! process to its node, and moving processes ([`moving`]).
+//! Process migration: the engine that moves processes between nodes, the
+//! eligibility rules that say which may move, and the balancer that
+//! decides when they do.
+//!
+//! This module is the engine's hub: it holds [`Mover`], the node's one
+//! engine (its state, the send helpers and the registrations while the
+//! module is loaded); each role is a file of its own that adds to it.
+//! One migration reads top to bottom through them:
+//!
+//! | step | file |
+//! | --- | --- |
+//! | may it move, and may the caller ask? | `eligibility.rs` |
+//! | asked by a person, or chosen by the balancer | `requests.rs`, `balance.rs` |
+//! | captured and sent by the process itself, in its task_work | `outgoing.rs` |
+//! | each frame handed to the role it concerns | `frames.rs` |
+//! | admitted, received and installed on the destination | `incoming.rs` |
+//! | taken over by a new stub (or, coming home, by the deputy) | `adopt.rs` |
+//! | the home side of a process away: forwarded calls, signals, exit | `deputy.rs` |
+//! | the guest side: forwarding a call, going home | `remote.rs` |
+//! | the system-call hook that sends each call where it runs | `hook.rs` |
+//! | who is where | `registry.rs` |
+//! | what happened (`/sys/kernel/roam/events`) | `events.rs` |
+//! | node controls: tunables, expel, bring | `controls.rs` |
+//!
+//! Imports between the files form no circle: the role files reach each
+//! other only through methods of [`Mover`]; the types they name follow
+//! `registry` → `outgoing`/`incoming`/`deputy`/`remote` → `adopt` →
+//! `incoming`, with `msg`, `events` and `hook::GuestIds` as leaves. The
+//! balancer sees the engine only through [`balance::Engine`].
+//!
+//! Lock order (outer first): a deputy's `ev`, an arrival's `state` or
+//! `target` (never both at once), then `reg`; `hook_ids` (a spinlock) and
+//! `events` are innermost and never held across a call into another role.
+//! No lock is held while sending a frame or sleeping for an answer.
 
-use crate::abi::{cantmove, Why};
-use crate::sys::task::{self, TaskRef};
-use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
+use crate::abi::refusal;
+use crate::cluster::{tx, Cluster};
+use crate::image::{self, RefuseReason, Vma};
+use crate::sys::taskwork::Prepared;
+use crate::sys::thread::KThread;
+use crate::sys::{time, uctx};
+use crate::wire::MsgType;
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::{
+    c_str, new_mutex, new_spinlock,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex, SpinLock},
+    time::msecs_to_jiffies,
+};
 
+mod adopt;
 pub(crate) mod balance;
-pub(crate) mod moving;
-pub(crate) use moving::Mover;
+mod controls;
+mod deputy;
+mod eligibility;
+mod events;
+mod frames;
+mod hook;
+mod incoming;
+mod msg;
+mod outgoing;
+mod registry;
+mod remote;
+mod requests;
 
-/// Most processes that may be locked at once on a node.
-pub(crate) const MAX_LOCKED: usize = 4096;
+pub(crate) use eligibility::Migration;
 
-/// A locked process: pid plus start time, so a reused pid is not locked.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct LockedProc {
-    pid: u32,
-    start_time: u64,
-}
+use balance::{Balancer, Engine, Profile};
+use controls::Controls;
+use events::{Cause, EventLog};
+use hook::{GuestIds, MOVER};
+use msg::{ProcMsg, Verdict};
+use registry::Registry;
 
-/// Per-node migration state.
+/// Slots of the system-call hook's table: guests plus deputies.
+const HOOK_SLOTS: usize = 512;
+/// How long the source waits for the destination to get ready / commit.
+const READY_TIMEOUT_MS: u64 = 20_000;
+const COMMIT_TIMEOUT_MS: u64 = 60_000;
+const SIGKILL: u32 = 9;
+const PAGE: u64 = image::PAGE_SIZE as u64;
+
+/// The migration engine of one node.
 #[pin_data]
-pub(crate) struct Migration {
+pub(crate) struct Mover {
+    cluster: Arc<Cluster>,
+    migration: Arc<Migration>,
     #[pin]
-    locked: Mutex<KVec<LockedProc>>,
-    /// Processes with an allowed-nodes mask (`ROAM_IOC_ALLOW`).
+    reg: Mutex<Registry>,
+    /// The hook's table ([`GuestIds`] of guests and deputies), read with
+    /// preemption disabled.
     #[pin]
-    allowed: Mutex<KVec<(LockedProc, u64)>>,
+    hook_ids: SpinLock<KVec<GuestIds>>,
+    nguests: AtomicU32,
+    next_id: AtomicU32,
+    /// Whether this node takes guests (`/sys/kernel/roam/accept`).
+    pub(crate) accept: AtomicU32,
+    /// Balancing tunables and node controls.
+    pub(crate) ctl: Controls,
+    #[pin]
+    events: Mutex<EventLog>,
+    balancer: Arc<Balancer>,
 }
 
-impl Migration {
-    pub(crate) fn new() -> Result<Arc<Self>> {
+impl Mover {
+    pub(crate) fn new(cluster: Arc<Cluster>, migration: Arc<Migration>) -> Result<Arc<Self>> {
+        let balancer = Balancer::new()?;
+        // Allocated here: as values they would not fit on the stack.
+        let events = EventLog::new()?;
+        let hook_slots = KVec::from_elem(GuestIds::default(), HOOK_SLOTS, GFP_KERNEL)?;
         Arc::pin_init(
-            pin_init!(Migration {
-                locked <- new_mutex!(KVec::new(), "roam_locked"),
-                allowed <- new_mutex!(KVec::new(), "roam_allowed"),
+            pin_init!(Mover {
+                cluster,
+                migration,
+                reg <- new_mutex!(Registry::new(), "roam_moving"),
+                hook_ids <- new_spinlock!(hook_slots, "roam_guest_ids"),
+                nguests: AtomicU32::new(0),
+                next_id: AtomicU32::new((time::random_u64() as u32) | 1),
+                accept: AtomicU32::new(1),
+                ctl: Controls::new(),
+                events <- new_mutex!(events, "roam_events"),
+                balancer,
             }),
             GFP_KERNEL,
         )
     }
 
-    /// Finds `pid` and checks the caller may act on it: root, or the same
-    /// user (as for kill(2)).
-    pub(crate) fn find_permitted(pid: u32) -> Result<TaskRef> {
-        let t = TaskRef::find(pid)?;
-        if crate::sys::cred::may_configure() {
-            return Ok(t);
-        }
-        let (uid, euid) = task::current_uids();
-        let (tuid, teuid) = t.uids();
-        if euid == tuid || euid == teuid || uid == tuid {
-            Ok(t)
-        } else {
-            Err(EPERM)
+    fn me(&self) -> u32 {
+        self.cluster.me()
+    }
+
+    fn peer_up(&self, node: u32) -> bool {
+        self.cluster.peer(node).map(|p| p.up.load(Ordering::Relaxed)).unwrap_or(false)
+    }
+
+    /// Sends one frame to `node`, waiting out a short reconnect backoff.
+    fn send(&self, node: u32, ty: MsgType, id: u32, payload: &[u8]) -> Result {
+        let peer = self.cluster.peer(node).ok_or(ENOENT)?;
+        let mut tries = 0;
+        loop {
+            match tx::send(&self.cluster, &peer, ty, id, payload) {
+                Ok(()) => return Ok(()),
+                // A backoff after an earlier failure: wait it out briefly.
+                Err(e) if e == EAGAIN && tries < 40 => {
+                    tries += 1;
+                    crate::sys::thread::sleep_ms(50);
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
-    fn is_locked(&self, t: &TaskRef) -> bool {
-        let me = LockedProc { pid: t.tgid(), start_time: t.start_time() };
-        self.locked.lock().iter().any(|l| *l == me)
+    fn send_proc(&self, node: u32, m: ProcMsg) -> Result {
+        self.send(node, MsgType::Proc, 0, &m.encode())
     }
 
-    /// Why `t` cannot migrate (0: it can).
-    pub(crate) fn reasons(&self, t: &TaskRef) -> u32 {
-        let mut r = 0;
-        if t.is_kthread() {
-            r |= cantmove::KERNEL_THREAD;
+    fn send_image_msg(&self, node: u32, id: u32, buf: &[u8]) -> Result {
+        self.send(node, MsgType::Migrate, id, buf)
+    }
+
+    /// Answers migration `id` from `node`.
+    fn reply(&self, node: u32, id: u32, v: Verdict) {
+        let mut b = [0u8; image::ACCEPT_LEN + image::REFUSE_LEN];
+        let n = match v {
+            Verdict::Ready => image::encode_accept(0, &mut b),
+            Verdict::Accepted(pid) => image::encode_accept(pid, &mut b),
+            Verdict::Refused(code) => {
+                let r = RefuseReason::from_code(code as u16).unwrap_or(RefuseReason::BadImage);
+                image::encode_refuse(r, &mut b)
+            }
+        };
+        if let Ok(n) = n {
+            let _ = self.send_image_msg(node, id, &b[..n]);
         }
-        if t.is_init() {
-            r |= cantmove::INIT;
+    }
+
+    /// `/sys/kernel/roam/balancer`.
+    pub(crate) fn show_balancer(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        self.balancer.show(out)
+    }
+
+    /// Stops the balancer and reaps the stub threads (module unload).
+    fn stop(&self) {
+        self.balancer.stop();
+        let stubs = core::mem::take(&mut self.reg.lock().stubs);
+        drop(stubs);
+    }
+}
+
+impl Engine for Arc<Mover> {
+    fn profile(&self, tgid: u32) -> Option<Profile> {
+        let mut r = self.reg.lock();
+        let deputy = r.deputy(tgid).is_some();
+        let moving = r.is_capturing(tgid);
+        if let Some(g) = r.guest_mut(tgid) {
+            let talks_to = if g.calls > 0 { g.home_node } else { 0 };
+            g.calls = 0;
+            let (allowed, home) = (g.allowed, g.home_node);
+            return Some(Profile { deputy, moving, guest: true, arrived_ms: Some(g.arrived_ms), talks_to, bounces: 0, allowed, home });
         }
-        if t.is_exiting() {
-            r |= cantmove::EXITING;
-        }
-        if t.nr_threads() > 1 {
-            r |= cantmove::MULTITHREADED;
-        }
-        if self.is_locked(t) {
-            r |= cantmove::LOCKED;
-        }
-        if !t.is_kthread() {
-            match t.map_summary() {
-                None => r |= cantmove::NO_MM,
-                Some(m) => {
-                    if m.shared_writable {
-                        r |= cantmove::SHARED_MEMORY;
+        let back = r.homecoming(tgid);
+        drop(r);
+        Some(Profile {
+            deputy,
+            moving,
+            guest: false,
+            arrived_ms: back.map(|h| h.at_ms),
+            talks_to: 0,
+            bounces: back.map(|h| h.bounces).unwrap_or(0),
+            allowed: self.migration.allowed_of(tgid),
+            home: 0,
+        })
+    }
+
+    fn peer_is_up(&self, node: u32) -> bool {
+        self.peer_up(node)
+    }
+
+    fn claim(&self, tgid: u32) -> bool {
+        self.reg.lock().claim(tgid)
+    }
+
+    fn release(&self, tgid: u32) {
+        self.reg.lock().release(tgid)
+    }
+
+    fn move_work(&self, to: u32, cause: Cause) -> Result<Prepared> {
+        let me = self.clone();
+        Prepared::new(move || {
+            let tgid = uctx::ids().1;
+            me.balancer.taken(tgid);
+            let interval = me.cluster.tun.interval_ms.load(Ordering::Relaxed) as u64;
+            match me.move_current(to, cause) {
+                Ok((pid, _)) => {
+                    me.balancer.done.fetch_add(1, Ordering::Relaxed);
+                    me.balancer.settled(tgid, true, interval);
+                    me.after_departure(to, pid)
+                }
+                Err(code) => {
+                    me.balancer.settled(tgid, false, interval);
+                    me.reg.lock().release(tgid);
+                    if matches!(
+                        code,
+                        refusal::NOT_ACCEPTING | refusal::TOO_MANY_GUESTS | refusal::NO_MEMORY | refusal::BUSY | refusal::UNKNOWN_NODE | refusal::LINK
+                    ) {
+                        me.balancer.refused_by(to);
                     }
-                    if m.device {
-                        r |= cantmove::DEVICE_MAPPING;
-                    }
+                    pr_info!("balancer: pid {} stays: {}\n", tgid, refusal::explain(code));
                 }
             }
-        }
-        r
+        })
     }
+}
 
-    /// `ROAM_IOC_WHY`.
-    pub(crate) fn why(&self, pid: u32) -> Result<Why> {
-        let t = Self::find_permitted(pid)?;
-        Ok(Why { pid, reasons: self.reasons(&t), nr_threads: t.nr_threads() })
-    }
+/// The engine's registrations while the module is loaded: the system-call
+/// hook, the link from the transport and the balancer thread. Dropped
+/// before the cluster stops.
+pub(crate) struct Running {
+    cluster: Arc<Cluster>,
+    mover: Arc<Mover>,
+    balancer_thread: Option<KThread>,
+    hook: Option<crate::sys::hook::Hook>,
+}
 
-    /// `ROAM_IOC_LOCK`: the process stays on this node until unlocked.
-    pub(crate) fn lock(&self, pid: u32) -> Result {
-        let t = Self::find_permitted(pid)?;
-        if t.is_kthread() {
-            return Err(EINVAL);
-        }
-        let me = LockedProc { pid: t.tgid(), start_time: t.start_time() };
-        let mut l = self.locked.lock();
-        if l.iter().any(|x| *x == me) {
-            return Ok(());
-        }
-        if l.len() >= MAX_LOCKED {
-            drop(l);
-            self.prune();
-            l = self.locked.lock();
-            if l.len() >= MAX_LOCKED {
-                pr_warn!("lock: refused pid {}: {} processes are locked already\n", pid, MAX_LOCKED);
-                return Err(ENOSPC);
+impl Running {
+    pub(crate) fn start(cluster: &Arc<Cluster>, mover: &Arc<Mover>) -> Result<Self> {
+        MOVER.set(mover);
+        let hook = match crate::sys::hook::Hook::install(hook::hook_entry) {
+            Ok(h) => h,
+            Err(e) => {
+                MOVER.clear();
+                pr_err!("cannot hook system calls (sys_enter tracepoint): {:?}\n", e);
+                return Err(e);
             }
-        }
-        l.push(me, GFP_KERNEL)?;
-        pr_info!("pid {} locked to this node\n", pid);
-        Ok(())
-    }
-
-    /// `ROAM_IOC_UNLOCK`.
-    pub(crate) fn unlock(&self, pid: u32) -> Result {
-        let t = Self::find_permitted(pid)?;
-        let me = LockedProc { pid: t.tgid(), start_time: t.start_time() };
-        let mut l = self.locked.lock();
-        let before = l.len();
-        let keep = retain(&mut l, |x| *x != me);
-        if keep.is_err() {
-            return Err(ENOMEM);
-        }
-        if l.len() != before {
-            pr_info!("pid {} unlocked\n", pid);
-        }
-        Ok(())
-    }
-
-    /// The allowed-nodes mask of the local process `tgid` (0: any node).
-    pub(crate) fn allowed_of(&self, tgid: u32) -> u64 {
-        let Ok(t) = TaskRef::find(tgid) else { return 0 };
-        let me = LockedProc { pid: t.tgid(), start_time: t.start_time() };
-        self.allowed.lock().iter().find(|a| a.0 == me).map(|a| a.1).unwrap_or(0)
-    }
-
-    /// Gives the local process `tgid` the mask `nodes` (0: any node);
-    /// used for arriving processes, which bring theirs.
-    pub(crate) fn set_allowed(&self, tgid: u32, nodes: u64) -> Result {
-        let t = TaskRef::find(tgid)?;
-        let me = LockedProc { pid: t.tgid(), start_time: t.start_time() };
-        self.prune_allowed();
-        let mut l = self.allowed.lock();
-        retain(&mut l, |a| a.0 != me)?;
-        if nodes != 0 {
-            if l.len() >= MAX_LOCKED {
-                pr_warn!("allow: refused pid {}: {} processes have allowed nodes already\n", tgid, MAX_LOCKED);
-                return Err(ENOSPC);
+        };
+        *cluster.sink.lock() = Some(mover.clone());
+        let m2 = mover.clone();
+        let th = KThread::spawn(c_str!("roam-balance"), move || {
+            while !crate::sys::thread::should_stop() {
+                m2.balancer.tick(&m2, &m2.cluster, &m2.ctl, &m2.migration);
+                let ms = m2.cluster.tun.interval_ms.load(Ordering::Relaxed).max(100);
+                crate::sys::thread::sleep_ms(ms);
             }
-            l.push((me, nodes), GFP_KERNEL)?;
-        }
-        Ok(())
-    }
-
-    /// `ROAM_IOC_ALLOW`: reads, and with `set` changes, the nodes `pid`
-    /// may be moved to; returns the mask in force.
-    pub(crate) fn allow(&self, pid: u32, set: bool, nodes: u64) -> Result<u64> {
-        let t = Self::find_permitted(pid)?;
-        if t.is_kthread() {
-            return Err(EINVAL);
-        }
-        if set {
-            self.set_allowed(t.tgid(), nodes)?;
-            pr_info!("pid {} may run on nodes {:#x} (0: any)\n", t.tgid(), nodes);
-        }
-        Ok(self.allowed_of(t.tgid()))
-    }
-
-    /// Forgets allowed-node masks of processes that have exited.
-    fn prune_allowed(&self) {
-        forget_exited(&self.allowed, |a| a.0);
-    }
-
-    /// Forgets locked processes that have exited.
-    fn prune(&self) {
-        forget_exited(&self.locked, |l| *l);
-    }
-
-    /// Locked processes still alive, for `/sys/kernel/roam/locked`.
-    pub(crate) fn locked_pids(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
-        self.prune();
-        for p in self.locked.lock().iter() {
-            writeln!(out, "{}", p.pid)?;
-        }
-        Ok(())
-    }
-}
-
-/// Drops the entries of `list` whose process (`key`) has exited. The
-/// processes are looked up without the lock held.
-fn forget_exited<T: Copy>(list: &Mutex<KVec<T>>, key: impl Fn(&T) -> LockedProc) {
-    let snapshot: KVec<LockedProc> = {
-        let l = list.lock();
-        let mut v = KVec::new();
-        for x in l.iter() {
-            if v.push(key(x), GFP_KERNEL).is_err() {
-                return;
+        });
+        let th = match th {
+            Ok(t) => t,
+            Err(e) => {
+                *cluster.sink.lock() = None;
+                drop(hook);
+                MOVER.clear();
+                return Err(e);
             }
-        }
-        v
-    };
-    let mut gone = KVec::new();
-    for p in snapshot.iter() {
-        let alive = TaskRef::find(p.pid).map(|t| t.start_time() == p.start_time).unwrap_or(false);
-        if !alive && gone.push(*p, GFP_KERNEL).is_err() {
-            break;
-        }
+        };
+        Ok(Running { cluster: cluster.clone(), mover: mover.clone(), balancer_thread: Some(th), hook: Some(hook) })
     }
-    let mut l = list.lock();
-    let _ = retain(&mut l, |x| !gone.iter().any(|g| *g == key(x)));
 }
 
-/// Keeps the elements matching `keep`. Memory is reserved first, so on
-/// failure `v` is unchanged.
-pub(crate) fn retain<T: Copy>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) -> Result {
-    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
-    for x in v.iter() {
-        if keep(x) {
-            // Cannot fail: capacity reserved above.
-            let _ = out.push(*x, GFP_KERNEL);
-        }
+impl Drop for Running {
+    fn drop(&mut self) {
+        drop(self.balancer_thread.take());
+        *self.cluster.sink.lock() = None;
+        // Unregistering waits for running probes; only then may the hook's
+        // reference to the mover go.
+        drop(self.hook.take());
+        MOVER.clear();
+        self.mover.stop();
     }
-    *v = out;
-    Ok(())
 }
 
-/// Keeps the shared elements matching `keep` (see [`retain`]).
-pub(crate) fn retain_arc<T>(v: &mut KVec<Arc<T>>, keep: impl Fn(&Arc<T>) -> bool) -> Result {
-    retain_owned(v, keep)
+/// Waits on `cv` for at most `ms` (or a signal).
+fn wait_ms<T>(cv: &CondVar, g: &mut kernel::sync::lock::Guard<'_, T, kernel::sync::lock::mutex::MutexBackend>, ms: u64) {
+    let _ = cv.wait_interruptible_timeout(g, msecs_to_jiffies(ms.min(u32::MAX as u64) as u32));
 }
 
-/// Keeps the elements matching `keep`, moving them (see [`retain`]).
-pub(crate) fn retain_owned<T>(v: &mut KVec<T>, keep: impl Fn(&T) -> bool) -> Result {
-    let mut gone = KVec::new();
-    split_off(v, &mut gone, |x| !keep(x))
+/// Whether the area's pages travel with the image.
+fn has_pages(v: &Vma) -> bool {
+    v.flags & image::VMA_NO_PAGES == 0 && v.prot & image::PROT_READ != 0
 }
 
-/// Moves the elements of `v` matching `take` to the end of `out`, keeping
-/// the order of both. Memory is reserved first, so on failure nothing
-/// moves.
-pub(crate) fn split_off<T>(v: &mut KVec<T>, out: &mut KVec<T>, take: impl Fn(&T) -> bool) -> Result {
-    let n = v.iter().filter(|x| take(x)).count();
-    let mut keep = KVec::with_capacity(v.len() - n, GFP_KERNEL)?;
-    out.reserve(n, GFP_KERNEL)?;
-    for x in core::mem::take(v) {
-        // Cannot fail: capacity reserved above.
-        let _ = if take(&x) { out.push(x, GFP_KERNEL) } else { keep.push(x, GFP_KERNEL) };
-    }
-    *v = keep;
-    Ok(())
+fn is_zero(b: &[u8]) -> bool {
+    b.iter().all(|x| *x == 0)
+}
+
+/// `s` up to its first NUL.
+fn until_nul(s: &[u8]) -> &[u8] {
+    let n = s.iter().position(|c| *c == 0).unwrap_or(s.len());
+    &s[..n]
 }

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The target of an arrival takes the process over. On a destination a
+//! `roam-guest` kthread starts the adopt stub (`/bin/roam-adopt TICKET`),
+//! which checks in from `ROAM_IOC_ADOPT`, waits for the image to be
+//! installed in its address space, takes the owner's identity and returns
+//! into the restorer — it is now the guest, and its end is reported home.
+//! At home the deputy checks in the same way and takes its process back.
+//!
+//! Calls the registry, the hook table (`hook.rs`) and the send helpers;
+//! owns no type.
+
+use super::incoming::{Incoming, Install};
+use super::hook::GuestIds;
+use super::msg::ProcMsg;
+use super::{wait_ms, Mover, COMMIT_TIMEOUT_MS, READY_TIMEOUT_MS, SIGKILL};
+use crate::image;
+use crate::sys::taskwork::ModuleRef;
+use crate::sys::thread::KThread;
+use crate::sys::{cred, err, time, uctx, umem, umh};
+use kernel::{bindings, c_str, prelude::*, sync::Arc};
+
+/// Where the adopt stub lives on every node.
+const STUB: &kernel::str::CStr = c_str!("/bin/roam-adopt");
+
+impl Mover {
+    pub(super) fn start_stub(self: &Arc<Self>, inc: &Arc<Incoming>) -> Result {
+        let me2 = self.clone();
+        let inc2 = inc.clone();
+        let th = KThread::spawn(c_str!("roam-guest"), move || me2.run_stub(&inc2))?;
+        // Reap the threads of stubs that ended, outside the lock (each
+        // `kthread_stop` waits for its thread to notice).
+        let (ended, pushed) = {
+            let mut r = self.reg.lock();
+            let ended = take_done(&mut r.stubs);
+            (ended, r.stubs.push((inc.ticket, th), GFP_KERNEL))
+        };
+        drop(ended);
+        pushed.map_err(Into::into)
+    }
+
+    /// Body of a `roam-guest` thread: runs the stub (which becomes the
+    /// guest) and reports its end to its home node.
+    fn run_stub(&self, inc: &Arc<Incoming>) {
+        let _mref = ModuleRef::new();
+        let mut arg = [0u8; 24];
+        let s = fmt_u64(inc.ticket, &mut arg);
+        let Ok(cs) = kernel::str::CStr::from_bytes_with_nul(s) else { return };
+        let status = umh::run_and_wait(STUB, &[cs]);
+        let (home_node, home_tgid) = {
+            let st = inc.state.lock();
+            (st.header.home_node, st.header.tgid)
+        };
+        // Not started: the arrival fails (if it has not yet).
+        {
+            let mut t = inc.target.lock();
+            if t.install == Install::Waiting {
+                t.install = Install::Failed;
+            }
+        }
+        inc.cv.notify_all();
+        let pid = inc.target.lock().pid;
+        let left = {
+            let mut r = self.reg.lock();
+            let left = r.guests.iter().find(|g| g.pid == pid && g.home_tgid == home_tgid).map(|g| g.left);
+            let _ = crate::lists::retain_owned(&mut r.guests, |g| !(g.pid == pid && g.home_tgid == home_tgid));
+            left
+        };
+        self.unhook(pid);
+        if left == Some(false) {
+            let status = status.unwrap_or(SIGKILL as i32) as u32;
+            pr_info!("guest pid {} (pid {} of node {}) ended: status {:#x}\n", pid, home_tgid, home_node, status);
+            let _ = self.send_proc(home_node, ProcMsg::Exit { home_pid: home_tgid, status });
+        }
+        // This thread's handle is joined on unload (joining ourselves here
+        // would deadlock).
+    }
+
+    /// `ROAM_IOC_ADOPT`, in the stub's context.
+    pub(crate) fn adopt(&self, ticket: u64) -> Result {
+        if !cred::may_configure() || !cred::parent_is_kthread() {
+            return Err(EPERM);
+        }
+        let inc = self.reg.lock().incoming.iter().find(|i| i.ticket == ticket && !i.home).cloned().ok_or(ENOENT)?;
+        self.take_over_as_stub(&inc)
+    }
+
+    /// Checks in as `inc`'s target and waits for the install; on success
+    /// the current task's registers point into the restorer.
+    fn wait_install(&self, inc: &Incoming) -> Result<(u64, u64, u64)> {
+        let mm = Arc::new(umem::MmRef::current()?, GFP_KERNEL)?;
+        {
+            let mut t = inc.target.lock();
+            if t.mm.is_some() || t.install != Install::Waiting {
+                return Err(EBUSY);
+            }
+            t.mm = Some(mm);
+            t.vdso = uctx::vdso();
+            t.pid = uctx::ids().1;
+        }
+        inc.cv.notify_all();
+        let deadline = time::now_ms() + READY_TIMEOUT_MS + 2 * COMMIT_TIMEOUT_MS;
+        let mut t = inc.target.lock();
+        loop {
+            if t.install == Install::Waiting && time::now_ms() > deadline {
+                // The source never gave the Go: it kept the process.
+                t.install = Install::Failed;
+                drop(t);
+                self.reg.lock().drop_incoming(inc.from, inc.id);
+                t = inc.target.lock();
+            }
+            match t.install {
+                Install::Done { entry, stack, scratch } => return Ok((entry, stack, scratch)),
+                Install::Failed => {
+                    let cleared = t.mm.take().is_some();
+                    drop(t);
+                    if cleared && !inc.home {
+                        // A stub whose address space was already cleared
+                        // has nothing to return to.
+                        uctx::signal_self(SIGKILL);
+                    }
+                    return Err(err::ecanceled());
+                }
+                Install::Waiting => {}
+            }
+            if uctx::fatal_signal_pending() {
+                t.install = Install::Failed;
+                t.mm = None;
+                return Err(EINTR);
+            }
+            wait_ms(&inc.cv, &mut t, 200);
+        }
+    }
+
+    fn take_over_as_stub(&self, inc: &Incoming) -> Result {
+        let (entry, stack, scratch) = self.wait_install(inc)?;
+        let h = inc.state.lock().header;
+        cred::assume_ids(h.uid, h.gid, h.euid, h.egid)?;
+        uctx::set_comm(&h.comm);
+        let pid = uctx::ids().1;
+        self.reg.lock().add_guest(pid, &h, scratch, time::now_ms())?;
+        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false }) {
+            let _ = crate::lists::retain_owned(&mut self.reg.lock().guests, |g| g.pid != pid);
+            uctx::signal_self(SIGKILL);
+            return Err(EBUSY);
+        }
+        enter_restorer(entry, stack);
+        inc.target.lock().mm = None;
+        pr_info!("pid {} of node {} runs here as pid {}\n", h.tgid, h.home_node, pid);
+        // Tell home where it runs now (this also confirms the start).
+        let _ = self.send_proc(h.home_node, ProcMsg::Moved { home_pid: h.tgid, node: self.me(), pid });
+        Ok(())
+    }
+
+    /// The deputy takes its process back.
+    pub(super) fn take_over(&self, inc: &Incoming) -> bool {
+        let Ok((entry, stack, _)) = self.wait_install(inc) else { return false };
+        enter_restorer(entry, stack);
+        inc.target.lock().mm = None;
+        true
+    }
+
+}
+
+/// Sets the current task's registers to start the restorer.
+pub(super) fn enter_restorer(entry: u64, stack: u64) {
+    uctx::block_all_signals();
+    uctx::with_pt_regs(|r| {
+        *r = bindings::pt_regs::default();
+        r.ip = entry as _;
+        r.sp = stack as _;
+        r.__bindgen_anon_1.csx = image::USER_CS;
+        r.__bindgen_anon_2.ssx = image::USER_DS;
+        r.flags = 0x202;
+        r.orig_ax = u64::MAX as _;
+    });
+}
+
+/// Ends the current (deputy) task with wait status `status` by returning
+/// into a trampoline: `exit_group(code)`, or the default action of the
+
+/// `v` in decimal, NUL-terminated, in `buf`.
+fn fmt_u64(mut v: u64, buf: &mut [u8; 24]) -> &[u8] {
+    let mut i = buf.len() - 1;
+    buf[i] = 0;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// Takes the stub threads whose work has ended out of `v`, for the caller
+/// to drop (reap). On allocation failure nothing is taken.
+fn take_done(v: &mut KVec<(u64, KThread)>) -> KVec<(u64, KThread)> {
+    let mut done = KVec::new();
+    let _ = crate::lists::split_off(v, &mut done, |t| t.1.finished());
+    done
+}

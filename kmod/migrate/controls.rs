@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Node controls (MOSIX's per-node switches): the balancing tunables and
+//! flags in `/sys/kernel/roam/` ([`Controls`]), and the two node actions
+//! that move many processes at once — `expel` (send every guest home) and
+//! `bring` (call every process of this node home).
+//!
+//! Calls the registry, `outgoing.rs` and the send helpers.
+
+use super::events::Cause;
+use super::msg::ProcMsg;
+use super::registry::Registry;
+use super::Mover;
+use crate::policy::Tunables;
+use crate::sys::task::TaskRef;
+use crate::sys::{err, time, uctx};
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::{prelude::*, sync::Arc};
+
+/// The balancing tunables and node controls (`/sys/kernel/roam/`).
+pub(crate) struct Controls {
+    /// Automatic balancing on (1) or off (0).
+    pub(crate) balance: AtomicU32,
+    pub(crate) margin: AtomicU32,
+    pub(crate) min_age_ms: AtomicU32,
+    pub(crate) min_residency_ms: AtomicU32,
+    pub(crate) max_guests: AtomicU32,
+    /// Below this much free memory (MiB) the node ushers processes away.
+    pub(crate) mem_low_mb: AtomicU32,
+    /// No automatic migration away from this node (MOSIX `stay`).
+    pub(crate) stay: AtomicU32,
+    /// This node's own processes do not leave automatically (`lstay`).
+    pub(crate) lstay: AtomicU32,
+}
+
+impl Controls {
+    pub(crate) const fn new() -> Self {
+        Controls {
+            balance: AtomicU32::new(1),
+            margin: AtomicU32::new(Tunables::DEFAULT.stability_margin),
+            min_age_ms: AtomicU32::new(Tunables::DEFAULT.min_age_ms),
+            min_residency_ms: AtomicU32::new(Tunables::DEFAULT.min_residency_ms),
+            max_guests: AtomicU32::new(Tunables::DEFAULT.max_guests),
+            mem_low_mb: AtomicU32::new(Tunables::DEFAULT.mem_low_mb),
+            stay: AtomicU32::new(0),
+            lstay: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Mover {
+    /// Sends every guest away (home), and returns when none is left (or
+    /// after a minute, with ETIMEDOUT).
+    pub(crate) fn expel(self: &Arc<Self>) -> Result {
+        let guests: KVec<(u32, u32)> = {
+            let r = self.reg.lock();
+            let mut v = KVec::new();
+            for g in r.live_guests() {
+                v.push((g.pid, g.home_node), GFP_KERNEL)?;
+            }
+            v
+        };
+        for &(pid, home) in guests.iter() {
+            if let Ok(t) = TaskRef::find(pid) {
+                let me2 = self.clone();
+                let _ = t.queue_work(
+                    move || {
+                        if let Ok((p, _)) = me2.move_current(home, Cause::Expel) {
+                            me2.after_departure(home, p);
+                        }
+                    },
+                    true,
+                );
+            }
+        }
+        self.wait_until(|r| r.guests.iter().all(|g| g.left))
+    }
+
+    /// Brings every process of this node home, and returns when all are
+    /// back (or after a minute, with ETIMEDOUT).
+    pub(crate) fn bring(self: &Arc<Self>) -> Result {
+        let away: KVec<(u32, u32)> = {
+            let r = self.reg.lock();
+            let mut v = KVec::new();
+            for d in r.deputies.iter() {
+                v.push((d.tgid, d.node.load(Ordering::Relaxed)), GFP_KERNEL)?;
+            }
+            v
+        };
+        for &(tgid, node) in away.iter() {
+            let _ = self.send_proc(node, ProcMsg::Recall { home_pid: tgid, dest: 0 });
+        }
+        self.wait_until(|r| r.deputies.is_empty())
+    }
+
+    fn wait_until(&self, done: impl Fn(&Registry) -> bool) -> Result {
+        let deadline = time::now_ms() + 60_000;
+        loop {
+            if done(&self.reg.lock()) {
+                return Ok(());
+            }
+            if time::now_ms() > deadline {
+                return Err(err::etimedout());
+            }
+            if uctx::signal_pending() {
+                return Err(EINTR);
+            }
+            crate::sys::thread::sleep_ms(50);
+        }
+    }
+
+}

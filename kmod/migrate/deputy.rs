@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The deputy: the home side of a process that runs elsewhere. After a
+//! departure the original task stays in the kernel (in its task_work),
+//! drops its memory and maps a scratch area. It then serves its remote:
+//! a forwarded system call is made *natively* — inputs copied into the
+//! scratch area, registers pointed at a `syscall` trampoline, and the
+//! result caught at the next kernel entry (the `MAGIC_RET` gate) and sent
+//! back; signals arriving at home are caught by a gate (`MAGIC_SIG`) and
+//! forwarded; the remote's exit (or death by signal) is replayed so the
+//! parent reaps exactly what it would have; a lost remote node ends the
+//! process with SIGKILL. When the process comes home, the deputy adopts it
+//! (`adopt.rs`).
+//!
+//! Owns [`Deputy`], its events and the scratch layout. Calls the
+//! registry, the hook table, the send helpers and `adopt.rs`.
+
+use super::adopt::enter_restorer;
+use super::hook::GuestIds;
+use super::incoming::Incoming;
+use super::msg::ProcMsg;
+use super::{wait_ms, Mover, READY_TIMEOUT_MS, SIGKILL};
+use crate::fwd;
+use crate::image;
+use crate::restore::{self, Builder};
+use crate::sys::task::TaskRef;
+use crate::sys::taskwork::ModuleRef;
+use crate::sys::{time, uctx, umem};
+use crate::syscalls;
+use crate::wire::MsgType;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use kernel::{
+    alloc::KVVec,
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+};
+
+/// The deputy trampoline's "call done" gate (result in rdi).
+pub(super) const MAGIC_RET: i64 = 0x524f_0001;
+/// The deputy signal gate (saved rax in rdi, saved rip in rsi, signal in r10).
+pub(super) const MAGIC_SIG: i64 = 0x524f_0002;
+/// Deputy scratch layout: trampoline, gate, stack, then buffers.
+const CALL_OFF: u64 = 0;
+const GATE_OFF: u64 = 64;
+const STACK_TOP: u64 = 64 * 1024;
+const DATA_OFF: u64 = 64 * 1024;
+const DEPUTY_SCRATCH_LEN: u64 = 384 * 1024;
+const NR_EXIT_GROUP: u64 = 231;
+
+/// A process whose home is this node and which runs elsewhere.
+#[pin_data]
+pub(super) struct Deputy {
+    pub(super) pid: u32,
+    pub(super) tgid: u32,
+    pub(super) node: AtomicU32,
+    pub(super) remote_pid: AtomicU32,
+    /// The remote confirmed it runs (its first `Moved`).
+    pub(super) confirmed: AtomicBool,
+    /// In user mode, making a forwarded call natively.
+    pub(super) native: AtomicBool,
+    /// When it became a deputy (ms), for the confirmation timeout.
+    pub(super) since_ms: u64,
+    /// Its scratch area: call trampoline, signal gate, stack, buffers.
+    pub(super) scratch: u64,
+    #[pin]
+    pub(super) ev: Mutex<DeputyEvents>,
+    #[pin]
+    pub(super) cv: CondVar,
+    _mref: ModuleRef,
+}
+
+#[derive(Default)]
+pub(super) struct DeputyEvents {
+    pub(super) exit: Option<u32>,
+    pub(super) arriving: Option<Arc<Incoming>>,
+    /// The forwarded call waiting to be made (a `fwd` Call payload; the
+    /// remote has at most one outstanding).
+    pub(super) call: Option<KVec<u8>>,
+    /// The call being made natively.
+    pub(super) inflight: Option<Inflight>,
+}
+
+/// A forwarded call the deputy is making in user mode.
+pub(super) struct Inflight {
+    id: u32,
+    plans: [fwd::Plan; 6],
+    /// Where each argument's buffer is in the scratch area.
+    addrs: [u64; 6],
+}
+
+/// An event that arrived before its deputy registered.
+pub(super) enum Early {
+    Moved { node: u32, pid: u32 },
+    Call(KVec<u8>),
+    Exit(u32),
+}
+
+impl Deputy {
+    /// Its process is coming home as `inc`.
+    pub(super) fn arrive(&self, inc: Arc<Incoming>) {
+        self.ev.lock().arriving = Some(inc);
+        self.cv.notify_all();
+    }
+}
+
+impl Mover {
+    /// The deputy of `tgid`; if it is not registered yet but its process
+    /// is leaving, `early()` is kept for it instead.
+    fn deputy_or_early(&self, tgid: u32, early: impl FnOnce() -> Early) -> Option<Arc<Deputy>> {
+        let mut r = self.reg.lock();
+        let d = r.deputy(tgid);
+        if d.is_none() && r.is_capturing(tgid) {
+            let _ = r.early.push((tgid, early()), GFP_KERNEL);
+        }
+        d
+    }
+
+    /// A `Call` frame: the remote of `tgid` on node `from` asks its deputy
+    /// to make a system call.
+    pub(super) fn deputy_call(&self, from: u32, tgid: u32, payload: &[u8]) {
+        let mut v = KVec::new();
+        if v.extend_from_slice(payload, GFP_KERNEL).is_err() {
+            return;
+        }
+        let mut v = Some(v);
+        let Some(d) = self.deputy_or_early(tgid, || Early::Call(v.take().unwrap_or_default())) else { return };
+        if d.node.load(Ordering::Relaxed) != from {
+            return;
+        }
+        if let Some(v) = v {
+            d.ev.lock().call = Some(v);
+            d.cv.notify_all();
+        }
+    }
+
+    /// The remote of `home_pid` on node `from` ended with wait `status`.
+    pub(super) fn deputy_exit(&self, from: u32, home_pid: u32, status: u32) {
+        let Some(d) = self.deputy_or_early(home_pid, || Early::Exit(status)) else { return };
+        if d.node.load(Ordering::Relaxed) != from {
+            return;
+        }
+        d.ev.lock().exit = Some(status);
+        d.cv.notify_all();
+        if d.native.load(Ordering::Acquire) {
+            // Busy in a call for a remote that is gone.
+            if let Ok(t) = TaskRef::find(d.pid) {
+                t.signal(SIGKILL);
+            }
+        }
+    }
+
+    /// The process `home_pid` now runs on `node` as `pid` (this also
+    /// confirms a migration's start).
+    pub(super) fn deputy_moved(&self, home_pid: u32, node: u32, pid: u32) {
+        let Some(d) = self.deputy_or_early(home_pid, || Early::Moved { node, pid }) else { return };
+        d.node.store(node, Ordering::Relaxed);
+        d.remote_pid.store(pid, Ordering::Relaxed);
+        d.confirmed.store(true, Ordering::Release);
+        d.cv.notify_all();
+    }
+
+    pub(super) fn deputy_loop(self: &Arc<Self>, pid: u32, tgid: u32, node: u32, remote_pid: u32) {
+        // The memory now lives on the remote: give it back here, and map
+        // the scratch area forwarded calls are made from.
+        drop_user_memory();
+        let scratch = match setup_deputy_scratch() {
+            Ok(a) => a,
+            Err(_) => {
+                pr_warn!("pid {}: cannot map its deputy's scratch area; ending it\n", tgid);
+                let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+                uctx::signal_self(SIGKILL);
+                return;
+            }
+        };
+        let Ok(d) = Arc::pin_init(
+            pin_init!(Deputy {
+                pid,
+                tgid,
+                node: AtomicU32::new(node),
+                remote_pid: AtomicU32::new(remote_pid),
+                confirmed: AtomicBool::new(false),
+                native: AtomicBool::new(false),
+                since_ms: time::now_ms(),
+                scratch,
+                ev <- new_mutex!(DeputyEvents::default(), "roam_deputy"),
+                cv <- new_condvar!("roam_deputy"),
+                _mref: ModuleRef::new(),
+            }),
+            GFP_KERNEL,
+        ) else {
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+            uctx::signal_self(SIGKILL);
+            return;
+        };
+        {
+            let mut r = self.reg.lock();
+            if r.deputies.push(d.clone(), GFP_KERNEL).is_err() {
+                drop(r);
+                let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+                uctx::signal_self(SIGKILL);
+                return;
+            }
+            let mut keep = KVec::new();
+            for (t, e) in core::mem::take(&mut r.early) {
+                if t != tgid {
+                    let _ = keep.push((t, e), GFP_KERNEL);
+                    continue;
+                }
+                match e {
+                    Early::Moved { node: n, pid: p } => {
+                        d.node.store(n, Ordering::Relaxed);
+                        d.remote_pid.store(p, Ordering::Relaxed);
+                        d.confirmed.store(true, Ordering::Release);
+                    }
+                    Early::Call(v) => d.ev.lock().call = Some(v),
+                    Early::Exit(st) => d.ev.lock().exit = Some(st),
+                }
+            }
+            r.early = keep;
+            r.release(tgid);
+        }
+        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true }) {
+            pr_warn!("pid {}: too many migrated processes on this node; ending it\n", tgid);
+            self.reg.lock().drop_deputy(tgid);
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+            uctx::signal_self(SIGKILL);
+            return;
+        }
+        // Every signal arriving here is caught by the gate and handed to
+        // the remote, which decides what it means.
+        uctx::gate_all_signals(scratch + GATE_OFF);
+        pr_info!("pid {} runs on node {}; its deputy stays here\n", tgid, node);
+        self.deputy_serve(&d);
+    }
+
+    /// The deputy's work in the kernel: until there is a call to make
+    /// natively (then it returns with the registers set up for it), or the
+    /// process ends or comes home.
+    fn deputy_serve(self: &Arc<Self>, d: &Arc<Deputy>) {
+        let tgid = d.tgid;
+        let outcome = loop {
+            if uctx::fatal_signal_pending() {
+                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+                break None;
+            }
+            while let Some(sig) = uctx::dequeue_signal() {
+                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig });
+            }
+            let (exit, arriving, call) = {
+                let mut ev = d.ev.lock();
+                if ev.exit.is_none() && ev.arriving.is_none() && ev.call.is_none() {
+                    wait_ms(&d.cv, &mut ev, 200);
+                }
+                (ev.exit.take(), ev.arriving.take(), ev.call.take())
+            };
+            if let Some(status) = exit {
+                break Some(status);
+            }
+            if let Some(inc) = arriving {
+                if self.take_over(&inc) {
+                    pr_info!("pid {} is back home\n", tgid);
+                    let bounced = inc.state.lock().header.cause == image::cause::SYSCALL;
+                    self.reg.lock().came_home(tgid, bounced, time::now_ms());
+                    self.unhook(tgid);
+                    uctx::ungate_signals();
+                    self.reg.lock().drop_deputy(tgid);
+                    return;
+                }
+            }
+            if let Some(payload) = call {
+                if self.start_native(d, &payload) {
+                    return;
+                }
+            }
+            if !d.confirmed.load(Ordering::Acquire) && time::now_ms() > d.since_ms + READY_TIMEOUT_MS {
+                pr_warn!("pid {}: node {} never confirmed it runs the process; ending it (SIGKILL)\n", tgid, d.node.load(Ordering::Relaxed));
+                break Some(SIGKILL);
+            }
+            if !self.peer_up(d.node.load(Ordering::Relaxed)) {
+                pr_warn!("pid {}: node {} is down; the process is lost (SIGKILL)\n", tgid, d.node.load(Ordering::Relaxed));
+                break Some(SIGKILL);
+            }
+        };
+        self.unhook(tgid);
+        self.reg.lock().drop_deputy(tgid);
+        if let Some(status) = outcome {
+            uctx::ungate_signals();
+            replay_exit(tgid, status);
+        }
+    }
+
+    /// Sets the deputy up to make the forwarded call in `payload` natively
+    /// on its return to user mode. False if the call was answered at once
+    /// (malformed, or its buffers did not fit).
+    fn start_native(self: &Arc<Self>, d: &Arc<Deputy>, payload: &[u8]) -> bool {
+        let Ok(call) = fwd::decode_call(payload) else { return false };
+        let node = d.node.load(Ordering::Relaxed);
+        let info = syscalls::lookup(call.nr as u64);
+        let answer = |me: &Self, result: i64| {
+            let mut b = [0u8; fwd::RET_HEAD];
+            if let Ok(n) = fwd::encode_ret(call.id, result, &[], &mut b) {
+                let _ = me.send(node, MsgType::Ret, d.tgid, &b[..n]);
+            }
+        };
+        let Ok((plans, mut args)) = fwd::plan(&info, &call.args) else {
+            answer(self, -38); // ENOSYS
+            return false;
+        };
+        // Lay the buffers out in the scratch data area and copy inputs in.
+        let mut addrs = [0u64; 6];
+        let mut at = d.scratch + DATA_OFF;
+        let end = d.scratch + DEPUTY_SCRATCH_LEN;
+        for i in 0..6 {
+            let need = plans[i].scratch() as u64;
+            if need == 0 {
+                continue;
+            }
+            at = (at + 15) & !15;
+            if at + need > end {
+                answer(self, -7); // E2BIG
+                return false;
+            }
+            addrs[i] = at;
+            args[i] = at;
+            if plans[i].is_in() {
+                if let Some(seg) = call.segs.get(i as u8) {
+                    if umem::write(at, seg.data).is_err() {
+                        answer(self, -14); // EFAULT
+                        return false;
+                    }
+                }
+            }
+            at += need;
+        }
+        d.ev.lock().inflight = Some(Inflight { id: call.id, plans, addrs });
+        d.native.store(true, Ordering::Release);
+        // Should the task die while in user mode (SIGKILL at home), this
+        // runs from its exit and takes the remote with it.
+        let me2 = self.clone();
+        let (tgid, node2) = (d.tgid, node);
+        let _ = crate::sys::taskwork::queue_current_quiet(move || {
+            if uctx::is_exiting() {
+                let _ = me2.send_proc(node2, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+            }
+        });
+        let entry = d.scratch + CALL_OFF;
+        let stack = d.scratch + STACK_TOP;
+        uctx::with_pt_regs(|r| {
+            r.ax = call.nr as _;
+            r.di = args[0] as _;
+            r.si = args[1] as _;
+            r.dx = args[2] as _;
+            r.r10 = args[3] as _;
+            r.r8 = args[4] as _;
+            r.r9 = args[5] as _;
+            r.ip = entry as _;
+            r.sp = stack as _;
+            r.orig_ax = u64::MAX as _;
+            r.__bindgen_anon_1.csx = image::USER_CS;
+            r.__bindgen_anon_2.ssx = image::USER_DS;
+            r.flags = 0x202;
+        });
+        true
+    }
+
+    /// Back from a native call (`gate` is the magic number the trampoline
+    /// or the signal gate used; `a`, `b`, `c` its registers).
+    pub(super) fn after_native(self: &Arc<Self>, gate: i64, a: u64, b: u64, c: u64) {
+        let tgid = uctx::ids().1;
+        let Some(d) = self.reg.lock().deputy(tgid) else { return };
+        d.native.store(false, Ordering::Release);
+        let node = d.node.load(Ordering::Relaxed);
+        let inflight = d.ev.lock().inflight.take();
+        let Some(inf) = inflight else {
+            self.deputy_serve(&d);
+            return;
+        };
+        let call_insn = d.scratch + CALL_OFF;
+        let result: i64 = if gate == MAGIC_RET {
+            a as i64
+        } else {
+            // A signal arrived: the remote decides what it means. The
+            // call had not run, or is to be restarted, if the interrupted
+            // ip is the `syscall` instruction itself.
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: c as u32 });
+            if b == call_insn {
+                -512 // ERESTARTSYS
+            } else if b == call_insn + 2 {
+                a as i64
+            } else {
+                -4 // EINTR
+            }
+        };
+        // Outputs.
+        let mut total = 0usize;
+        for (i, p) in inf.plans.iter().enumerate() {
+            if p.is_out() && inf.addrs[i] != 0 {
+                total += fwd::out_len(p, result) + fwd::SEG_HEAD;
+            }
+        }
+        let mut bufs: KVec<(u8, KVVec<u8>)> = KVec::new();
+        for (i, p) in inf.plans.iter().enumerate() {
+            if !p.is_out() || inf.addrs[i] == 0 {
+                continue;
+            }
+            let n = fwd::out_len(p, result);
+            let Ok(mut v) = KVVec::from_elem(0u8, n, GFP_KERNEL) else { continue };
+            if umem::read(inf.addrs[i], &mut v).is_ok() {
+                let _ = bufs.push((i as u8, v), GFP_KERNEL);
+            }
+        }
+        let mut segs: KVec<fwd::Segment<'_>> = KVec::new();
+        for (i, v) in bufs.iter() {
+            let _ = segs.push(fwd::Segment { arg: *i, data: v }, GFP_KERNEL);
+        }
+        if let Ok(mut out) = KVVec::from_elem(0u8, fwd::RET_HEAD + total, GFP_KERNEL) {
+            if let Ok(n) = fwd::encode_ret(inf.id, result, &segs, &mut out) {
+                let _ = self.send(node, MsgType::Ret, tgid, &out[..n]);
+            }
+        }
+        drop(segs);
+        drop(bufs);
+        self.deputy_serve(&d);
+    }
+}
+
+fn replay_exit(tgid: u32, status: u32) {
+    let sig = status & 0x7f;
+    if sig == SIGKILL {
+        uctx::signal_self(SIGKILL);
+        return;
+    }
+    let Ok(mut buf) = KVec::from_elem(0u8, restore::SCRATCH_LEN, GFP_KERNEL) else {
+        uctx::signal_self(SIGKILL);
+        return;
+    };
+    let r = (|| -> Result<(u64, u64)> {
+        let scratch = umem::map_anon(0, restore::SCRATCH_LEN as u64, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)?;
+        let mut b = Builder::new(scratch, &mut buf).map_err(|_| EINVAL)?;
+        if sig == 0 {
+            b.syscall(NR_EXIT_GROUP, [((status >> 8) & 0xff) as u64, 0, 0, 0, 0, 0]).map_err(|_| EINVAL)?;
+        } else {
+            // Default action, unblocked, then the signal itself.
+            b.sigaction(sig, &image::SigAction::default()).map_err(|_| EINVAL)?;
+            let mask = b.data(&(1u64 << (sig - 1)).to_le_bytes(), 8).map_err(|_| EINVAL)?;
+            b.syscall(14, [1, mask, 0, 8, 0, 0]).map_err(|_| EINVAL)?;
+            b.syscall(62, [tgid as u64, sig as u64, 0, 0, 0, 0]).map_err(|_| EINVAL)?;
+            b.syscall(NR_EXIT_GROUP, [128 + sig as u64, 0, 0, 0, 0, 0]).map_err(|_| EINVAL)?;
+        }
+        let (entry, stack) = (b.entry(), b.stack_top());
+        umem::write(scratch, &buf).map_err(|_| EFAULT)?;
+        Ok((entry, stack))
+    })();
+    match r {
+        Ok((entry, stack)) => enter_restorer(entry, stack),
+        Err(_) => uctx::signal_self(SIGKILL),
+    }
+}
+
+/// Unmaps every area of the current task but the vDSO pair.
+fn drop_user_memory() {
+    let vdso = uctx::vdso();
+    if let Ok(areas) = umem::areas(vdso) {
+        for v in areas.iter() {
+            if v.flags & (image::VMA_VDSO | image::VMA_VVAR) == 0 {
+                let _ = umem::unmap(v.start, v.end - v.start);
+            }
+        }
+    }
+}
+
+/// Maps the deputy's scratch area in the current (deputy) task and writes
+/// its two code sequences: the call trampoline (`syscall`, then report the
+/// result through the `MAGIC_RET` gate) and the signal gate (report the
+/// signal, the interrupted rax and rip through `MAGIC_SIG`).
+fn setup_deputy_scratch() -> Result<u64> {
+    let base = umem::map_anon(0, DEPUTY_SCRATCH_LEN, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)?;
+    let mut code = [0xccu8; 128];
+    let ret = (MAGIC_RET as u32).to_le_bytes();
+    let call: [u8; 14] = [0x0f, 0x05, 0x48, 0x89, 0xc7, 0xb8, ret[0], ret[1], ret[2], ret[3], 0x0f, 0x05, 0x0f, 0x0b];
+    let sig = (MAGIC_SIG as u32).to_le_bytes();
+    // mov r10, rdi; mov rdi, [rdx+0x90] (uc_mcontext.rax); mov rsi,
+    // [rdx+0xa8] (uc_mcontext.rip); mov eax, MAGIC_SIG; syscall; ud2
+    let gate: [u8; 26] = [
+        0x49, 0x89, 0xfa, 0x48, 0x8b, 0xba, 0x90, 0, 0, 0, 0x48, 0x8b, 0xb2, 0xa8, 0, 0, 0, 0xb8, sig[0], sig[1], sig[2], sig[3], 0x0f, 0x05,
+        0x0f, 0x0b,
+    ];
+    code[CALL_OFF as usize..CALL_OFF as usize + call.len()].copy_from_slice(&call);
+    code[GATE_OFF as usize..GATE_OFF as usize + gate.len()].copy_from_slice(&gate);
+    umem::write(base, &code)?;
+    Ok(base)
+}

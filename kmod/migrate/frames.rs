@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Frames about processes, as the transport's receiver threads hand them
+//! over: which role each goes to (an image to `incoming.rs`, a verdict to
+//! `outgoing.rs`, a call to the deputy, an answer to the guest, process
+//! events to whichever side they concern), and what a node going down
+//! means for the processes tied to it.
+//!
+//! Calls every role's entry points; owns no type.
+
+use super::msg::ProcMsg;
+use super::remote::CallWait;
+use super::{Mover, SIGKILL};
+use crate::image::{self, RefuseReason};
+use crate::sys::task::TaskRef;
+use crate::wire::MsgType;
+use core::sync::atomic::Ordering;
+use kernel::{prelude::*, sync::Arc};
+
+impl Mover {
+    /// A `Migrate`, `Proc`, `Call` or `Ret` frame from node `from`.
+    pub(crate) fn on_frame(self: &Arc<Self>, from: u32, ty: MsgType, id: u32, payload: &[u8]) {
+        match ty {
+            MsgType::Proc => {
+                if let Some(m) = ProcMsg::decode(payload) {
+                    self.on_proc(from, m);
+                }
+            }
+            MsgType::Call => self.deputy_call(from, id, payload),
+            MsgType::Ret => self.call_answered(from, payload),
+            MsgType::Migrate => match image::decode(payload) {
+                Ok(m) => self.on_image(from, id, m),
+                Err(e) => {
+                    pr_warn!("migration {} from node {}: malformed message: {}\n", id, from, e.name());
+                    self.fail_incoming(from, id, RefuseReason::BadImage);
+                }
+            },
+            _ => {}
+        }
+    }
+
+    fn on_proc(self: &Arc<Self>, from: u32, m: ProcMsg) {
+        match m {
+            ProcMsg::Exit { home_pid, status } => self.deputy_exit(from, home_pid, status),
+            ProcMsg::Moved { home_pid, node, pid } => self.deputy_moved(home_pid, node, pid),
+            ProcMsg::Signal { home_pid, sig } => self.guest_signal(from, home_pid, sig),
+            ProcMsg::Go { id } => self.go(from, id),
+            ProcMsg::Recall { home_pid, dest } => self.guest_recall(from, home_pid, dest),
+        }
+    }
+
+    /// A node went down: guests from it die; deputies notice by polling.
+    pub(crate) fn node_down(&self, node: u32) {
+        // Deputies busy in a call for a remote on that node end now (idle
+        // ones notice by themselves); the guests' waits for home wake up.
+        let (busy, waits): (KVec<u32>, KVec<Arc<CallWait>>) = {
+            let r = self.reg.lock();
+            let mut b = KVec::new();
+            for d in r.deputies.iter().filter(|d| d.node.load(Ordering::Relaxed) == node && d.native.load(Ordering::Acquire)) {
+                let _ = b.push(d.pid, GFP_KERNEL);
+            }
+            let mut w = KVec::new();
+            for x in r.waits.iter().filter(|w| w.home == node) {
+                let _ = w.push(x.clone(), GFP_KERNEL);
+            }
+            (b, w)
+        };
+        for pid in busy.iter() {
+            pr_warn!("pid {}: node {} is down; the process is lost (SIGKILL)\n", pid, node);
+            if let Ok(t) = TaskRef::find(*pid) {
+                t.signal(SIGKILL);
+            }
+        }
+        for w in waits.iter() {
+            w.cv.notify_all();
+        }
+        let pids: KVec<u32> = {
+            let r = self.reg.lock();
+            let mut v = KVec::new();
+            for g in r.live_guests().filter(|g| g.home_node == node) {
+                let _ = v.push(g.pid, GFP_KERNEL);
+            }
+            v
+        };
+        for pid in pids.iter() {
+            pr_warn!("guest pid {}: its home node {} is down; killing it\n", pid, node);
+            if let Ok(t) = TaskRef::find(*pid) {
+                t.signal(SIGKILL);
+            }
+        }
+    }
+
+}

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The system-call hook (`sys_enter` tracepoint) and its table of the
+//! processes it acts for. Called for every system call on the node with
+//! preemption disabled, so it never sleeps: for a guest it answers
+//! `getpid`/`gettid` from the home values, lets calls that only touch the
+//! user context run, and for the rest skips the call and queues task_work
+//! that forwards it (`remote.rs`) or brings the process home; for a deputy
+//! it catches the trampoline's gates (`deputy.rs`). The probe is
+//! registered only while the table has entries.
+//!
+//! Owns [`GuestIds`], the table's pid filter and the hook's reference to
+//! the engine ([`MOVER`]).
+
+use super::deputy::{MAGIC_RET, MAGIC_SIG};
+use super::Mover;
+use crate::fwd;
+use crate::sys::uctx;
+use crate::syscalls::{self, Disposition};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use kernel::{bindings, prelude::*, sync::Arc};
+
+const NR_GETPID: i64 = 39;
+const NR_GETTID: i64 = 186;
+const NR_EXIT: i64 = 60;
+const NR_EXIT_GROUP: i64 = 231;
+/// The errno a call skipped by the hook shows until its task_work runs.
+const ENOMEM_: i64 = 12;
+
+/// The hook's view of the guests: looked up with preemption disabled.
+#[derive(Clone, Copy, Default)]
+pub(super) struct GuestIds {
+    pub(super) pid: u32,
+    pub(super) home_pid: u32,
+    pub(super) home_tgid: u32,
+    /// A deputy (its gate calls are caught) rather than a guest.
+    pub(super) deputy: bool,
+}
+
+impl Mover {
+    /// Enters `ids` in the hook's table and makes sure the probe is
+    /// registered. Process context (may sleep).
+    pub(super) fn hook(&self, ids: GuestIds) -> bool {
+        if crate::sys::hook::get().is_err() {
+            return false;
+        }
+        let mut t = self.hook_ids.lock();
+        if let Some(slot) = t.iter_mut().find(|s| s.pid == 0) {
+            *slot = ids;
+            filter_slot(ids.pid).fetch_add(1, Ordering::Release);
+            self.nguests.fetch_add(1, Ordering::Release);
+            return true;
+        }
+        drop(t);
+        crate::sys::hook::put();
+        false
+    }
+
+    /// Removes `pid` from the hook's table (the probe goes with the last
+    /// entry). Process context (may sleep).
+    pub(super) fn unhook(&self, pid: u32) {
+        let found = {
+            let mut t = self.hook_ids.lock();
+            match t.iter_mut().find(|s| s.pid == pid && pid != 0) {
+                Some(slot) => {
+                    *slot = GuestIds::default();
+                    filter_slot(pid).fetch_sub(1, Ordering::Release);
+                    self.nguests.fetch_sub(1, Ordering::Release);
+                    true
+                }
+                None => false,
+            }
+        };
+        if found {
+            crate::sys::hook::put();
+        }
+    }
+}
+
+/// The guest hook: called for every system call on this node with
+/// preemption disabled. Must not sleep.
+fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
+    if m.nguests.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let tgid = uctx::ids().1;
+    // Most callers are not in the table: say so without the lock.
+    if filter_slot(tgid).load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let ids = {
+        let t = m.hook_ids.lock();
+        t.iter().find(|s| s.pid == tgid && tgid != 0).copied()
+    };
+    let Some(ids) = ids else { return };
+    if ids.deputy {
+        // A deputy back from a call it made for its remote, or caught by
+        // its signal gate.
+        if nr == MAGIC_RET || nr == MAGIC_SIG {
+            regs.orig_ax = u64::MAX as _;
+            let (a, b, c) = (regs.di as u64, regs.si as u64, regs.r10 as u64);
+            if let Some(me) = MOVER.get() {
+                let _ = crate::sys::taskwork::queue_current(move || me.after_native(nr, a, b, c), GFP_ATOMIC);
+            }
+        }
+        return;
+    }
+    match nr {
+        NR_GETPID => {
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = ids.home_tgid as _;
+            return;
+        }
+        NR_GETTID => {
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = ids.home_pid as _;
+            return;
+        }
+        NR_EXIT | NR_EXIT_GROUP => return,
+        _ => {}
+    }
+    match syscalls::lookup(nr as u64).disposition {
+        Disposition::Local => {}
+        Disposition::Refuse(e) => {
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = (-(e as i64)) as u64 as _;
+            if first_time(nr) {
+                pr_warn!("migrated processes may not call {} ({}): it fails with errno {} (docs/syscalls.md)\n", syscalls::name(nr as u64), nr, e);
+            }
+        }
+        Disposition::Forward => {
+            let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
+            if let Ok((plans, largs)) = fwd::plan(&syscalls::lookup(nr as u64), &args) {
+                regs.orig_ax = u64::MAX as _;
+                regs.ax = (-ENOMEM_) as u64 as _;
+                let Some(me) = MOVER.get() else { return };
+                let _ = crate::sys::taskwork::queue_current(move || me.forward_call(nr, args, plans, largs), GFP_ATOMIC);
+                return;
+            }
+            if first_time(nr) {
+                pr_info!("{} ({}) is not forwarded yet: a migrated process calling it is brought home first\n", syscalls::name(nr as u64), nr);
+            }
+            bring_home(regs, nr);
+        }
+        Disposition::BringHome => bring_home(regs, nr),
+    }
+}
+
+/// How many entries of the hook's table have a pid in each class (pid
+/// modulo 256): a system call whose caller's class is empty skips the
+/// table's lock.
+static HOOK_FILTER: [AtomicU32; 256] = [const { AtomicU32::new(0) }; 256];
+
+fn filter_slot(pid: u32) -> &'static AtomicU32 {
+    &HOOK_FILTER[(pid % 256) as usize]
+}
+
+/// System calls already reported in dmesg (one bit per number).
+static REPORTED: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+
+/// Whether this is the first time `nr` is reported (then marks it).
+fn first_time(nr: i64) -> bool {
+    let Ok(n) = usize::try_from(nr) else { return false };
+    let Some(word) = REPORTED.get(n / 64) else { return false };
+    let bit = 1u64 << (n % 64);
+    word.fetch_or(bit, Ordering::Relaxed) & bit == 0
+}
+
+/// Skips call `nr` and moves the process home, where it is made again.
+fn bring_home(regs: &mut bindings::pt_regs, nr: i64) {
+    regs.orig_ax = u64::MAX as _;
+    regs.ax = (-ENOMEM_) as u64 as _;
+    let Some(me) = MOVER.get() else { return };
+    let _ = crate::sys::taskwork::queue_current(move || me.go_home_for(nr), GFP_ATOMIC);
+}
+
+/// The node's mover, for the hook (set while the module is loaded).
+pub(super) static MOVER: MoverSlot = MoverSlot(AtomicPtr::new(core::ptr::null_mut()));
+
+/// Holds one `Arc<Mover>` reference as a raw pointer for the hook.
+pub(super) struct MoverSlot(AtomicPtr<Mover>);
+
+impl MoverSlot {
+    pub(crate) fn set(&self, m: &Arc<Mover>) {
+        let raw = Arc::into_raw(m.clone()).cast_mut();
+        let old = self.0.swap(raw, Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from `Arc::into_raw` in an earlier `set`.
+            drop(unsafe { Arc::from_raw(old) });
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        let old = self.0.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from `Arc::into_raw` in `set`.
+            drop(unsafe { Arc::from_raw(old) });
+        }
+    }
+
+    /// A new reference to the mover, if set.
+    pub(crate) fn get(&self) -> Option<Arc<Mover>> {
+        let p = self.0.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` holds a reference (from `set`) that `clear` drops only
+        // after the hook is unregistered and no probe runs any more; we
+        // take one more for the caller.
+        let b: kernel::sync::ArcBorrow<'_, Mover> = unsafe { kernel::sync::ArcBorrow::from_raw(p) };
+        Some(b.into())
+    }
+
+    /// Borrows the mover for the duration of `f` (no refcount traffic).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Mover) -> R) -> Option<R> {
+        let p = self.0.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: as in `get`; the reference outlives the call.
+        Some(f(unsafe { &*p }))
+    }
+}
+
+/// The probe's entry: the hook with the node's engine, if any.
+pub(super) fn hook_entry(regs: &mut bindings::pt_regs, nr: i64) {
+    MOVER.with(|m| on_syscall(m, regs, nr));
+}

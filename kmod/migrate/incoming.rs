@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A migration coming in, on the destination, driven by the receiver
+//! thread that reads its frames: admit it (or refuse, with a reason), get
+//! a target address space (a new adopt stub, or the deputy when the
+//! process comes home: `adopt.rs`), clear it, map the areas, copy the
+//! pages in, and at the commit check the image whole, write the restorer
+//! (`restore.rs`) into a scratch area and answer with the local pid. The
+//! source's Go then lets the target return into the restorer.
+//!
+//! Owns [`Incoming`] and what it holds. Calls the engine's send helpers,
+//! the registry, and `adopt.rs` to start a stub.
+
+use super::msg::Verdict;
+use super::{has_pages, wait_ms, Mover, SIGKILL};
+use crate::image::{self, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, Progress, RefuseReason, Regs, SigState, Vma};
+use crate::restore::{self, Builder};
+use crate::sys::{time, uctx, umem};
+use core::sync::atomic::Ordering;
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+};
+
+/// How long the destination waits for the adopt stub to check in.
+const ATTACH_TIMEOUT_MS: u64 = 15_000;
+
+/// What the target of an arriving image (a stub or a deputy) is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Install {
+    /// Nothing yet.
+    Waiting,
+    /// Everything is in place: return into the restorer.
+    Done { entry: u64, stack: u64, scratch: u64 },
+    /// The migration failed; the target goes on as before (a stub exits).
+    Failed,
+}
+
+/// The target's side of an arrival.
+pub(super) struct TargetState {
+    /// Its address space, once it checked in.
+    pub(super) mm: Option<Arc<umem::MmRef>>,
+    /// Where its vDSO is.
+    pub(super) vdso: u64,
+    /// Its (local) pid, once it checked in.
+    pub(super) pid: u32,
+    pub(super) install: Install,
+    /// Installed and waiting for the source's Go: (entry, stack, scratch).
+    pub(super) prepared: Option<(u64, u64, u64)>,
+}
+
+/// An image arriving on this node.
+#[pin_data]
+pub(super) struct Incoming {
+    /// (sender node, migration id).
+    pub(super) from: u32,
+    pub(super) id: u32,
+    pub(super) ticket: u64,
+    /// Coming home to its deputy rather than to a new stub.
+    pub(super) home: bool,
+    #[pin]
+    pub(super) state: Mutex<Arrival>,
+    #[pin]
+    pub(super) target: Mutex<TargetState>,
+    #[pin]
+    pub(super) cv: CondVar,
+}
+
+/// The image received so far.
+pub(super) struct Arrival {
+    pub(super) header: ImageHeader,
+    pub(super) regs: Regs,
+    pub(super) mm: MmLayout,
+    pub(super) sig: SigState,
+    pub(super) xstate: KVec<u8>,
+    pub(super) vmas: KVec<Vma>,
+    pub(super) progress: Progress,
+}
+
+impl Incoming {
+    /// Fails the arrival if its target is still waiting, and wakes it.
+    pub(super) fn fail(&self) {
+        {
+            let mut t = self.target.lock();
+            if t.install == Install::Waiting {
+                t.install = Install::Failed;
+            }
+        }
+        self.cv.notify_all();
+    }
+}
+
+impl Mover {
+    /// Drops arrival `id` from `from`, if any, and tells the source why.
+    pub(super) fn fail_incoming(&self, from: u32, id: u32, why: RefuseReason) {
+        let inc = self.reg.lock().incoming(from, id);
+        if let Some(inc) = inc {
+            self.drop_incoming(&inc);
+            self.reply(from, id, Verdict::Refused(why.code() as u32));
+        }
+    }
+
+    pub(super) fn drop_incoming(&self, inc: &Arc<Incoming>) {
+        inc.fail();
+        self.reg.lock().drop_incoming(inc.from, inc.id);
+    }
+
+    pub(super) fn on_image(self: &Arc<Self>, from: u32, id: u32, m: MigrateMsg<'_>) {
+        match m {
+            MigrateMsg::Accept { .. } | MigrateMsg::Refuse { .. } => {
+                let v = match m {
+                    MigrateMsg::Accept { remote_pid: 0 } => Verdict::Ready,
+                    MigrateMsg::Accept { remote_pid } => Verdict::Accepted(remote_pid),
+                    MigrateMsg::Refuse { reason } => Verdict::Refused(reason.code() as u32),
+                    _ => return,
+                };
+                let out = self.reg.lock().outgoing.iter().find(|o| o.id == id && o.dest == from).cloned();
+                if let Some(o) = out {
+                    o.answer(v);
+                }
+            }
+            MigrateMsg::Begin(b) => {
+                let r = self.begin(from, id, &b);
+                match r {
+                    Ok(()) => self.reply(from, id, Verdict::Ready),
+                    Err(why) => {
+                        pr_info!("migration {} from node {} refused: {}\n", id, from, why.reason());
+                        self.fail_incoming(from, id, why);
+                        // Not registered (refused before): answer anyway.
+                        if self.reg.lock().incoming(from, id).is_none() {
+                            self.reply(from, id, Verdict::Refused(why.code() as u32));
+                        }
+                    }
+                }
+            }
+            MigrateMsg::Vmas(v) => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                if self.vmas(&inc, &v).is_err() {
+                    self.fail_incoming(from, id, RefuseReason::BadImage);
+                }
+            }
+            MigrateMsg::Pages(h, data) => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                if let Err(e) = self.pages(&inc, &h, data) {
+                    let why = if e == ENOMEM { RefuseReason::NoMemory } else { RefuseReason::BadImage };
+                    self.fail_incoming(from, id, why);
+                }
+            }
+            MigrateMsg::Commit { nr_pages, checksum } => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                match self.commit(&inc, nr_pages, checksum) {
+                    Ok(pid) => {
+                        self.reply(from, id, Verdict::Accepted(pid));
+                        // Without Go (within the target's wait) it is dropped.
+                    }
+                    Err(why) => self.fail_incoming(from, id, why),
+                }
+            }
+            MigrateMsg::Abort => {
+                let inc = self.reg.lock().incoming(from, id);
+                if let Some(inc) = inc {
+                    self.drop_incoming(&inc);
+                }
+            }
+        }
+    }
+
+    fn begin(self: &Arc<Self>, from: u32, id: u32, b: &image::BeginView<'_>) -> core::result::Result<(), RefuseReason> {
+        let h = b.header;
+        let home = h.home_node == self.me();
+        if !home {
+            if self.accept.load(Ordering::Relaxed) == 0 {
+                return Err(RefuseReason::NotAccepting);
+            }
+            if !crate::policy::allowed_on(h.allowed, self.me()) {
+                return Err(RefuseReason::NotAccepting);
+            }
+            let guests = {
+                let r = self.reg.lock();
+                r.live_guests().count() + r.incoming.len()
+            };
+            if guests >= self.ctl.max_guests.load(Ordering::Relaxed) as usize {
+                return Err(RefuseReason::TooManyGuests);
+            }
+            // A balancing move: take it only while still lighter (the
+            // sender's view of this node may be an interval old).
+            if h.cause == image::cause::LOAD {
+                let t = crate::policy::Tunables {
+                    stability_margin: self.ctl.margin.load(Ordering::Relaxed),
+                    ..crate::policy::Tunables::DEFAULT
+                };
+                let me = self.cluster.own_entry_now();
+                if crate::policy::accept(&me, h.sender_load, 0, &t, false).is_err() {
+                    pr_info!("refused pid {} of node {}: load here {}, there {} (margin {})\n", h.tgid, h.home_node, me.load, h.sender_load, t.stability_margin);
+                    return Err(RefuseReason::NotLighter);
+                }
+            }
+        }
+        let need_mb = h.nr_pages / 256 + 16;
+        if (crate::sys::sysinfo::free_mem_mb() as u64) < need_mb {
+            return Err(RefuseReason::NoMemory);
+        }
+        let mut progress = Progress::new();
+        progress.begin(&h).map_err(|e| e.refuse_reason())?;
+        let mut xstate = KVec::new();
+        xstate.extend_from_slice(b.xstate, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let ticket = ((from as u64) << 32) | id as u64 ^ (time::random_u64() & 0xffff_0000_0000_0000);
+        let inc = Arc::pin_init(
+            pin_init!(Incoming {
+                from,
+                id,
+                ticket,
+                home,
+                state <- new_mutex!(
+                    Arrival { header: h, regs: b.regs, mm: b.mm, sig: b.sig_state(), xstate, vmas: KVec::new(), progress },
+                    "roam_arrival"
+                ),
+                target <- new_mutex!(TargetState { mm: None, vdso: 0, pid: 0, install: Install::Waiting, prepared: None }, "roam_target"),
+                cv <- new_condvar!("roam_arrival"),
+            }),
+            GFP_KERNEL,
+        )
+        .map_err(|_| RefuseReason::NoMemory)?;
+        self.reg.lock().incoming.push(inc.clone(), GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        if home {
+            let d = self.reg.lock().deputy(h.tgid).ok_or(RefuseReason::BadImage)?;
+            d.arrive(inc.clone());
+        } else {
+            self.start_stub(&inc).map_err(|_| RefuseReason::NoMemory)?;
+        }
+        // Wait for the target to check in, then clear its address space.
+        let mm = {
+            let deadline = time::now_ms() + ATTACH_TIMEOUT_MS;
+            let mut t = inc.target.lock();
+            loop {
+                if let Some(mm) = t.mm.clone() {
+                    break mm;
+                }
+                if t.install == Install::Failed || time::now_ms() > deadline {
+                    return Err(RefuseReason::Busy);
+                }
+                wait_ms(&inc.cv, &mut t, 100);
+            }
+        };
+        mm.borrow(|| -> Result {
+            let vdso = uctx::vdso();
+            for v in umem::areas(vdso)?.iter() {
+                if v.flags & (image::VMA_VDSO | image::VMA_VVAR) == 0 {
+                    umem::unmap(v.start, v.end - v.start)?;
+                }
+            }
+            Ok(())
+        })
+        .and_then(|r| r)
+        .map_err(|_| RefuseReason::Busy)?;
+        Ok(())
+    }
+
+    fn target_mm(inc: &Incoming) -> Result<(Arc<umem::MmRef>, u64)> {
+        let t = inc.target.lock();
+        Ok((t.mm.clone().ok_or(EINVAL)?, t.vdso))
+    }
+
+    fn vmas(&self, inc: &Incoming, v: &image::VmasView<'_>) -> Result {
+        let (mm, _) = Self::target_mm(inc)?;
+        let mut st = inc.state.lock();
+        st.progress.vmas(v).map_err(|_| EINVAL)?;
+        for i in 0..v.len() {
+            let a = v.get(i).ok_or(EINVAL)?;
+            st.vmas.push(a, GFP_KERNEL)?;
+        }
+        let first = v.first as usize;
+        let list = &st.vmas[first..];
+        mm.borrow(|| -> Result {
+            for a in list.iter() {
+                if a.flags & (image::VMA_VDSO | image::VMA_VVAR) != 0 {
+                    continue;
+                }
+                let prot = if has_pages(a) { a.prot | image::PROT_READ | image::PROT_WRITE } else { a.prot };
+                umem::map_anon(a.start, a.end - a.start, prot, a.flags & image::VMA_GROWSDOWN != 0)?;
+            }
+            Ok(())
+        })?
+    }
+
+    fn pages(&self, inc: &Incoming, h: &PageBatchHeader, data: &[u8]) -> Result {
+        let (mm, _) = Self::target_mm(inc)?;
+        let mut st = inc.state.lock();
+        if !image::batch_in_vmas(h, &st.vmas) || data.len() != h.data_len() {
+            return Err(EINVAL);
+        }
+        st.progress.pages(h, data).map_err(|_| EINVAL)?;
+        drop(st);
+        mm.borrow(|| umem::write(h.first_addr, data))?
+    }
+
+    fn commit(&self, inc: &Incoming, nr_pages: u64, checksum: u64) -> core::result::Result<u32, RefuseReason> {
+        let (mm, stub_vdso) = Self::target_mm(inc).map_err(|_| RefuseReason::BadImage)?;
+        let st = inc.state.lock();
+        st.progress.commit(nr_pages, checksum).map_err(|e| e.refuse_reason())?;
+        let mut buf = KVec::from_elem(0u8, restore::SCRATCH_LEN, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let r = mm.borrow(|| -> core::result::Result<(u64, u64, u64), RefuseReason> {
+            let scratch = umem::map_anon(0, restore::SCRATCH_LEN as u64, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)
+                .map_err(|_| RefuseReason::NoMemory)?;
+            let mut b = Builder::new(scratch, &mut buf).map_err(|_| RefuseReason::BadImage)?;
+            // The vDSO pair goes where the program expects it.
+            let cur = umem::areas(stub_vdso).map_err(|_| RefuseReason::NoMemory)?;
+            for kind in [image::VMA_VVAR, image::VMA_VDSO] {
+                let want = st.vmas.iter().find(|v| v.flags & kind != 0);
+                let have = cur.iter().find(|v| v.flags & kind != 0);
+                if let (Some(w), Some(h)) = (want, have) {
+                    if w.start != h.start {
+                        if w.end - w.start != h.end - h.start {
+                            return Err(RefuseReason::Version);
+                        }
+                        // mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, new)
+                        b.syscall(25, [h.start, h.end - h.start, h.end - h.start, 3, w.start, 0]).map_err(|_| RefuseReason::BadImage)?;
+                    }
+                }
+            }
+            for (i, a) in st.sig.actions.iter().enumerate() {
+                let signo = i as u32 + 1;
+                // At home every action is set: the deputy's gate is on all.
+                if (a.handler != 0 || inc.home) && signo != SIGKILL && signo != 19 {
+                    b.sigaction(signo, a).map_err(|_| RefuseReason::BadImage)?;
+                }
+            }
+            for a in st.vmas.iter() {
+                if has_pages(a) && a.prot != image::PROT_READ | image::PROT_WRITE | (a.prot & image::PROT_EXEC) {
+                    b.syscall(10, [a.start, a.end - a.start, a.prot as u64, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
+                }
+            }
+            // arch_prctl(ARCH_SET_FS / ARCH_SET_GS)
+            b.syscall(158, [0x1002, st.regs.fs_base, 0, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
+            if st.regs.gs_base != 0 {
+                b.syscall(158, [0x1001, st.regs.gs_base, 0, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
+            }
+            let entry = b.entry();
+            let stack = b.stack_top();
+            let used = b.finish(&st.regs, st.sig.blocked, &st.sig.altstack, &st.xstate).map_err(|_| RefuseReason::BadImage)?;
+            umem::write(scratch, &buf[..used]).map_err(|_| RefuseReason::NoMemory)?;
+            umem::set_layout(&st.mm).map_err(|_| RefuseReason::BadImage)?;
+            Ok((entry, stack, scratch))
+        });
+        let (entry, stack, scratch) = match r {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(RefuseReason::Busy),
+        };
+        drop(st);
+        // Ready: the source decides (Go); until then the target waits.
+        let mut t = inc.target.lock();
+        if t.install != Install::Waiting || t.mm.is_none() {
+            return Err(RefuseReason::Busy);
+        }
+        t.prepared = Some((entry, stack, scratch));
+        Ok(t.pid)
+    }
+
+    /// The source's Go for arrival `id` from `from`: the prepared target
+    /// may enter the restorer.
+    pub(super) fn go(&self, from: u32, id: u32) {
+        let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+        {
+            let mut t = inc.target.lock();
+            if let Some((entry, stack, scratch)) = t.prepared.take() {
+                t.install = Install::Done { entry, stack, scratch };
+            }
+        }
+        inc.cv.notify_all();
+        self.reg.lock().drop_incoming(from, id);
+    }
+}

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The small messages of the migration engine: process events between
+//! nodes (`Proc` frames) and a destination's verdict on an outgoing
+//! migration. Pure encoding; imports nothing of the engine's.
+
+/// Process events between nodes (`Proc` frames): 16 bytes, `kind u32,
+/// home_pid u32, a u32, b u32`, little-endian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ProcMsg {
+    /// The remote ended with this wait status.
+    Exit { home_pid: u32, status: u32 },
+    /// Deliver this signal to the remote.
+    Signal { home_pid: u32, sig: u32 },
+    /// Move the remote to node `dest` (0: home).
+    Recall { home_pid: u32, dest: u32 },
+    /// The process now runs on `node` with local pid `pid`.
+    Moved { home_pid: u32, node: u32, pid: u32 },
+    /// The source's commit point: start migration `id` (the destination
+    /// accepted it; the source has given it up).
+    Go { id: u32 },
+}
+
+impl ProcMsg {
+    pub(super) fn encode(&self) -> [u8; 16] {
+        let (k, p, a, b) = match *self {
+            ProcMsg::Exit { home_pid, status } => (1, home_pid, status, 0),
+            ProcMsg::Signal { home_pid, sig } => (2, home_pid, sig, 0),
+            ProcMsg::Recall { home_pid, dest } => (3, home_pid, dest, 0),
+            ProcMsg::Moved { home_pid, node, pid } => (4, home_pid, node, pid),
+            ProcMsg::Go { id } => (5, 0, id, 0),
+        };
+        let mut out = [0u8; 16];
+        for (i, v) in [k, p, a, b].iter().enumerate() {
+            out[i * 4..i * 4 + 4].copy_from_slice(&u32::to_le_bytes(*v));
+        }
+        out
+    }
+
+    pub(super) fn decode(b: &[u8]) -> Option<ProcMsg> {
+        if b.len() != 16 {
+            return None;
+        }
+        let w = |i: usize| u32::from_le_bytes([b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]]);
+        Some(match w(0) {
+            1 => ProcMsg::Exit { home_pid: w(1), status: w(2) },
+            2 => ProcMsg::Signal { home_pid: w(1), sig: w(2) },
+            3 => ProcMsg::Recall { home_pid: w(1), dest: w(2) },
+            4 => ProcMsg::Moved { home_pid: w(1), node: w(2), pid: w(3) },
+            5 => ProcMsg::Go { id: w(2) },
+            _ => return None,
+        })
+    }
+}
+
+/// The destination's answer to an outgoing migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Ready for the areas and pages.
+    Ready,
+    /// Committed: runs there with this local pid (0 at home).
+    Accepted(u32),
+    /// Refused, with a `refusal` code.
+    Refused(u32),
+}
+

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A migration going out, in the migrating task's own context (its
+//! task_work, at a clean return to user mode): capture registers, xstate,
+//! signal state, layout and areas; send the image (`image` messages in
+//! `Migrate` frames carrying the migration's id); wait for the
+//! destination's verdict; give the Go at the commit point. Until then
+//! nothing at the source changed: a refusal or a lost link leaves the
+//! process running where it was. After a departure a guest ends here and
+//! a home process becomes its deputy (`deputy.rs`).
+//!
+//! Owns [`Outgoing`]. Calls the engine's send helpers, the event log and,
+//! after a departure, the deputy.
+
+use super::events::{Cause, Event};
+use super::msg::{ProcMsg, Verdict};
+use super::{has_pages, is_zero, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
+use crate::abi::refusal;
+use crate::image::{self, ImageHeader, MmLayout, PageBatchHeader, Regs, SigState, Vma};
+use crate::sys::{cred, time, uctx, umem};
+use core::sync::atomic::Ordering;
+use kernel::{
+    alloc::KVVec,
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+};
+
+/// A migration this node is sending.
+#[pin_data]
+pub(super) struct Outgoing {
+    pub(super) id: u32,
+    pub(super) dest: u32,
+    #[pin]
+    verdict: Mutex<Option<Verdict>>,
+    #[pin]
+    cv: CondVar,
+}
+
+impl Outgoing {
+    /// The destination answered.
+    pub(super) fn answer(&self, v: Verdict) {
+        *self.verdict.lock() = Some(v);
+        self.cv.notify_all();
+    }
+}
+
+impl Mover {
+    /// Captures the current task and sends it to `dest`. On success the
+    /// destination runs it; the caller decides what becomes of this task.
+    /// [`Self::move_inner`], recorded in the event log.
+    pub(super) fn move_current(&self, dest: u32, cause: Cause) -> core::result::Result<(u32, u64), u32> {
+        let (_, tgid) = uctx::ids();
+        let comm = uctx::comm();
+        let from = self.me();
+        let r = self.move_inner(dest, cause);
+        self.events.lock().record(Event::new(tgid, comm, from, dest, cause, r.err().unwrap_or(0)));
+        r
+    }
+
+    fn move_inner(&self, dest: u32, cause: Cause) -> core::result::Result<(u32, u64), u32> {
+        let peer = self.cluster.peer(dest).ok_or(refusal::UNKNOWN_NODE)?;
+        if !peer.up.load(Ordering::Relaxed) {
+            return Err(refusal::UNKNOWN_NODE);
+        }
+        if uctx::fatal_signal_pending() {
+            return Err(refusal::GONE);
+        }
+        let (pid, tgid) = uctx::ids();
+        // Home identity: ours, or the one we carry as a guest.
+        let guest = self.reg.lock().guest(tgid).map(|g| (g.home_node, g.home_pid, g.home_tgid, g.scratch, g.allowed));
+        let (home_node, home_pid, home_tgid, scratch, allowed) = match guest {
+            Some(g) => g,
+            None => (self.me(), pid, tgid, 0, self.migration.allowed_of(tgid)),
+        };
+        let mut regs = uctx::regs().map_err(|_| refusal::CAPTURE)?;
+        // Interrupted in a system call that the kernel would restart: make
+        // the destination re-issue it instead of seeing -ERESTART*.
+        if (regs.orig_rax as i64) >= 0 {
+            match regs.rax as i64 {
+                -512 | -513 | -514 => {
+                    regs.rax = regs.orig_rax;
+                    regs.rip = regs.rip.wrapping_sub(2);
+                }
+                -516 => regs.rax = (-4i64) as u64,
+                _ => {}
+            }
+        }
+        regs.orig_rax = u64::MAX;
+        let mut xstate = KVec::new();
+        uctx::xstate(&mut xstate).map_err(|_| refusal::CAPTURE)?;
+        let sig = uctx::sig_state();
+        let layout = umem::layout().map_err(|_| refusal::CAPTURE)?;
+        let vdso = uctx::vdso();
+        let all = umem::areas(vdso).map_err(|_| refusal::CAPTURE)?;
+        let mut vmas = KVec::new();
+        for v in all.iter() {
+            if v.start == scratch && scratch != 0 {
+                continue;
+            }
+            vmas.push(*v, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        }
+        let nr_pages: u64 = vmas.iter().filter(|v| has_pages(v)).map(|v| v.pages()).sum();
+        let (uid, gid, euid, egid) = cred::current_ids();
+        let header = ImageHeader {
+            version: image::IMAGE_VERSION,
+            home_node,
+            pid: home_pid,
+            tgid: home_tgid,
+            uid,
+            gid,
+            euid,
+            egid,
+            comm: uctx::comm(),
+            nr_vmas: vmas.len() as u32,
+            nr_pages,
+            xstate_len: xstate.len() as u32,
+            cause: cause.code(),
+            sender_load: self.cluster.own_entry_now().load,
+            allowed,
+        };
+        let id = self.next_id.fetch_add(2, Ordering::Relaxed);
+        let out = Arc::pin_init(
+            pin_init!(Outgoing { id, dest, verdict <- new_mutex!(None, "roam_out"), cv <- new_condvar!("roam_out") }),
+            GFP_KERNEL,
+        )
+        .map_err(|_| refusal::CAPTURE)?;
+        self.reg.lock().outgoing.push(out.clone(), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let r = self.send_image(&out, &header, &regs, &layout, &sig, &xstate, &vmas);
+        let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
+        if r.is_err() {
+            let mut b = [0u8; image::ABORT_LEN];
+            if let Ok(n) = image::encode_abort(&mut b) {
+                let _ = self.send_image_msg(dest, id, &b[..n]);
+            }
+        }
+        r
+    }
+
+    fn wait_verdict(&self, out: &Outgoing, ms: u64) -> Option<Verdict> {
+        let deadline = time::now_ms() + ms;
+        let mut g = out.verdict.lock();
+        loop {
+            if let Some(v) = g.take() {
+                return Some(v);
+            }
+            if time::now_ms() > deadline || uctx::fatal_signal_pending() {
+                return None;
+            }
+            if !self.peer_up(out.dest) {
+                return None;
+            }
+            wait_ms(&out.cv, &mut g, 100);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_image(
+        &self,
+        out: &Outgoing,
+        header: &ImageHeader,
+        regs: &Regs,
+        layout: &MmLayout,
+        sig: &SigState,
+        xstate: &[u8],
+        vmas: &[Vma],
+    ) -> core::result::Result<(u32, u64), u32> {
+        let (dest, id) = (out.dest, out.id);
+        let link = |_| refusal::LINK;
+        let len = image::batch_len(image::MAX_BATCH_PAGES).max(image::begin_len(xstate.len())).max(image::vmas_len(image::MAX_VMAS_PER_MSG));
+        let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let n = image::encode_begin(header, regs, layout, sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
+        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        match self.wait_verdict(out, READY_TIMEOUT_MS) {
+            Some(Verdict::Ready) => {}
+            Some(Verdict::Refused(code)) => return Err(code),
+            _ => return Err(refusal::LINK),
+        }
+        for (i, chunk) in vmas.chunks(image::MAX_VMAS_PER_MSG).enumerate() {
+            let n = image::encode_vmas((i * image::MAX_VMAS_PER_MSG) as u32, chunk, &mut buf).map_err(|_| refusal::CAPTURE)?;
+            self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        }
+        let mut sum = image::Checksum::new();
+        let mut pages: u64 = 0;
+        let mut data = KVVec::from_elem(0u8, image::MAX_BATCH_PAGES as usize * image::PAGE_SIZE, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        for v in vmas.iter().filter(|v| has_pages(v)) {
+            let mut addr = v.start;
+            while addr < v.end {
+                if uctx::fatal_signal_pending() {
+                    return Err(refusal::GONE);
+                }
+                let n = ((v.end - addr) / PAGE).min(image::MAX_BATCH_PAGES as u64) as usize;
+                let chunk = &mut data[..n * image::PAGE_SIZE];
+                if umem::read(addr, chunk).is_err() {
+                    // Some page cannot be read (e.g. a file mapping past the
+                    // end of its file): read page by page, zero the rest.
+                    for (k, pg) in chunk.chunks_mut(image::PAGE_SIZE).enumerate() {
+                        if umem::read(addr + k as u64 * PAGE, pg).is_err() {
+                            pg.fill(0);
+                        }
+                    }
+                }
+                // Runs of non-zero pages become batches; zero pages are not
+                // sent (the destination's fresh mappings read as zero).
+                let mut k = 0;
+                while k < n {
+                    if is_zero(&chunk[k * image::PAGE_SIZE..(k + 1) * image::PAGE_SIZE]) {
+                        k += 1;
+                        continue;
+                    }
+                    let s = k;
+                    while k < n && !is_zero(&chunk[k * image::PAGE_SIZE..(k + 1) * image::PAGE_SIZE]) {
+                        k += 1;
+                    }
+                    let h = PageBatchHeader { first_addr: addr + s as u64 * PAGE, count: (k - s) as u32 };
+                    let body = &chunk[s * image::PAGE_SIZE..k * image::PAGE_SIZE];
+                    let len = image::encode_batch(&h, body, &mut buf).map_err(|_| refusal::CAPTURE)?;
+                    self.send_image_msg(dest, id, &buf[..len]).map_err(link)?;
+                    sum.add_batch(&h, body);
+                    pages += h.count as u64;
+                }
+                addr += n as u64 * PAGE;
+            }
+        }
+        let n = image::encode_commit(pages, sum.finish(), &mut buf).map_err(|_| refusal::CAPTURE)?;
+        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        match self.wait_verdict(out, COMMIT_TIMEOUT_MS) {
+            // The commit point: once Go is sent, the process is there. If the
+            // destination never sees it, it drops the prepared process and
+            // the deputy, hearing nothing, ends it (never two copies).
+            Some(Verdict::Accepted(pid)) => {
+                self.send_proc(dest, ProcMsg::Go { id }).map_err(link)?;
+                Ok((pid, pages * PAGE))
+            }
+            Some(Verdict::Refused(code)) => Err(code),
+            _ => Err(refusal::LINK),
+        }
+    }
+
+    /// After a successful departure: a guest ends here silently; a home
+    /// process becomes its deputy.
+    pub(super) fn after_departure(self: &Arc<Self>, dest: u32, remote_pid: u32) {
+        let (pid, tgid) = uctx::ids();
+        let was_guest = {
+            let mut r = self.reg.lock();
+            r.guest_mut(tgid).map(|g| g.left = true).is_some()
+        };
+        if was_guest {
+            self.reg.lock().release(tgid);
+            self.unhook(tgid);
+            // The new host tells home itself (ProcMsg::Moved).
+            uctx::signal_self(SIGKILL);
+            return;
+        }
+        self.deputy_loop(pid, tgid, dest, remote_pid);
+    }
+
+}

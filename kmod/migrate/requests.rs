@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What people ask of the engine through `/dev/roam` and sysfs: move a
+//! process (`ROAM_IOC_MIGRATE`: a local process is captured by its own
+//! task_work, a process away is recalled through its host, a guest moves
+//! on), where a process runs (`ROAM_IOC_WHERE`), and the `guests`, `away`
+//! and `events` files. Errors carry a `refusal` code and an errno.
+//!
+//! Calls the registry, eligibility (`Migration`), `outgoing.rs` and the
+//! send helpers.
+
+use super::events::Cause;
+use super::msg::ProcMsg;
+use super::{until_nul, wait_ms, Migration, Mover, COMMIT_TIMEOUT_MS, READY_TIMEOUT_MS};
+use crate::abi::{self, place, refusal, Where};
+use crate::image::RefuseReason;
+use crate::sys::task::TaskRef;
+use crate::sys::{err, time, uctx};
+use core::sync::atomic::Ordering;
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+};
+
+/// caller and completed by the migrating task.
+#[pin_data]
+pub(super) struct Request {
+    #[pin]
+    done: Mutex<Option<core::result::Result<(u32, u64), u32>>>,
+    #[pin]
+    cv: CondVar,
+}
+
+impl Mover {
+    /// `ROAM_IOC_MIGRATE`.
+    pub(crate) fn migrate(self: &Arc<Self>, req: &mut abi::Migrate) -> Result {
+        let t = Migration::find_permitted(req.pid)?;
+        let tgid = t.tgid();
+        let me = self.me();
+        // A process of ours running elsewhere: ask its host to move it.
+        let deputy = self.reg.lock().deputy(tgid);
+        if let Some(d) = deputy {
+            let node = d.node.load(Ordering::Relaxed);
+            let dest = if req.node == abi::NODE_HOME { me } else { req.node };
+            if dest == node {
+                req.reason = refusal::ALREADY_THERE;
+                return Err(err::ealready());
+            }
+            if dest != me && !self.peer_up(dest) {
+                req.reason = refusal::UNKNOWN_NODE;
+                return Err(err::ehostunreach());
+            }
+            let start = time::now_ns();
+            self.send_proc(node, ProcMsg::Recall { home_pid: tgid, dest: if dest == me { 0 } else { dest } })
+                .inspect_err(|_| req.reason = refusal::LINK)?;
+            // Wait until it has moved (or came home) or the move failed.
+            let deadline = time::now_ms() + COMMIT_TIMEOUT_MS + READY_TIMEOUT_MS;
+            loop {
+                let deputy = self.reg.lock().deputy(tgid);
+                match deputy {
+                    None => {
+                        req.remote_pid = 0;
+                        break;
+                    }
+                    Some(d) if d.node.load(Ordering::Relaxed) == dest => {
+                        req.remote_pid = d.remote_pid.load(Ordering::Relaxed);
+                        break;
+                    }
+                    _ => {}
+                }
+                if time::now_ms() > deadline {
+                    req.reason = refusal::LINK;
+                    return Err(crate::sys::err::etimedout());
+                }
+                if uctx::signal_pending() {
+                    return Err(EINTR);
+                }
+                crate::sys::thread::sleep_ms(20);
+            }
+            req.elapsed_ns = time::now_ns() - start;
+            return Ok(());
+        }
+        // A guest here: it moves on (or home) from here.
+        let guest_home = self.reg.lock().guest(tgid).map(|g| g.home_node);
+        let dest = match (guest_home, req.node) {
+            (Some(h), abi::NODE_HOME) => h,
+            (None, abi::NODE_HOME) => {
+                req.reason = refusal::ALREADY_THERE;
+                return Err(err::ealready());
+            }
+            (_, n) => n,
+        };
+        if dest == me {
+            req.reason = refusal::ALREADY_THERE;
+            return Err(err::ealready());
+        }
+        let reasons = self.migration.reasons(&t);
+        if reasons != 0 {
+            req.reason = refusal::CANT_MOVE;
+            return Err(cant_move_errno(reasons));
+        }
+        if !self.cluster.running.load(Ordering::Relaxed) || me == 0 {
+            req.reason = refusal::NO_TRANSPORT;
+            return Err(err::enotconn());
+        }
+        if !self.peer_up(dest) {
+            req.reason = refusal::UNKNOWN_NODE;
+            return Err(err::ehostunreach());
+        }
+        if !self.reg.lock().claim(tgid) {
+            req.reason = refusal::IN_PROGRESS;
+            return Err(EBUSY);
+        }
+        let request = Arc::pin_init(pin_init!(Request { done <- new_mutex!(None, "roam_req"), cv <- new_condvar!("roam_req") }), GFP_KERNEL)?;
+        let me2 = self.clone();
+        let rq = request.clone();
+        let start = time::now_ns();
+        let queued = t.queue_work(
+            move || {
+                let r = me2.move_current(dest, Cause::Manual);
+                if r.is_err() {
+                    me2.reg.lock().release(uctx::ids().1);
+                }
+                *rq.done.lock() = Some(r);
+                rq.cv.notify_all();
+                if let Ok((pid, _)) = r {
+                    me2.after_departure(dest, pid);
+                }
+            },
+            true,
+        );
+        if let Err(e) = queued {
+            self.reg.lock().release(tgid);
+            req.reason = refusal::GONE;
+            return Err(e);
+        }
+        if t.is_current() {
+            return Ok(());
+        }
+        drop(t);
+        let mut g = request.done.lock();
+        loop {
+            if let Some(r) = *g {
+                req.elapsed_ns = time::now_ns() - start;
+                return match r {
+                    Ok((pid, bytes)) => {
+                        req.remote_pid = pid;
+                        req.bytes = bytes;
+                        Ok(())
+                    }
+                    Err(code) => {
+                        req.reason = code;
+                        Err(errno_of(code))
+                    }
+                };
+            }
+            if uctx::signal_pending() {
+                return Err(EINTR);
+            }
+            wait_ms(&request.cv, &mut g, 200);
+            // The process may have exited before it could run the work.
+            if g.is_none() && TaskRef::find(req.pid).map(|x| x.tgid() != tgid).unwrap_or(true) {
+                req.reason = refusal::GONE;
+                return Err(ESRCH);
+            }
+        }
+    }
+
+    /// `ROAM_IOC_WHERE`.
+    pub(crate) fn where_is(&self, pid: u32) -> Result<Where> {
+        let t = TaskRef::find(pid)?;
+        let tgid = t.tgid();
+        let me = self.me();
+        let deputy = self.reg.lock().deputy(tgid);
+        if let Some(d) = deputy {
+            return Ok(Where { pid, state: place::AWAY, node: d.node.load(Ordering::Relaxed), other_pid: d.remote_pid.load(Ordering::Relaxed) });
+        }
+        let r = self.reg.lock();
+        if let Some(g) = r.guest(tgid) {
+            return Ok(Where { pid, state: place::GUEST, node: g.home_node, other_pid: g.home_tgid });
+        }
+        if r.is_capturing(tgid) {
+            return Ok(Where { pid, state: place::MOVING, node: me, other_pid: 0 });
+        }
+        Ok(Where { pid, state: place::HOME, node: me, other_pid: 0 })
+    }
+
+    /// `/sys/kernel/roam/guests` and `away`.
+    pub(crate) fn show(&self, guests: bool, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let r = self.reg.lock();
+        if guests {
+            for g in r.live_guests() {
+                let comm = core::str::from_utf8(until_nul(&g.comm)).unwrap_or("?");
+                writeln!(out, "pid={} home={} home_pid={} comm={}", g.pid, g.home_node, g.home_tgid, comm)?;
+            }
+        } else {
+            for d in r.deputies.iter() {
+                writeln!(out, "pid={} node={} remote_pid={}", d.tgid, d.node.load(Ordering::Relaxed), d.remote_pid.load(Ordering::Relaxed))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `/sys/kernel/roam/events`: the last 36 migrations started here,
+    /// oldest first, one per line (the log keeps 256).
+    pub(crate) fn show_events(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        self.events.lock().show(out)
+    }
+}
+
+fn errno_of(code: u32) -> Error {
+    match code {
+        refusal::UNKNOWN_NODE => err::ehostunreach(),
+        refusal::LINK => err::econnreset(),
+        refusal::CANT_MOVE => EPERM,
+        refusal::ALREADY_THERE => err::ealready(),
+        refusal::IN_PROGRESS => EBUSY,
+        refusal::GONE => ESRCH,
+        refusal::NO_TRANSPORT => err::enotconn(),
+        refusal::CAPTURE => EIO,
+        c => RefuseReason::from_code(c as u16).map(|r| Error::from_errno(-r.errno())).unwrap_or(EIO),
+    }
+}
+
+/// The errno for a process that cannot move: EBUSY when only the lock
+/// stands in the way (it may move once unlocked), EINVAL otherwise.
+fn cant_move_errno(reasons: u32) -> Error {
+    if reasons == abi::cantmove::LOCKED {
+        EBUSY
+    } else {
+        EINVAL
+    }
+}
