@@ -81,7 +81,7 @@ struct Roam {
 
 impl kernel::Module for Roam {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let node = control::Node::new()?;
+        let node = cluster::Node::new()?;
         let cluster = cluster::Cluster::new(node.clone())?;
         let migration = migrate::Migration::new()?;
         let mover = migrate::Mover::new(cluster.clone(), migration.clone())?;

@@ -1,26 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Receiving: the listener, one receiver thread per connection, frame
-//! checks, and dispatch.
-//!
-//! A frame is accepted only if its header is well-formed, its sender is a
-//! configured peer connecting from that peer's address, its MAC verifies
-//! under the cluster key, it is addressed to this node, and it is not a
-//! replay. Everything else is counted by reason and dropped; a frame whose
-//! header cannot be trusted to delimit it ends the connection.
+//! Receiving: the listener and one receiver thread per connection, which
+//! reads frames, has them checked (`frame`) and hands the accepted ones to
+//! `dispatch`. Never sends: answers are `dispatch`'s business.
 
-use super::tx::{self, KernelMac};
-use super::{Cluster, Receiver};
-use crate::loadvec::{LoadEntry, MAX_VECTOR};
+use super::dispatch::dispatch;
+use super::frame::{verify, FrameReader, Verdict};
+use super::{Cluster, Receiver, IO_TIMEOUT_MS, MAX_CONNS};
 use crate::sys::socket::{RecvError, TcpSocket};
 use crate::sys::thread::{self, KThread};
 use crate::sys::time;
-use crate::wire::{self, Header, MsgType, Reject, HEADER_LEN};
+use crate::wire::HEADER_LEN;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{c_str, prelude::*, sync::Arc};
 
-/// A frame that has started must be complete within this time.
-const FRAME_DEADLINE_MS: u64 = 10_000;
 /// A connection that has not delivered one authentic frame within this
 /// time is closed, so idle or garbage-only connections cannot hold the
 /// receiver slots (at most `MAX_CONNS`) that real peers need.
@@ -39,16 +32,16 @@ pub(crate) fn listen_loop(c: Arc<Cluster>, sock: Arc<TcpSocket>) {
         };
         c.stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
         conn.set_nodelay();
-        conn.set_timeouts(200, tx::IO_TIMEOUT_MS);
+        conn.set_timeouts(200, IO_TIMEOUT_MS);
         if let Err(e) = spawn_receiver(&c, conn) {
             c.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
-            pr_warn!("refused a connection: {:?} (at most {} at once)\n", e, super::MAX_CONNS);
+            pr_warn!("refused a connection: {:?} (at most {} at once)\n", e, MAX_CONNS);
         }
     }
 }
 
 fn spawn_receiver(c: &Arc<Cluster>, conn: TcpSocket) -> Result {
-    if c.receivers() >= super::MAX_CONNS {
+    if c.receivers() >= MAX_CONNS {
         return Err(EBUSY);
     }
     let sock = Arc::new(conn, GFP_KERNEL)?;
@@ -60,203 +53,6 @@ fn spawn_receiver(c: &Arc<Cluster>, conn: TcpSocket) -> Result {
         d2.store(true, Ordering::Release);
     })?;
     c.add_receiver(Receiver { sock, done, _thread: thread }).map_err(|_| EBUSY)
-}
-
-/// Fills `buf` completely. `Ok(false)` means nothing arrived yet (the
-/// caller may check whether to stop); a partial frame is waited for up to
-/// [`FRAME_DEADLINE_MS`]. An error says whether part of `buf` had arrived.
-fn recv_exact(sock: &TcpSocket, buf: &mut [u8], started: bool) -> core::result::Result<bool, (RecvError, bool)> {
-    let mut got = 0;
-    let deadline = time::now_ms() + FRAME_DEADLINE_MS;
-    while got < buf.len() {
-        match sock.recv_some(&mut buf[got..]) {
-            Ok(n) => got += n,
-            Err(RecvError::Timeout) => {
-                if got == 0 && !started {
-                    return Ok(false);
-                }
-                if thread::should_stop() || time::now_ms() > deadline {
-                    return Err((RecvError::Timeout, got > 0 || started));
-                }
-            }
-            Err(e) => return Err((e, got > 0 || started)),
-        }
-    }
-    Ok(true)
-}
-
-/// Size of a connection's receive buffer: frames up to this size (all
-/// but bulk data) are taken from it whole, usually with one receive call
-/// and no allocation.
-const READ_BUF: usize = 16 * 1024;
-
-/// A frame just read: in the connection's buffer, or (if larger than it)
-/// in its own allocation.
-pub(crate) enum Frame<'a> {
-    Borrowed(&'a [u8]),
-    Owned(KVec<u8>),
-}
-
-impl core::ops::Deref for Frame<'_> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Frame::Borrowed(b) => b,
-            Frame::Owned(v) => v,
-        }
-    }
-}
-
-/// Buffered frame reading for one connection.
-pub(crate) struct FrameReader {
-    /// Always `READ_BUF` bytes; `start..end` holds bytes not yet consumed.
-    buf: KVec<u8>,
-    start: usize,
-    end: usize,
-}
-
-impl FrameReader {
-    pub(crate) fn new() -> Result<Self> {
-        let mut buf = KVec::new();
-        buf.extend_with(READ_BUF, 0u8, GFP_KERNEL)?;
-        Ok(FrameReader { buf, start: 0, end: 0 })
-    }
-
-    fn buffered(&self) -> usize {
-        self.end - self.start
-    }
-
-    /// One receive into the free space, after moving what is left to the
-    /// front.
-    fn fill(&mut self, sock: &TcpSocket) -> core::result::Result<(), RecvError> {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let n = sock.recv_some(&mut self.buf[self.end..])?;
-        self.end += n;
-        Ok(())
-    }
-
-    /// Buffers at least `want` bytes (`want <= READ_BUF`). `Ok(false)`:
-    /// nothing at all arrived within the receive timeout.
-    fn want(&mut self, c: &Cluster, sock: &TcpSocket, want: usize, deadline: u64) -> core::result::Result<bool, ()> {
-        while self.buffered() < want {
-            match self.fill(sock) {
-                Ok(()) => {}
-                Err(RecvError::Timeout) => {
-                    if self.buffered() == 0 {
-                        return Ok(false);
-                    }
-                    if thread::should_stop() || time::now_ms() > deadline {
-                        c.stats.reject(Reject::Truncated);
-                        return Err(());
-                    }
-                }
-                Err(_) => {
-                    if self.buffered() > 0 {
-                        c.stats.reject(Reject::Truncated);
-                    }
-                    return Err(());
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    /// Reads one frame. `Ok(None)`: nothing arrived within the socket's
-    /// receive timeout. `Err(())`: the connection must be dropped (closed,
-    /// broken, or a header that cannot delimit the stream — counted).
-    pub(crate) fn next(&mut self, c: &Cluster, sock: &TcpSocket) -> core::result::Result<Option<(Header, Frame<'_>)>, ()> {
-        let deadline = time::now_ms() + FRAME_DEADLINE_MS;
-        if !self.want(c, sock, HEADER_LEN, deadline)? {
-            return Ok(None);
-        }
-        let h = match Header::decode(&self.buf[self.start..self.end]) {
-            Ok(h) => h,
-            Err(r) => {
-                // The stream can no longer be delimited: count and hang up.
-                c.stats.reject(r);
-                return Err(());
-            }
-        };
-        let total = wire::frame_len(h.len as usize);
-        c.stats.bytes_received.fetch_add(total as u64, Ordering::Relaxed);
-        if total <= READ_BUF {
-            // A frame that started must complete: "nothing arrived" now
-            // means it was cut short.
-            if !self.want(c, sock, total, deadline)? {
-                c.stats.reject(Reject::Truncated);
-                return Err(());
-            }
-            let range = self.start..self.start + total;
-            self.start += total;
-            return Ok(Some((h, Frame::Borrowed(&self.buf[range]))));
-        }
-        // Larger than the buffer, so everything buffered belongs to it.
-        let have = self.buffered();
-        let mut frame = KVec::with_capacity(total, GFP_KERNEL).map_err(|_| ())?;
-        frame.extend_from_slice(&self.buf[self.start..self.end], GFP_KERNEL).map_err(|_| ())?;
-        frame.extend_with(total - have, 0u8, GFP_KERNEL).map_err(|_| ())?;
-        self.start = 0;
-        self.end = 0;
-        if recv_exact(sock, &mut frame[have..], true).is_err() {
-            c.stats.reject(Reject::Truncated);
-            return Err(());
-        }
-        Ok(Some((h, Frame::Owned(frame))))
-    }
-}
-
-/// What to do with a frame that was read.
-pub(crate) enum Verdict {
-    /// Authentic, fresh, for us, from this peer.
-    Accept(Arc<super::Peer>),
-    /// Dropped (counted); the connection may go on.
-    Drop,
-    /// Dropped (counted); the connection must end.
-    HangUp,
-}
-
-/// Runs every check on a frame read from a connection whose remote end is
-/// `from_ip`, counting refusals by reason.
-pub(crate) fn verify(c: &Cluster, h: &Header, frame: &[u8], from_ip: u32) -> Verdict {
-    let Some(key) = c.key() else {
-        c.stats.rejected_no_key.fetch_add(1, Ordering::Relaxed);
-        return Verdict::Drop;
-    };
-    let Some(peer) = c.peer(h.sender) else {
-        c.stats.reject(Reject::UnknownNode);
-        return Verdict::Drop;
-    };
-    if let Err(r) = wire::open(frame, &mut KernelMac(&key)) {
-        c.stats.reject(r);
-        return Verdict::Drop;
-    }
-    if peer.addr.ip != from_ip {
-        c.stats.rejected_addr_mismatch.fetch_add(1, Ordering::Relaxed);
-        pr_warn!(
-            "refused frames claiming to be node {}: they come from another address (duplicate node id?)\n",
-            h.sender
-        );
-        return Verdict::HangUp;
-    }
-    if let Err(r) = h.check_dest(c.me()) {
-        c.stats.reject(r);
-        return Verdict::Drop;
-    }
-    if let Err(r) = peer.rx.lock().check_and_update(h.epoch, h.seq) {
-        c.stats.reject(r);
-        return Verdict::Drop;
-    }
-    c.stats.frames_received.fetch_add(1, Ordering::Relaxed);
-    peer.frames_from.fetch_add(1, Ordering::Relaxed);
-    peer.last_heard_ms.store(time::now_ms().max(1), Ordering::Relaxed);
-    if !peer.up.swap(true, Ordering::Relaxed) {
-        pr_info!("node {} is up\n", peer.id);
-    }
-    Verdict::Accept(peer)
 }
 
 fn receive_loop(c: &Cluster, sock: &TcpSocket) {
@@ -285,53 +81,6 @@ fn receive_loop(c: &Cluster, sock: &TcpSocket) {
             }
             Verdict::Drop => {}
             Verdict::HangUp => return,
-        }
-    }
-}
-
-fn dispatch(c: &Cluster, peer: &super::Peer, h: &Header, payload: &[u8], sock: &TcpSocket) {
-    match h.msg_type {
-        MsgType::LoadPush | MsgType::LoadReply => {
-            let mut entries = [LoadEntry::default(); MAX_VECTOR + 1];
-            let Ok(n) = wire::decode_loads(payload, &mut entries) else {
-                c.stats.reject(Reject::BadLength);
-                return;
-            };
-            c.merge_loads(&entries[..n]);
-            if h.msg_type == MsgType::LoadPush {
-                // Answer with our own current load (MOSIX).
-                let me = [c.own_entry()];
-                let mut buf = [0u8; wire::loads_len(1)];
-                if let Ok(len) = wire::encode_loads(&me, &mut buf) {
-                    let _ = tx::send(c, peer, MsgType::LoadReply, h.request_id, &buf[..len]);
-                }
-            }
-        }
-        MsgType::Ping => {
-            // Answer on the connection the request came in on: the
-            // requester is waiting on it, so no other thread is involved.
-            let _ = tx::reply_on(c, peer, sock, MsgType::Pong, h.request_id, payload);
-        }
-        MsgType::Bye => {
-            if peer.up.swap(false, Ordering::Relaxed) {
-                pr_info!("node {} left the cluster\n", peer.id);
-                let sink = c.sink.lock().clone();
-                if let Some(m) = sink {
-                    m.node_down(peer.id);
-                }
-            }
-            peer.last_heard_ms.store(0, Ordering::Relaxed);
-            c.lv.lock().vec.remove(peer.id);
-            tx::disconnect(peer);
-        }
-        // Pongs come back on the requester's own connection (tx::request).
-        // Bulk frames are only counted (they carry benchmark data).
-        MsgType::Hello | MsgType::Welcome | MsgType::Pong | MsgType::Bulk | MsgType::BulkAck => {}
-        MsgType::Migrate | MsgType::Proc | MsgType::Call | MsgType::Ret => {
-            let sink = c.sink.lock().clone();
-            if let Some(m) = sink {
-                m.on_frame(peer.id, h.msg_type, h.request_id, payload);
-            }
         }
     }
 }

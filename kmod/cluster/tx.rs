@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Sending frames: one outgoing connection per peer, opened on demand and
-//! reopened with exponential backoff after a failure.
+//! reopened with exponential backoff after a failure. A request's answer
+//! is read back on the same connection with `frame`'s reader and checks;
+//! never calls the receiving side (`rx`).
 
-use super::{Cluster, Peer};
+use super::frame::{verify, FrameReader, KernelMac, Verdict};
+use super::{Cluster, Peer, IO_TIMEOUT_MS};
 use crate::sys::socket::TcpSocket;
 use crate::sys::time;
-use crate::wire::{self, FrameMac, Header, MsgType, HEADER_LEN, MAC_LEN};
+use crate::wire::{self, Header, MsgType, HEADER_LEN, MAC_LEN};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
-/// How long a connect or a blocked send may take.
-pub(crate) const IO_TIMEOUT_MS: u32 = 1000;
 const BACKOFF_MIN_MS: u32 = 250;
 const BACKOFF_MAX_MS: u32 = 8000;
 
@@ -19,7 +20,7 @@ const BACKOFF_MAX_MS: u32 = 8000;
 pub(crate) struct TxState {
     sock: Option<TcpSocket>,
     /// Reads answers that come back on this connection (`request`).
-    reader: Option<super::rx::FrameReader>,
+    reader: Option<FrameReader>,
     /// Sequence number of the last frame sent in this session.
     seq: u64,
     /// No reconnect before this monotonic time (ms).
@@ -30,17 +31,6 @@ pub(crate) struct TxState {
 impl TxState {
     pub(crate) fn new() -> Self {
         TxState { sock: None, reader: None, seq: 0, retry_at_ms: 0, backoff_ms: 0 }
-    }
-}
-
-/// The kernel's HMAC as the frame MAC.
-pub(crate) struct KernelMac<'a>(pub(crate) &'a crate::sys::crypto::HmacSha256);
-
-impl FrameMac for KernelMac<'_> {
-    fn mac(&mut self, data: &[u8]) -> [u8; MAC_LEN] {
-        // A failed digest yields a tag that matches nothing a peer sent, so
-        // the frame is refused rather than trusted.
-        self.0.digest(data).unwrap_or([0u8; MAC_LEN])
     }
 }
 
@@ -170,7 +160,7 @@ pub(crate) fn request(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, pa
     send_locked(c, peer, &mut tx, &frame, now)?;
     let deadline = now + timeout_ms;
     if tx.reader.is_none() {
-        tx.reader = Some(super::rx::FrameReader::new()?);
+        tx.reader = Some(FrameReader::new()?);
     }
     loop {
         let answered = {
@@ -178,8 +168,8 @@ pub(crate) fn request(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, pa
             match (sock.as_ref(), reader.as_mut()) {
                 (Some(s), Some(r)) => match r.next(c, s) {
                     Ok(Some((h, f))) => Ok(matches!(
-                        super::rx::verify(c, &h, &f, peer.addr.ip),
-                        super::rx::Verdict::Accept(ref from)
+                        verify(c, &h, &f, peer.addr.ip),
+                        Verdict::Accept(ref from)
                             if from.id == peer.id && h.msg_type == MsgType::Pong && h.request_id == request_id
                     )),
                     Ok(None) => Ok(false),

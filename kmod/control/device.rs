@@ -2,8 +2,8 @@
 
 //! `/dev/roam`: the ioctl interface defined in `proto/src/abi.rs`.
 
-use super::Node;
 use crate::abi;
+use crate::cluster::Node;
 use crate::sys::miscdev::IoctlHandler;
 use kernel::{prelude::*, sync::Arc, uaccess::UserSlice};
 

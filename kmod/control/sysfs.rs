@@ -6,9 +6,8 @@
 //! fully validated before anything changes; a refused write says why in
 //! dmesg and returns `EINVAL` (or `EEXIST`, `ENOENT`, `ENOSPC`, `EBUSY`).
 
-use super::Node;
 use crate::abi;
-use crate::cluster::{view, Cluster};
+use crate::cluster::{view, Cluster, Node};
 use crate::config;
 use crate::sys::sysfs::{AttrHandler, AttrSpec, PageWriter};
 use core::fmt::Write;
