@@ -6,20 +6,35 @@
 //! events to whichever side they concern), and what a node going down
 //! means for the processes tied to it.
 //!
-//! Calls every role's entry points; owns no type.
+//! Calls every role's entry points; owns [`Sink`], the engine as the
+//! transport sees it.
 
 use super::msg::ProcMsg;
 use super::remote::CallWait;
 use super::{Mover, SIGKILL};
+use crate::cluster::FrameSink;
 use crate::image::{self, RefuseReason};
 use crate::sys::task::TaskRef;
 use crate::wire::MsgType;
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
 
+/// The engine as the transport's [`FrameSink`].
+pub(super) struct Sink(pub(super) Arc<Mover>);
+
+impl FrameSink for Sink {
+    fn on_frame(&self, from: u32, ty: MsgType, id: u32, payload: &[u8]) {
+        self.0.on_frame(from, ty, id, payload);
+    }
+
+    fn node_down(&self, node: u32) {
+        self.0.node_down(node);
+    }
+}
+
 impl Mover {
     /// A `Migrate`, `Proc`, `Call` or `Ret` frame from node `from`.
-    pub(crate) fn on_frame(self: &Arc<Self>, from: u32, ty: MsgType, id: u32, payload: &[u8]) {
+    fn on_frame(self: &Arc<Self>, from: u32, ty: MsgType, id: u32, payload: &[u8]) {
         match ty {
             MsgType::Proc => {
                 if let Some(m) = ProcMsg::decode(payload) {
@@ -50,7 +65,7 @@ impl Mover {
     }
 
     /// A node went down: guests from it die; deputies notice by polling.
-    pub(crate) fn node_down(&self, node: u32) {
+    fn node_down(&self, node: u32) {
         // Deputies busy in a call for a remote on that node end now (idle
         // ones notice by themselves); the guests' waits for home wake up.
         let (busy, waits): (KVec<u32>, KVec<Arc<CallWait>>) = {

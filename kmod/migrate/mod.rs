@@ -36,7 +36,7 @@
 //! No lock is held while sending a frame or sleeping for an answer.
 
 use crate::abi::refusal;
-use crate::cluster::{tx, Cluster};
+use crate::cluster::{tx, Cluster, FrameSink};
 use crate::image::{self, RefuseReason, Vma};
 use crate::sys::taskwork::Prepared;
 use crate::sys::thread::KThread;
@@ -266,6 +266,8 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) fn start(cluster: &Arc<Cluster>, mover: &Arc<Mover>) -> Result<Self> {
+        // Allocated first: once the hook is in, every failure must undo it.
+        let sink: Arc<dyn FrameSink> = Arc::new(frames::Sink(mover.clone()), GFP_KERNEL)?;
         MOVER.set(mover);
         let hook = match crate::sys::hook::Hook::install(hook::hook_entry) {
             Ok(h) => h,
@@ -275,7 +277,7 @@ impl Running {
                 return Err(e);
             }
         };
-        *cluster.sink.lock() = Some(mover.clone());
+        *cluster.sink.lock() = Some(sink);
         let m2 = mover.clone();
         let th = KThread::spawn(c_str!("roam-balance"), move || {
             while !crate::sys::thread::should_stop() {
