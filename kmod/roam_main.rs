@@ -2,20 +2,27 @@
 
 //! roam: transparent, automatic process migration for Linux clusters.
 //!
-//! The module is layered:
+//! The module is layered; each layer uses only those below it (the map,
+//! with the path of one migration through the files:
+//! `docs/architecture.md`):
 //!
 //! * [`sys`] is the only place that touches `kernel::bindings`: small owning
-//!   wrappers (misc device, sysfs directory, credentials), each unsafe block
+//!   wrappers (socket, misc device, sysfs directory, tracepoints,
+//!   task_work, user memory and registers, credentials), each unsafe block
 //!   argued in a `// SAFETY:` comment.
-//! * [`control`] is the node's control plane in safe Rust: the node state
-//!   and its two faces, `/sys/kernel/roam/` and the `/dev/roam` ioctls.
-//! * [`abi`] is `kmod/proto/src/abi.rs`, the `no_std` interface definition
-//!   shared with `roamctl` and the tests.
+//! * The `no_std` modules from `kmod/proto/src/` ([`abi`], [`wire`],
+//!   [`image`], [`fwd`], [`syscalls`], [`policy`], [`load`], [`loadvec`],
+//!   ...) are pure logic shared with the host crates and tested there.
+//! * [`cluster`] is membership, the authenticated transport and the load
+//!   exchange; it hands frames about processes up through
+//!   [`cluster::FrameSink`] and knows nothing of migration.
+//! * [`migrate`] is process migration: eligibility, the engine (one file
+//!   per role) and the balancer.
+//! * [`control`] is the node's two faces, `/sys/kernel/roam/` and the
+//!   `/dev/roam` ioctls, over `cluster` and `migrate`.
 //!
-//! * [`cluster`] is membership, the transport and the load exchange.
-//! * [`migrate`] is process migration: eligibility and locking so far.
-//!
-//! Lock order: see [`cluster`].
+//! This file only wires them up. Lock order: see [`cluster`] and
+//! [`migrate`].
 
 use kernel::{c_str, prelude::*};
 
