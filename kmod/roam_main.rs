@@ -23,6 +23,9 @@ use kernel::{c_str, prelude::*};
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/abi.rs"]
 mod abi;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/bytes.rs"]
+mod bytes;
 mod cluster;
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/config.rs"]
