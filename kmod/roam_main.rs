@@ -36,7 +36,7 @@ mod control;
 mod fwd;
 mod lists;
 #[allow(dead_code, unreachable_pub)]
-#[path = "proto/src/image.rs"]
+#[path = "proto/src/image/mod.rs"]
 mod image;
 mod migrate;
 #[allow(dead_code, unreachable_pub)]
