@@ -21,7 +21,7 @@ use kernel::{c_str, prelude::*};
 
 // Shared with the host crates, which use the parts the module does not.
 #[allow(dead_code, unreachable_pub)]
-#[path = "proto/src/abi.rs"]
+#[path = "proto/src/abi/mod.rs"]
 mod abi;
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/bytes.rs"]
