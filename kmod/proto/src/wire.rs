@@ -97,7 +97,7 @@ pub enum MsgType {
     BulkAck = 8,
     /// Orderly goodbye.
     Bye = 9,
-    /// A process migration message (`image.rs`); `request_id` names the
+    /// A process migration message (`image/`); `request_id` names the
     /// migration.
     Migrate = 10,
     /// An event about a migrated process (exit, signal, recall, move).
