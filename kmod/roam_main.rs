@@ -28,8 +28,11 @@ use kernel::{c_str, prelude::*};
 
 // Shared with the host crates, which use the parts the module does not.
 #[allow(dead_code, unreachable_pub)]
-#[path = "proto/src/abi.rs"]
+#[path = "proto/src/abi/mod.rs"]
 mod abi;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/bytes.rs"]
+mod bytes;
 mod cluster;
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/config.rs"]
@@ -40,7 +43,7 @@ mod control;
 mod fwd;
 mod lists;
 #[allow(dead_code, unreachable_pub)]
-#[path = "proto/src/image.rs"]
+#[path = "proto/src/image/mod.rs"]
 mod image;
 mod migrate;
 #[allow(dead_code, unreachable_pub)]

@@ -9,6 +9,7 @@
 extern crate std;
 
 pub mod abi;
+mod bytes;
 pub mod config;
 pub mod fwd;
 pub mod image;

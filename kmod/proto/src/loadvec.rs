@@ -16,8 +16,8 @@
 //! The kernel module and the host simulator (`cargo xtask sim`) both run
 //! this code. `core` only, fixed-size storage, no panics.
 
+use crate::bytes::{put, take};
 use crate::rng::XorShift64;
-use crate::wire::{put, take};
 
 /// Size of one [`LoadEntry`] on the wire: node, load, speed (u32 each),
 /// ncpus (u16), free_mem_mb and age_ms (u32 each), little-endian.

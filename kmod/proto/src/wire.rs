@@ -28,6 +28,7 @@
 //! whatever bytes it is given.
 
 use crate::abi::{NODE_ID_MAX, NODE_ID_MIN};
+use crate::bytes::{put, take};
 use crate::loadvec::{LoadEntry, ENTRY_WIRE_LEN};
 
 /// The first four bytes of every frame: `b"ROAM"` read little-endian.
@@ -96,7 +97,7 @@ pub enum MsgType {
     BulkAck = 8,
     /// Orderly goodbye.
     Bye = 9,
-    /// A process migration message (`image.rs`); `request_id` names the
+    /// A process migration message (`image/`); `request_id` names the
     /// migration.
     Migrate = 10,
     /// An event about a migrated process (exit, signal, recall, move).
@@ -212,21 +213,6 @@ impl Reject {
 /// Whether `id` is a valid node id.
 const fn valid_node(id: u32) -> bool {
     id >= NODE_ID_MIN && id <= NODE_ID_MAX
-}
-
-/// Copies `src` into `out` from offset `at`; bytes past the end of `out`
-/// are dropped (callers size `out` so that none are).
-pub(crate) fn put(out: &mut [u8], at: usize, src: &[u8]) {
-    for (d, s) in out.iter_mut().skip(at).zip(src) {
-        *d = *s;
-    }
-}
-
-/// The `N` bytes of `b` from offset `at`, or zeros if `b` is too short.
-pub(crate) fn take<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
-    b.get(at..at.saturating_add(N))
-        .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .unwrap_or([0; N])
 }
 
 /// A parsed frame header.

@@ -1,10 +1,17 @@
 //! The `/dev/roam` ioctl ABI and the sysfs value formats.
 //!
-//! This file is the single definition of the user/kernel interface: the
-//! module includes it with `#[path]`, the tools use it through the
+//! These files are the single definition of the user/kernel interface: the
+//! module includes them with `#[path]`, the tools use them through the
 //! `roam-proto` crate. Structures crossing the boundary are encoded field by
 //! field in native (little-endian, x86-64) order, so neither side needs an
 //! unsafe cast, and their size is part of the ioctl number.
+//!
+//! The codes carried in those structures live in their own files:
+//! [`refusal`] (why a migration failed) and [`cantmove`] (why a process
+//! cannot migrate). Calls nothing outside this directory.
+
+pub mod cantmove;
+pub mod refusal;
 
 /// Version of the ioctl ABI. Bumped on any incompatible change; every
 /// structure returned by the module starts with it, so a tool built for
@@ -150,86 +157,6 @@ pub const ROAM_IOC_ALLOW: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x88, 
 
 /// [`Migrate::node`] value meaning "its home node".
 pub const NODE_HOME: u32 = 0;
-
-/// Why a migration failed, as [`Migrate::reason`] (0: it did not fail).
-pub mod refusal {
-    /// The destination does not accept guest processes.
-    pub const NOT_ACCEPTING: u32 = 1;
-    /// The destination runs as many guests as it allows.
-    pub const TOO_MANY_GUESTS: u32 = 2;
-    /// The destination is short of memory.
-    pub const NO_MEMORY: u32 = 3;
-    /// The destination found the image malformed.
-    pub const BAD_IMAGE: u32 = 4;
-    /// The destination was busy.
-    pub const BUSY: u32 = 5;
-    /// The destination speaks another image version.
-    pub const VERSION: u32 = 6;
-    /// A balancing move, but the destination is no longer lighter.
-    pub const NOT_LIGHTER: u32 = 7;
-    /// The node is not a configured peer, or is down.
-    pub const UNKNOWN_NODE: u32 = 100;
-    /// The link broke or the destination stopped answering mid-transfer.
-    pub const LINK: u32 = 101;
-    /// The process cannot migrate (see `ROAM_IOC_WHY`).
-    pub const CANT_MOVE: u32 = 102;
-    /// It is already on that node.
-    pub const ALREADY_THERE: u32 = 103;
-    /// Another migration of it is under way.
-    pub const IN_PROGRESS: u32 = 104;
-    /// The process exited or was killed before it could move.
-    pub const GONE: u32 = 105;
-    /// This node has no cluster transport running (no key or listen address).
-    pub const NO_TRANSPORT: u32 = 106;
-    /// Capturing its state failed on this node.
-    pub const CAPTURE: u32 = 107;
-
-    /// A one-line explanation of `reason`.
-    pub const fn explain(reason: u32) -> &'static str {
-        match reason {
-            0 => "no error",
-            NOT_ACCEPTING => "the destination does not accept guest processes",
-            TOO_MANY_GUESTS => "the destination runs as many guests as it allows",
-            NO_MEMORY => "the destination has not enough free memory",
-            BAD_IMAGE => "the destination found the migration image malformed",
-            BUSY => "the destination is busy, try again",
-            VERSION => "the destination runs another roam image version",
-            NOT_LIGHTER => "the destination is no longer lighter than this node",
-            UNKNOWN_NODE => "no such node, or it is down",
-            LINK => "the link to the destination broke or it stopped answering",
-            CANT_MOVE => "the process cannot migrate (see roamctl why)",
-            ALREADY_THERE => "the process already runs there",
-            IN_PROGRESS => "the process is already migrating",
-            GONE => "the process exited before it could move",
-            NO_TRANSPORT => "this node's cluster transport is not running",
-            CAPTURE => "capturing the process state failed",
-            _ => "unknown reason",
-        }
-    }
-
-    /// A short name of `reason` for logs and event records.
-    pub const fn name(reason: u32) -> &'static str {
-        match reason {
-            0 => "ok",
-            NOT_ACCEPTING => "not-accepting",
-            TOO_MANY_GUESTS => "too-many-guests",
-            NO_MEMORY => "no-memory",
-            BAD_IMAGE => "bad-image",
-            BUSY => "busy",
-            VERSION => "version",
-            NOT_LIGHTER => "not-lighter",
-            UNKNOWN_NODE => "unknown-node",
-            LINK => "link",
-            CANT_MOVE => "cant-move",
-            ALREADY_THERE => "already-there",
-            IN_PROGRESS => "in-progress",
-            GONE => "gone",
-            NO_TRANSPORT => "no-transport",
-            CAPTURE => "capture",
-            _ => "failed",
-        }
-    }
-}
 
 /// `struct roam_migrate`: `u32 pid; u32 node` in; `u32 reason; u32
 /// remote_pid; u64 elapsed_ns; u64 bytes` out — 32 bytes.
@@ -398,38 +325,6 @@ pub fn nodes_mask(nodes: &[u32]) -> Result<u64, u32> {
         m |= 1u64 << (n - 1);
     }
     Ok(m)
-}
-
-/// Reasons a process cannot migrate, as bits of [`Why::reasons`].
-pub mod cantmove {
-    /// A kernel thread.
-    pub const KERNEL_THREAD: u32 = 1 << 0;
-    /// The init process of its pid namespace.
-    pub const INIT: u32 = 1 << 1;
-    /// More than one thread.
-    pub const MULTITHREADED: u32 = 1 << 2;
-    /// Maps memory shared with other processes, writable.
-    pub const SHARED_MEMORY: u32 = 1 << 3;
-    /// Maps device memory (`VM_IO`/`VM_PFNMAP`/`VM_MIXEDMAP`).
-    pub const DEVICE_MAPPING: u32 = 1 << 4;
-    /// Locked to this node (`roamctl lock`).
-    pub const LOCKED: u32 = 1 << 5;
-    /// Exiting.
-    pub const EXITING: u32 = 1 << 6;
-    /// Has no user address space.
-    pub const NO_MM: u32 = 1 << 7;
-
-    /// Every reason: bit, short name, explanation.
-    pub const ALL: [(u32, &str, &str); 8] = [
-        (KERNEL_THREAD, "kernel-thread", "it is a kernel thread"),
-        (INIT, "init", "it is init (pid 1 of its namespace)"),
-        (MULTITHREADED, "multithreaded", "it has more than one thread"),
-        (SHARED_MEMORY, "shared-memory", "it maps writable memory shared with other processes"),
-        (DEVICE_MAPPING, "device-mapping", "it maps device memory"),
-        (LOCKED, "locked", "it is locked to this node (roamctl unlock PID)"),
-        (EXITING, "exiting", "it is exiting"),
-        (NO_MM, "no-mm", "it has no user address space"),
-    ];
 }
 
 /// `struct roam_why`: `u32 pid` in; `u32 reasons; u32 nr_threads;

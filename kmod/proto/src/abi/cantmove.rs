@@ -1,0 +1,34 @@
+//! Reasons a process cannot migrate, as bits of
+//! [`Why::reasons`](super::Why::reasons), with their names and
+//! explanations.
+//!
+//! Owns the numbers only; calls nothing.
+
+/// A kernel thread.
+pub const KERNEL_THREAD: u32 = 1 << 0;
+/// The init process of its pid namespace.
+pub const INIT: u32 = 1 << 1;
+/// More than one thread.
+pub const MULTITHREADED: u32 = 1 << 2;
+/// Maps memory shared with other processes, writable.
+pub const SHARED_MEMORY: u32 = 1 << 3;
+/// Maps device memory (`VM_IO`/`VM_PFNMAP`/`VM_MIXEDMAP`).
+pub const DEVICE_MAPPING: u32 = 1 << 4;
+/// Locked to this node (`roamctl lock`).
+pub const LOCKED: u32 = 1 << 5;
+/// Exiting.
+pub const EXITING: u32 = 1 << 6;
+/// Has no user address space.
+pub const NO_MM: u32 = 1 << 7;
+
+/// Every reason: bit, short name, explanation.
+pub const ALL: [(u32, &str, &str); 8] = [
+    (KERNEL_THREAD, "kernel-thread", "it is a kernel thread"),
+    (INIT, "init", "it is init (pid 1 of its namespace)"),
+    (MULTITHREADED, "multithreaded", "it has more than one thread"),
+    (SHARED_MEMORY, "shared-memory", "it maps writable memory shared with other processes"),
+    (DEVICE_MAPPING, "device-mapping", "it maps device memory"),
+    (LOCKED, "locked", "it is locked to this node (roamctl unlock PID)"),
+    (EXITING, "exiting", "it is exiting"),
+    (NO_MM, "no-mm", "it has no user address space"),
+];

@@ -1,0 +1,97 @@
+//! The migration image: what moves from the source node to the destination.
+//!
+//! A migration is a sequence of messages, each the payload of one transport
+//! frame (so each at most [`crate::wire::MAX_PAYLOAD`] bytes):
+//!
+//! 1. `Begin` (source to destination): the [`ImageHeader`], the registers
+//!    ([`Regs`]), the memory layout ([`MmLayout`]), the signal state
+//!    ([`SigState`]) and the extended FPU state (`xstate`, opaque here);
+//! 2. `Vmas`: the memory areas ([`Vma`]), in address order, at most
+//!    [`MAX_VMAS_PER_MSG`] per message, `header.nr_vmas` in all;
+//! 3. `Pages`: batches of up to [`MAX_BATCH_PAGES`] consecutive pages, each
+//!    inside one area, `header.nr_pages` pages in all;
+//! 4. `Commit`: the page count and the [`Checksum`] of every batch;
+//! 5. the destination answers `Accept` (with the new local pid) or
+//!    `Refuse` (with a [`RefuseReason`]); either side may send `Abort` at
+//!    any time.
+//!
+//! Every message starts with a 4-byte prefix: the image version
+//! ([`IMAGE_VERSION`], u16), the message kind ([`MsgKind`], u8) and a zero
+//! byte. All integers are little-endian; there is no padding. Bodies:
+//!
+//! | kind   | body                                                              |
+//! |--------|-------------------------------------------------------------------|
+//! | Begin  | header (76) · regs (216) · mm (88) · signals (2076) · xstate      |
+//! | Vmas   | first index u32 · count u32 · count × vma (96)                     |
+//! | Pages  | first address u64 · count u32 · count × 4096 bytes                 |
+//! | Commit | page count u64 · checksum u64                                      |
+//! | Accept | remote pid u32                                                     |
+//! | Refuse | reason u16                                                         |
+//! | Abort  | nothing                                                            |
+//!
+//! Decoders check, in order: the prefix (`BadVersion`), the fixed part
+//! (`Truncated`), versions and bounds (`BadVersion`, `TooLarge`), the total
+//! length (`Truncated` if short, `BadLength` if long), then the content
+//! (`BadVma`, `BadBatch`). So any strict prefix of a valid message decodes
+//! to `Truncated`. Frames are already authenticated; these checks keep a
+//! buggy or mismatched peer from corrupting the destination.
+//!
+//! `core` only, no panics, whatever the input.
+//!
+//! The files here, each calling only those listed before it (outside this
+//! directory they use nothing but [`crate::wire::MAX_PAYLOAD`]):
+//!
+//! * `error`: [`ImageError`] and [`RefuseReason`];
+//! * `codec`: the prefix, [`MsgKind`] and the byte cursors;
+//! * `header`: [`ImageHeader`], [`cause`] and the image-wide bounds;
+//! * `regs`, `signals`: the [`Regs`], [`MmLayout`] and [`SigState`] that
+//!   `begin`, the `Begin` message, carries;
+//! * `vmas`: [`Vma`] and the `Vmas` message;
+//! * `pages`: [`PageBatchHeader`] and the `Pages` message;
+//! * `checksum`: the [`Checksum`] of the batches;
+//! * `outcome`: `Commit`, `Accept`, `Refuse`, `Abort`;
+//! * `msg`: [`MigrateMsg`] and [`decode`], the dispatch on the prefix;
+//! * `progress`: [`Progress`], a destination's check of an arriving image.
+//!
+//! Every public item is re-exported here: users name `image::Vma`, never
+//! the file it lives in.
+
+mod begin;
+mod checksum;
+mod codec;
+mod error;
+mod header;
+mod msg;
+mod outcome;
+mod pages;
+mod progress;
+mod regs;
+mod signals;
+mod vmas;
+
+// roam.ko uses only part of these (see `dead_code` in roam_main.rs).
+#[allow(unused_imports)]
+pub use self::{
+    begin::{begin_len, decode_begin, encode_begin, BeginView, BEGIN_FIXED_LEN},
+    checksum::{checksum, Checksum},
+    codec::{msg_kind, MsgKind, IMAGE_VERSION, PREFIX_LEN},
+    error::{ImageError, RefuseReason},
+    header::{cause, ImageHeader, HEADER_LEN, MAX_PAGES, MAX_VMAS, MAX_XSTATE, PAGE_SIZE, USER_END},
+    msg::{decode, MigrateMsg},
+    outcome::{
+        decode_abort, decode_accept, decode_commit, decode_refuse, encode_abort, encode_accept, encode_commit,
+        encode_refuse, ABORT_LEN, ACCEPT_LEN, COMMIT_LEN, REFUSE_LEN,
+    },
+    pages::{
+        batch_in_vmas, batch_len, decode_batch, encode_batch, encode_batch_header, parse_batch, PageBatchHeader,
+        BATCH_HEAD_LEN, MAX_BATCH_PAGES,
+    },
+    progress::Progress,
+    regs::{MmLayout, Regs, USER_CS, USER_DS},
+    signals::{AltStack, SigAction, SigState, NSIG},
+    vmas::{
+        decode_vmas, encode_vmas, validate_vmas, vmas_len, Vma, VmasView, MAX_VMAS_PER_MSG, PROT_EXEC, PROT_MASK,
+        PROT_READ, PROT_WRITE, VMAS_HEAD_LEN, VMA_FILE, VMA_GROWSDOWN, VMA_HEAP, VMA_IO, VMA_KNOWN, VMA_LOCKED,
+        VMA_NO_PAGES, VMA_SHARED, VMA_STACK, VMA_VDSO, VMA_VVAR, VMA_WIRE_LEN,
+    },
+};

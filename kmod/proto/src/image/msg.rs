@@ -1,0 +1,81 @@
+//! Any migration message: [`MigrateMsg`] and [`decode`], which reads the
+//! prefix and hands the message to its kind's decoder.
+//!
+//! Calls every message's decoder ([`super::begin`], [`super::vmas`],
+//! [`super::pages`], [`super::outcome`]); nothing calls back into it.
+
+use super::begin::{decode_begin, BeginView};
+use super::codec::{msg_kind, MsgKind};
+use super::error::{ImageError, RefuseReason};
+use super::outcome::{decode_abort, decode_accept, decode_commit, decode_refuse};
+use super::pages::{parse_batch, PageBatchHeader};
+use super::vmas::{decode_vmas, VmasView};
+
+/// Any decoded migration message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // Lives on the stack briefly; no allocator.
+pub enum MigrateMsg<'a> {
+    /// See [`decode_begin`].
+    Begin(BeginView<'a>),
+    /// See [`decode_vmas`].
+    Vmas(VmasView<'a>),
+    /// A page batch, checked on its own only ([`parse_batch`]): the
+    /// receiver still checks it against the areas ([`batch_in_vmas`](super::batch_in_vmas)).
+    Pages(PageBatchHeader, &'a [u8]),
+    /// End of the image.
+    Commit {
+        /// Pages sent.
+        nr_pages: u64,
+        /// [`Checksum`](super::Checksum) of every batch sent.
+        checksum: u64,
+    },
+    /// The destination runs the process.
+    Accept {
+        /// Its pid there.
+        remote_pid: u32,
+    },
+    /// The destination refuses the process.
+    Refuse {
+        /// Why.
+        reason: RefuseReason,
+    },
+    /// The migration is abandoned.
+    Abort,
+}
+
+impl MigrateMsg<'_> {
+    /// The message's kind.
+    pub const fn kind(&self) -> MsgKind {
+        match self {
+            MigrateMsg::Begin(_) => MsgKind::Begin,
+            MigrateMsg::Vmas(_) => MsgKind::Vmas,
+            MigrateMsg::Pages(..) => MsgKind::Pages,
+            MigrateMsg::Commit { .. } => MsgKind::Commit,
+            MigrateMsg::Accept { .. } => MsgKind::Accept,
+            MigrateMsg::Refuse { .. } => MsgKind::Refuse,
+            MigrateMsg::Abort => MsgKind::Abort,
+        }
+    }
+}
+
+/// Decodes any migration message, dispatching on its prefix.
+pub fn decode(buf: &[u8]) -> Result<MigrateMsg<'_>, ImageError> {
+    Ok(match msg_kind(buf)? {
+        MsgKind::Begin => MigrateMsg::Begin(decode_begin(buf)?),
+        MsgKind::Vmas => MigrateMsg::Vmas(decode_vmas(buf)?),
+        MsgKind::Pages => {
+            let (h, data) = parse_batch(buf)?;
+            MigrateMsg::Pages(h, data)
+        }
+        MsgKind::Commit => {
+            let (nr_pages, checksum) = decode_commit(buf)?;
+            MigrateMsg::Commit { nr_pages, checksum }
+        }
+        MsgKind::Accept => MigrateMsg::Accept { remote_pid: decode_accept(buf)? },
+        MsgKind::Refuse => MigrateMsg::Refuse { reason: decode_refuse(buf)? },
+        MsgKind::Abort => {
+            decode_abort(buf)?;
+            MigrateMsg::Abort
+        }
+    })
+}

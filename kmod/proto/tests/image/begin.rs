@@ -1,0 +1,86 @@
+//! The `Begin` message: round trips and every rejection of the encoder
+//! and the decoder.
+
+use super::*;
+
+#[test]
+fn begin_round_trip() {
+    for xlen in [0usize, 1, 576, 2696, MAX_XSTATE as usize] {
+        let xstate: Vec<u8> = (0..xlen).map(|i| (i * 7) as u8).collect();
+        let msg = begin_msg(&xstate);
+        assert_eq!(msg_kind(&msg), Ok(MsgKind::Begin));
+        let v = decode_begin(&msg).unwrap();
+        assert_eq!(v.header, header(5, 10, xlen as u32));
+        assert_eq!(v.header.comm_bytes(), b"hello");
+        assert_eq!(v.regs, regs());
+        assert_eq!(v.mm, mm());
+        assert_eq!(v.xstate, &xstate[..]);
+        assert_eq!(v.sig_state(), sig());
+        assert_eq!(v.blocked(), sig().blocked);
+        assert_eq!(v.altstack(), sig().altstack);
+        for signo in 1..=64 {
+            assert_eq!(v.sig_action(signo), Some(sig().actions[signo - 1]));
+        }
+        assert_eq!(v.sig_action(0), None);
+        assert_eq!(v.sig_action(65), None);
+        assert_eq!(decode(&msg), Ok(MigrateMsg::Begin(v)));
+    }
+}
+
+#[test]
+fn begin_rejections() {
+    let x = [1u8; 64];
+    let mut out = vec![0u8; begin_len(MAX_XSTATE as usize + 1)];
+    let enc = |h: &ImageHeader, x: &[u8], out: &mut [u8]| encode_begin(h, &regs(), &mm(), &sig(), x, out);
+    assert_eq!(enc(&ImageHeader { version: 3, ..header(1, 1, 64) }, &x, &mut out), Err(ImageError::BadVersion));
+    assert_eq!(enc(&header(1, 1, 65), &x, &mut out), Err(ImageError::BadLength));
+    let big = vec![0u8; MAX_XSTATE as usize + 1];
+    assert_eq!(enc(&header(1, 1, MAX_XSTATE + 1), &big, &mut out), Err(ImageError::TooLarge));
+    assert_eq!(enc(&header(MAX_VMAS + 1, 1, 64), &x, &mut out), Err(ImageError::TooLarge));
+    assert_eq!(enc(&header(1, MAX_PAGES + 1, 64), &x, &mut out), Err(ImageError::TooLarge));
+    assert_eq!(enc(&header(1, 1, 64), &x, &mut out[..begin_len(64) - 1]), Err(ImageError::Truncated));
+    assert_eq!(enc(&header(MAX_VMAS, MAX_PAGES, 64), &x, &mut out), Ok(begin_len(64)));
+
+    let msg = begin_msg(&x);
+    check_lengths(&msg, |b| decode_begin(b).map(|_| ()));
+    check_lengths(&msg, |b| decode(b).map(|_| ()));
+
+    // Prefix: version, kind, reserved byte.
+    let mut m = msg.clone();
+    m[0] = 9;
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
+    assert_eq!(msg_kind(&m), Err(ImageError::BadVersion));
+    let mut m = msg.clone();
+    m[2] = MsgKind::Vmas.as_u8();
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
+    let mut m = msg.clone();
+    m[3] = 1;
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
+    assert_eq!(msg_kind(&m), Err(ImageError::BadVersion));
+    // The header's own version.
+    let mut m = msg.clone();
+    m[4] = 9;
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
+    // Oversize xstate announced (bytes 4+58..4+62 are xstate_len).
+    let mut m = msg.clone();
+    m[62..66].copy_from_slice(&(MAX_XSTATE + 1).to_le_bytes());
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::TooLarge));
+    // xstate_len larger than what is present, but within the bound.
+    let mut m = msg.clone();
+    m[62..66].copy_from_slice(&65u32.to_le_bytes());
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::Truncated));
+    // An unknown cause (header bytes 62..64).
+    let mut m = msg.clone();
+    m[66..68].copy_from_slice(&(cause::MAX + 1).to_le_bytes());
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
+    // Cause, sender load and allowed nodes come through.
+    let v = decode_begin(&msg).unwrap();
+    assert_eq!((v.header.cause, v.header.sender_load, v.header.allowed), (cause::LOAD, 2500, 0b1010));
+    // Too many areas or pages (header bytes 46..50 and 50..58).
+    let mut m = msg.clone();
+    m[50..54].copy_from_slice(&(MAX_VMAS + 1).to_le_bytes());
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::TooLarge));
+    let mut m = msg;
+    m[54..62].copy_from_slice(&(MAX_PAGES + 1).to_le_bytes());
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::TooLarge));
+}

@@ -1,0 +1,168 @@
+//! Host tests of the migration image: layouts, round trips of every
+//! message, every rejection, the checksum, the receiver's sequencing, and
+//! property tests over arbitrary input.
+//!
+//! One file per part of the format (as in `src/image/`), each using the
+//! sample image and messages built here; `props` holds the property tests.
+
+use proptest::prelude::*;
+use roam_proto::image::*;
+
+mod begin;
+mod checksum;
+mod layout;
+mod msg;
+mod outcome;
+mod pages;
+mod progress;
+mod props;
+mod vmas;
+
+fn header(nr_vmas: u32, nr_pages: u64, xstate_len: u32) -> ImageHeader {
+    let mut comm = [0u8; 16];
+    comm[..5].copy_from_slice(b"hello");
+    ImageHeader {
+        version: IMAGE_VERSION,
+        home_node: 3,
+        pid: 4242,
+        tgid: 4240,
+        uid: 1000,
+        gid: 1001,
+        euid: 1002,
+        egid: 1003,
+        comm,
+        nr_vmas,
+        nr_pages,
+        xstate_len,
+        cause: cause::LOAD,
+        sender_load: 2500,
+        allowed: 0b1010,
+    }
+}
+
+fn regs() -> Regs {
+    let mut a = [0u64; Regs::COUNT];
+    for (i, w) in a.iter_mut().enumerate() {
+        *w = 0x1000_0000_0000_0000 + i as u64;
+    }
+    Regs::from_array(&a)
+}
+
+fn user_regs() -> Regs {
+    Regs {
+        rip: 0x40_1000,
+        rsp: 0x7ffd_0000_1000,
+        cs: USER_CS,
+        ss: USER_DS,
+        eflags: 0x246,
+        fs_base: 0x7f00_0000_0000,
+        ..Regs::default()
+    }
+}
+
+fn mm() -> MmLayout {
+    let mut a = [0u64; MmLayout::COUNT];
+    for (i, w) in a.iter_mut().enumerate() {
+        *w = 0x40_0000 + 0x1000 * i as u64;
+    }
+    MmLayout::from_array(&a)
+}
+
+fn sig() -> SigState {
+    let mut s = SigState::EMPTY;
+    s.blocked = 0x8000_0000_0001_0002;
+    for (i, a) in s.actions.iter_mut().enumerate() {
+        let i = i as u64;
+        *a = SigAction { handler: 0x40_0000 + i, flags: 0x0400_0000 | i, restorer: 0x40_8000 + i, mask: 1 << i };
+    }
+    s.altstack = AltStack { sp: 0x7f00_0010_0000, flags: 2, size: 0x2000 };
+    s
+}
+
+const MB: u64 = 1 << 20;
+
+fn vmas() -> Vec<Vma> {
+    vec![
+        Vma::new(0x40_0000, 0x40_0000 + MB, PROT_READ | PROT_EXEC, VMA_FILE).with_name(b"/usr/bin/hello"),
+        Vma::new(0x60_0000, 0x60_0000 + 4 * 4096, PROT_READ | PROT_WRITE, VMA_HEAP).with_name(b"[heap]"),
+        // Adjacent to the previous one: allowed.
+        Vma::new(0x60_4000, 0x60_8000, PROT_READ, 0),
+        Vma::new(0x7ffd_0000_0000, 0x7ffd_0002_0000, PROT_READ | PROT_WRITE, VMA_STACK | VMA_GROWSDOWN)
+            .with_name(b"[stack]"),
+        Vma::new(0x7ffd_0010_0000, 0x7ffd_0010_2000, PROT_READ | PROT_EXEC, VMA_VDSO).with_name(b"[vdso]"),
+    ]
+}
+
+fn begin_msg(xstate: &[u8]) -> Vec<u8> {
+    let h = header(5, 10, xstate.len() as u32);
+    let mut out = vec![0u8; begin_len(xstate.len())];
+    let n = encode_begin(&h, &regs(), &mm(), &sig(), xstate, &mut out).unwrap();
+    assert_eq!(n, out.len());
+    out
+}
+
+fn vmas_msg(first: u32, v: &[Vma]) -> Vec<u8> {
+    let mut out = vec![0u8; vmas_len(v.len())];
+    assert_eq!(encode_vmas(first, v, &mut out), Ok(out.len()));
+    out
+}
+
+fn page_data(count: u32, seed: u8) -> Vec<u8> {
+    (0..count as usize * PAGE_SIZE).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+fn batch_msg(h: &PageBatchHeader, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; batch_len(h.count)];
+    assert_eq!(encode_batch(h, data, &mut out), Ok(out.len()));
+    out
+}
+
+fn commit_msg(n: u64, c: u64) -> Vec<u8> {
+    let mut out = vec![0u8; COMMIT_LEN];
+    assert_eq!(encode_commit(n, c, &mut out), Ok(COMMIT_LEN));
+    out
+}
+
+fn accept_msg(pid: u32) -> Vec<u8> {
+    let mut out = vec![0u8; ACCEPT_LEN];
+    assert_eq!(encode_accept(pid, &mut out), Ok(ACCEPT_LEN));
+    out
+}
+
+fn refuse_msg(r: RefuseReason) -> Vec<u8> {
+    let mut out = vec![0u8; REFUSE_LEN];
+    assert_eq!(encode_refuse(r, &mut out), Ok(REFUSE_LEN));
+    out
+}
+
+fn abort_msg() -> Vec<u8> {
+    let mut out = vec![0u8; ABORT_LEN];
+    assert_eq!(encode_abort(&mut out), Ok(ABORT_LEN));
+    out
+}
+
+/// One valid message of every kind.
+fn every_message() -> Vec<Vec<u8>> {
+    let b = PageBatchHeader { first_addr: 0x60_0000, count: 2 };
+    vec![
+        begin_msg(&[7u8; 100]),
+        vmas_msg(0, &vmas()),
+        batch_msg(&b, &page_data(2, 1)),
+        commit_msg(10, 0xdead_beef),
+        accept_msg(77),
+        refuse_msg(RefuseReason::Busy),
+        abort_msg(),
+    ]
+}
+
+/// Every strict prefix of a valid message is `Truncated`, and one byte
+/// more is `BadLength`.
+fn check_lengths(msg: &[u8], decode: impl Fn(&[u8]) -> Result<(), ImageError>) {
+    assert!(decode(msg).is_ok());
+    for len in 0..msg.len() {
+        assert_eq!(decode(&msg[..len]).err(), Some(ImageError::Truncated), "length {len} of {}", msg.len());
+    }
+    let mut longer = msg.to_vec();
+    longer.push(0);
+    assert_eq!(decode(&longer).err(), Some(ImageError::BadLength));
+}

@@ -1,0 +1,111 @@
+//! `Progress`, the destination's sequencing of an arriving image.
+
+use super::*;
+
+/// Sends an image through [`Progress`] the way a destination would.
+#[test]
+fn progress_through_a_whole_image() {
+    let v = vmas();
+    let batches = [
+        (PageBatchHeader { first_addr: 0x40_0000, count: 32 }, page_data(32, 1)),
+        (PageBatchHeader { first_addr: 0x60_0000, count: 4 }, page_data(4, 2)),
+        (PageBatchHeader { first_addr: 0x7ffd_0001_e000, count: 2 }, page_data(2, 3)),
+    ];
+    let nr_pages = 38;
+    let mut sender = Checksum::new();
+    for (h, d) in &batches {
+        sender.add_batch(h, d);
+    }
+    let begin = {
+        let h = header(v.len() as u32, nr_pages, 0);
+        let mut out = vec![0u8; begin_len(0)];
+        encode_begin(&h, &user_regs(), &mm(), &sig(), &[], &mut out).unwrap();
+        out
+    };
+    let mut msgs = vec![begin, vmas_msg(0, &v[..2]), vmas_msg(2, &v[2..])];
+    for (h, d) in &batches {
+        msgs.push(batch_msg(h, d));
+    }
+    msgs.push(commit_msg(nr_pages, sender.finish()));
+
+    let mut p = Progress::new();
+    let mut areas: Vec<Vma> = Vec::new();
+    let mut committed = false;
+    for m in &msgs {
+        match decode(m).unwrap() {
+            MigrateMsg::Begin(b) => {
+                assert!(b.regs.user_mode_ok());
+                p.begin(&b.header).unwrap();
+            }
+            MigrateMsg::Vmas(view) => {
+                p.vmas(&view).unwrap();
+                areas.extend((0..view.len()).map(|i| view.get(i).unwrap()));
+            }
+            MigrateMsg::Pages(h, d) => {
+                assert!(batch_in_vmas(&h, &areas));
+                p.pages(&h, d).unwrap();
+            }
+            MigrateMsg::Commit { nr_pages, checksum } => {
+                p.commit(nr_pages, checksum).unwrap();
+                committed = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(committed);
+    assert_eq!(validate_vmas(&areas), Ok(()));
+    assert_eq!(p.pages_received(), nr_pages);
+    assert_eq!(p.checksum(), sender.finish());
+    assert_eq!(p.commit(nr_pages, sender.finish() ^ 1), Err(ImageError::BadBatch));
+    assert_eq!(p.commit(nr_pages - 1, sender.finish()), Err(ImageError::BadBatch));
+}
+
+#[test]
+fn progress_rejects_out_of_order() {
+    let v = vmas();
+    let m1 = vmas_msg(0, &v[..2]);
+    let m2 = vmas_msg(2, &v[2..]);
+    let (view1, view2) = (decode_vmas(&m1).unwrap(), decode_vmas(&m2).unwrap());
+    let b = PageBatchHeader { first_addr: 0x60_0000, count: 4 };
+    let d = page_data(4, 0);
+
+    // Nothing before Begin.
+    let mut p = Progress::new();
+    assert_eq!(p.vmas(&view1), Err(ImageError::BadVma));
+    assert_eq!(p.pages(&b, &d), Err(ImageError::BadBatch));
+    assert_eq!(p.commit(0, 0), Err(ImageError::BadBatch));
+    assert!(!p.vmas_done());
+
+    // Bad headers, a second Begin.
+    assert_eq!(p.begin(&ImageHeader { version: 0, ..header(5, 4, 0) }), Err(ImageError::BadVersion));
+    assert_eq!(p.begin(&header(MAX_VMAS + 1, 4, 0)), Err(ImageError::TooLarge));
+    p.begin(&header(5, 4, 0)).unwrap();
+    assert_eq!(p.begin(&header(5, 4, 0)), Err(ImageError::BadLength));
+
+    // Areas out of order, pages before all areas.
+    assert_eq!(p.vmas(&view2), Err(ImageError::BadVma));
+    p.vmas(&view1).unwrap();
+    assert_eq!(p.pages(&b, &d), Err(ImageError::BadBatch));
+    assert_eq!(p.vmas(&view1), Err(ImageError::BadVma));
+    p.vmas(&view2).unwrap();
+    assert!(p.vmas_done());
+    // More areas than announced.
+    let extra = vmas_msg(5, &[Vma::new(0x7fff_0000_0000, 0x7fff_0000_1000, 0, 0)]);
+    assert_eq!(p.vmas(&decode_vmas(&extra).unwrap()), Err(ImageError::TooLarge));
+
+    // Commit with a count other than what came; more pages than announced.
+    assert_eq!(p.commit(1, Checksum::new().finish()), Err(ImageError::BadBatch));
+    assert_eq!(p.commit(0, 12345), Err(ImageError::BadBatch));
+    p.pages(&b, &d).unwrap();
+    assert_eq!(p.pages(&PageBatchHeader { first_addr: 0x40_0000, count: 1 }, &d[..4096]), Err(ImageError::TooLarge));
+    let mut c = Checksum::new();
+    c.add_batch(&b, &d);
+    assert_eq!(p.commit(4, c.finish()), Ok(()));
+
+    // Areas overlapping across two messages.
+    let mut p = Progress::new();
+    p.begin(&header(3, 0, 0)).unwrap();
+    p.vmas(&decode_vmas(&vmas_msg(0, &v[..2])).unwrap()).unwrap();
+    let overlapping = vmas_msg(2, &[Vma::new(0x60_2000, 0x60_8000, 0, 0)]);
+    assert_eq!(p.vmas(&decode_vmas(&overlapping).unwrap()), Err(ImageError::BadVma));
+}
