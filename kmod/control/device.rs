@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/dev/roam`: the ioctl interface defined in `proto/src/abi.rs`.
+//! `/dev/roam`: the ioctl interface defined in `proto/src/abi/`.
 
 use crate::abi;
 use crate::cluster::Node;
