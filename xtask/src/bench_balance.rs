@@ -496,10 +496,10 @@ fn mean(v: &[f64]) -> f64 {
 /// The mix's jobs as (arrival after the previous one in s, spin units),
 /// demands rounded to whole units of `unit_ns`.
 fn mix_jobs(unit_ns: u64) -> Vec<(f64, u64)> {
-    let rate = MIX_LOAD / crate::jobsim::pareto_mean(MIX_LO_S, MIX_HI_S);
+    let rate = MIX_LOAD / roam_sim::jobmix::pareto_mean(MIX_LO_S, MIX_HI_S);
     let unit_s = secs(unit_ns).max(1e-3);
     let mut prev = 0.0;
-    crate::jobsim::heavy_tailed_mix(MIX_SEED, MIX_JOBS, MIX_LO_S, MIX_HI_S, rate)
+    roam_sim::jobmix::heavy_tailed_mix(MIX_SEED, MIX_JOBS, MIX_LO_S, MIX_HI_S, rate)
         .into_iter()
         .map(|(t, d)| {
             let gap = t - prev;
@@ -918,7 +918,7 @@ pub fn run(ctx: &Ctx, accel: Accel) -> Result<()> {
         // is as noisy as the cluster's).
         let mut sim: Vec<(&'static str, f64, f64)> = Vec::new();
         for seed in 1..=SIM_SEEDS {
-            let r = crate::jobsim::simulate(&crate::jobsim::JobSimOptions {
+            let r = roam_sim::jobmix::simulate(&roam_sim::jobmix::JobSimOptions {
                 nodes: 2,
                 jobs: MIX_JOBS,
                 utilization: MIX_LOAD / 2.0,

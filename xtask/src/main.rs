@@ -9,10 +9,8 @@ mod build;
 mod cluster;
 mod deps;
 mod guest;
-mod jobsim;
 mod kernel;
 mod scenarios;
-mod sim;
 mod test;
 mod util;
 
@@ -95,40 +93,10 @@ enum Cmd {
         accel: Accel,
     },
     /// Simulate the load-vector exchange (and two baselines) at scale.
-    Sim {
-        #[arg(long, default_value_t = 10_000)]
-        nodes: usize,
-        /// Simulated seconds.
-        #[arg(long, default_value_t = 60)]
-        seconds: u32,
-        /// Message loss probability.
-        #[arg(long, default_value_t = 0.05)]
-        loss: f64,
-        /// Mean one-way delay (ms).
-        #[arg(long, default_value_t = 20)]
-        delay_ms: u32,
-        /// Fraction of nodes leaving per second.
-        #[arg(long, default_value_t = 0.001)]
-        churn_per_s: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Where the SVG plot and JSON go (default: target/sim).
-        #[arg(long)]
-        out_dir: Option<std::path::PathBuf>,
-    },
+    Sim(roam_sim::cli::SimArgs),
     /// Simulate a heavy-tailed job stream with and without migration.
     #[command(name = "jobsim")]
-    JobSim {
-        #[arg(long, default_value_t = 16)]
-        nodes: usize,
-        #[arg(long, default_value_t = 20000)]
-        jobs: usize,
-        /// Mean offered load as a fraction of the cluster's capacity.
-        #[arg(long, default_value_t = 0.7)]
-        utilization: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    JobSim(roam_sim::cli::JobSimArgs),
     /// Host tests, then the KTAP tests in a fresh cluster; `N passed, N failed`.
     Test {
         #[arg(long)]
@@ -199,16 +167,8 @@ fn run(cli: Cli) -> Result<()> {
             let cl = boot(&ctx, Profile::Normal, &spec)?;
             print_cluster(&ctx, cl, "default")
         }
-        Cmd::Sim { nodes, seconds, loss, delay_ms, churn_per_s, seed, out_dir } => {
-            let mut o = sim::SimOptions { nodes, seconds, loss, delay_ms, churn_per_s, seed, ..Default::default() };
-            if let Some(d) = out_dir {
-                o.out_dir = d;
-            }
-            sim::run(&o)
-        }
-        Cmd::JobSim { nodes, jobs, utilization, seed } => {
-            jobsim::run(&jobsim::JobSimOptions { nodes, jobs, utilization, seed, ..Default::default() })
-        }
+        Cmd::Sim(a) => roam_sim::exchange::run(&a.options()),
+        Cmd::JobSim(a) => roam_sim::jobmix::run(&a.options()),
         Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport(&ctx, accel),
         Cmd::Bench { what: BenchKind::Migrate, accel } => bench::migrate(&ctx, accel),
         Cmd::Bench { what: BenchKind::Balance, accel } => bench_balance::run(&ctx, accel),
