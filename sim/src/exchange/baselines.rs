@@ -9,8 +9,7 @@
 
 use super::report::AlgoResult;
 use super::tracker::{ages, finish, Tracker, Traffic};
-use super::world::{frame_bytes, next_interval, seed_queue, Queue, World};
-use super::{Us, AGE_SAMPLES, CHANGE_AT, INTERVAL, SEC};
+use super::world::{frame_bytes, next_interval, seed_queue, Queue, Us, World, AGE_SAMPLES, CHANGE_AT, INTERVAL, SEC};
 use roam_proto::rng::XorShift64;
 use roam_proto::wire::MAX_PAYLOAD;
 

@@ -9,8 +9,10 @@
 
 use super::report::AlgoResult;
 use super::tracker::{ages, finish, Tracker, Traffic};
-use super::world::{frame_bytes, next_interval, seed_queue, Queue, World};
-use super::{Us, BOOTSTRAP_PEERS, CHANGE_AT, EXPIRE_MS, IDLE_BELOW, INTERVAL, SAMPLE_EVERY, VECTOR_SIZE};
+use super::world::{
+    frame_bytes, next_interval, seed_queue, Queue, Us, World, BOOTSTRAP_PEERS, CHANGE_AT, EXPIRE_MS, IDLE_BELOW, INTERVAL, SAMPLE_EVERY,
+    VECTOR_SIZE,
+};
 use roam_proto::loadvec::{choose_peer, LoadEntry, LoadVector, MAX_VECTOR};
 use roam_proto::rng::XorShift64;
 use roam_proto::wire;
@@ -38,6 +40,15 @@ struct Msg {
     sent: Us,
     len: usize,
     payload: [u8; wire::loads_len(1 + MAX_VECTOR / 2)],
+}
+
+impl Msg {
+    /// A message carrying `entries` (at most a push's `1 + MAX_VECTOR / 2`).
+    fn new(from: usize, to: usize, to_epoch: u32, kind: Kind, sent: Us, entries: &[LoadEntry]) -> Msg {
+        let mut m = Msg { from, to, to_epoch, kind, sent, len: 0, payload: [0; wire::loads_len(1 + MAX_VECTOR / 2)] };
+        m.len = wire::encode_loads(entries, &mut m.payload).expect("a push's entries fit the payload buffer");
+        m
+    }
 }
 
 struct GNode {
@@ -90,6 +101,21 @@ impl GNode {
         if ms > 0 {
             self.vec.age(ms.min(u64::from(u32::MAX)) as u32);
             self.aged_to += ms * 1000;
+        }
+    }
+}
+
+/// Puts a message in flight into a free slot of `msgs` (or a new one);
+/// its slot, which `GEv::Deliver` carries.
+fn park(msgs: &mut Vec<Msg>, free: &mut Vec<u32>, m: Msg) -> u32 {
+    match free.pop() {
+        Some(id) => {
+            msgs[id as usize] = m;
+            id
+        }
+        None => {
+            msgs.push(m);
+            (msgs.len() - 1) as u32
         }
     }
 }
@@ -157,32 +183,14 @@ pub(super) fn simulate_gossip(w: &World, seed: u64) -> (AlgoResult, f64) {
                     continue;
                 }
                 let cnt = node.vec.outgoing(&mut out);
-                let mut m = Msg {
-                    from: i,
-                    to: p,
-                    to_epoch: tr.epoch[p],
-                    kind: Kind::Push,
-                    sent: t,
-                    len: 0,
-                    payload: [0; wire::loads_len(1 + MAX_VECTOR / 2)],
-                };
-                m.len = wire::encode_loads(&out[..cnt], &mut m.payload).expect("payload buffer fits a push");
+                let m = Msg::new(i, p, tr.epoch[p], Kind::Push, t, &out[..cnt]);
                 sent_msgs += 1;
                 sent_bytes += frame_bytes(cnt);
                 tr.count(i, 1);
                 if w.lost(&mut rng) {
                     continue;
                 }
-                let id = match free.pop() {
-                    Some(id) => {
-                        msgs[id as usize] = m;
-                        id
-                    }
-                    None => {
-                        msgs.push(m);
-                        (msgs.len() - 1) as u32
-                    }
-                };
+                let id = park(&mut msgs, &mut free, m);
                 q.push(t + w.transit(&mut rng), GEv::Deliver(id));
             }
             GEv::Deliver(id) => {
@@ -212,32 +220,14 @@ pub(super) fn simulate_gossip(w: &World, seed: u64) -> (AlgoResult, f64) {
                 if kind == Kind::Push {
                     node.vec.set_own(w.load(to, t), w.speed[to], w.ncpus[to], 4096);
                     let me = node.vec.me();
-                    let mut r = Msg {
-                        from: to,
-                        to: from,
-                        to_epoch: tr.epoch[from],
-                        kind: Kind::Reply,
-                        sent: t,
-                        len: 0,
-                        payload: [0; wire::loads_len(1 + MAX_VECTOR / 2)],
-                    };
-                    r.len = wire::encode_loads(&[me], &mut r.payload).expect("one entry fits");
+                    let r = Msg::new(to, from, tr.epoch[from], Kind::Reply, t, &[me]);
                     sent_msgs += 1;
                     sent_bytes += frame_bytes(1);
                     tr.count(to, 1);
                     if w.lost(&mut rng) {
                         continue;
                     }
-                    let rid = match free.pop() {
-                        Some(rid) => {
-                            msgs[rid as usize] = r;
-                            rid
-                        }
-                        None => {
-                            msgs.push(r);
-                            (msgs.len() - 1) as u32
-                        }
-                    };
+                    let rid = park(&mut msgs, &mut free, r);
                     q.push(t + w.transit(&mut rng), GEv::Deliver(rid));
                 }
             }

@@ -35,12 +35,12 @@
 //! X are simulated one by one (with the same loss, delay and churn). Their
 //! information ages are estimated from a random sample of node pairs.
 //!
-//! Files: [`world`] (nodes, network, churn, event queue), [`tracker`]
-//! (what is measured), [`gossip`] (roam's exchange), [`baselines`]
-//! (central and broadcast) and [`report`] (table, lines, SVG). This file
-//! holds the options, the scenario's constants and the entry points; it
-//! may call its submodules, `roam_proto` and the filesystem (only
-//! [`run`] writes, into `out_dir`).
+//! Files: `world` (the options, the scenario's constants, nodes,
+//! network, churn, event queue), `tracker`
+//! (what is measured), `gossip` (roam's exchange), `baselines`
+//! (central and broadcast) and `report` (table, lines, SVG). This file
+//! holds only the entry points, which call those; it may also write to
+//! the filesystem (only [`run`] does, into `out_dir`).
 
 mod baselines;
 mod gossip;
@@ -50,73 +50,12 @@ mod world;
 
 pub use report::{gradual, svg, table, AlgoResult, Report};
 
+pub use world::SimOptions;
+
 use anyhow::{Context, Result};
-use roam_proto::loadvec::DEFAULT_SIZE;
 use report::fmt_num;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
-use world::World;
-
-/// What to simulate.
-#[derive(Clone, Debug)]
-pub struct SimOptions {
-    /// Cluster size (3..=65534).
-    pub nodes: usize,
-    /// Simulated time in seconds (at least 15; the load change is at 10 s).
-    pub seconds: u32,
-    /// Probability that any one message is lost (0 <= loss < 1).
-    pub loss: f64,
-    /// Mean one-way delay in milliseconds (each message: ±25 %).
-    pub delay_ms: u32,
-    /// Fraction of the nodes leaving per second (each comes back after
-    /// 5-30 s with its state wiped).
-    pub churn_per_s: f64,
-    /// Seed of every random choice; equal seeds give equal results.
-    pub seed: u64,
-    /// Where `sim.json` and `sim-dissemination.svg` go.
-    pub out_dir: PathBuf,
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
-        SimOptions {
-            nodes: 10_000,
-            seconds: 60,
-            loss: 0.05,
-            delay_ms: 20,
-            churn_per_s: 0.001,
-            seed: 1,
-            out_dir: root.join("target/sim"),
-        }
-    }
-}
-
-/// Microseconds: the simulation clock.
-type Us = u64;
-
-const SEC: Us = 1_000_000;
-/// Gossip / report / broadcast interval (each node: ±10 % per interval).
-const INTERVAL: Us = SEC;
-/// When node X becomes idle.
-const CHANGE_AT: Us = 10 * SEC;
-/// Load vector size used by the gossip nodes.
-const VECTOR_SIZE: usize = DEFAULT_SIZE;
-/// Peers a (re)starting node knows before it has heard from anyone.
-const BOOTSTRAP_PEERS: usize = 3;
-/// Gossip entries older than this are dropped.
-const EXPIRE_MS: u32 = 30_000;
-/// A node is "idle" when its advertised load is below this (SCALE units).
-const IDLE_BELOW: u32 = 250;
-/// X's load before the change; everybody else is in 500..4000.
-const BUSY_LOAD: u32 = 8000;
-/// How long a departed node stays away.
-const DOWN_MIN: Us = 5 * SEC;
-const DOWN_MAX: Us = 30 * SEC;
-/// Timeline resolution.
-const SAMPLE_EVERY: Us = 100_000;
-/// Node pairs sampled for the baselines' information age.
-const AGE_SAMPLES: usize = 200_000;
+use world::{World, CHANGE_AT, INTERVAL, SEC, VECTOR_SIZE};
 
 /// Runs the three simulations and returns their numbers.
 pub fn simulate(o: &SimOptions) -> Result<Report> {

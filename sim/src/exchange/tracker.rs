@@ -5,8 +5,7 @@
 //! Calls only [`super::world`] (for the scenario's constants).
 
 use super::report::AlgoResult;
-use super::world::World;
-use super::{Us, CHANGE_AT, INTERVAL, SEC};
+use super::world::{Us, World, CHANGE_AT, INTERVAL, SEC};
 
 /// Who knows that X is idle, who is alive, and the timeline of both.
 pub(super) struct Tracker {

@@ -1,16 +1,79 @@
-//! The simulated world shared by the three algorithms: the nodes' fixed
-//! properties, the network (loss and delay), churn, and the time-ordered
-//! event queue every algorithm's loop pops from.
+//! The simulated world shared by the three algorithms: the options and
+//! the scenario's constants, the nodes' fixed properties, the network
+//! (loss and delay), churn, and the time-ordered event queue every
+//! algorithm's loop pops from.
 //!
 //! Owns no algorithm; calls only `roam_proto` and [`crate::rng`].
 
-use super::{SimOptions, Us, BUSY_LOAD, CHANGE_AT, DOWN_MAX, DOWN_MIN, INTERVAL, SAMPLE_EVERY, SEC};
 use crate::rng::unit;
 use anyhow::{bail, Result};
+use roam_proto::loadvec::DEFAULT_SIZE;
 use roam_proto::rng::XorShift64;
 use roam_proto::wire;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::path::{Path, PathBuf};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Cluster size (3..=65534).
+    pub nodes: usize,
+    /// Simulated time in seconds (at least 15; the load change is at 10 s).
+    pub seconds: u32,
+    /// Probability that any one message is lost (0 <= loss < 1).
+    pub loss: f64,
+    /// Mean one-way delay in milliseconds (each message: ±25 %).
+    pub delay_ms: u32,
+    /// Fraction of the nodes leaving per second (each comes back after
+    /// 5-30 s with its state wiped).
+    pub churn_per_s: f64,
+    /// Seed of every random choice; equal seeds give equal results.
+    pub seed: u64,
+    /// Where `sim.json` and `sim-dissemination.svg` go.
+    pub out_dir: PathBuf,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+        SimOptions {
+            nodes: 10_000,
+            seconds: 60,
+            loss: 0.05,
+            delay_ms: 20,
+            churn_per_s: 0.001,
+            seed: 1,
+            out_dir: root.join("target/sim"),
+        }
+    }
+}
+
+/// Microseconds: the simulation clock.
+pub(super) type Us = u64;
+
+pub(super) const SEC: Us = 1_000_000;
+/// Gossip / report / broadcast interval (each node: ±10 % per interval).
+pub(super) const INTERVAL: Us = SEC;
+/// When node X becomes idle.
+pub(super) const CHANGE_AT: Us = 10 * SEC;
+/// Load vector size used by the gossip nodes.
+pub(super) const VECTOR_SIZE: usize = DEFAULT_SIZE;
+/// Peers a (re)starting node knows before it has heard from anyone.
+pub(super) const BOOTSTRAP_PEERS: usize = 3;
+/// Gossip entries older than this are dropped.
+pub(super) const EXPIRE_MS: u32 = 30_000;
+/// A node is "idle" when its advertised load is below this (SCALE units).
+pub(super) const IDLE_BELOW: u32 = 250;
+/// X's load before the change; everybody else is in 500..4000.
+const BUSY_LOAD: u32 = 8000;
+/// How long a departed node stays away.
+const DOWN_MIN: Us = 5 * SEC;
+const DOWN_MAX: Us = 30 * SEC;
+/// Timeline resolution.
+pub(super) const SAMPLE_EVERY: Us = 100_000;
+/// Node pairs sampled for the baselines' information age.
+pub(super) const AGE_SAMPLES: usize = 200_000;
 
 /// Bytes of a frame carrying `entries` load entries.
 pub(super) fn frame_bytes(entries: usize) -> u64 {

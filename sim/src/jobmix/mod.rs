@@ -39,117 +39,22 @@
 //! divided by CPU demand; 1 is the ideal), migrations per job, and the
 //! fraction of jobs started away from their arrival node.
 //!
-//! Files: [`workload`] (the job stream) and [`model`] (the cluster under
-//! one policy). This file holds the options, the policies, the results
-//! and the entry points; it may call its submodules and the filesystem
-//! (only [`run`] writes, into `out_dir`).
+//! Files: `params` (options, policies, results, constants),
+//! `workload` (the job stream) and `model` (the cluster under one
+//! policy). This file holds only the entry points, which call those; it
+//! may also write to the filesystem (only [`run`] does, into `out_dir`).
 
 mod model;
+mod params;
 mod workload;
 
+pub use params::{JobSimOptions, JobSimReport, Policy, PolicyResult};
 pub use workload::{heavy_tailed_mix, pareto_mean};
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 use workload::workload;
-
-/// Smallest job demand, seconds.
-const DEMAND_MIN_S: f64 = 0.1;
-/// Largest job demand, seconds.
-const DEMAND_MAX_S: f64 = 1000.0;
-/// Largest resident set, MiB (log-uniform from 1 MiB).
-const RSS_MAX_MB: f64 = 256.0;
-/// Memory per node, MiB.
-const NODE_MEM_MB: u32 = 4096;
-/// Fixed part of a migration's freeze, seconds.
-const FREEZE_FIXED_S: f64 = 0.1;
-/// Transfer rate of a migration, MiB/s.
-const TRANSFER_MB_S: f64 = 100.0;
-/// Load-exchange and decision interval, seconds.
-const INTERVAL_S: f64 = 1.0;
-/// Remaining work below which a job counts as finished (float slack).
-const EPS: f64 = 1e-9;
-
-/// What to simulate.
-#[derive(Clone, Debug)]
-pub struct JobSimOptions {
-    /// Nodes (1..=65534), one CPU each.
-    pub nodes: usize,
-    /// Jobs in the arrival sequence.
-    pub jobs: usize,
-    /// Mean offered load as a fraction of the cluster's capacity (0..1).
-    pub utilization: f64,
-    /// Seed of every random choice; equal seeds give equal results.
-    pub seed: u64,
-    /// Where `jobsim.json` goes.
-    pub out_dir: PathBuf,
-    /// Every job arrives at this node (0-based); `None`: each at a random
-    /// node.
-    pub origin: Option<usize>,
-    /// Bounds of the demand's bounded Pareto, seconds.
-    pub demand_s: (f64, f64),
-}
-
-impl Default for JobSimOptions {
-    fn default() -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
-        JobSimOptions { nodes: 16, jobs: 20_000, utilization: 0.7, seed: 1, out_dir: root.join("target/jobsim"), origin: None, demand_s: (DEMAND_MIN_S, DEMAND_MAX_S) }
-    }
-}
-
-/// The three policies compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Policy {
-    Neither,
-    Placement,
-    Migration,
-}
-
-impl Policy {
-    const ALL: [Policy; 3] = [Policy::Neither, Policy::Placement, Policy::Migration];
-
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Policy::Neither => "neither",
-            Policy::Placement => "placement",
-            Policy::Migration => "migration",
-        }
-    }
-}
-
-/// One policy's outcome.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PolicyResult {
-    pub policy: &'static str,
-    pub mean_slowdown: f64,
-    pub p50_slowdown: f64,
-    pub p99_slowdown: f64,
-    pub mean_response_s: f64,
-    pub migrations_per_job: f64,
-    pub remote_starts_per_job: f64,
-    /// Migrations the target refused (`policy::accept`).
-    pub refusals: u64,
-    /// Simulated time until the last job finished, seconds.
-    pub makespan_s: f64,
-}
-
-/// The whole run.
-#[derive(Clone, Debug, Serialize)]
-pub struct JobSimReport {
-    pub nodes: usize,
-    pub jobs: usize,
-    pub utilization: f64,
-    pub seed: u64,
-    pub mean_demand_s: f64,
-    pub arrival_rate_per_s: f64,
-    /// Offered load actually drawn (total demand / (nodes × arrival span)).
-    pub offered_utilization: f64,
-    pub results: Vec<PolicyResult>,
-    pub wall_seconds: f64,
-}
 
 /// Runs all three policies on the same arrival sequence.
 pub fn simulate(o: &JobSimOptions) -> Result<JobSimReport> {
@@ -241,6 +146,7 @@ pub fn run(opts: &JobSimOptions) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::params::{DEMAND_MAX_S, DEMAND_MIN_S};
     use super::workload::{mean_demand, pareto};
     use super::*;
     use roam_proto::rng::XorShift64;

@@ -3,11 +3,11 @@
 //! exchange (`roam_proto::loadvec`), placement, and the kernel's own
 //! migration decision (`roam_proto::policy::decide` / `accept`).
 //!
-//! Calls only `roam_proto`, [`crate::rng`] and [`super::workload`]'s
-//! arrivals.
+//! Calls only `roam_proto`, [`crate::rng`], [`super::params`] and
+//! `workload`'s arrivals.
 
+use super::params::{JobSimOptions, Policy, PolicyResult, EPS, FREEZE_FIXED_S, INTERVAL_S, NODE_MEM_MB, TRANSFER_MB_S};
 use super::workload::Arrival;
-use super::{JobSimOptions, Policy, PolicyResult, EPS, FREEZE_FIXED_S, INTERVAL_S, NODE_MEM_MB, TRANSFER_MB_S};
 use crate::rng::unit;
 use roam_proto::load::SCALE;
 use roam_proto::loadvec::{choose_peer, LoadEntry, LoadVector, DEFAULT_SIZE, MAX_VECTOR};

@@ -3,11 +3,11 @@
 //! policy; and [`heavy_tailed_mix`], the same kind of mix for a real
 //! cluster (`cargo xtask bench balance`).
 //!
-//! Calls only `roam_proto::rng` and [`crate::rng`].
+//! Calls only `roam_proto::rng`, [`crate::rng`] and [`super::params`].
 
-use super::{JobSimOptions, RSS_MAX_MB};
+use super::params::{JobSimOptions, RSS_MAX_MB};
 #[cfg(test)]
-use super::{DEMAND_MAX_S, DEMAND_MIN_S};
+use super::params::{DEMAND_MAX_S, DEMAND_MIN_S};
 use crate::rng::unit;
 use roam_proto::rng::XorShift64;
 
