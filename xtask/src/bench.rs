@@ -15,7 +15,7 @@
 
 use crate::cluster::{self, Accel, Cluster, Spec};
 use crate::kernel::Profile;
-use crate::scenarios::{base64, cluster_toml, parse_stats, random_key, KEY_PATH, TOML_PATH};
+use crate::config::{base64, configure, parse_stats};
 use crate::util::{step, Ctx};
 use anyhow::{bail, Context, Result};
 use std::time::{Duration, Instant};
@@ -32,35 +32,6 @@ fn field(text: &str, key: &str) -> Result<u64> {
         .find(|(k, _)| k.trim_matches('"') == key)
         .and_then(|(_, v)| v.trim_matches('"').parse().ok())
         .with_context(|| format!("no {key} in {text:?}"))
-}
-
-/// Configures every node and waits until all see each other.
-/// Configures every node from one cluster file; `balance` turns automatic
-/// balancing on.
-pub fn configure(cl: &mut Cluster, balance: bool) -> Result<()> {
-    let n = cl.agents.len() as u32;
-    let key = random_key()? + "\n";
-    let toml = cluster_toml(n, balance);
-    for i in 1..=n {
-        sh(cl, i, &format!("echo {} | base64 -d > {KEY_PATH} && chmod 600 {KEY_PATH}", base64(key.as_bytes())))?;
-        sh(cl, i, &format!("echo {} | base64 -d > {TOML_PATH}", base64(toml.as_bytes())))?;
-        sh(cl, i, &format!("roamctl apply {TOML_PATH}"))?;
-    }
-    let start = Instant::now();
-    loop {
-        let mut all = true;
-        for i in 1..=n {
-            let v = sh(cl, i, "cat /sys/kernel/roam/nodes")?;
-            all &= v.lines().filter(|l| l.contains("self=0")).all(|l| l.contains("state=up"));
-        }
-        if all {
-            return Ok(());
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            bail!("the nodes did not all see each other within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 pub fn transport(ctx: &Ctx, accel: Accel) -> Result<()> {
@@ -130,7 +101,7 @@ pub fn transport(ctx: &Ctx, accel: Accel) -> Result<()> {
 /// `tests/guest/run.sh`: starts a program detached, under a parent shell
 /// that records its exit status (the agent waits for every process that
 /// holds its output pipe, so background programs must go through it).
-const RUN_SH: &str = include_str!("../../tests/guest/run.sh");
+use crate::config::RUN_SH;
 /// Where `RUN_SH` goes on every guest.
 const RUN: &str = "/tmp/run.sh";
 const WORK: &str = "/usr/lib/roam/tests/migrate_work";

@@ -38,10 +38,9 @@
 //! printed, never an error; a part that breaks is reported (with the
 //! kernels' logs) and makes the command fail after the JSON is written.
 
-use crate::bench::configure;
 use crate::cluster::{self, Accel, Cluster, Spec};
 use crate::kernel::Profile;
-use crate::scenarios::{base64, parse_nodes, parse_stats, TOML_PATH};
+use crate::config::{base64, configure, parse_nodes, parse_stats, TOML_PATH};
 use crate::util::{step, Ctx};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;

@@ -7,10 +7,12 @@ mod bench;
 mod bench_balance;
 mod build;
 mod cluster;
+mod config;
 mod deps;
 mod guest;
 mod kernel;
 mod scenarios;
+mod tally;
 mod test;
 mod util;
 
@@ -182,7 +184,7 @@ fn run(cli: Cli) -> Result<()> {
 /// node), waits until every node sees every other, and shows the status.
 fn print_cluster(ctx: &util::Ctx, mut cl: cluster::Cluster, name: &str) -> Result<()> {
     util::step("configuring the cluster: roamctl apply /etc/roam/cluster.toml on every node");
-    bench::configure(&mut cl, true)?;
+    config::configure(&mut cl, true)?;
     let nodes = cl.agents[0].check("roamctl nodes", Duration::from_secs(30))?;
     util::step("node 1's view of the cluster (roamctl nodes)");
     print!("{nodes}");
@@ -226,9 +228,8 @@ fn spread(cl: &mut cluster::Cluster) -> Result<(String, Vec<usize>)> {
 /// leave. Every wait is bounded; the jobs end by themselves.
 fn balancing_demo(cl: &mut cluster::Cluster) -> Result<()> {
     let n = cl.agents.len();
-    let run_sh = include_str!("../../tests/guest/run.sh");
     for a in cl.agents.iter_mut() {
-        a.check(&format!("echo {} | base64 -d > /bin/run.sh; chmod 755 /bin/run.sh", scenarios::base64(run_sh.as_bytes())), Duration::from_secs(30))?;
+        a.check(&format!("echo {} | base64 -d > /bin/run.sh; chmod 755 /bin/run.sh", config::base64(config::RUN_SH.as_bytes())), Duration::from_secs(30))?;
     }
     util::step(&format!("automatic balancing: {} CPU-bound jobs started on node 1", 2 * n));
     for j in 0..2 * n {
