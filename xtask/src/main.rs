@@ -4,7 +4,6 @@
 //! failure names its log file and what to try.
 
 mod bench;
-mod bench_balance;
 mod build;
 mod cluster;
 mod config;
@@ -171,9 +170,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Sim(a) => roam_sim::exchange::run(&a.options()),
         Cmd::JobSim(a) => roam_sim::jobmix::run(&a.options()),
-        Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport(&ctx, accel),
-        Cmd::Bench { what: BenchKind::Migrate, accel } => bench::migrate(&ctx, accel),
-        Cmd::Bench { what: BenchKind::Balance, accel } => bench_balance::run(&ctx, accel),
+        Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport::run(&ctx, accel),
+        Cmd::Bench { what: BenchKind::Migrate, accel } => bench::migrate::run(&ctx, accel),
+        Cmd::Bench { what: BenchKind::Balance, accel } => bench::balance::run(&ctx, accel),
         Cmd::Test { debug, nodes, accel, memory } => {
             test::run(&ctx, &test::Options { profile: Profile::from_debug(debug), nodes, accel, memory_mb: memory })
         }
