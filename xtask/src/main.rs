@@ -2,6 +2,10 @@
 //!
 //! Every step prints what it does, shows progress on long steps, and on
 //! failure names its log file and what to try.
+//!
+//! This file parses the command line and wires the commands to their
+//! modules (and holds `demo`'s balancing show); it may call every module,
+//! none of which calls back into it.
 
 mod bench;
 mod build;
