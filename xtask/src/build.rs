@@ -1,5 +1,7 @@
 //! `cargo xtask build`: roam.ko (Kbuild), the static userspace tools and
 //! test programs, and the guest initramfs.
+//!
+//! Calls only `kernel` (the build tree) and `util`.
 
 use crate::kernel::{self, Kernel, Profile};
 use crate::util::{self, step, Ctx};

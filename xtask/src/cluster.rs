@@ -4,6 +4,9 @@
 //! Nothing leaves the namespace: the bridge has no uplink, so guests reach
 //! only each other. Each node's serial console (ttyS0) and agent port
 //! (ttyS1) are unix sockets in the node's directory, both logged there.
+//!
+//! Calls `build` (the artifacts it boots), `guest` (the agents), `kernel`
+//! (the profile) and `util`.
 
 use crate::build::Artifacts;
 use crate::guest::Agent;

@@ -1,4 +1,6 @@
 //! `cargo xtask deps`: installs what roam needs on Debian 12, idempotently.
+//!
+//! Calls only `util`.
 
 use crate::util::{self, step, Ctx};
 use anyhow::{bail, Result};

@@ -1,5 +1,7 @@
 //! The host end of a guest's command agent (roam-agent on ttyS1), reached
 //! through the QEMU chardev's unix socket.
+//!
+//! Calls nothing else in xtask (only `roam_agent`'s protocol).
 
 use anyhow::{bail, Context, Result};
 use roam_agent::proto::{self, Reply, Request};

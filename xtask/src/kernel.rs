@@ -1,5 +1,7 @@
 //! `cargo xtask kernel`: the guest kernel and the module build tree, built
 //! once from Debian's linux-source-6.12 and cached outside the repository.
+//!
+//! Calls only `deps` (is bindgen there?) and `util`.
 
 use crate::util::{self, fmt_duration, step, Ctx};
 use anyhow::{bail, Context, Result};

@@ -2,17 +2,20 @@
 //!
 //! Every step prints what it does, shows progress on long steps, and on
 //! failure names its log file and what to try.
+//!
+//! This file parses the command line and wires the commands to their
+//! modules (and holds `demo`'s balancing show); it may call every module,
+//! none of which calls back into it.
 
 mod bench;
-mod bench_balance;
 mod build;
 mod cluster;
+mod config;
 mod deps;
 mod guest;
-mod jobsim;
 mod kernel;
 mod scenarios;
-mod sim;
+mod tally;
 mod test;
 mod util;
 
@@ -95,40 +98,10 @@ enum Cmd {
         accel: Accel,
     },
     /// Simulate the load-vector exchange (and two baselines) at scale.
-    Sim {
-        #[arg(long, default_value_t = 10_000)]
-        nodes: usize,
-        /// Simulated seconds.
-        #[arg(long, default_value_t = 60)]
-        seconds: u32,
-        /// Message loss probability.
-        #[arg(long, default_value_t = 0.05)]
-        loss: f64,
-        /// Mean one-way delay (ms).
-        #[arg(long, default_value_t = 20)]
-        delay_ms: u32,
-        /// Fraction of nodes leaving per second.
-        #[arg(long, default_value_t = 0.001)]
-        churn_per_s: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Where the SVG plot and JSON go (default: target/sim).
-        #[arg(long)]
-        out_dir: Option<std::path::PathBuf>,
-    },
+    Sim(roam_sim::cli::SimArgs),
     /// Simulate a heavy-tailed job stream with and without migration.
     #[command(name = "jobsim")]
-    JobSim {
-        #[arg(long, default_value_t = 16)]
-        nodes: usize,
-        #[arg(long, default_value_t = 20000)]
-        jobs: usize,
-        /// Mean offered load as a fraction of the cluster's capacity.
-        #[arg(long, default_value_t = 0.7)]
-        utilization: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    JobSim(roam_sim::cli::JobSimArgs),
     /// Host tests, then the KTAP tests in a fresh cluster; `N passed, N failed`.
     Test {
         #[arg(long)]
@@ -199,19 +172,11 @@ fn run(cli: Cli) -> Result<()> {
             let cl = boot(&ctx, Profile::Normal, &spec)?;
             print_cluster(&ctx, cl, "default")
         }
-        Cmd::Sim { nodes, seconds, loss, delay_ms, churn_per_s, seed, out_dir } => {
-            let mut o = sim::SimOptions { nodes, seconds, loss, delay_ms, churn_per_s, seed, ..Default::default() };
-            if let Some(d) = out_dir {
-                o.out_dir = d;
-            }
-            sim::run(&o)
-        }
-        Cmd::JobSim { nodes, jobs, utilization, seed } => {
-            jobsim::run(&jobsim::JobSimOptions { nodes, jobs, utilization, seed, ..Default::default() })
-        }
-        Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport(&ctx, accel),
-        Cmd::Bench { what: BenchKind::Migrate, accel } => bench::migrate(&ctx, accel),
-        Cmd::Bench { what: BenchKind::Balance, accel } => bench_balance::run(&ctx, accel),
+        Cmd::Sim(a) => roam_sim::exchange::run(&a.options()),
+        Cmd::JobSim(a) => roam_sim::jobmix::run(&a.options()),
+        Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport::run(&ctx, accel),
+        Cmd::Bench { what: BenchKind::Migrate, accel } => bench::migrate::run(&ctx, accel),
+        Cmd::Bench { what: BenchKind::Balance, accel } => bench::balance::run(&ctx, accel),
         Cmd::Test { debug, nodes, accel, memory } => {
             test::run(&ctx, &test::Options { profile: Profile::from_debug(debug), nodes, accel, memory_mb: memory })
         }
@@ -222,7 +187,7 @@ fn run(cli: Cli) -> Result<()> {
 /// node), waits until every node sees every other, and shows the status.
 fn print_cluster(ctx: &util::Ctx, mut cl: cluster::Cluster, name: &str) -> Result<()> {
     util::step("configuring the cluster: roamctl apply /etc/roam/cluster.toml on every node");
-    bench::configure(&mut cl, true)?;
+    config::configure(&mut cl, true)?;
     let nodes = cl.agents[0].check("roamctl nodes", Duration::from_secs(30))?;
     util::step("node 1's view of the cluster (roamctl nodes)");
     print!("{nodes}");
@@ -266,9 +231,8 @@ fn spread(cl: &mut cluster::Cluster) -> Result<(String, Vec<usize>)> {
 /// leave. Every wait is bounded; the jobs end by themselves.
 fn balancing_demo(cl: &mut cluster::Cluster) -> Result<()> {
     let n = cl.agents.len();
-    let run_sh = include_str!("../../tests/guest/run.sh");
     for a in cl.agents.iter_mut() {
-        a.check(&format!("echo {} | base64 -d > /bin/run.sh; chmod 755 /bin/run.sh", scenarios::base64(run_sh.as_bytes())), Duration::from_secs(30))?;
+        a.check(&format!("echo {} | base64 -d > /bin/run.sh; chmod 755 /bin/run.sh", config::base64(config::RUN_SH.as_bytes())), Duration::from_secs(30))?;
     }
     util::step(&format!("automatic balancing: {} CPU-bound jobs started on node 1", 2 * n));
     for j in 0..2 * n {

@@ -1,45 +1,21 @@
 //! `cargo xtask test`: host tests, then the KTAP programs in a fresh
 //! cluster, then a scan of every guest's kernel log. Ends with
 //! `N passed, N failed` and a non-zero exit status on any failure.
+//!
+//! Calls `kernel`, `build`, `cluster`, `scenarios` (the cluster
+//! scenarios), `tally` (where every result goes) and `util`; nothing calls
+//! back into it but `main`.
 
 use crate::build::Artifacts;
 use crate::cluster::{self, Cluster, Spec};
 use crate::kernel::Profile;
+use crate::tally::Tally;
 use crate::util::{self, step, Ctx};
 use anyhow::{bail, Result};
 use roam_tests::ktap::{self, Outcome};
 use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// One line of the final summary.
-#[derive(Debug, Clone)]
-pub struct Case {
-    pub name: String,
-    pub passed: bool,
-    pub skipped: bool,
-    pub detail: String,
-}
-
-#[derive(Default)]
-pub struct Tally {
-    pub cases: Vec<Case>,
-}
-
-impl Tally {
-    pub fn add_case(&mut self, name: String, passed: bool, detail: String) {
-        self.add(name, passed, detail);
-    }
-    fn add(&mut self, name: String, passed: bool, detail: impl Into<String>) {
-        self.cases.push(Case { name, passed, skipped: false, detail: detail.into() });
-    }
-    pub fn passed(&self) -> usize {
-        self.cases.iter().filter(|c| c.passed).count()
-    }
-    pub fn failed(&self) -> usize {
-        self.cases.iter().filter(|c| !c.passed).count()
-    }
-}
 
 /// Kernel log lines that fail a run: warnings, bugs, oopses, sanitizer and
 /// lockdep reports, atomic-sleep complaints, panics, RCU and hung-task
@@ -105,9 +81,9 @@ fn host_tests(ctx: &Ctx, tally: &mut Tally) -> Result<()> {
     for l in text.lines().filter(|l| l.starts_with("test ") && l.ends_with("FAILED")) {
         tally.add(format!("host: {}", l.trim_start_matches("test ").trim_end_matches(" ... FAILED")), false, "see log");
     }
-    let listed_failures = tally.cases.iter().filter(|c| !c.passed).count();
+    let listed_failures = tally.failed();
     for i in 0..passed {
-        tally.cases.push(Case { name: format!("host test {i}"), passed: true, skipped: false, detail: String::new() });
+        tally.add(format!("host test {i}"), true, "");
     }
     if let Err(e) = r {
         if failed == 0 && listed_failures == 0 {
@@ -151,9 +127,7 @@ fn run_guest_tests(cl: &mut Cluster, art: &Artifacts, tally: &mut Tally, results
                 let name = format!("{label}: {}", r.name);
                 match &r.outcome {
                     Outcome::Pass => tally.add(name, true, ""),
-                    Outcome::Skip(why) => {
-                        tally.cases.push(Case { name, passed: true, skipped: true, detail: why.clone() });
-                    }
+                    Outcome::Skip(why) => tally.skip(name, why.clone()),
                     Outcome::Fail => {
                         failed_here += 1;
                         tally.add(name, false, r.diag.join("\n"));
@@ -256,37 +230,7 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<()> {
 
     println!();
     step(&format!("summary ({} kernel, {})", opts.profile.name(), util::fmt_duration(start.elapsed())));
-    let mut by_group: std::collections::BTreeMap<String, (usize, usize, usize)> = Default::default();
-    for c in &tally.cases {
-        let group = if c.name.starts_with("host test") {
-            "host: cargo test".to_string()
-        } else {
-            c.name.split(':').next().unwrap_or("").to_string()
-        };
-        let e = by_group.entry(group).or_default();
-        if c.passed {
-            e.0 += 1;
-        } else {
-            e.1 += 1;
-        }
-        if c.skipped {
-            e.2 += 1;
-        }
-    }
-    for (g, (p, f, s)) in &by_group {
-        let skip = if *s > 0 { format!(", {s} skipped") } else { String::new() };
-        println!("    {} {g}: {p} passed, {f} failed{skip}", if *f == 0 { "ok  " } else { "FAIL" });
-    }
-    let failures: Vec<&Case> = tally.cases.iter().filter(|c| !c.passed).collect();
-    if !failures.is_empty() {
-        println!("\nfailures:");
-        for c in &failures {
-            println!("  not ok {}", c.name);
-            for l in c.detail.lines().filter(|l| !l.trim().is_empty()) {
-                println!("      {l}");
-            }
-        }
-    }
+    tally.print_summary();
     println!("    KTAP output and console logs: {}", results.display());
     println!("\n{} passed, {} failed", tally.passed(), tally.failed());
     if tally.failed() > 0 {

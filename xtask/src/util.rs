@@ -1,5 +1,7 @@
 //! Running commands with their output in a log file, progress on long
 //! steps, and failures that name the log and say what to try.
+//!
+//! Calls nothing else in xtask.
 
 use anyhow::{bail, Context, Result};
 use std::fs::{self, File};

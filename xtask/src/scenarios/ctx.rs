@@ -1,0 +1,207 @@
+//! What every scenario acts through: [`Ctx`], one cluster under test
+//! and its tally, with the helpers that run commands on nodes, read their
+//! views and counters, wait on conditions with bounded timeouts, start
+//! and follow processes, and record checks.
+//!
+//! Calls `cluster`, `config`, `guest` and `tally`; never a scenario.
+
+use crate::cluster::Cluster;
+use crate::config::{base64, parse_nodes, parse_stats, NodeLine, KEY_PATH, RUN_SH, TOML_PATH};
+use crate::guest::Output;
+use crate::tally::Tally;
+use anyhow::{bail, Result};
+use roam_tests::ktap;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Timeout of one agent command.
+const T: Duration = Duration::from_secs(30);
+/// The guest test program most scenarios run.
+pub(super) const W: &str = "/usr/lib/roam/tests/migrate_work";
+
+/// One cluster under test, the tally its checks go to, and the key every
+/// node is configured with.
+pub(super) struct Ctx<'a> {
+    pub(super) cl: &'a mut Cluster,
+    pub(super) tally: &'a mut Tally,
+    pub(super) key_hex: String,
+    /// The debug kernel (KASAN, lockdep, ...): several times slower, and
+    /// KASAN's shadow takes an eighth of guest memory.
+    pub(super) debug: bool,
+}
+
+impl Ctx<'_> {
+    pub(super) fn sh(&mut self, node: u32, cmd: &str) -> Result<Output> {
+        self.cl.agents[(node - 1) as usize].run(cmd, T)
+    }
+
+    pub(super) fn check(&mut self, name: String, ok: bool, detail: String) -> bool {
+        println!("    {} {name}", if ok { "ok  " } else { "FAIL" });
+        self.tally.add(name, ok, detail);
+        ok
+    }
+
+    /// One check per result of a guest tool's KTAP output `text`, named
+    /// "`prefix`: result", and one that the stream is complete ("`prefix`:
+    /// the `whose` KTAP stream is complete").
+    pub(super) fn check_ktap(&mut self, prefix: &str, whose: &str, text: &str) {
+        let report = ktap::parse(text);
+        for r in &report.results {
+            self.check(format!("{prefix}: {}", r.name), matches!(r.outcome, ktap::Outcome::Pass), r.diag.join("\n"));
+        }
+        self.check(format!("{prefix}: the {whose} KTAP stream is complete"), report.plan == Some(report.results.len()), text.to_string());
+    }
+
+    pub(super) fn write_file(&mut self, node: u32, path: &str, content: &[u8], mode: &str) -> Result<()> {
+        let cmd = format!("echo {} | base64 -d > {path} && chmod {mode} {path}", base64(content));
+        let o = self.sh(node, &cmd)?;
+        if o.rc != 0 {
+            bail!("node {node}: cannot write {path}: {}", o.text);
+        }
+        Ok(())
+    }
+
+    pub(super) fn nodes(&mut self, node: u32) -> Vec<NodeLine> {
+        self.sh(node, "cat /sys/kernel/roam/nodes").map(|o| parse_nodes(&o.text)).unwrap_or_default()
+    }
+
+    pub(super) fn stats(&mut self, node: u32) -> BTreeMap<String, u64> {
+        self.sh(node, "cat /sys/kernel/roam/stats").map(|o| parse_stats(&o.text)).unwrap_or_default()
+    }
+
+    /// What `viewer` believes about node `id`: its `nodes` line.
+    pub(super) fn view_of(&mut self, viewer: u32, id: u32) -> Option<NodeLine> {
+        self.nodes(viewer).into_iter().find(|l| l.get("node").map(|v| v == &id.to_string()).unwrap_or(false))
+    }
+
+    /// Polls `cond` every 500 ms until it holds or `limit` passes; returns
+    /// the time it took.
+    pub(super) fn wait(&mut self, limit: Duration, mut cond: impl FnMut(&mut Self) -> bool) -> Option<Duration> {
+        let start = Instant::now();
+        loop {
+            if cond(self) {
+                return Some(start.elapsed());
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    pub(super) fn apply(&mut self, node: u32) -> Result<Output> {
+        self.sh(node, &format!("roamctl apply {TOML_PATH}"))
+    }
+
+    pub(super) fn up_in_view(&mut self, viewer: u32, id: u32) -> bool {
+        self.view_of(viewer, id).map(|l| l.get("state").map(|s| s == "up").unwrap_or(false) && l.get("load").map(|v| v != "-").unwrap_or(false)).unwrap_or(false)
+    }
+
+    pub(super) fn down_in_view(&mut self, viewer: u32, id: u32) -> bool {
+        self.view_of(viewer, id).map(|l| l.get("state").map(|s| s == "down").unwrap_or(false)).unwrap_or(false)
+    }
+
+    pub(super) fn all_see_all(&mut self, nodes: &[u32]) -> bool {
+        for &v in nodes {
+            for &o in nodes {
+                if v != o && !self.up_in_view(v, o) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    pub(super) fn sum_stat(&mut self, nodes: &[u32], name: &str) -> u64 {
+        nodes.iter().map(|&n| self.stats(n).get(name).copied().unwrap_or(0)).sum()
+    }
+
+    /// Starts `cmd` on `node` under a waiting parent (tests/guest/run.sh);
+    /// returns its pid.
+    pub(super) fn start(&mut self, node: u32, name: &str, cmd: &str) -> Result<u32> {
+        let o = self.sh(node, &format!("run.sh {name} {cmd}"))?;
+        o.text.trim().parse().map_err(|_| anyhow::anyhow!("node {node}: cannot start `{cmd}`: {}", o.text))
+    }
+
+    /// The status its parent's `wait` saw, once it ended (within `limit`).
+    pub(super) fn status(&mut self, node: u32, name: &str, limit: Duration) -> Option<i32> {
+        let mut st = None;
+        self.wait(limit, |c| {
+            st = c.sh(node, &format!("cat /tmp/{name}.st 2>/dev/null")).ok().and_then(|o| o.text.trim().parse().ok());
+            st.is_some()
+        });
+        st
+    }
+
+    pub(super) fn output(&mut self, node: u32, name: &str) -> String {
+        self.sh(node, &format!("cat /tmp/{name}.out")).map(|o| o.text).unwrap_or_default()
+    }
+
+    pub(super) fn migrate(&mut self, node: u32, pid: u32, dest: &str) -> Output {
+        self.sh(node, &format!("roamctl migrate {pid} {dest}")).unwrap_or(Output { rc: -1, text: "agent failed".into() })
+    }
+
+    pub(super) fn where_is(&mut self, node: u32, pid: u32) -> String {
+        self.sh(node, &format!("roamctl where {pid}")).map(|o| o.text.trim().to_string()).unwrap_or_default()
+    }
+
+    pub(super) fn guests(&mut self, node: u32) -> String {
+        self.sh(node, "cat /sys/kernel/roam/guests").map(|o| o.text).unwrap_or_default()
+    }
+
+    /// Waits until no guest is left on `node`.
+    pub(super) fn no_guests(&mut self, node: u32) -> bool {
+        self.wait(Duration::from_secs(45), |c| c.guests(node).trim().is_empty()).is_some()
+    }
+
+    pub(super) fn check_no_guests(&mut self, name: String, node: u32) {
+        let ok = self.no_guests(node);
+        let g = self.guests(node);
+        self.check(name, ok, g);
+    }
+
+    /// Writes the cluster's key and cluster file `toml` to `node` and
+    /// applies them; what `roamctl apply` said.
+    pub(super) fn configure_node(&mut self, node: u32, toml: &str) -> Result<Output> {
+        self.write_file(node, KEY_PATH, (self.key_hex.clone() + "\n").as_bytes(), "600")?;
+        self.write_file(node, TOML_PATH, toml.as_bytes(), "644")?;
+        self.apply(node)
+    }
+
+    /// Configures a restarted `node` again (with run.sh) and waits until
+    /// every node sees every other.
+    pub(super) fn reconfigure(&mut self, node: u32, toml: &str) -> Result<bool> {
+        self.write_file(node, "/bin/run.sh", RUN_SH.as_bytes(), "755")?;
+        let o = self.configure_node(node, toml)?;
+        let all: Vec<u32> = (1..=self.cl.agents.len() as u32).collect();
+        Ok(o.rc == 0 && self.wait(Duration::from_secs(30), |c| c.all_see_all(&all)).is_some())
+    }
+
+    pub(super) fn set(&mut self, node: u32, attr: &str, v: &str) -> bool {
+        self.sh(node, &format!("echo {v} > /sys/kernel/roam/{attr}")).map(|o| o.rc == 0).unwrap_or(false)
+    }
+
+    /// Migrations the balancer of `node` carried out.
+    pub(super) fn balancer_done(&mut self, node: u32) -> u64 {
+        self.sh(node, "cat /sys/kernel/roam/balancer").map(|o| parse_stats(&o.text).get("migrations_done").copied().unwrap_or(0)).unwrap_or(0)
+    }
+
+    /// Where each of `pids` (of node 1) runs: "home" or "node N ...".
+    pub(super) fn places(&mut self, pids: &[u32]) -> Vec<String> {
+        pids.iter().map(|&p| self.where_is(1, p)).collect()
+    }
+}
+
+/// How long a wait took, as "1.5s", or "never" if it timed out.
+pub(super) fn secs(took: Option<Duration>) -> String {
+    took.map(|d| format!("{:.1}s", d.as_secs_f64())).unwrap_or("never".into())
+}
+
+pub(super) fn count(places: &[String], prefix: &str) -> usize {
+    places.iter().filter(|p| p.starts_with(prefix)).count()
+}
+
+/// The `seq=` of a line of the `events` file.
+pub(super) fn event_seq(line: &str) -> Option<u64> {
+    line.strip_prefix("seq=")?.split_whitespace().next()?.parse().ok()
+}

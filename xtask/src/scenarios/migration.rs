@@ -1,0 +1,286 @@
+//! Scenarios of process migration, node 1 being home throughout: CPU
+//! and FPU state, pids, files, forwarded calls, pipes, fork and exec,
+//! exits, memory, signals, hops, refusals, and a destination, a remote's
+//! node or a home node dying.
+//!
+//! Calls only [`super::ctx`], `config` and `guest` (its `Output`).
+
+use super::ctx::{event_seq, Ctx, W};
+use crate::config::{base64, RUN_SH};
+use crate::guest::Output;
+use anyhow::Result;
+use std::time::Duration;
+
+/// A pause of 200..1500 ms, so migrations land at a different point of the
+/// program each run.
+fn random_pause() {
+    let mut b = [0u8; 2];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+    std::thread::sleep(Duration::from_millis(200 + u16::from_le_bytes(b) as u64 % 1300));
+}
+
+/// Process migration across the cluster: node 1 is home throughout.
+pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
+    let n = c.cl.agents.len() as u32;
+    for i in 1..=n {
+        c.write_file(i, "/bin/run.sh", RUN_SH.as_bytes(), "755")?;
+    }
+    let long = Duration::from_secs(if c.debug { 600 } else { 240 });
+    // 256 MiB as the issue asks; 64 MiB on the debug kernel (time, and
+    // KASAN's shadow memory).
+    let mb: u64 = if c.debug { 64 } else { 256 };
+
+    // CPU + FPU state: the same checksum as an unmigrated run.
+    let reference = c.sh(1, &format!("{W} fpu 100000"))?;
+    let pid = c.start(1, "fpu", &format!("{W} fpu 100000"))?;
+    random_pause();
+    let m = c.migrate(1, pid, "2");
+    let wh = c.where_is(1, pid);
+    c.check("migrate: fpu workload moves to node 2 mid-run".into(), m.rc == 0 && wh.starts_with("node 2"), format!("{}\nwhere: {wh}", m.text));
+    let st = c.status(1, "fpu", long);
+    let out = c.output(1, "fpu");
+    c.check(
+        "migrate: its SSE/AVX checksum is bit-identical to an unmigrated run".into(),
+        st == Some(0) && reference.rc == 0 && out.trim() == reference.text.trim() && out.starts_with("checksum "),
+        format!("status {st:?}\nmigrated: {out}\nreference: {}", reference.text),
+    );
+    c.check_no_guests("migrate: nothing is left on node 2 after it ended".into(), 2);
+
+    // getpid/getppid unchanged; the exit status reaches the parent.
+    let pid = c.start(1, "spin", &format!("{W} spin 3"))?;
+    let ppid = c.sh(1, &format!("cut -d' ' -f4 /proc/{pid}/stat"))?.text.trim().to_string();
+    random_pause();
+    let m = c.migrate(1, pid, "3");
+    let st = c.status(1, "spin", long);
+    let out = c.output(1, "spin");
+    c.check(
+        "migrate: getpid/getppid are the home values and exit status 7 reaches the parent".into(),
+        m.rc == 0 && st == Some(7) && out.trim() == format!("pid {pid} ppid {ppid} done"),
+        format!("{}\nstatus {st:?}, output {out:?}, want pid {pid} ppid {ppid}", m.text),
+    );
+
+    // Files at home, through a descriptor opened before migration and one
+    // opened after: forwarded calls made by the deputy.
+    let pid = c.start(1, "files", &format!("{W} files /tmp"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let m = c.migrate(1, pid, "2");
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let st = c.status(1, "files", long);
+    let out = c.output(1, "files");
+    let sizes = c.sh(1, "wc -c < /tmp/a; wc -c < /tmp/b").map(|o| o.text.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
+    c.check(
+        "migrate: files at home written and read back through descriptors opened before and after migration".into(),
+        m.rc == 0 && st == Some(0) && out.trim() == "files ok 5200 7800" && sizes == "5200 7800",
+        format!("{}\nstatus {st:?}, output {out:?}, sizes {sizes}", m.text),
+    );
+
+    // poll, ioctl and fcntl on the remote: forwarded, and the process
+    // stays there (node 2 logs no move of it).
+    let seq0 = c.sh(2, "cat /sys/kernel/roam/events").map(|o| o.text.lines().filter_map(event_seq).max().unwrap_or(0)).unwrap_or(0);
+    let pid = c.start(1, "fdops", &format!("{W} fdops"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let m = c.migrate(1, pid, "2");
+    let there: Option<u32> = m.text.split("remote pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok());
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let st = c.status(1, "fdops", long);
+    let out = c.output(1, "fdops");
+    let ev2 = c.sh(2, "cat /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
+    let left = there.map(|p| ev2.lines().any(|l| event_seq(l).unwrap_or(0) > seq0 && l.contains(&format!(" pid={p} ")))).unwrap_or(true);
+    c.check(
+        "migrate: poll, ioctl (FIONREAD, TCGETS) and fcntl (O_NONBLOCK) on the remote are forwarded; it stays there".into(),
+        m.rc == 0 && st == Some(0) && out.trim() == "fdops ok" && !left,
+        format!("{}\nstatus {st:?}, output {out:?}\nnode 2 events:\n{ev2}", m.text),
+    );
+
+    // A pipe between two processes, each migrated to another node.
+    let _ = c.sh(1, "rm -f /tmp/pc.st /tmp/pc.out; setsid sh -c '$0 produce 5000 | $0 consume > /tmp/pc.out 2>&1; echo $? > /tmp/pc.st' /usr/lib/roam/tests/migrate_work > /dev/null 2>&1 < /dev/null &");
+    std::thread::sleep(Duration::from_millis(300));
+    let pids = c.sh(1, "ps -o pid,args | grep 'migrate_work [pc][ro][on][ds]u' | grep -v 'sh -c' | awk '{print $1}'").map(|o| o.text).unwrap_or_default();
+    let pids: Vec<u32> = pids.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    let (mp, mc) = match pids.as_slice() {
+        [p, q] => (c.migrate(1, *p, "2"), c.migrate(1, *q, "3")),
+        _ => (Output { rc: -1, text: format!("pids {pids:?}") }, Output { rc: -1, text: String::new() }),
+    };
+    let st = c.status(1, "pc", long);
+    let out = c.output(1, "pc");
+    c.check(
+        "migrate: producer | consumer, each migrated mid-stream, loses and duplicates nothing".into(),
+        st == Some(0) && out.trim() == "consumed 5000 ok",
+        format!("{}{}status {st:?}, output {out:?}", mp.text, mc.text),
+    );
+
+    // fork and exec from a migrated process (it comes home to fork).
+    let pid = c.start(1, "fe", &format!("{W} forkexec"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let m = c.migrate(1, pid, "3");
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let st = c.status(1, "fe", long);
+    let out = c.output(1, "fe");
+    c.check(
+        "migrate: fork and exec from a migrated process".into(),
+        m.rc == 0 && st == Some(0) && out.contains("child-ran") && out.contains("forkexec ok"),
+        format!("{}\nstatus {st:?}, output {out:?}", m.text),
+    );
+
+    // An exit on the remote (no other system call) is replayed at home.
+    let pid = c.start(1, "ec", &format!("{W} exitcode 42 48"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let m = c.migrate(1, pid, "4");
+    let st = c.status(1, "ec", long);
+    c.check("migrate: an exit on the remote reaches the parent at home as status 42".into(), m.rc == 0 && st == Some(42), format!("{}\nstatus {st:?}", m.text));
+    c.check_no_guests("migrate: and node 4 keeps no trace of it".into(), 4);
+
+    // Memory: 256 MiB with a pattern, a SIGUSR1 handler running remotely.
+    let pid = c.start(1, "fill", &format!("{W} fill {mb} 900"))?;
+    let filled = c.wait(Duration::from_secs(300), |c| {
+        c.sh(1, &format!("grep VmRSS /proc/{pid}/status")).map(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > mb * 1024).unwrap_or(false)
+    });
+    let m = c.migrate(1, pid, "4");
+    let wh = c.where_is(1, pid);
+    c.check(format!("migrate: a {mb} MiB process moves to node 4"), filled.is_some() && m.rc == 0 && wh.starts_with("node 4"), format!("{}\nwhere: {wh}", m.text));
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let st = c.status(1, "fill", long);
+    let out = c.output(1, "fill");
+    c.check(
+        format!("migrate: SIGUSR1 sent at home runs its handler remotely; all {mb} MiB verify"),
+        st == Some(0) && out.contains(&format!("verified {} words, 0 bad", mb * 1024 * 1024 / 8)),
+        format!("status {st:?}, output {out:?}"),
+    );
+
+    // Default actions and SIGKILL reach the parent as wait() would see them.
+    for (sig, code, dest) in [("TERM", 143, "2"), ("KILL", 137, "3")] {
+        let pid = c.start(1, "sig", &format!("{W} spin 200"))?;
+        let m = c.migrate(1, pid, dest);
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = c.sh(1, &format!("kill -{sig} {pid}"));
+        let st = c.status(1, "sig", Duration::from_secs(60));
+        c.check(
+            format!("migrate: SIG{sig} at home ends the remote; the parent sees status {code}"),
+            m.rc == 0 && st == Some(code),
+            format!("{}\nstatus {st:?}", m.text),
+        );
+        let d: u32 = dest.parse().unwrap_or(2);
+        c.check_no_guests(format!("migrate: node {dest} keeps no trace of it"), d);
+    }
+
+    // SIGSTOP / SIGCONT sent at home stop and continue the remote.
+    let pid = c.start(1, "stop", &format!("{W} spin 200"))?;
+    let m = c.migrate(1, pid, "2");
+    let rpid = c.where_is(1, pid).split_whitespace().nth(3).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+    let state = |c: &mut Ctx, want: char| {
+        c.wait(Duration::from_secs(20), |c| {
+            c.sh(2, &format!("cut -d' ' -f3 /proc/{rpid}/stat")).map(|o| o.text.trim().starts_with(want)).unwrap_or(false)
+        })
+        .is_some()
+    };
+    let _ = c.sh(1, &format!("kill -STOP {pid}"));
+    let stopped = state(c, 'T');
+    let _ = c.sh(1, &format!("kill -CONT {pid}"));
+    let running = state(c, 'R');
+    c.check(
+        "migrate: SIGSTOP and SIGCONT at home stop and continue the remote".into(),
+        m.rc == 0 && rpid != 0 && stopped && running,
+        format!("{}remote pid {rpid}: stopped {stopped}, running again {running}", m.text),
+    );
+    let _ = c.sh(1, &format!("kill -KILL {pid}"));
+    let _ = c.status(1, "stop", Duration::from_secs(30));
+
+    // A -> B -> C -> home, nothing left behind.
+    let pid = c.start(1, "hop", &format!("{W} spin 200"))?;
+    let m2 = c.migrate(1, pid, "2");
+    let w2 = c.where_is(1, pid);
+    let m3 = c.migrate(1, pid, "3");
+    let w3 = c.where_is(1, pid);
+    let left2 = c.no_guests(2);
+    let g2 = c.guests(2);
+    c.check(
+        "migrate: 1 -> 2 -> 3; node 2 keeps nothing after it left".into(),
+        m2.rc == 0 && w2.starts_with("node 2") && m3.rc == 0 && w3.starts_with("node 3") && left2,
+        format!("{}{w2}\n{}{w3}\nnode 2 guests: {g2}", m2.text, m3.text),
+    );
+    let ps = c.sh(3, "roamctl ps").map(|o| o.text).unwrap_or_default();
+    c.check("migrate: roamctl ps on node 3 lists it as a guest from node 1".into(), ps.lines().any(|l| l.contains("guest") && l.contains("migrate_work")), ps);
+    let mh = c.migrate(1, pid, "home");
+    let wh = c.where_is(1, pid);
+    let gone3 = c.no_guests(3);
+    let g3 = c.guests(3);
+    c.check(
+        "migrate: 3 -> home; it runs at home and node 3 keeps nothing".into(),
+        mh.rc == 0 && wh == "home" && gone3,
+        format!("{}{wh}\nnode 3 guests: {g3}", mh.text),
+    );
+    let _ = c.sh(1, &format!("kill -KILL {pid}"));
+    let _ = c.status(1, "hop", Duration::from_secs(30));
+
+    // Refusals: unknown node, node not accepting guests.
+    let pid = c.start(1, "ref", &format!("{W} spin 200"))?;
+    let m = c.migrate(1, pid, "99");
+    c.check("migrate: to an unknown node is refused (no such node)".into(), m.rc != 0 && m.text.contains("no such node"), m.text);
+    let _ = c.sh(4, "echo 0 > /sys/kernel/roam/accept");
+    let m = c.migrate(1, pid, "4");
+    let wh = c.where_is(1, pid);
+    let _ = c.sh(4, "echo 1 > /sys/kernel/roam/accept");
+    c.check(
+        "migrate: a node not accepting guests refuses, and the process stays home".into(),
+        m.rc != 0 && m.text.contains("does not accept") && wh == "home",
+        format!("{}where: {wh}", m.text),
+    );
+
+    // The destination dies mid-transfer: the process carries on at home.
+    let _ = c.sh(1, &format!("kill -KILL {pid}"));
+    let pid = c.start(1, "big", &format!("{W} fill 160 600"))?;
+    c.wait(Duration::from_secs(180), |c| {
+        c.sh(1, &format!("grep VmRSS /proc/{pid}/status")).map(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 150 * 1024).unwrap_or(false)
+    });
+    let _ = c.start(1, "mig", &format!("roamctl migrate {pid} 4"))?;
+    std::thread::sleep(Duration::from_millis(700));
+    c.cl.kill_node(4);
+    let mst = c.status(1, "mig", Duration::from_secs(90));
+    let wh = c.where_is(1, pid);
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let st = c.status(1, "big", long);
+    let out = c.output(1, "big");
+    let mout = c.output(1, "mig");
+    c.check(
+        "migrate: the destination killed mid-transfer; the process goes on at home with its memory intact".into(),
+        mst.is_some() && mst != Some(0) && wh == "home" && st == Some(0) && out.contains("0 bad"),
+        format!("migrate status {mst:?}: {mout}\nwhere: {wh}\nstatus {st:?}, output {out:?}"),
+    );
+    c.cl.restart_node(4)?;
+    let back = c.reconfigure(4, toml)?;
+    c.check("migrate: node 4 restarts and rejoins".into(), back, String::new());
+
+    // The remote's node dies after migration: the parent reaps SIGKILL.
+    let pid = c.start(1, "lost", &format!("{W} spin 200"))?;
+    let m = c.migrate(1, pid, "4");
+    c.cl.kill_node(4);
+    let st = c.status(1, "lost", Duration::from_secs(90));
+    c.check(
+        "migrate: the remote's node dies; the parent at home reaps status 137 (SIGKILL)".into(),
+        m.rc == 0 && st == Some(137),
+        format!("{}\nstatus {st:?}", m.text),
+    );
+    c.cl.restart_node(4)?;
+    let back = c.reconfigure(4, toml)?;
+    c.check("migrate: node 4 restarts and rejoins again".into(), back, String::new());
+    // The home node dies: its process on another node is killed there and
+    // nothing is left (node 2 is home for this one).
+    let _ = c.sh(2, &format!("echo {} | base64 -d > /bin/run.sh; chmod 755 /bin/run.sh", base64(RUN_SH.as_bytes())));
+    let pid = c.start(2, "orphan", &format!("{W} spin 200"))?;
+    let m = c.migrate(2, pid, "3");
+    let hosted = c.guests(3);
+    c.cl.kill_node(2);
+    let gone = c.no_guests(3);
+    let g3 = c.guests(3);
+    c.check(
+        "migrate: the home node dies; its process on node 3 is killed and nothing is left there".into(),
+        m.rc == 0 && hosted.contains("home=2") && gone,
+        format!("{}\nbefore: {hosted}\nafter: {g3}", m.text),
+    );
+    c.cl.restart_node(2)?;
+    let back = c.reconfigure(2, toml)?;
+    c.check("migrate: node 2 restarts and rejoins".into(), back, String::new());
+    let away = c.sh(1, "cat /sys/kernel/roam/away").map(|o| o.text).unwrap_or_default();
+    c.check("migrate: node 1 has no process away any more".into(), away.trim().is_empty(), away);
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! Cluster scenarios for the transport, membership and load exchange,
+//! migration, balancing, the node controls and placement, driven from the
+//! host across several guests: each step acts on some nodes and checks
+//! real effects on others (views, counters, exit statuses), waiting on
+//! conditions with bounded timeouts.
+//!
+//! This file holds only [`run`], which configures the cluster and runs
+//! the scenarios of [`transport`], [`migration`], [`balancing`],
+//! [`controls`] and [`placement`] in their fixed order (the checks' names
+//! and order are part of the output). Every scenario acts through
+//! [`ctx::Ctx`]; none calls another, and nothing here calls `test`,
+//! which calls [`run`].
+
+mod balancing;
+mod controls;
+mod ctx;
+mod migration;
+mod placement;
+mod transport;
+
+use crate::cluster::Cluster;
+use crate::config::{cluster_toml, random_key};
+use crate::tally::Tally;
+use anyhow::Result;
+use ctx::Ctx;
+
+/// Configures the cluster (balancing off) and runs every scenario, in
+/// order: transport and membership, migration, balancing with the node
+/// controls in its middle, placement, memory ushering, and a module
+/// reload last.
+pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
+    let n = cl.agents.len() as u32;
+    if n < 4 {
+        tally.add("cluster scenarios need 4 nodes".into(), false, format!("have {n}; run with --nodes 4"));
+        return Ok(());
+    }
+    let mut c = Ctx { cl, tally, key_hex: random_key()?, debug };
+    let all: Vec<u32> = (1..=n).collect();
+
+    // Configure every node from one cluster file.
+    // Balancing off: these scenarios move processes by hand; the
+    // balancing scenario turns it on where it needs it.
+    let toml = cluster_toml(n, false);
+    for i in 1..=n {
+        let o = c.configure_node(i, &toml)?;
+        c.check(format!("node{i}: roamctl apply configures the node"), o.rc == 0, o.text);
+    }
+
+    transport::run(&mut c, &toml, &all)?;
+    migration::run(&mut c, &toml)?;
+    let jobs = balancing::spread(&mut c)?;
+    let extra = controls::run(&mut c, &jobs)?;
+    balancing::limits(&mut c, &jobs, &extra)?;
+    placement::run(&mut c)?;
+    balancing::ushering(&mut c)?;
+    transport::reload(&mut c, &all)
+}
