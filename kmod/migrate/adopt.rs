@@ -148,7 +148,8 @@ impl Mover {
         inc.target.lock().mm = None;
         pr_info!("pid {} of node {} runs here as pid {}\n", h.tgid, h.home_node, pid);
         // Tell home where it runs now (this also confirms the start).
-        let _ = self.send_proc(h.home_node, ProcMsg::Moved { home_pid: h.tgid, node: self.me(), pid });
+        let pages = inc.state.lock().progress.pages_received().min(u32::MAX as u64) as u32;
+        let _ = self.send_proc(h.home_node, ProcMsg::Moved { home_pid: h.tgid, pid, pages });
         Ok(())
     }
 

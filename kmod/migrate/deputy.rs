@@ -55,6 +55,8 @@ pub(super) struct Deputy {
     pub(super) tgid: u32,
     pub(super) node: AtomicU32,
     pub(super) remote_pid: AtomicU32,
+    /// The pages its last move brought to `node` (as the node reported).
+    pub(super) pages: AtomicU32,
     /// The remote confirmed it runs (its first `Moved`).
     pub(super) confirmed: AtomicBool,
     /// In user mode, making a forwarded call natively.
@@ -91,7 +93,7 @@ pub(super) struct Inflight {
 
 /// An event that arrived before its deputy registered.
 pub(super) enum Early {
-    Moved { node: u32, pid: u32 },
+    Moved { node: u32, pid: u32, pages: u32 },
     Call(KVec<u8>),
     Exit(u32),
 }
@@ -150,35 +152,38 @@ impl Mover {
         }
     }
 
-    /// The process `home_pid` now runs on `node` as `pid` (this also
-    /// confirms a migration's start).
-    pub(super) fn deputy_moved(&self, home_pid: u32, node: u32, pid: u32) {
-        let Some(d) = self.deputy_or_early(home_pid, || Early::Moved { node, pid }) else { return };
-        d.node.store(node, Ordering::Relaxed);
+    /// The process `home_pid` now runs on `node` as `pid`, having brought
+    /// `pages` pages there (this also confirms a migration's start).
+    pub(super) fn deputy_moved(&self, node: u32, home_pid: u32, pid: u32, pages: u32) {
+        let Some(d) = self.deputy_or_early(home_pid, || Early::Moved { node, pid, pages }) else { return };
+        d.pages.store(pages, Ordering::Relaxed);
+        // Release: whoever sees the new node sees its pages too.
+        d.node.store(node, Ordering::Release);
         d.remote_pid.store(pid, Ordering::Relaxed);
         d.confirmed.store(true, Ordering::Release);
         d.cv.notify_all();
     }
 
-    pub(super) fn deputy_loop(self: &Arc<Self>, pid: u32, tgid: u32, node: u32, remote_pid: u32) {
-        // The memory now lives on the remote: give it back here, and map
-        // the scratch area forwarded calls are made from.
-        drop_user_memory();
-        let scratch = match setup_deputy_scratch() {
-            Ok(a) => a,
-            Err(_) => {
-                pr_warn!("pid {}: cannot map its deputy's scratch area; ending it\n", tgid);
-                let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
-                uctx::signal_self(SIGKILL);
-                return;
-            }
+    /// The current task, whose process now runs on `node` as `remote_pid`,
+    /// becomes its deputy: the scratch area forwarded calls are made from
+    /// is mapped and the deputy is registered (so `where` and the next
+    /// request see the process as away from now on). None, with the
+    /// process ended on both sides, if that fails.
+    pub(super) fn become_deputy(self: &Arc<Self>, pid: u32, tgid: u32, node: u32, remote_pid: u32) -> Option<Arc<Deputy>> {
+        let give_up = |why: &str| {
+            pr_warn!("pid {}: {}; ending it\n", tgid, why);
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+            uctx::signal_self(SIGKILL);
+            None
         };
+        let Ok(scratch) = setup_deputy_scratch() else { return give_up("cannot map its deputy's scratch area") };
         let Ok(d) = Arc::pin_init(
             pin_init!(Deputy {
                 pid,
                 tgid,
                 node: AtomicU32::new(node),
                 remote_pid: AtomicU32::new(remote_pid),
+                pages: AtomicU32::new(0),
                 confirmed: AtomicBool::new(false),
                 native: AtomicBool::new(false),
                 since_ms: time::now_ms(),
@@ -189,17 +194,13 @@ impl Mover {
             }),
             GFP_KERNEL,
         ) else {
-            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
-            uctx::signal_self(SIGKILL);
-            return;
+            return give_up("no memory for its deputy");
         };
         {
             let mut r = self.reg.lock();
             if r.deputies.push(d.clone(), GFP_KERNEL).is_err() {
                 drop(r);
-                let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
-                uctx::signal_self(SIGKILL);
-                return;
+                return give_up("no memory for its deputy");
             }
             let mut keep = KVec::new();
             for (t, e) in core::mem::take(&mut r.early) {
@@ -208,8 +209,9 @@ impl Mover {
                     continue;
                 }
                 match e {
-                    Early::Moved { node: n, pid: p } => {
-                        d.node.store(n, Ordering::Relaxed);
+                    Early::Moved { node: n, pid: p, pages } => {
+                        d.pages.store(pages, Ordering::Relaxed);
+                        d.node.store(n, Ordering::Release);
                         d.remote_pid.store(p, Ordering::Relaxed);
                         d.confirmed.store(true, Ordering::Release);
                     }
@@ -221,17 +223,21 @@ impl Mover {
             r.release(tgid);
         }
         if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true }) {
-            pr_warn!("pid {}: too many migrated processes on this node; ending it\n", tgid);
             self.reg.lock().drop_deputy(tgid);
-            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
-            uctx::signal_self(SIGKILL);
-            return;
+            return give_up("too many migrated processes on this node");
         }
-        // Every signal arriving here is caught by the gate and handed to
-        // the remote, which decides what it means.
-        uctx::gate_all_signals(scratch + GATE_OFF);
-        pr_info!("pid {} runs on node {}; its deputy stays here\n", tgid, node);
-        self.deputy_serve(&d);
+        Some(d)
+    }
+
+    /// The deputy's life after [`Self::become_deputy`]: the memory now
+    /// lives on the remote and is given back here, every signal is
+    /// caught by the gate and handed to the remote, and the deputy serves
+    /// until its process ends or comes home.
+    pub(super) fn deputy_run(self: &Arc<Self>, d: &Arc<Deputy>) {
+        drop_user_memory(d.scratch);
+        uctx::gate_all_signals(d.scratch + GATE_OFF);
+        pr_info!("pid {} runs on node {}; its deputy stays here\n", d.tgid, d.node.load(Ordering::Relaxed));
+        self.deputy_serve(d);
     }
 
     /// The deputy's work in the kernel: until there is a call to make
@@ -260,8 +266,11 @@ impl Mover {
             if let Some(inc) = arriving {
                 if self.take_over(&inc) {
                     pr_info!("pid {} is back home\n", tgid);
-                    let bounced = inc.state.lock().header.cause == image::cause::SYSCALL;
-                    self.reg.lock().came_home(tgid, bounced, time::now_ms());
+                    let (bounced, pages) = {
+                        let st = inc.state.lock();
+                        (st.header.cause == image::cause::SYSCALL, st.progress.pages_received())
+                    };
+                    self.reg.lock().came_home(tgid, bounced, pages, time::now_ms());
                     self.unhook(tgid);
                     uctx::ungate_signals();
                     self.reg.lock().drop_deputy(tgid);
@@ -458,12 +467,13 @@ fn replay_exit(tgid: u32, status: u32) {
     }
 }
 
-/// Unmaps every area of the current task but the vDSO pair.
-fn drop_user_memory() {
+/// Unmaps every area of the current task but the vDSO pair and the one
+/// at `keep`.
+fn drop_user_memory(keep: u64) {
     let vdso = uctx::vdso();
     if let Ok(areas) = umem::areas(vdso) {
         for v in areas.iter() {
-            if v.flags & (image::VMA_VDSO | image::VMA_VVAR) == 0 {
+            if v.flags & (image::VMA_VDSO | image::VMA_VVAR) == 0 && v.start != keep {
                 let _ = umem::unmap(v.start, v.end - v.start);
             }
         }

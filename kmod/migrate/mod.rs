@@ -316,9 +316,11 @@ fn wait_ms<T>(cv: &CondVar, g: &mut kernel::sync::lock::Guard<'_, T, kernel::syn
     let _ = cv.wait_interruptible_timeout(g, msecs_to_jiffies(ms.min(u32::MAX as u64) as u32));
 }
 
-/// Whether the area's pages travel with the image.
+/// Whether the area's pages travel with the image: every area but device,
+/// vDSO and vvar ones, whatever its protection (an area a process made
+/// unreadable keeps its contents).
 fn has_pages(v: &Vma) -> bool {
-    v.flags & image::VMA_NO_PAGES == 0 && v.prot & image::PROT_READ != 0
+    v.flags & image::VMA_NO_PAGES == 0
 }
 
 fn is_zero(b: &[u8]) -> bool {

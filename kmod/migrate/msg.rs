@@ -14,8 +14,9 @@ pub(super) enum ProcMsg {
     Signal { home_pid: u32, sig: u32 },
     /// Move the remote to node `dest` (0: home).
     Recall { home_pid: u32, dest: u32 },
-    /// The process now runs on `node` with local pid `pid`.
-    Moved { home_pid: u32, node: u32, pid: u32 },
+    /// The process now runs on the sending node with local pid `pid`; it
+    /// brought `pages` pages.
+    Moved { home_pid: u32, pid: u32, pages: u32 },
     /// The source's commit point: start migration `id` (the destination
     /// accepted it; the source has given it up).
     Go { id: u32 },
@@ -27,7 +28,7 @@ impl ProcMsg {
             ProcMsg::Exit { home_pid, status } => (1, home_pid, status, 0),
             ProcMsg::Signal { home_pid, sig } => (2, home_pid, sig, 0),
             ProcMsg::Recall { home_pid, dest } => (3, home_pid, dest, 0),
-            ProcMsg::Moved { home_pid, node, pid } => (4, home_pid, node, pid),
+            ProcMsg::Moved { home_pid, pid, pages } => (4, home_pid, pid, pages),
             ProcMsg::Go { id } => (5, 0, id, 0),
         };
         let mut out = [0u8; 16];
@@ -46,7 +47,7 @@ impl ProcMsg {
             1 => ProcMsg::Exit { home_pid: w(1), status: w(2) },
             2 => ProcMsg::Signal { home_pid: w(1), sig: w(2) },
             3 => ProcMsg::Recall { home_pid: w(1), dest: w(2) },
-            4 => ProcMsg::Moved { home_pid: w(1), node: w(2), pid: w(3) },
+            4 => ProcMsg::Moved { home_pid: w(1), pid: w(2), pages: w(3) },
             5 => ProcMsg::Go { id: w(2) },
             _ => return None,
         })

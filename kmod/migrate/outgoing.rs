@@ -12,6 +12,7 @@
 //! Owns [`Outgoing`]. Calls the engine's send helpers, the event log and,
 //! after a departure, the deputy.
 
+use super::deputy::Deputy;
 use super::events::{Cause, Event};
 use super::msg::{ProcMsg, Verdict};
 use super::{has_pages, is_zero, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
@@ -192,11 +193,15 @@ impl Mover {
                 let n = ((v.end - addr) / PAGE).min(image::MAX_BATCH_PAGES as u64) as usize;
                 let chunk = &mut data[..n * image::PAGE_SIZE];
                 if umem::read(addr, chunk).is_err() {
-                    // Some page cannot be read (e.g. a file mapping past the
-                    // end of its file): read page by page, zero the rest.
+                    // Some page cannot be read as the process reads it: not
+                    // readable (PROT_NONE, write- or exec-only), or a file
+                    // mapping past the end of its file. Read page by page,
+                    // forcing the protection; what is not there is zero.
                     for (k, pg) in chunk.chunks_mut(image::PAGE_SIZE).enumerate() {
-                        if umem::read(addr + k as u64 * PAGE, pg).is_err() {
-                            pg.fill(0);
+                        let at = addr + k as u64 * PAGE;
+                        if umem::read(at, pg).is_err() {
+                            let got = umem::read_forced(at, pg);
+                            pg[got..].fill(0);
                         }
                     }
                 }
@@ -238,8 +243,17 @@ impl Mover {
     }
 
     /// After a successful departure: a guest ends here silently; a home
-    /// process becomes its deputy.
+    /// process becomes its deputy and serves it.
     pub(super) fn after_departure(self: &Arc<Self>, dest: u32, remote_pid: u32) {
+        if let Some(d) = self.depart(dest, remote_pid) {
+            self.deputy_run(&d);
+        }
+    }
+
+    /// The first half of [`Self::after_departure`], done before anyone is
+    /// told that the move succeeded: a guest is marked gone and ended; a
+    /// home process is registered as away (its deputy, returned).
+    pub(super) fn depart(self: &Arc<Self>, dest: u32, remote_pid: u32) -> Option<Arc<Deputy>> {
         let (pid, tgid) = uctx::ids();
         let was_guest = {
             let mut r = self.reg.lock();
@@ -250,9 +264,8 @@ impl Mover {
             self.unhook(tgid);
             // The new host tells home itself (ProcMsg::Moved).
             uctx::signal_self(SIGKILL);
-            return;
+            return None;
         }
-        self.deputy_loop(pid, tgid, dest, remote_pid);
+        self.become_deputy(pid, tgid, dest, remote_pid)
     }
-
 }

@@ -43,6 +43,8 @@ pub(super) struct Homecoming {
     pub(super) at_ms: u64,
     /// How many of its homecomings were for a call only home can serve.
     pub(super) bounces: u32,
+    /// The pages it brought home.
+    pub(super) pages: u64,
 }
 
 /// All of this node's moving processes.
@@ -154,12 +156,13 @@ impl Registry {
         self.homecomings.iter().find(|h| h.tgid == tgid).copied()
     }
 
-    /// Records that `tgid` came home now (`bounced`: for a call only home
-    /// serves). Entries of processes that have ended are dropped.
-    pub(super) fn came_home(&mut self, tgid: u32, bounced: bool, now_ms: u64) {
+    /// Records that `tgid` came home now with `pages` pages (`bounced`: for
+    /// a call only home serves). Entries of processes that have ended are
+    /// dropped.
+    pub(super) fn came_home(&mut self, tgid: u32, bounced: bool, pages: u64, now_ms: u64) {
         let before = self.homecoming(tgid).map(|h| h.bounces).unwrap_or(0);
         let _ = lists::retain(&mut self.homecomings, |h| h.tgid != tgid && crate::sys::task::TaskRef::find(h.tgid).is_ok());
         let bounces = before + u32::from(bounced);
-        let _ = self.homecomings.push(Homecoming { tgid, at_ms: now_ms, bounces }, GFP_KERNEL);
+        let _ = self.homecomings.push(Homecoming { tgid, at_ms: now_ms, bounces, pages }, GFP_KERNEL);
     }
 }

@@ -11,7 +11,7 @@
 
 use super::events::Cause;
 use super::msg::ProcMsg;
-use super::{until_nul, wait_ms, Migration, Mover, COMMIT_TIMEOUT_MS, READY_TIMEOUT_MS};
+use super::{until_nul, wait_ms, Migration, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS};
 use crate::abi::{self, place, refusal, Where};
 use crate::image::RefuseReason;
 use crate::sys::task::TaskRef;
@@ -61,10 +61,12 @@ impl Mover {
                 match deputy {
                     None => {
                         req.remote_pid = 0;
+                        req.bytes = self.reg.lock().homecoming(tgid).map(|h| h.pages * PAGE).unwrap_or(0);
                         break;
                     }
-                    Some(d) if d.node.load(Ordering::Relaxed) == dest => {
+                    Some(d) if d.node.load(Ordering::Acquire) == dest => {
                         req.remote_pid = d.remote_pid.load(Ordering::Relaxed);
+                        req.bytes = u64::from(d.pages.load(Ordering::Relaxed)) * PAGE;
                         break;
                     }
                     _ => {}
@@ -119,13 +121,19 @@ impl Mover {
         let queued = t.queue_work(
             move || {
                 let r = me2.move_current(dest, Cause::Manual);
-                if r.is_err() {
-                    me2.reg.lock().release(uctx::ids().1);
-                }
+                // Registered as away (or gone from here) before the caller
+                // hears of it: its next request sees where it is.
+                let deputy = match r {
+                    Ok((pid, _)) => me2.depart(dest, pid),
+                    Err(_) => {
+                        me2.reg.lock().release(uctx::ids().1);
+                        None
+                    }
+                };
                 *rq.done.lock() = Some(r);
                 rq.cv.notify_all();
-                if let Ok((pid, _)) = r {
-                    me2.after_departure(dest, pid);
+                if let Some(d) = deputy {
+                    me2.deputy_run(&d);
                 }
             },
             true,

@@ -175,6 +175,22 @@ pub(crate) fn read(addr: u64, buf: &mut [u8]) -> Result {
     UserSlice::new(addr as usize, buf.len()).reader().read_slice(buf)
 }
 
+/// Copies the current task's memory at `addr` into `buf` whatever its
+/// protection, as ptrace and core dumps read it (`FOLL_FORCE`), so pages a
+/// process made unreadable (`PROT_NONE`, write- or exec-only) travel too.
+/// Anonymous pages never touched are not faulted in (`FOLL_DUMP`): the
+/// read stops there. Returns how many bytes were read from the start of
+/// `buf`; the caller treats the rest as not present (zero).
+pub(crate) fn read_forced(addr: u64, buf: &mut [u8]) -> usize {
+    let Ok(len) = i32::try_from(buf.len()) else { return 0 };
+    let flags = bindings::FOLL_FORCE | bindings::FOLL_DUMP;
+    // SAFETY: `get_current` is the running task, valid for the call;
+    // `access_process_vm` takes its own reference on the mm and its lock,
+    // and writes at most `len` bytes into `buf`, which has room for them.
+    let n = unsafe { bindings::access_process_vm(bindings::get_current(), addr as _, buf.as_mut_ptr().cast(), len, flags as _) };
+    usize::try_from(n).unwrap_or(0).min(buf.len())
+}
+
 /// Copies `data` to user memory at `addr`.
 pub(crate) fn write(addr: u64, data: &[u8]) -> Result {
     UserSlice::new(addr as usize, data.len()).writer().write_slice(data)
