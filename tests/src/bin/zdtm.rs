@@ -156,6 +156,7 @@ fn mprotect_anon() -> Check {
             // SAFETY: inside the fresh rw mapping.
             unsafe { *base.add(i * PAGE + o) = pattern(1, i, o) };
         }
+        // SAFETY: page `i` lies inside the mapping at `base`.
         mprotect(unsafe { base.add(i * PAGE) }, PAGE, prot_of(i));
     }
     for i in 0..NONE_PAGES {
@@ -208,6 +209,7 @@ fn mprotect_file() -> Check {
         }
     }
     for i in 0..N {
+        // SAFETY: page `i` lies inside the mapping at `base`.
         mprotect(unsafe { base.add(i * PAGE) }, PAGE, prot_of(i));
     }
     let b = base as usize;

@@ -5,8 +5,8 @@
 //! conditions with bounded timeouts.
 //!
 //! This file holds only [`run`], which configures the cluster and runs
-//! the scenarios of [`transport`], [`migration`], [`balancing`],
-//! [`controls`] and [`placement`] in their fixed order (the checks' names
+//! the scenarios of [`transport`], [`migration`], the [`zdtm`]
+//! transparency suite, [`balancing`], [`controls`] and [`placement`] in their fixed order (the checks' names
 //! and order are part of the output). Every scenario acts through
 //! [`ctx::Ctx`]; none calls another, and nothing here calls `test`,
 //! which calls [`run`].
@@ -17,6 +17,7 @@ mod ctx;
 mod migration;
 mod placement;
 mod transport;
+mod zdtm;
 
 use crate::cluster::Cluster;
 use crate::config::{cluster_toml, random_key};
@@ -48,6 +49,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
 
     transport::run(&mut c, &toml, &all)?;
     migration::run(&mut c, &toml)?;
+    zdtm::run(&mut c)?;
     let jobs = balancing::spread(&mut c)?;
     let extra = controls::run(&mut c, &jobs)?;
     balancing::limits(&mut c, &jobs, &extra)?;
