@@ -48,7 +48,7 @@ fn main() {
         std::process::exit(2);
     };
     // SAFETY: installing a handler that only stores to an atomic.
-    unsafe { libc::signal(libc::SIGTERM, on_term as libc::sighandler_t) };
+    unsafe { libc::signal(libc::SIGTERM, on_term as extern "C" fn(libc::c_int) as libc::sighandler_t) };
     let check = setup();
     println!("READY {name}");
     let _ = std::io::stdout().flush();
