@@ -100,6 +100,15 @@ impl IoctlHandler for RoamDevice {
                 w.write_slice(&wh.to_bytes())?;
                 Ok(0)
             }
+            abi::ROAM_IOC_ADOPT_CLOCKS => {
+                let (mut r, mut w) = UserSlice::new(arg, abi::AdoptClocks::SIZE).reader_writer();
+                let mut raw = [0u8; abi::AdoptClocks::SIZE];
+                r.read_slice(&mut raw)?;
+                let mut c = abi::AdoptClocks::from_bytes(&raw);
+                (c.monotonic_ns, c.boottime_ns) = self.mover.adopt_clocks(c.ticket)?;
+                w.write_slice(&c.to_bytes())?;
+                Ok(0)
+            }
             abi::ROAM_IOC_ADOPT => {
                 let mut raw = [0u8; abi::Adopt::SIZE];
                 UserSlice::new(arg, abi::Adopt::SIZE).reader().read_slice(&mut raw)?;

@@ -78,11 +78,23 @@ impl Mover {
 
     /// `ROAM_IOC_ADOPT`, in the stub's context.
     pub(crate) fn adopt(&self, ticket: u64) -> Result {
+        let inc = self.stub_arrival(ticket)?;
+        self.take_over_as_stub(&inc)
+    }
+
+    /// `ROAM_IOC_ADOPT_CLOCKS`, in the stub's context before it adopts:
+    /// the offsets its time namespace needs (monotonic, boottime, ns).
+    pub(crate) fn adopt_clocks(&self, ticket: u64) -> Result<(i64, i64)> {
+        Ok(self.stub_arrival(ticket)?.clock_off)
+    }
+
+    /// The arrival a stub asks about with `ticket`; only a root process
+    /// started by the module's kernel thread may ask.
+    fn stub_arrival(&self, ticket: u64) -> Result<Arc<Incoming>> {
         if !cred::may_configure() || !cred::parent_is_kthread() {
             return Err(EPERM);
         }
-        let inc = self.reg.lock().incoming.iter().find(|i| i.ticket == ticket && !i.home).cloned().ok_or(ENOENT)?;
-        self.take_over_as_stub(&inc)
+        self.reg.lock().incoming.iter().find(|i| i.ticket == ticket && !i.home).cloned().ok_or(ENOENT)
     }
 
     /// Checks in as `inc`'s target and waits for the install; on success
@@ -138,7 +150,7 @@ impl Mover {
         cred::assume_ids(h.uid, h.gid, h.euid, h.egid)?;
         uctx::set_comm(&h.comm);
         let pid = uctx::ids().1;
-        self.reg.lock().add_guest(pid, &h, scratch, time::now_ms())?;
+        self.reg.lock().add_guest(pid, &h, scratch, inc.clock_off, time::now_ms())?;
         if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false }) {
             let _ = crate::lists::retain_owned(&mut self.reg.lock().guests, |g| g.pid != pid);
             uctx::signal_self(SIGKILL);

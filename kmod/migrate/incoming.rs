@@ -59,6 +59,11 @@ pub(super) struct Incoming {
     pub(super) ticket: u64,
     /// Coming home to its deputy rather than to a new stub.
     pub(super) home: bool,
+    /// The offsets (ns) a new stub's time namespace adds to this node's
+    /// CLOCK_MONOTONIC and CLOCK_BOOTTIME so that the process's clocks go
+    /// on from where they were when it left (the time on the way is not
+    /// counted, so they never step back). Zero at home.
+    pub(super) clock_off: (i64, i64),
     #[pin]
     pub(super) state: Mutex<Arrival>,
     #[pin]
@@ -205,6 +210,11 @@ impl Mover {
         progress.begin(&h).map_err(|e| e.refuse_reason())?;
         let mut xstate = KVec::new();
         xstate.extend_from_slice(b.xstate, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let clock_off = if home {
+            (0, 0)
+        } else {
+            (h.mono_ns as i64 - time::now_ns() as i64, h.boot_ns as i64 - time::boot_ns() as i64)
+        };
         let ticket = ((from as u64) << 32) | id as u64 ^ (time::random_u64() & 0xffff_0000_0000_0000);
         let inc = Arc::pin_init(
             pin_init!(Incoming {
@@ -212,6 +222,7 @@ impl Mover {
                 id,
                 ticket,
                 home,
+                clock_off,
                 state <- new_mutex!(
                     Arrival { header: h, regs: b.regs, mm: b.mm, sig: b.sig_state(), xstate, vmas: KVec::new(), progress },
                     "roam_arrival"

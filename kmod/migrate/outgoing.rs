@@ -69,11 +69,15 @@ impl Mover {
         }
         let (pid, tgid) = uctx::ids();
         // Home identity: ours, or the one we carry as a guest.
-        let guest = self.reg.lock().guest(tgid).map(|g| (g.home_node, g.home_pid, g.home_tgid, g.scratch, g.allowed));
-        let (home_node, home_pid, home_tgid, scratch, allowed) = match guest {
+        let guest = self.reg.lock().guest(tgid).map(|g| (g.home_node, g.home_pid, g.home_tgid, g.scratch, g.allowed, g.clock_off));
+        let (home_node, home_pid, home_tgid, scratch, allowed, clock_off) = match guest {
             Some(g) => g,
-            None => (self.me(), pid, tgid, 0, self.migration.allowed_of(tgid)),
+            None => (self.me(), pid, tgid, 0, self.migration.allowed_of(tgid), (0, 0)),
         };
+        // The clocks as the process sees them: this node's plus its time
+        // namespace's offsets (none at home).
+        let mono_ns = (time::now_ns() as i64).saturating_add(clock_off.0).max(0) as u64;
+        let boot_ns = (time::boot_ns() as i64).saturating_add(clock_off.1).max(0) as u64;
         let mut regs = uctx::regs().map_err(|_| refusal::CAPTURE)?;
         // Interrupted in a system call that the kernel would restart: make
         // the destination re-issue it instead of seeing -ERESTART*.
@@ -119,6 +123,8 @@ impl Mover {
             cause: cause.code(),
             sender_load: self.cluster.own_entry_now().load,
             allowed,
+            mono_ns,
+            boot_ns,
         };
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
         let out = Arc::pin_init(

@@ -33,6 +33,9 @@ pub(super) struct Guest {
     pub(super) calls: u32,
     /// The nodes it may run on (0: any), as it brought them.
     pub(super) allowed: u64,
+    /// What its time namespace adds to this node's CLOCK_MONOTONIC and
+    /// CLOCK_BOOTTIME (ns) to give the clocks it saw at home.
+    pub(super) clock_off: (i64, i64),
 }
 
 /// A process of this node that came back home.
@@ -102,7 +105,7 @@ impl Registry {
     }
 
     /// Enters the process described by `h` as guest `pid`.
-    pub(super) fn add_guest(&mut self, pid: u32, h: &ImageHeader, scratch: u64, now_ms: u64) -> Result {
+    pub(super) fn add_guest(&mut self, pid: u32, h: &ImageHeader, scratch: u64, clock_off: (i64, i64), now_ms: u64) -> Result {
         let g = Guest {
             pid,
             home_node: h.home_node,
@@ -114,6 +117,7 @@ impl Registry {
             arrived_ms: now_ms,
             calls: 0,
             allowed: h.allowed,
+            clock_off,
         };
         self.guests.push(g, GFP_KERNEL)?;
         Ok(())

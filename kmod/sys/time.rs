@@ -15,6 +15,12 @@ pub(crate) fn now_ns() -> u64 {
     unsafe { bindings::ktime_get() as u64 }
 }
 
+/// CLOCK_BOOTTIME in nanoseconds: monotonic plus the time spent suspended.
+pub(crate) fn boot_ns() -> u64 {
+    // SAFETY: `ktime_get_with_offset` has no preconditions.
+    unsafe { bindings::ktime_get_with_offset(bindings::tk_offsets_TK_OFFS_BOOT) as u64 }
+}
+
 /// Wall-clock nanoseconds: strictly later after a reboot or reload, which
 /// is what a transport session epoch needs.
 pub(crate) fn real_ns() -> u64 {

@@ -7,6 +7,15 @@
 //! ticket; on success the kernel turns the stub into the arriving process
 //! and the call never returns here.
 //!
+//! First it keeps the process on its home clock: `ROAM_IOC_ADOPT_CLOCKS`
+//! gives the offsets that make this node's CLOCK_MONOTONIC and
+//! CLOCK_BOOTTIME continue the clocks the process saw, and the stub enters
+//! a new time namespace with them (`unshare(CLONE_NEWTIME)`, the offsets
+//! written to `/proc/self/timens_offsets`, `setns` into
+//! `/proc/self/ns/time_for_children`) before it adopts. If the kernel has
+//! no time namespaces it says so on stderr and adopts anyway (the
+//! process's monotonic clock then follows this node's).
+//!
 //! If anything fails, one line goes to stderr (which may be closed; write
 //! errors are ignored) and the stub exits with:
 //!
@@ -30,7 +39,7 @@
 //! (aborting if it cannot) — all before `main`. It reads `argv` directly,
 //! allocates nothing, starts no threads and, after the static C library's
 //! own start-up, makes only the system calls `open`, `ioctl`, `close`,
-//! `write` and `exit_group`.
+//! `write`, `unshare`, `setns` and `exit_group`.
 
 #![cfg_attr(not(test), no_main)]
 
@@ -97,7 +106,7 @@ impl Default for Line {
 mod stub {
     use super::*;
     use core::ffi::{c_char, c_int, CStr};
-    use roam_proto::abi::{Adopt, ROAM_IOC_ADOPT};
+    use roam_proto::abi::{Adopt, AdoptClocks, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS};
 
     /// Writes `line` to stderr with one `write`; a closed or broken stderr
     /// is not an error worth reporting.
@@ -126,6 +135,57 @@ mod stub {
         status_for(err)
     }
 
+    /// Enters a time namespace whose CLOCK_MONOTONIC and CLOCK_BOOTTIME
+    /// continue the arriving process's clocks (see the top of this file).
+    /// Failures are reported and otherwise ignored.
+    fn keep_home_clock(dev: c_int, ticket: u64) {
+        let mut arg = AdoptClocks { ticket, ..AdoptClocks::default() }.to_bytes();
+        // SAFETY: `arg` is valid for AdoptClocks::SIZE bytes, the size
+        // encoded in ROAM_IOC_ADOPT_CLOCKS; the kernel keeps no reference.
+        if unsafe { libc::ioctl(dev, ROAM_IOC_ADOPT_CLOCKS as _, arg.as_mut_ptr()) } < 0 {
+            fail(b"cannot learn the home clock", errno());
+            return;
+        }
+        let c = AdoptClocks::from_bytes(&arg);
+        if c.monotonic_ns == 0 && c.boottime_ns == 0 {
+            return;
+        }
+        // SAFETY: plain system call on this (single-threaded) process.
+        if unsafe { libc::unshare(libc::CLONE_NEWTIME) } < 0 {
+            fail(b"cannot keep the home clock (time namespace)", errno());
+            return;
+        }
+        let mut text = [0u8; 128];
+        let mut line = [0u8; 64];
+        let n = AdoptClocks::offsets_line("monotonic", c.monotonic_ns, &mut line);
+        text[..n].copy_from_slice(&line[..n]);
+        let m = AdoptClocks::offsets_line("boottime", c.boottime_ns, &mut line);
+        text[n..n + m].copy_from_slice(&line[..m]);
+        // SAFETY: NUL-terminated literal paths; `text` is valid for n + m
+        // bytes; the descriptors are ours and closed here.
+        unsafe {
+            let f = libc::open(c"/proc/self/timens_offsets".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            let wrote = f >= 0 && libc::write(f, text.as_ptr().cast(), n + m) == (n + m) as isize;
+            let err = errno();
+            if f >= 0 {
+                libc::close(f);
+            }
+            if !wrote {
+                fail(b"cannot set the time namespace's offsets", err);
+                return;
+            }
+            let ns = libc::open(c"/proc/self/ns/time_for_children".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let joined = ns >= 0 && libc::setns(ns, libc::CLONE_NEWTIME) == 0;
+            let err = errno();
+            if ns >= 0 {
+                libc::close(ns);
+            }
+            if !joined {
+                fail(b"cannot enter the time namespace", err);
+            }
+        }
+    }
+
     /// The entry point, called by the C runtime.
     #[no_mangle]
     pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
@@ -148,6 +208,7 @@ mod stub {
         if fd < 0 {
             return fail(b"cannot open /dev/roam", errno());
         }
+        keep_home_clock(fd, ticket);
         let mut arg = Adopt { ticket }.to_bytes();
         // SAFETY: `arg` is valid for Adopt::SIZE bytes, the size encoded in
         // ROAM_IOC_ADOPT; the kernel reads only those and keeps no reference.

@@ -10,8 +10,11 @@
 //! [`refusal`] (why a migration failed) and [`cantmove`] (why a process
 //! cannot migrate). Calls nothing outside this directory.
 
+mod adopt;
 pub mod cantmove;
 pub mod refusal;
+
+pub use adopt::{Adopt, AdoptClocks};
 
 /// Version of the ioctl ABI. Bumped on any incompatible change; every
 /// structure returned by the module starts with it, so a tool built for
@@ -147,6 +150,11 @@ pub const ROAM_IOC_WHERE: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x86, 
 /// module started for that migration may call it; on success it does not
 /// return to the stub.
 pub const ROAM_IOC_ADOPT: u32 = ioc(IOC_WRITE, ROAM_IOC_MAGIC, 0x87, Adopt::SIZE);
+/// `ROAM_IOC_ADOPT_CLOCKS`: asked by the adopt stub before
+/// `ROAM_IOC_ADOPT`: the offsets of the time namespace that keeps the
+/// arriving process on its home clock (`_IOWR('r', 0x89, struct
+/// roam_adopt_clocks)`). Only the stub the module started may call it.
+pub const ROAM_IOC_ADOPT_CLOCKS: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x89, AdoptClocks::SIZE);
 
 /// `ROAM_IOC_ALLOW`: read, and optionally set, the nodes a process may be
 /// moved to (`_IOWR('r', 0x88, struct roam_allow)`); owner or root. The
@@ -250,29 +258,6 @@ impl Where {
     pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
         let w = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         Where { pid: w(0), state: w(4), node: w(8), other_pid: w(12) }
-    }
-}
-
-/// `struct roam_adopt`: `u64 ticket` — 8 bytes: the number the module
-/// passed to the stub on its command line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Adopt {
-    /// Which arriving process to become.
-    pub ticket: u64,
-}
-
-impl Adopt {
-    /// Encoded size in bytes.
-    pub const SIZE: usize = 8;
-
-    /// Encodes into the wire layout.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        self.ticket.to_le_bytes()
-    }
-
-    /// Decodes the wire layout.
-    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
-        Adopt { ticket: u64::from_le_bytes(*b) }
     }
 }
 

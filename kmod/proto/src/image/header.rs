@@ -29,7 +29,7 @@ pub const MAX_XSTATE: u32 = 8192;
 pub const MAX_VMAS: u32 = 65536;
 
 /// Length of an encoded [`ImageHeader`].
-pub const HEADER_LEN: usize = 76;
+pub const HEADER_LEN: usize = 92;
 
 /// Identity and sizes of a migrating process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,6 +67,12 @@ pub struct ImageHeader {
     /// The nodes it may run on: bit `n - 1` for node `n`, 0 for any.
     /// Its home is always allowed.
     pub allowed: u64,
+    /// CLOCK_MONOTONIC as the process saw it at capture (ns): its home
+    /// node's clock, which it keeps wherever it runs (the destination puts
+    /// it in a time namespace with the offset that continues it).
+    pub mono_ns: u64,
+    /// CLOCK_BOOTTIME as the process saw it at capture (ns).
+    pub boot_ns: u64,
 }
 
 /// Why a process moves ([`ImageHeader::cause`]).
@@ -115,7 +121,9 @@ impl ImageHeader {
         w.u32(self.xstate_len)?;
         w.u16(self.cause)?;
         w.u32(self.sender_load)?;
-        w.u64(self.allowed)
+        w.u64(self.allowed)?;
+        w.u64(self.mono_ns)?;
+        w.u64(self.boot_ns)
     }
 
     pub(super) fn read(r: &mut Reader<'_>) -> Result<ImageHeader, ImageError> {
@@ -135,6 +143,8 @@ impl ImageHeader {
             cause: r.u16()?,
             sender_load: r.u32()?,
             allowed: r.u64()?,
+            mono_ns: r.u64()?,
+            boot_ns: r.u64()?,
         })
     }
 }

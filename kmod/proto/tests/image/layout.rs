@@ -8,8 +8,8 @@ fn sizes_and_layouts() {
     assert_eq!(Regs::SIZE, 216);
     assert_eq!(MmLayout::SIZE, 88);
     assert_eq!(SigState::SIZE, 8 + 64 * 32 + 20);
-    assert_eq!(HEADER_LEN, 76);
-    assert_eq!(BEGIN_FIXED_LEN, 4 + 76 + 216 + 88 + 2076);
+    assert_eq!(HEADER_LEN, 92);
+    assert_eq!(BEGIN_FIXED_LEN, 4 + 92 + 216 + 88 + 2076);
     assert_eq!(VMA_WIRE_LEN, 96);
     assert_eq!(BATCH_HEAD_LEN, 16);
     assert_eq!(PAGE_SIZE, 4096);

@@ -37,6 +37,8 @@ fn header(nr_vmas: u32, nr_pages: u64, xstate_len: u32) -> ImageHeader {
         cause: cause::LOAD,
         sender_load: 2500,
         allowed: 0b1010,
+        mono_ns: 123_456_789_012,
+        boot_ns: 223_456_789_012,
     }
 }
 
