@@ -32,7 +32,7 @@ fn begin_rejections() {
     let x = [1u8; 64];
     let mut out = vec![0u8; begin_len(MAX_XSTATE as usize + 1)];
     let enc = |h: &ImageHeader, x: &[u8], out: &mut [u8]| encode_begin(h, &regs(), &mm(), &sig(), x, out);
-    assert_eq!(enc(&ImageHeader { version: 3, ..header(1, 1, 64) }, &x, &mut out), Err(ImageError::BadVersion));
+    assert_eq!(enc(&ImageHeader { version: IMAGE_VERSION + 1, ..header(1, 1, 64) }, &x, &mut out), Err(ImageError::BadVersion));
     assert_eq!(enc(&header(1, 1, 65), &x, &mut out), Err(ImageError::BadLength));
     let big = vec![0u8; MAX_XSTATE as usize + 1];
     assert_eq!(enc(&header(1, 1, MAX_XSTATE + 1), &big, &mut out), Err(ImageError::TooLarge));
