@@ -3,8 +3,8 @@
 //! The system-call hook (`sys_enter` tracepoint) and its table of the
 //! processes it acts for. Called for every system call on the node with
 //! preemption disabled, so it never sleeps: for a guest it answers
-//! `getpid`/`gettid` from the home values, lets calls that only touch the
-//! user context run, and for the rest skips the call and queues task_work
+//! `getpid`/`gettid` from the home values, runs here the signals it
+//! queues to itself, lets calls that only touch the user context run, and for the rest skips the call and queues task_work
 //! that forwards it (`remote.rs`) or brings the process home; for a deputy
 //! it catches the trampoline's gates (`deputy.rs`). The probe is
 //! registered only while the table has entries.
@@ -24,6 +24,8 @@ const NR_GETPID: i64 = 39;
 const NR_GETTID: i64 = 186;
 const NR_EXIT: i64 = 60;
 const NR_EXIT_GROUP: i64 = 231;
+const NR_RT_SIGQUEUEINFO: i64 = 129;
+const NR_RT_TGSIGQUEUEINFO: i64 = 297;
 /// The errno a call skipped by the hook shows until its task_work runs.
 const ENOMEM_: i64 = 12;
 
@@ -117,6 +119,7 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             return;
         }
         NR_EXIT | NR_EXIT_GROUP => return,
+        NR_RT_SIGQUEUEINFO | NR_RT_TGSIGQUEUEINFO if queue_to_self(regs, nr, &ids) => return,
         _ => {}
     }
     match syscalls::lookup(nr as u64).disposition {
@@ -144,6 +147,38 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
         }
         Disposition::BringHome => bring_home(regs, nr),
     }
+}
+
+/// A signal a guest queues to itself, named by its home ids (what
+/// `getpid` and `gettid` gave it; the restorer re-queueing the signals
+/// that moved with it does the same): the call runs here, on the local
+/// ids, and keeps its `siginfo` (forwarded home, it would reach the
+/// deputy and come back without it). Returns whether it does. The
+/// system-call ABI preserves the argument registers, so the ones the
+/// caller passed are put back before it returns to user mode (in
+/// task_work, which also runs before a signal frame would save them).
+fn queue_to_self(regs: &mut bindings::pt_regs, nr: i64, ids: &GuestIds) -> bool {
+    let (di, si) = (regs.di as u64, regs.si as u64);
+    // pid_t arguments: the low 32 bits.
+    let to_self = match nr {
+        NR_RT_SIGQUEUEINFO => di as u32 == ids.home_tgid,
+        NR_RT_TGSIGQUEUEINFO => di as u32 == ids.home_tgid && si as u32 == ids.home_pid,
+        _ => false,
+    };
+    if !to_self {
+        return false;
+    }
+    let restore = move || uctx::with_pt_regs(|r| (r.di, r.si) = (di as _, si as _));
+    if crate::sys::taskwork::queue_current(restore, GFP_ATOMIC).is_err() {
+        // Without the restore the call cannot run here: forward it.
+        return false;
+    }
+    let (pid, tgid) = uctx::ids();
+    regs.di = tgid as _;
+    if nr == NR_RT_TGSIGQUEUEINFO {
+        regs.si = pid as _;
+    }
+    true
 }
 
 /// How many entries of the hook's table have a pid in each class (pid

@@ -13,7 +13,9 @@
 
 use super::msg::Verdict;
 use super::{has_pages, wait_ms, Mover, SIGKILL};
-use crate::image::{self, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, Progress, RefuseReason, Regs, SigState, Vma};
+use crate::image::{
+    self, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, PendingSignal, Progress, RefuseReason, Regs, SigState, Vma,
+};
 use crate::restore::{self, Builder};
 use crate::sys::{time, uctx, umem};
 use core::sync::atomic::Ordering;
@@ -78,6 +80,8 @@ pub(super) struct Arrival {
     pub(super) regs: Regs,
     pub(super) mm: MmLayout,
     pub(super) sig: SigState,
+    /// The signals pending at the source, in queue order.
+    pub(super) pending: KVec<PendingSignal>,
     pub(super) xstate: KVec<u8>,
     pub(super) vmas: KVec<Vma>,
     pub(super) progress: Progress,
@@ -137,6 +141,13 @@ impl Mover {
                             self.reply(from, id, Verdict::Refused(why.code() as u32));
                         }
                     }
+                }
+            }
+            MigrateMsg::Signals(s) => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                if let Err(e) = Self::signals(&inc, &s) {
+                    let why = if e == ENOMEM { RefuseReason::NoMemory } else { RefuseReason::BadImage };
+                    self.fail_incoming(from, id, why);
                 }
             }
             MigrateMsg::Vmas(v) => {
@@ -224,7 +235,16 @@ impl Mover {
                 home,
                 clock_off,
                 state <- new_mutex!(
-                    Arrival { header: h, regs: b.regs, mm: b.mm, sig: b.sig_state(), xstate, vmas: KVec::new(), progress },
+                    Arrival {
+                        header: h,
+                        regs: b.regs,
+                        mm: b.mm,
+                        sig: b.sig_state(),
+                        pending: KVec::new(),
+                        xstate,
+                        vmas: KVec::new(),
+                        progress,
+                    },
                     "roam_arrival"
                 ),
                 target <- new_mutex!(TargetState { mm: None, vdso: 0, pid: 0, install: Install::Waiting, prepared: None }, "roam_target"),
@@ -271,6 +291,17 @@ impl Mover {
     fn target_mm(inc: &Incoming) -> Result<(Arc<umem::MmRef>, u64)> {
         let t = inc.target.lock();
         Ok((t.mm.clone().ok_or(EINVAL)?, t.vdso))
+    }
+
+    /// Keeps the pending signals for the restorer, which queues them again
+    /// (`commit`).
+    fn signals(inc: &Incoming, s: &image::SignalsView<'_>) -> Result {
+        let mut st = inc.state.lock();
+        st.progress.signals().map_err(|_| EINVAL)?;
+        for i in 0..s.len() {
+            st.pending.push(s.get(i).ok_or(EINVAL)?, GFP_KERNEL)?;
+        }
+        Ok(())
     }
 
     fn vmas(&self, inc: &Incoming, v: &image::VmasView<'_>) -> Result {
@@ -346,6 +377,14 @@ impl Mover {
             b.syscall(158, [0x1002, st.regs.fs_base, 0, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
             if st.regs.gs_base != 0 {
                 b.syscall(158, [0x1001, st.regs.gs_base, 0, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
+            }
+            // Last, after every action is set (setting one can discard a
+            // pending signal), the pending signals, each on its queue.
+            // The header's ids are the home ones: at home they are the
+            // process's own; on a guest the hook makes them local
+            // (`hook.rs`, signals a guest sends itself).
+            for p in st.pending.iter() {
+                b.queue_signal(st.header.tgid, st.header.pid, p).map_err(|_| RefuseReason::BadImage)?;
             }
             let entry = b.entry();
             let stack = b.stack_top();

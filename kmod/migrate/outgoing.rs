@@ -2,11 +2,12 @@
 
 //! A migration going out, in the migrating task's own context (its
 //! task_work, at a clean return to user mode): capture registers, xstate,
-//! signal state, layout and areas; send the image (`image` messages in
+//! signal state, pending signals, layout and areas; send the image (`image` messages in
 //! `Migrate` frames carrying the migration's id); wait for the
 //! destination's verdict; give the Go at the commit point. Until then
-//! nothing at the source changed: a refusal or a lost link leaves the
-//! process running where it was. After a departure a guest ends here and
+//! nothing at the source changed but its pending signals, taken off to
+//! travel: a refusal or a lost link puts them back and leaves the process
+//! running where it was. After a departure a guest ends here and
 //! a home process becomes its deputy (`deputy.rs`).
 //!
 //! Owns [`Outgoing`]. Calls the engine's send helpers, the event log and,
@@ -17,7 +18,7 @@ use super::events::{Cause, Event};
 use super::msg::{ProcMsg, Verdict};
 use super::{has_pages, is_zero, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
 use crate::abi::refusal;
-use crate::image::{self, ImageHeader, MmLayout, PageBatchHeader, Regs, SigState, Vma};
+use crate::image::{self, ImageHeader, MmLayout, PageBatchHeader, PendingSignal, Regs, SigState, Vma};
 use crate::sys::{cred, time, uctx, umem};
 use core::sync::atomic::Ordering;
 use kernel::{
@@ -133,9 +134,22 @@ impl Mover {
         )
         .map_err(|_| refusal::CAPTURE)?;
         self.reg.lock().outgoing.push(out.clone(), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-        let r = self.send_image(&out, &header, &regs, &layout, &sig, &xstate, &vmas);
+        // Taken last, so that every failure after it is one of send_image's.
+        let pending = match take_pending() {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
+                return Err(e);
+            }
+        };
+        let state = Captured { header: &header, regs: &regs, layout: &layout, sig: &sig, pending: &pending, xstate: &xstate, vmas: &vmas };
+        let r = self.send_image(&out, &state);
         let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
         if r.is_err() {
+            // The process stays: its signals are pending here again. (On
+            // success they are gone from here, so the deputy does not
+            // forward them a second time.)
+            give_back(&pending);
             let mut b = [0u8; image::ABORT_LEN];
             if let Ok(n) = image::encode_abort(&mut b) {
                 let _ = self.send_image_msg(dest, id, &b[..n]);
@@ -161,28 +175,24 @@ impl Mover {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn send_image(
-        &self,
-        out: &Outgoing,
-        header: &ImageHeader,
-        regs: &Regs,
-        layout: &MmLayout,
-        sig: &SigState,
-        xstate: &[u8],
-        vmas: &[Vma],
-    ) -> core::result::Result<(u32, u64), u32> {
+    fn send_image(&self, out: &Outgoing, c: &Captured<'_>) -> core::result::Result<(u32, u64), u32> {
         let (dest, id) = (out.dest, out.id);
+        let (xstate, vmas) = (c.xstate, c.vmas);
         let link = |_| refusal::LINK;
-        let len = image::batch_len(image::MAX_BATCH_PAGES).max(image::begin_len(xstate.len())).max(image::vmas_len(image::MAX_VMAS_PER_MSG));
+        let len = image::batch_len(image::MAX_BATCH_PAGES)
+            .max(image::begin_len(xstate.len()))
+            .max(image::vmas_len(image::MAX_VMAS_PER_MSG))
+            .max(image::signals_len(image::MAX_PENDING));
         let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-        let n = image::encode_begin(header, regs, layout, sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
+        let n = image::encode_begin(c.header, c.regs, c.layout, c.sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         match self.wait_verdict(out, READY_TIMEOUT_MS) {
             Some(Verdict::Ready) => {}
             Some(Verdict::Refused(code)) => return Err(code),
             _ => return Err(refusal::LINK),
         }
+        let n = image::encode_signals(c.pending, &mut buf).map_err(|_| refusal::CAPTURE)?;
+        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         for (i, chunk) in vmas.chunks(image::MAX_VMAS_PER_MSG).enumerate() {
             let n = image::encode_vmas((i * image::MAX_VMAS_PER_MSG) as u32, chunk, &mut buf).map_err(|_| refusal::CAPTURE)?;
             self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
@@ -273,5 +283,53 @@ impl Mover {
             return None;
         }
         self.become_deputy(pid, tgid, dest, remote_pid)
+    }
+}
+
+/// What [`Mover::send_image`] sends: the state captured in `move_inner`.
+struct Captured<'a> {
+    header: &'a ImageHeader,
+    regs: &'a Regs,
+    layout: &'a MmLayout,
+    sig: &'a SigState,
+    pending: &'a [PendingSignal],
+    xstate: &'a [u8],
+    vmas: &'a [Vma],
+}
+
+/// Takes every pending signal but SIGKILL and SIGSTOP off the current
+/// task, private queue first, each in order. With more than an image
+/// carries ([`image::MAX_PENDING`]) they all go back and the move is
+/// refused (`SIGNALS`).
+fn take_pending() -> core::result::Result<KVec<PendingSignal>, u32> {
+    let mut v = KVec::new();
+    while let Some(s) = uctx::take_signal() {
+        if v.push(s, GFP_KERNEL).is_err() {
+            // Out of memory: what was taken goes back behind what was
+            // not (the order of same-numbered real-time signals suffers).
+            give_back(&v);
+            give_back(&[s]);
+            return Err(refusal::CAPTURE);
+        }
+    }
+    if v.len() > image::MAX_PENDING {
+        give_back(&v);
+        return Err(refusal::SIGNALS);
+    }
+    Ok(v)
+}
+
+/// Queues signals taken by [`take_pending`] on the current task again,
+/// in order, when it does not move after all. Each goes on the private
+/// queue, whatever queue it came from: the kernel exports no way to
+/// queue a `siginfo` on the shared one. For a single-threaded process
+/// (the only kind that moves) nothing but the order of delivery between
+/// a private and a shared signal can tell, and every one is delivered.
+fn give_back(sigs: &[PendingSignal]) {
+    for s in sigs {
+        if let Err(e) = uctx::give_signal(s) {
+            let (_, tgid) = uctx::ids();
+            pr_warn!("pid {}: signal {} could not be queued again ({:?}): it is lost\n", tgid, s.signo, e);
+        }
     }
 }

@@ -45,6 +45,42 @@ int roam_dequeue_signal(void)
 	return sig > 0 ? sig : 0;
 }
 
+/*
+ * Takes the first pending signal of the current task other than SIGKILL
+ * and SIGSTOP, private queue first, with its siginfo (into `info`, 48
+ * bytes) and whether it sat on the shared queue. Returns its number, or
+ * 0 when none is left.
+ */
+int roam_take_signal(u8 *info, int *shared)
+{
+	kernel_siginfo_t ki;
+	enum pid_type type;
+	sigset_t keep;
+	int sig;
+
+	BUILD_BUG_ON(sizeof(kernel_siginfo_t) != 48);
+	sigemptyset(&keep);
+	sigaddset(&keep, SIGKILL);
+	sigaddset(&keep, SIGSTOP);
+	spin_lock_irq(&current->sighand->siglock);
+	sig = dequeue_signal(&keep, &ki, &type);
+	spin_unlock_irq(&current->sighand->siglock);
+	if (sig <= 0)
+		return 0;
+	memcpy(info, &ki, sizeof(ki));
+	*shared = type != PIDTYPE_PID;
+	return sig;
+}
+
+/* Queues signal `sig` with siginfo `info` (48 bytes) on the current task's private queue. */
+int roam_give_signal(int sig, const u8 *info)
+{
+	kernel_siginfo_t ki;
+
+	memcpy(&ki, info, sizeof(ki));
+	return send_sig_info(sig, &ki, current);
+}
+
 /* The current task's blocked mask, actions 1..n and alternate stack. */
 void roam_sig_snapshot(u64 *blocked, struct roam_sigact *acts, unsigned int n,
 		       u64 *ss_sp, u64 *ss_size, u32 *ss_flags)

@@ -37,6 +37,8 @@ struct roam_sigact {
 struct pt_regs *roam_current_regs(void);
 int roam_fatal_signal_pending(void);
 int roam_dequeue_signal(void);
+int roam_take_signal(u8 *info, int *shared);
+int roam_give_signal(int sig, const u8 *info);
 void roam_sig_snapshot(u64 *blocked, struct roam_sigact *acts, unsigned int n,
 		       u64 *ss_sp, u64 *ss_size, u32 *ss_flags);
 u64 roam_current_vdso(void);

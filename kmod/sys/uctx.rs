@@ -5,7 +5,7 @@
 //! syscall probe), plus the C helpers in `helpers.c` that reach inline
 //! kernel functions.
 
-use crate::image::{AltStack, Regs, SigAction, SigState, NSIG};
+use crate::image::{AltStack, PendingSignal, Regs, SigAction, SigState, NSIG, SIGINFO_LEN};
 use kernel::{bindings, prelude::*};
 
 /// One signal action in the C helper's layout (`struct roam_sigact`).
@@ -22,6 +22,8 @@ extern "C" {
     fn roam_current_regs() -> *mut bindings::pt_regs;
     fn roam_fatal_signal_pending() -> i32;
     fn roam_dequeue_signal() -> i32;
+    fn roam_take_signal(info: *mut u8, shared: *mut i32) -> i32;
+    fn roam_give_signal(sig: i32, info: *const u8) -> i32;
     fn roam_sig_snapshot(blocked: *mut u64, acts: *mut RawSigAct, n: u32, ss_sp: *mut u64, ss_size: *mut u64, ss_flags: *mut u32);
     fn roam_current_vdso() -> u64;
     fn roam_fpu_user_size() -> u32;
@@ -130,6 +132,34 @@ pub(crate) fn dequeue_signal() -> Option<u32> {
     // SAFETY: operates on the current task under its siglock.
     let s = unsafe { roam_dequeue_signal() };
     (s > 0).then_some(s as u32)
+}
+
+/// Takes the first pending signal other than SIGKILL and SIGSTOP off the
+/// current task (its private queue first, each queue in order), with its
+/// `siginfo` and queue. Taken means gone: nothing delivers it here any
+/// more unless [`give_signal`] puts it back.
+pub(crate) fn take_signal() -> Option<PendingSignal> {
+    let mut info = [0u8; SIGINFO_LEN];
+    let mut shared = 0i32;
+    // SAFETY: operates on the current task under its siglock; `info` has
+    // room for the 48 bytes of a `kernel_siginfo` (checked at build time in
+    // the helper) and `shared` is a local.
+    let sig = unsafe { roam_take_signal(info.as_mut_ptr(), &mut shared) };
+    (sig > 0).then_some(PendingSignal { signo: sig as u32, shared: shared != 0, info })
+}
+
+/// Queues `s` again on the current task, on its private queue whatever
+/// queue it came from (the kernel exports no way to reach the shared one
+/// with a `siginfo`). Fails with the kernel's error (e.g. `EAGAIN` when
+/// `RLIMIT_SIGPENDING` is reached for a real-time signal).
+pub(crate) fn give_signal(s: &PendingSignal) -> Result {
+    // SAFETY: `s.info` is 48 bytes, a `kernel_siginfo`, read by copy; the
+    // current task is valid and `send_sig_info` takes its own locks.
+    let r = unsafe { roam_give_signal(s.signo as i32, s.info.as_ptr()) };
+    if r < 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
 }
 
 /// The current task's blocked mask, signal actions and alternate stack.

@@ -43,7 +43,9 @@
 //! ```
 //!
 //! So a failed call kills the process with `SIGILL` rather than letting it
-//! run half restored. All six argument registers are always loaded (the
+//! run half restored. The steps that queue pending signals again
+//! ([`Builder::queue_signal`]) have `EB 02` (`jmp +2`) in place of the
+//! `jb`: their errors are ignored. All six argument registers are always loaded (the
 //! kernel ignores the ones a call does not take), which keeps every step
 //! the same length. The code ends with [`FINAL_LEN`] (24) bytes:
 //!
@@ -128,17 +130,17 @@
 //!
 //! `core` only, no panics, whatever the input.
 
-use crate::image::{AltStack, Regs, SigAction, MAX_XSTATE, NSIG, PAGE_SIZE, USER_CS, USER_DS, USER_END};
+use crate::image::{AltStack, PendingSignal, Regs, SigAction, MAX_PENDING, MAX_XSTATE, NSIG, PAGE_SIZE, USER_CS, USER_DS, USER_END};
 
 /// Pages of code at the start of the scratch area.
-pub const CODE_PAGES: usize = 2;
+pub const CODE_PAGES: usize = 4;
 
 /// Length of the code region in bytes.
 pub const CODE_LEN: usize = CODE_PAGES * PAGE_SIZE;
 
 /// Total size of the scratch area in pages: [`CODE_PAGES`] of code and
-/// four of data (stack, data items, signal frame, xstate).
-pub const SCRATCH_PAGES: usize = 6;
+/// eight of data (stack, data items, signal frame, xstate).
+pub const SCRATCH_PAGES: usize = 12;
 
 /// Total size of the scratch area in bytes.
 pub const SCRATCH_LEN: usize = SCRATCH_PAGES * PAGE_SIZE;
@@ -150,8 +152,8 @@ pub const DATA_OFFSET: usize = CODE_LEN;
 pub const STACK_LEN: usize = 1024;
 
 /// Most system calls one restorer makes (enough for 64 `rt_sigaction`
-/// calls and a few dozen others).
-pub const MAX_CALLS: usize = 96;
+/// calls, re-queueing [`MAX_PENDING`] signals and a few dozen others).
+pub const MAX_CALLS: usize = 192;
 
 /// Length of the code of one system call step.
 pub const STEP_LEN: usize = 82;
@@ -176,6 +178,17 @@ pub const SYS_RT_SIGACTION: u64 = 13;
 
 /// `rt_sigreturn` system call number.
 pub const SYS_RT_SIGRETURN: u64 = 15;
+
+/// `rt_sigqueueinfo` system call number: a signal on the process's
+/// shared queue.
+pub const SYS_RT_SIGQUEUEINFO: u64 = 129;
+
+/// `rt_tgsigqueueinfo` system call number: a signal on one thread's
+/// private queue.
+pub const SYS_RT_TGSIGQUEUEINFO: u64 = 297;
+
+/// `sizeof(siginfo_t)` in user space: the kernel's `siginfo` and zeros.
+pub const SIGINFO_T_LEN: usize = 128;
 
 /// `FP_XSTATE_MAGIC1`: marks `sw_reserved` as a `struct _fpx_sw_bytes`.
 pub const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
@@ -233,6 +246,8 @@ const MOV_ARGS: [[u8; 2]; 6] = [
 const SYSCALL: [u8; 2] = [0x0F, 0x05];
 const UD2: [u8; 2] = [0x0F, 0x0B];
 const CHECK: [u8; 10] = [0x48, 0x3D, 0x01, 0xF0, 0xFF, 0xFF, 0x72, 0x02, 0x0F, 0x0B];
+/// [`CHECK`] with `jmp +2` for `jb +2`: the error is ignored.
+const NO_CHECK: [u8; 10] = [0x48, 0x3D, 0x01, 0xF0, 0xFF, 0xFF, 0xEB, 0x02, 0x0F, 0x0B];
 const INT3: u8 = 0xCC;
 
 // The code of MAX_CALLS steps and the final sequence fits the code region.
@@ -243,8 +258,12 @@ const _: () = assert!(MAX_CALLS * STEP_LEN + FINAL_LEN <= CODE_LEN);
 // (after up to 63 bytes of alignment) and the largest xstate with its
 // trailing magic, with room to spare.
 const _: () = assert!(FPSTATE_OFFSET >= FRAME_LEN && FPSTATE_OFFSET.is_multiple_of(64));
-const _: () =
-    assert!(DATA_START + NSIG * SigAction::SIZE + 63 + FPSTATE_OFFSET + MAX_XSTATE as usize + 4 + 1024 <= SCRATCH_LEN);
+// It also holds the `siginfo_t` of every pending signal.
+const _: () = assert!(
+    DATA_START + NSIG * SigAction::SIZE + MAX_PENDING * SIGINFO_T_LEN + 63 + FPSTATE_OFFSET + MAX_XSTATE as usize + 4 + 1024
+        <= SCRATCH_LEN
+);
+const _: () = assert!(MAX_CALLS >= NSIG + MAX_PENDING + 32);
 const _: () = assert!(STACK_LEN.is_multiple_of(16) && DATA_OFFSET.is_multiple_of(16));
 
 /// Why a restorer could not be built.
@@ -324,15 +343,17 @@ fn movabs(buf: &mut [u8], at: usize, op: [u8; 2], imm: u64) -> Result<usize, Res
     next.checked_add(8).ok_or(RestoreError::NoRoom)
 }
 
-/// The [`STEP_LEN`] bytes of one system call step.
-fn encode_step(nr: u64, args: [u64; 6]) -> Result<[u8; STEP_LEN], RestoreError> {
+/// The [`STEP_LEN`] bytes of one system call step; with `checked`, an
+/// error stops the restorer (`ud2`).
+fn encode_step(nr: u64, args: [u64; 6], checked: bool) -> Result<[u8; STEP_LEN], RestoreError> {
     let mut step = [0u8; STEP_LEN];
     let mut at = movabs(&mut step, 0, MOV_RAX, nr)?;
     for (op, arg) in MOV_ARGS.iter().zip(args.iter()) {
         at = movabs(&mut step, at, *op, *arg)?;
     }
     put(&mut step, at, &SYSCALL)?;
-    put(&mut step, at.checked_add(SYSCALL.len()).ok_or(RestoreError::NoRoom)?, &CHECK)?;
+    let check = if checked { &CHECK } else { &NO_CHECK };
+    put(&mut step, at.checked_add(SYSCALL.len()).ok_or(RestoreError::NoRoom)?, check)?;
     Ok(step)
 }
 
@@ -470,8 +491,12 @@ impl<'a> Builder<'a> {
     /// r9 = args`, `syscall`, then the result check (`ud2` on -4095..=-1).
     /// `TooManyCalls` past [`MAX_CALLS`].
     pub fn syscall(&mut self, nr: u64, args: [u64; 6]) -> Result<(), RestoreError> {
+        self.step(nr, args, true)
+    }
+
+    fn step(&mut self, nr: u64, args: [u64; 6], checked: bool) -> Result<(), RestoreError> {
         self.step_room()?;
-        let step = encode_step(nr, args)?;
+        let step = encode_step(nr, args, checked)?;
         put(self.buf, self.code, &step)?;
         self.code = self.code.checked_add(STEP_LEN).ok_or(RestoreError::NoRoom)?;
         self.calls = self.calls.saturating_add(1);
@@ -493,6 +518,30 @@ impl<'a> Builder<'a> {
         put64(&mut raw, 24, act.mask)?;
         let at = self.data(&raw, 8)?;
         self.syscall(SYS_RT_SIGACTION, [u64::from(signo), at, 0, SIGSET_SIZE, 0, 0])
+    }
+
+    /// Appends a step that queues `sig` again on the queue it came from:
+    /// `rt_sigqueueinfo(tgid, signo, &info)` for the shared queue,
+    /// `rt_tgsigqueueinfo(tgid, tid, signo, &info)` for the private one,
+    /// with `info` (the signal's `siginfo`, zero-padded to
+    /// [`SIGINFO_T_LEN`]) placed in the data region, 8-byte aligned. A
+    /// process may send itself any `si_code`, so the `siginfo` arrives as
+    /// it was sent. The result is not checked: a signal the destination
+    /// cannot queue (its `RLIMIT_SIGPENDING` reached) is lost rather than
+    /// the process. Put these after every `rt_sigaction` step: setting an
+    /// action discards a pending signal that it makes ignored.
+    /// `TooManyCalls` or `NoRoom` leave the builder unchanged.
+    pub fn queue_signal(&mut self, tgid: u32, tid: u32, sig: &PendingSignal) -> Result<(), RestoreError> {
+        self.step_room()?;
+        let mut raw = [0u8; SIGINFO_T_LEN];
+        put(&mut raw, 0, &sig.info)?;
+        let at = self.data(&raw, 8)?;
+        let (tgid, tid, signo) = (u64::from(tgid), u64::from(tid), u64::from(sig.signo));
+        if sig.shared {
+            self.step(SYS_RT_SIGQUEUEINFO, [tgid, signo, at, 0, 0, 0], false)
+        } else {
+            self.step(SYS_RT_TGSIGQUEUEINFO, [tgid, tid, signo, at, 0, 0], false)
+        }
     }
 
     /// Writes the signal frame (`regs`, the `blocked` mask, `altstack` and

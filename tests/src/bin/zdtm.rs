@@ -19,6 +19,14 @@
 //!   written by the process (copied on write) keep what was written, the
 //!   others still read the file's bytes, and each page keeps its
 //!   protection.
+//! * `sigpending` — signals blocked and pending: SIGUSR1 and SIGUSR2
+//!   raised (`tgkill`: the thread's private queue, `SI_TKILL`), SIGHUP and
+//!   SIGWINCH sent with `kill` (the process's shared queue, `SI_USER`),
+//!   and for SIGRTMIN..=SIGRTMIN+2 three values each with `sigqueue`
+//!   (shared, `SI_QUEUE`) and two with `rt_tgsigqueueinfo` (private):
+//!   each queue holds exactly its signals (`/proc/self/status`), and
+//!   draining them with `rt_sigtimedwait` gives every one once, in queue
+//!   order, with its code, value, sender pid and uid.
 //!
 //! Defects not fixed yet (`zdtm list-known`; runnable by name, not in the
 //! cluster suite until they pass):
@@ -32,7 +40,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 static TERM: AtomicBool = AtomicBool::new(false);
 const PAGE: usize = 4096;
-const TESTS: &[(&str, fn() -> Check)] = &[("mprotect", mprotect_anon), ("mprotect_file", mprotect_file)];
+const TESTS: &[(&str, fn() -> Check)] =
+    &[("mprotect", mprotect_anon), ("mprotect_file", mprotect_file), ("sigpending", sigpending)];
 /// Tests of defects not fixed yet: runnable by name, not in `list` (so
 /// not in the cluster suite); `zdtm list-known` names them.
 const KNOWN: &[(&str, fn() -> Check)] = &[("monotonic", monotonic), ("timers", timers)];
@@ -358,6 +367,160 @@ fn timers() -> Check {
         let elapsed = (now_ns(libc::CLOCK_MONOTONIC) - start) / 1_000_000_000;
         if unsafe { libc::timer_gettime(o as libc::timer_t, &mut its) } != 0 || (its.it_value.tv_sec - (3600 - elapsed)).abs() > 5 {
             return Err(format!("one-shot timer: gone or {} s left after {elapsed} s", its.it_value.tv_sec));
+        }
+        Ok(())
+    })
+}
+
+/// One signal as `sigpending` sends it and expects it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sent {
+    signo: i32,
+    code: i32,
+    /// `si_value` of a queued signal.
+    value: Option<usize>,
+}
+
+/// The standard signals of `sigpending`, how each is sent, and on which
+/// queue it waits (true: shared).
+const STD_SIGNALS: [(i32, bool); 4] = [(libc::SIGUSR1, false), (libc::SIGHUP, true), (libc::SIGUSR2, false), (libc::SIGWINCH, true)];
+
+/// The real-time signals of `sigpending` and the values queued with
+/// each: private ones (sent second) get the lower values, since a
+/// thread's private queue is drained before the process's shared one.
+fn rt_values(r: i32) -> ([usize; 3], [usize; 2]) {
+    let base = 1000 * (r as usize + 1);
+    ([base + 3, base + 4, base + 5], [base + 1, base + 2])
+}
+
+fn sigpending() -> Check {
+    let rt = |r: i32| libc::SIGRTMIN() + r;
+    // SAFETY: sigset_t is plain data; the libc calls fill it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    let all: Vec<i32> = STD_SIGNALS.iter().map(|s| s.0).chain((0..3).map(rt)).collect();
+    for &s in &all {
+        // SAFETY: as above.
+        unsafe { libc::sigaddset(&mut set, s) };
+    }
+    // SAFETY: blocks the set for this (only) thread.
+    if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+        eprintln!("sigprocmask: {}", std::io::Error::last_os_error());
+        std::process::exit(2);
+    }
+    // SAFETY: plain system calls.
+    let (pid, tid, uid) = unsafe { (libc::getpid(), libc::gettid(), libc::getuid()) };
+    let sent = |what: &str, r: libc::c_int| {
+        if r != 0 {
+            eprintln!("{what}: {}", std::io::Error::last_os_error());
+            std::process::exit(2);
+        }
+    };
+    for (s, shared) in STD_SIGNALS {
+        // SAFETY: signals to ourselves, blocked.
+        sent("kill/raise", unsafe { if shared { libc::kill(pid, s) } else { libc::raise(s) } });
+    }
+    for r in 0..3 {
+        let (shared, private) = rt_values(r);
+        for v in shared {
+            let value = libc::sigval { sival_ptr: v as *mut libc::c_void };
+            // SAFETY: queues a blocked signal to ourselves.
+            sent("sigqueue", unsafe { libc::sigqueue(pid, rt(r), value) });
+        }
+        for v in private {
+            // SAFETY: a zeroed siginfo_t is valid; the fields are set below.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            info.si_signo = rt(r);
+            info.si_code = libc::SI_QUEUE;
+            // The `_rt` layout: pid, uid, value after signo, errno, code.
+            // SAFETY: siginfo_t is 128 bytes; these offsets are inside it.
+            unsafe {
+                let p = (&mut info as *mut libc::siginfo_t).cast::<u8>();
+                p.add(16).cast::<i32>().write_unaligned(pid);
+                p.add(20).cast::<u32>().write_unaligned(uid);
+                p.add(24).cast::<usize>().write_unaligned(v);
+            }
+            // SAFETY: rt_tgsigqueueinfo(tgid, tid, sig, &info) to ourselves.
+            let r = unsafe { libc::syscall(libc::SYS_rt_tgsigqueueinfo, pid, tid, rt(r), &info) };
+            sent("rt_tgsigqueueinfo", r as libc::c_int);
+        }
+    }
+    // What each number should give back, in order: private queue first.
+    let mut want: Vec<Sent> = Vec::new();
+    for (s, shared) in STD_SIGNALS {
+        want.push(Sent { signo: s, code: if shared { libc::SI_USER } else { libc::SI_TKILL }, value: None });
+    }
+    for r in 0..3 {
+        let (shared, private) = rt_values(r);
+        for v in private.into_iter().chain(shared) {
+            want.push(Sent { signo: rt(r), code: libc::SI_QUEUE, value: Some(v) });
+        }
+    }
+    let bit = |s: i32| 1u64 << (s - 1);
+    let private_mask: u64 = STD_SIGNALS.iter().filter(|s| !s.1).map(|s| bit(s.0)).chain((0..3).map(|r| bit(rt(r)))).sum();
+    let shared_mask: u64 = STD_SIGNALS.iter().filter(|s| s.1).map(|s| bit(s.0)).chain((0..3).map(|r| bit(rt(r)))).sum();
+    Box::new(move || {
+        // SAFETY: as above.
+        let mut pend: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `pend` is a valid sigset_t.
+        if unsafe { libc::sigpending(&mut pend) } != 0 {
+            return Err(format!("sigpending: {}", std::io::Error::last_os_error()));
+        }
+        let pending: Vec<i32> = (1..=64).filter(|&s| unsafe { libc::sigismember(&pend, s) } == 1).collect();
+        let mut expected = all.clone();
+        expected.sort();
+        if pending != expected {
+            return Err(format!("pending signals {pending:?}, expected {expected:?}"));
+        }
+        let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+        let field = |name: &str| {
+            status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        };
+        if field("SigPnd:") != Some(private_mask) || field("ShdPnd:") != Some(shared_mask) {
+            return Err(format!(
+                "queues: private {:x?} shared {:x?}, expected {private_mask:x} and {shared_mask:x}",
+                field("SigPnd:"),
+                field("ShdPnd:")
+            ));
+        }
+        // Drain: every signal once, each number's in queue order.
+        let mut got: Vec<Sent> = Vec::new();
+        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        loop {
+            // SAFETY: as above.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // The system call itself: the C library's sigtimedwait folds
+            // SI_TKILL into SI_USER. SAFETY: valid set, siginfo, timeout
+            // and the kernel's sigset size.
+            let s = unsafe { libc::syscall(libc::SYS_rt_sigtimedwait, &set, &mut info, &zero, 8usize) } as i32;
+            if s < 0 {
+                break;
+            }
+            // SAFETY: the kernel filled `info`; the `_rt`/`_kill` fields sit
+            // at 16 (pid) and 20 (uid), the value at 24.
+            let (spid, suid, value) = unsafe {
+                let p = (&info as *const libc::siginfo_t).cast::<u8>();
+                (p.add(16).cast::<i32>().read_unaligned(), p.add(20).cast::<u32>().read_unaligned(), p.add(24).cast::<usize>().read_unaligned())
+            };
+            if s != info.si_signo || spid != pid || suid != uid {
+                return Err(format!("signal {s}: signo {} pid {spid} uid {suid}, expected {s}, {pid}, {uid}", info.si_signo));
+            }
+            let queued = info.si_code == libc::SI_QUEUE;
+            got.push(Sent { signo: s, code: info.si_code, value: queued.then_some(value) });
+            if got.len() > want.len() {
+                return Err(format!("more signals than were sent: {got:?}"));
+            }
+        }
+        for &s in &all {
+            let g: Vec<&Sent> = got.iter().filter(|x| x.signo == s).collect();
+            let w: Vec<&Sent> = want.iter().filter(|x| x.signo == s).collect();
+            if g != w {
+                return Err(format!("signal {s}: got {g:?}, expected {w:?}"));
+            }
+        }
+        if got.len() != want.len() {
+            return Err(format!("got {} signals, expected {}: {got:?}", got.len(), want.len()));
         }
         Ok(())
     })

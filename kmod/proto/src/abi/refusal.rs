@@ -34,6 +34,9 @@ pub const GONE: u32 = 105;
 pub const NO_TRANSPORT: u32 = 106;
 /// Capturing its state failed on this node.
 pub const CAPTURE: u32 = 107;
+/// More signals are pending for it than an image carries
+/// ([`MAX_PENDING`](crate::image::MAX_PENDING)); they stay pending here.
+pub const SIGNALS: u32 = 108;
 
 /// A one-line explanation of `reason`.
 pub const fn explain(reason: u32) -> &'static str {
@@ -54,6 +57,7 @@ pub const fn explain(reason: u32) -> &'static str {
         GONE => "the process exited before it could move",
         NO_TRANSPORT => "this node's cluster transport is not running",
         CAPTURE => "capturing the process state failed",
+        SIGNALS => "more signals are pending for the process than a migration carries (96): let it handle them first",
         _ => "unknown reason",
     }
 }
@@ -77,6 +81,7 @@ pub const fn name(reason: u32) -> &'static str {
         GONE => "gone",
         NO_TRANSPORT => "no-transport",
         CAPTURE => "capture",
+        SIGNALS => "signals",
         _ => "failed",
     }
 }

@@ -31,6 +31,8 @@ pub enum MsgKind {
     Refuse = 6,
     /// Either side gives up.
     Abort = 7,
+    /// The pending signals (after `Begin`, before the areas).
+    Signals = 8,
 }
 
 impl MsgKind {
@@ -44,6 +46,7 @@ impl MsgKind {
             5 => MsgKind::Accept,
             6 => MsgKind::Refuse,
             7 => MsgKind::Abort,
+            8 => MsgKind::Signals,
             _ => return None,
         })
     }

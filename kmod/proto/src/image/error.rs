@@ -20,8 +20,12 @@ pub enum ImageError {
     /// An invalid page batch, or one outside every area, or page totals or
     /// checksum not matching the commit.
     BadBatch,
-    /// A bound exceeded (xstate, areas, pages, batch size).
+    /// A bound exceeded (xstate, areas, pages, batch size, signals).
     TooLarge,
+    /// A pending signal with a number out of range (0, above 64,
+    /// `SIGKILL`, `SIGSTOP`), a `siginfo` naming another signal, or an
+    /// unknown queue.
+    BadSignal,
 }
 
 impl ImageError {
@@ -34,6 +38,7 @@ impl ImageError {
             ImageError::BadVma => "bad_vma",
             ImageError::BadBatch => "bad_batch",
             ImageError::TooLarge => "too_large",
+            ImageError::BadSignal => "bad_signal",
         }
     }
 

@@ -6,12 +6,14 @@
 //! 1. `Begin` (source to destination): the [`ImageHeader`], the registers
 //!    ([`Regs`]), the memory layout ([`MmLayout`]), the signal state
 //!    ([`SigState`]) and the extended FPU state (`xstate`, opaque here);
-//! 2. `Vmas`: the memory areas ([`Vma`]), in address order, at most
+//! 2. `Signals`: the signals pending when it was taken ([`PendingSignal`]),
+//!    at most [`MAX_PENDING`], in queue order;
+//! 3. `Vmas`: the memory areas ([`Vma`]), in address order, at most
 //!    [`MAX_VMAS_PER_MSG`] per message, `header.nr_vmas` in all;
-//! 3. `Pages`: batches of up to [`MAX_BATCH_PAGES`] consecutive pages, each
+//! 4. `Pages`: batches of up to [`MAX_BATCH_PAGES`] consecutive pages, each
 //!    inside one area, `header.nr_pages` pages in all;
-//! 4. `Commit`: the page count and the [`Checksum`] of every batch;
-//! 5. the destination answers `Accept` (with the new local pid) or
+//! 5. `Commit`: the page count and the [`Checksum`] of every batch;
+//! 6. the destination answers `Accept` (with the new local pid) or
 //!    `Refuse` (with a [`RefuseReason`]); either side may send `Abort` at
 //!    any time.
 //!
@@ -22,6 +24,7 @@
 //! | kind   | body                                                              |
 //! |--------|-------------------------------------------------------------------|
 //! | Begin  | header (76) · regs (216) · mm (88) · signals (2076) · xstate      |
+//! | Signals | count u32 · count × (signo u32 · shared u32 · kernel_siginfo (48)) |
 //! | Vmas   | first index u32 · count u32 · count × vma (96)                     |
 //! | Pages  | first address u64 · count u32 · count × 4096 bytes                 |
 //! | Commit | page count u64 · checksum u64                                      |
@@ -32,7 +35,7 @@
 //! Decoders check, in order: the prefix (`BadVersion`), the fixed part
 //! (`Truncated`), versions and bounds (`BadVersion`, `TooLarge`), the total
 //! length (`Truncated` if short, `BadLength` if long), then the content
-//! (`BadVma`, `BadBatch`). So any strict prefix of a valid message decodes
+//! (`BadVma`, `BadBatch`, `BadSignal`). So any strict prefix of a valid message decodes
 //! to `Truncated`. Frames are already authenticated; these checks keep a
 //! buggy or mismatched peer from corrupting the destination.
 //!
@@ -46,6 +49,7 @@
 //! * `header`: [`ImageHeader`], [`cause`] and the image-wide bounds;
 //! * `regs`, `signals`: the [`Regs`], [`MmLayout`] and [`SigState`] that
 //!   `begin`, the `Begin` message, carries;
+//! * `pending`: [`PendingSignal`] and the `Signals` message;
 //! * `vmas`: [`Vma`] and the `Vmas` message;
 //! * `pages`: [`PageBatchHeader`] and the `Pages` message;
 //! * `checksum`: the [`Checksum`] of the batches;
@@ -64,6 +68,7 @@ mod header;
 mod msg;
 mod outcome;
 mod pages;
+mod pending;
 mod progress;
 mod regs;
 mod signals;
@@ -85,6 +90,10 @@ pub use self::{
     pages::{
         batch_in_vmas, batch_len, decode_batch, encode_batch, encode_batch_header, parse_batch, PageBatchHeader,
         BATCH_HEAD_LEN, MAX_BATCH_PAGES,
+    },
+    pending::{
+        decode_signals, encode_signals, signals_len, PendingSignal, SignalsView, MAX_PENDING, PENDING_LEN, SIGINFO_LEN,
+        SIGNALS_HEAD_LEN,
     },
     progress::Progress,
     regs::{MmLayout, Regs, USER_CS, USER_DS},

@@ -1,7 +1,7 @@
 //! Any migration message: [`MigrateMsg`] and [`decode`], which reads the
 //! prefix and hands the message to its kind's decoder.
 //!
-//! Calls every message's decoder ([`super::begin`], [`super::vmas`],
+//! Calls every message's decoder ([`super::begin`], [`super::pending`], [`super::vmas`],
 //! [`super::pages`], [`super::outcome`]); nothing calls back into it.
 
 use super::begin::{decode_begin, BeginView};
@@ -9,6 +9,7 @@ use super::codec::{msg_kind, MsgKind};
 use super::error::{ImageError, RefuseReason};
 use super::outcome::{decode_abort, decode_accept, decode_commit, decode_refuse};
 use super::pages::{parse_batch, PageBatchHeader};
+use super::pending::{decode_signals, SignalsView};
 use super::vmas::{decode_vmas, VmasView};
 
 /// Any decoded migration message.
@@ -17,6 +18,8 @@ use super::vmas::{decode_vmas, VmasView};
 pub enum MigrateMsg<'a> {
     /// See [`decode_begin`].
     Begin(BeginView<'a>),
+    /// See [`decode_signals`].
+    Signals(SignalsView<'a>),
     /// See [`decode_vmas`].
     Vmas(VmasView<'a>),
     /// A page batch, checked on its own only ([`parse_batch`]): the
@@ -48,6 +51,7 @@ impl MigrateMsg<'_> {
     pub const fn kind(&self) -> MsgKind {
         match self {
             MigrateMsg::Begin(_) => MsgKind::Begin,
+            MigrateMsg::Signals(_) => MsgKind::Signals,
             MigrateMsg::Vmas(_) => MsgKind::Vmas,
             MigrateMsg::Pages(..) => MsgKind::Pages,
             MigrateMsg::Commit { .. } => MsgKind::Commit,
@@ -62,6 +66,7 @@ impl MigrateMsg<'_> {
 pub fn decode(buf: &[u8]) -> Result<MigrateMsg<'_>, ImageError> {
     Ok(match msg_kind(buf)? {
         MsgKind::Begin => MigrateMsg::Begin(decode_begin(buf)?),
+        MsgKind::Signals => MigrateMsg::Signals(decode_signals(buf)?),
         MsgKind::Vmas => MigrateMsg::Vmas(decode_vmas(buf)?),
         MsgKind::Pages => {
             let (h, data) = parse_batch(buf)?;

@@ -44,7 +44,7 @@ impl AltStack {
 }
 
 /// The process's signal handling state. Pending signals are not part of
-/// it: the source delivers or keeps them before the image is taken.
+/// it: they travel in their own message (`pending`, [`super::pending`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SigState {
     /// The blocked mask (bit `n - 1` is signal `n`).

@@ -11,6 +11,10 @@ fn sizes_and_layouts() {
     assert_eq!(HEADER_LEN, 92);
     assert_eq!(BEGIN_FIXED_LEN, 4 + 92 + 216 + 88 + 2076);
     assert_eq!(VMA_WIRE_LEN, 96);
+    assert_eq!(SIGINFO_LEN, 48);
+    assert_eq!(PENDING_LEN, 56);
+    assert_eq!(SIGNALS_HEAD_LEN, 8);
+    assert!(signals_len(MAX_PENDING) <= roam_proto::wire::MAX_PAYLOAD);
     assert_eq!(BATCH_HEAD_LEN, 16);
     assert_eq!(PAGE_SIZE, 4096);
     assert_eq!(MAX_BATCH_PAGES, 32);

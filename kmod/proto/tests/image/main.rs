@@ -14,6 +14,7 @@ mod layout;
 mod msg;
 mod outcome;
 mod pages;
+mod pending;
 mod progress;
 mod props;
 mod vmas;
@@ -103,6 +104,24 @@ fn begin_msg(xstate: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Pending signals of both queues, standard and queued real-time ones.
+fn pending() -> Vec<PendingSignal> {
+    vec![
+        PendingSignal::new(10, true, 0, 4240, 1000, 0),
+        PendingSignal::new(1, false, -6, 4240, 1000, 0),
+        PendingSignal::new(34, true, -1, 4240, 1000, 7),
+        PendingSignal::new(34, true, -1, 4240, 1000, 8),
+        PendingSignal::new(34, false, -1, 4240, 1000, 9),
+        PendingSignal::new(64, false, 0x80, 0, 0, u64::MAX),
+    ]
+}
+
+fn signals_msg(s: &[PendingSignal]) -> Vec<u8> {
+    let mut out = vec![0u8; signals_len(s.len())];
+    assert_eq!(encode_signals(s, &mut out), Ok(out.len()));
+    out
+}
+
 fn vmas_msg(first: u32, v: &[Vma]) -> Vec<u8> {
     let mut out = vec![0u8; vmas_len(v.len())];
     assert_eq!(encode_vmas(first, v, &mut out), Ok(out.len()));
@@ -148,6 +167,7 @@ fn every_message() -> Vec<Vec<u8>> {
     let b = PageBatchHeader { first_addr: 0x60_0000, count: 2 };
     vec![
         begin_msg(&[7u8; 100]),
+        signals_msg(&pending()),
         vmas_msg(0, &vmas()),
         batch_msg(&b, &page_data(2, 1)),
         commit_msg(10, 0xdead_beef),

@@ -22,7 +22,7 @@ fn progress_through_a_whole_image() {
         encode_begin(&h, &user_regs(), &mm(), &sig(), &[], &mut out).unwrap();
         out
     };
-    let mut msgs = vec![begin, vmas_msg(0, &v[..2]), vmas_msg(2, &v[2..])];
+    let mut msgs = vec![begin, signals_msg(&pending()), vmas_msg(0, &v[..2]), vmas_msg(2, &v[2..])];
     for (h, d) in &batches {
         msgs.push(batch_msg(h, d));
     }
@@ -36,6 +36,10 @@ fn progress_through_a_whole_image() {
             MigrateMsg::Begin(b) => {
                 assert!(b.regs.user_mode_ok());
                 p.begin(&b.header).unwrap();
+            }
+            MigrateMsg::Signals(s) => {
+                assert_eq!(s.len(), pending().len());
+                p.signals().unwrap();
             }
             MigrateMsg::Vmas(view) => {
                 p.vmas(&view).unwrap();
@@ -74,6 +78,7 @@ fn progress_rejects_out_of_order() {
     assert_eq!(p.vmas(&view1), Err(ImageError::BadVma));
     assert_eq!(p.pages(&b, &d), Err(ImageError::BadBatch));
     assert_eq!(p.commit(0, 0), Err(ImageError::BadBatch));
+    assert_eq!(p.signals(), Err(ImageError::BadLength));
     assert!(!p.vmas_done());
 
     // Bad headers, a second Begin.
@@ -81,6 +86,11 @@ fn progress_rejects_out_of_order() {
     assert_eq!(p.begin(&header(MAX_VMAS + 1, 4, 0)), Err(ImageError::TooLarge));
     p.begin(&header(5, 4, 0)).unwrap();
     assert_eq!(p.begin(&header(5, 4, 0)), Err(ImageError::BadLength));
+
+    // The signals come before the areas, once.
+    assert_eq!(p.vmas(&view1), Err(ImageError::BadLength));
+    p.signals().unwrap();
+    assert_eq!(p.signals(), Err(ImageError::BadLength));
 
     // Areas out of order, pages before all areas.
     assert_eq!(p.vmas(&view2), Err(ImageError::BadVma));
@@ -105,7 +115,20 @@ fn progress_rejects_out_of_order() {
     // Areas overlapping across two messages.
     let mut p = Progress::new();
     p.begin(&header(3, 0, 0)).unwrap();
+    p.signals().unwrap();
     p.vmas(&decode_vmas(&vmas_msg(0, &v[..2])).unwrap()).unwrap();
     let overlapping = vmas_msg(2, &[Vma::new(0x60_2000, 0x60_8000, 0, 0)]);
     assert_eq!(p.vmas(&decode_vmas(&overlapping).unwrap()), Err(ImageError::BadVma));
+}
+
+/// An image without areas still needs its signals before the commit.
+#[test]
+fn progress_needs_the_signals() {
+    let mut p = Progress::new();
+    p.begin(&header(0, 0, 0)).unwrap();
+    assert!(!p.vmas_done());
+    assert_eq!(p.commit(0, Checksum::new().finish()), Err(ImageError::BadBatch));
+    p.signals().unwrap();
+    assert!(p.vmas_done());
+    assert_eq!(p.commit(0, Checksum::new().finish()), Ok(()));
 }

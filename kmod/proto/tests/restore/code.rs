@@ -52,8 +52,8 @@ fn final_sequence_exact_bytes() {
     b.syscall(39, [0; 6]).unwrap();
     b.finish(&regs(), 0, &AltStack::default(), &xstate(576)).unwrap();
     // No data items: the frame sits at the first data byte after the
-    // stack, offset 0x2400 (already 64-aligned); rsp = frame + 8.
-    let rsp = (BASE + 0x2408).to_le_bytes();
+    // stack, offset D0 (already 64-aligned); rsp = frame + 8.
+    let rsp = (BASE + D0 as u64 + 8).to_le_bytes();
     #[rustfmt::skip]
     let want: [u8; 24] = [
         0x48, 0xBC, rsp[0], rsp[1], rsp[2], rsp[3], rsp[4], rsp[5], rsp[6], rsp[7], // movabs rsp
@@ -82,12 +82,12 @@ fn too_many_calls() {
     let act = SigAction { handler: 1, flags: 2, restorer: 3, mask: 4 };
     assert_eq!(b.sigaction(10, &act), Err(RestoreError::TooManyCalls));
     // The refused sigaction took no data.
-    assert_eq!(b.data(&[1], 1), Ok(BASE + 0x2400));
+    assert_eq!(b.data(&[1], 1), Ok(BASE + D0 as u64));
     b.finish(&regs(), 0, &AltStack::default(), &xstate(576)).unwrap();
     let (steps, _) = decode_code(&buf);
     assert_eq!(steps.len(), MAX_CALLS);
     for (i, s) in steps.iter().enumerate() {
-        assert_eq!(*s, Step { nr: i as u64, args: [i as u64; 6] });
+        assert_eq!(*s, Step { nr: i as u64, args: [i as u64; 6], checked: true });
     }
 }
 
@@ -101,11 +101,41 @@ fn sigaction_step() {
     b.finish(&regs(), 0, &AltStack::default(), &xstate(576)).unwrap();
     let (steps, _) = decode_code(&buf);
     // The action goes after the 3 bytes, 8-aligned: 0x2408.
-    let at = BASE + 0x2408;
-    assert_eq!(steps, vec![Step { nr: 13, args: [17, at, 0, 8, 0, 0] }]);
+    let at = BASE + D0 as u64 + 8;
+    assert_eq!(steps, vec![Step { nr: 13, args: [17, at, 0, 8, 0, 0], checked: true }]);
     let a = off(at);
     assert_eq!(
         [le64(&buf, a), le64(&buf, a + 8), le64(&buf, a + 16), le64(&buf, a + 24)],
         [act.handler, act.flags, act.restorer, act.mask]
     );
+}
+
+/// `queue_signal`: `rt_sigqueueinfo` for the shared queue,
+/// `rt_tgsigqueueinfo` for the private one, each with its `siginfo_t`
+/// (the 48 bytes given, then zeros) in the data region; errors ignored.
+#[test]
+fn queue_signal_steps() {
+    use roam_proto::image::PendingSignal;
+    let mut buf = scratch();
+    let mut b = Builder::new(BASE, &mut buf).unwrap();
+    b.syscall(39, [0; 6]).unwrap();
+    let shared = PendingSignal::new(34, true, -1, 4240, 1000, 77);
+    let private = PendingSignal::new(10, false, -6, 4240, 1000, 0);
+    b.queue_signal(4240, 4242, &shared).unwrap();
+    b.queue_signal(4240, 4242, &private).unwrap();
+    assert_eq!(b.calls(), 3);
+    b.finish(&regs(), 0, &AltStack::default(), &xstate(576)).unwrap();
+    let (steps, _) = decode_code(&buf);
+    assert!(steps[0].checked);
+    let (s, p) = (&steps[1], &steps[2]);
+    assert!(!s.checked && !p.checked);
+    assert_eq!((s.nr, s.args[0], s.args[1]), (SYS_RT_SIGQUEUEINFO, 4240, 34));
+    assert_eq!((p.nr, p.args[0], p.args[1], p.args[2]), (SYS_RT_TGSIGQUEUEINFO, 4240, 4242, 10));
+    for (at, sig) in [(s.args[2], &shared), (p.args[3], &private)] {
+        assert_eq!(at % 8, 0);
+        let off = (at - BASE) as usize;
+        assert!(off >= D0 && off + SIGINFO_T_LEN <= SCRATCH_LEN);
+        assert_eq!(buf[off..off + 48], sig.info);
+        assert!(buf[off + 48..off + SIGINFO_T_LEN].iter().all(|b| *b == 0));
+    }
 }

@@ -8,7 +8,7 @@ fn frame_layout() {
     let mut buf = scratch();
     let mut b = Builder::new(BASE, &mut buf).unwrap();
     // 5 bytes of data push the frame to the next multiple of 64.
-    assert_eq!(b.data(&[9; 5], 1).unwrap(), BASE + 0x2400);
+    assert_eq!(b.data(&[9; 5], 1).unwrap(), BASE + D0 as u64);
     let r = regs();
     let blocked = 0x8000_0000_0001_4002;
     let alt = AltStack { sp: 0x7f00_0010_0000, flags: 0, size: 0x8000 };
@@ -17,7 +17,7 @@ fn frame_layout() {
 
     let (steps, frame_addr) = decode_code(&buf);
     assert!(steps.is_empty());
-    assert_eq!(frame_addr, BASE + 0x2440);
+    assert_eq!(frame_addr, BASE + 0x4440);
     let f = off(frame_addr);
 
     assert_eq!(le64(&buf, f), 0, "pretcode");
@@ -61,8 +61,8 @@ fn frame_layout() {
     assert_eq!(used, fp + 1004);
     assert!(buf[used..].iter().all(|b| *b == 0), "nothing past the end");
     // The data item is still there, and the gap before the frame is zero.
-    assert_eq!(buf[0x2400..0x2405], [9; 5]);
-    assert!(buf[0x2405..f].iter().all(|b| *b == 0));
+    assert_eq!(buf[D0..0x4405], [9; 5]);
+    assert!(buf[0x4405..f].iter().all(|b| *b == 0));
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn frame_is_64_aligned_after_any_data() {
         let used = b.finish(&regs(), 0, &AltStack::default(), &xstate(576)).unwrap();
         let (_, frame) = decode_code(&buf);
         assert_eq!(frame % 64, 0);
-        assert!(frame >= BASE + 0x2400 + n as u64 && frame < BASE + 0x2400 + n as u64 + 64);
+        assert!(frame >= BASE + D0 as u64 + n as u64 && frame < BASE + D0 as u64 + n as u64 + 64);
         assert_eq!(used, off(frame) + 448 + 576 + 4);
     }
 }

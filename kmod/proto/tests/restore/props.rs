@@ -37,17 +37,17 @@ proptest! {
                 Op::Data(d, a) => {
                     if let Ok(addr) = b.data(&d, a) {
                         prop_assert_eq!(addr % a.max(1) as u64, 0);
-                        prop_assert!(addr >= base + 0x2400 && addr + d.len() as u64 <= base + SCRATCH_LEN as u64);
+                        prop_assert!(addr >= base + D0 as u64 && addr + d.len() as u64 <= base + SCRATCH_LEN as u64);
                     }
                 }
                 Op::Call(n, a) => match b.syscall(n, a) {
-                    Ok(()) => want.push(Step { nr: n, args: a }),
+                    Ok(()) => want.push(Step { nr: n, args: a, checked: true }),
                     Err(e) => prop_assert_eq!(e, RestoreError::TooManyCalls),
                 },
                 Op::Sig(s, a) => {
                     let act = SigAction { handler: a[0], flags: a[1], restorer: a[2], mask: a[3] };
                     if b.sigaction(s, &act).is_ok() {
-                        want.push(Step { nr: 13, args: [u64::from(s), 0, 0, 8, 0, 0] });
+                        want.push(Step { nr: 13, args: [u64::from(s), 0, 0, 8, 0, 0], checked: true });
                     }
                 }
             }
@@ -65,12 +65,12 @@ proptest! {
         for (s, w) in steps.iter_mut().zip(&want) {
             if w.nr == 13 && s.nr == 13 {
                 let at = s.args[1];
-                prop_assert!(at >= base + 0x2400 && at + 32 <= base + SCRATCH_LEN as u64 && at % 8 == 0);
+                prop_assert!(at >= base + D0 as u64 && at + 32 <= base + SCRATCH_LEN as u64 && at % 8 == 0);
                 s.args[1] = 0;
             }
         }
         prop_assert_eq!(steps, want);
-        prop_assert!(rsp_frame % 64 == 0 && rsp_frame >= base + 0x2400);
+        prop_assert!(rsp_frame % 64 == 0 && rsp_frame >= base + D0 as u64);
         let f = (rsp_frame - base) as usize;
         prop_assert_eq!(le64(&buf, f + 304), blocked);
         let reg = Regs::from_array(&r);

@@ -72,7 +72,7 @@ fn finish_needs_room_for_the_xstate() {
     let build = |x: &[u8]| {
         let mut buf = scratch();
         let mut b = Builder::new(BASE, &mut buf).unwrap();
-        b.data(&vec![1; frame - 0x2400], 1).unwrap();
+        b.data(&vec![1; frame - D0], 1).unwrap();
         b.finish(&regs(), 0, &AltStack::default(), x)
     };
     assert_eq!(build(&xstate(636)), Ok(SCRATCH_LEN));
