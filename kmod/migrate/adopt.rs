@@ -168,11 +168,37 @@ impl Mover {
     /// The deputy takes its process back.
     pub(super) fn take_over(&self, inc: &Incoming) -> bool {
         let Ok((entry, stack, _)) = self.wait_install(inc) else { return false };
+        catch_up_clock(inc.state.lock().header.mono_ns);
         enter_restorer(entry, stack);
         inc.target.lock().mm = None;
         true
     }
 
+}
+
+/// Longest a homecoming waits for the home clock to catch up.
+const CATCH_UP_MAX_MS: u64 = 5_000;
+
+/// Coming home, where the process's clocks are the node's own again: if
+/// they ran ahead elsewhere (nodes' clocks drift apart, by a few parts per
+/// million on hardware and by far more under emulation), wait until this
+/// node's CLOCK_MONOTONIC has passed `seen_ns`, what the process last
+/// saw, so that it never sees time go back. The process is frozen in
+/// its move meanwhile (a SIGKILL ends the wait); a wait beyond
+/// [`CATCH_UP_MAX_MS`] is cut short and reported.
+fn catch_up_clock(seen_ns: u64) {
+    let ahead_ms = seen_ns.saturating_sub(time::now_ns()).div_ceil(1_000_000);
+    if ahead_ms == 0 {
+        return;
+    }
+    if ahead_ms > CATCH_UP_MAX_MS {
+        pr_warn!("pid {}: its clock ran {} ms ahead while away; it will see CLOCK_MONOTONIC step back\n", uctx::ids().1, ahead_ms);
+    }
+    let until = time::now_ms() + ahead_ms.min(CATCH_UP_MAX_MS);
+    // In short steps, so that a SIGKILL is not kept waiting.
+    while time::now_ms() < until && !uctx::fatal_signal_pending() {
+        crate::sys::thread::sleep_ms_uninterruptible(until.saturating_sub(time::now_ms()).clamp(1, 20) as u32);
+    }
 }
 
 /// Sets the current task's registers to start the restorer.
