@@ -30,10 +30,12 @@
 //! `incoming`, with `msg`, `events` and `hook::GuestIds` as leaves. The
 //! balancer sees the engine only through [`balance::Engine`].
 //!
-//! Lock order (outer first): a deputy's `ev`, an arrival's `state` or
-//! `target` (never both at once), then `reg`; `hook_ids` (a spinlock) and
-//! `events` are innermost and never held across a call into another role.
-//! No lock is held while sending a frame or sleeping for an answer.
+//! Lock order: `reg` may be held while a deputy's `ev` is taken (when a
+//! new deputy takes the events that came early), never the reverse; an
+//! arrival's `state` and `target` are taken one at a time and never with
+//! `reg`; `hook_ids` (a spinlock) and `events` are taken alone. No lock
+//! is held while sending a frame or sleeping for an answer, except the
+//! condition variables' own mutexes while they wait.
 
 use crate::abi::refusal;
 use crate::cluster::{tx, Cluster, FrameSink};
