@@ -168,7 +168,6 @@ impl Mover {
     /// The deputy takes its process back.
     pub(super) fn take_over(&self, inc: &Incoming) -> bool {
         let Ok((entry, stack, _)) = self.wait_install(inc) else { return false };
-        catch_up_clock(inc.state.lock().header.mono_ns);
         enter_restorer(entry, stack);
         inc.target.lock().mm = None;
         true
@@ -186,7 +185,7 @@ const CATCH_UP_MAX_MS: u64 = 5_000;
 /// saw, so that it never sees time go back. The process is frozen in
 /// its move meanwhile (a SIGKILL ends the wait); a wait beyond
 /// [`CATCH_UP_MAX_MS`] is cut short and reported.
-fn catch_up_clock(seen_ns: u64) {
+pub(super) fn catch_up_clock(seen_ns: u64) {
     let ahead_ms = seen_ns.saturating_sub(time::now_ns()).div_ceil(1_000_000);
     if ahead_ms == 0 {
         return;

@@ -15,7 +15,7 @@
 //! Owns [`Deputy`], its events and the scratch layout. Calls the
 //! registry, the hook table, the send helpers and `adopt.rs`.
 
-use super::adopt::enter_restorer;
+use super::adopt::{catch_up_clock, enter_restorer};
 use super::hook::GuestIds;
 use super::incoming::Incoming;
 use super::msg::ProcMsg;
@@ -266,14 +266,17 @@ impl Mover {
             if let Some(inc) = arriving {
                 if self.take_over(&inc) {
                     pr_info!("pid {} is back home\n", tgid);
-                    let (bounced, pages) = {
+                    let (bounced, pages, seen_ns) = {
                         let st = inc.state.lock();
-                        (st.header.cause == image::cause::SYSCALL, st.progress.pages_received())
+                        (st.header.cause == image::cause::SYSCALL, st.progress.pages_received(), st.header.mono_ns)
                     };
                     self.reg.lock().came_home(tgid, bounced, pages, time::now_ms());
                     self.unhook(tgid);
                     uctx::ungate_signals();
                     self.reg.lock().drop_deputy(tgid);
+                    // Home already (`where` says so); the process runs once
+                    // this node's clock has caught up with what it saw.
+                    catch_up_clock(seen_ns);
                     return;
                 }
             }

@@ -137,8 +137,14 @@ impl Ctx<'_> {
         self.sh(node, &format!("cat /tmp/{name}.out")).map(|o| o.text).unwrap_or_default()
     }
 
+    /// `roamctl migrate PID DEST` on `node`. It returns when the move has
+    /// ended, which for a large process on the debug kernel under TCG can
+    /// take longer than an ordinary command's limit.
     pub(super) fn migrate(&mut self, node: u32, pid: u32, dest: &str) -> Output {
-        self.sh(node, &format!("roamctl migrate {pid} {dest}")).unwrap_or(Output { rc: -1, text: "agent failed".into() })
+        let limit = Duration::from_secs(if self.debug { 180 } else { 90 });
+        self.cl.agents[(node - 1) as usize]
+            .run(&format!("roamctl migrate {pid} {dest}"), limit)
+            .unwrap_or(Output { rc: -1, text: "agent failed".into() })
     }
 
     pub(super) fn where_is(&mut self, node: u32, pid: u32) -> String {
