@@ -25,10 +25,10 @@ pub(super) fn run(c: &mut Ctx, pids: &[u32]) -> Result<Vec<u32>> {
         extra.len() == 2 && after == before && count(&places, "home") == 2,
         format!("migrations done {before} -> {after}; {places:?}"),
     );
-    let _ = c.set(1, "stay", "0");
-
-    // lstay: node 1's own processes stay home too.
+    // lstay: node 1's own processes stay home too. Set before `stay` is
+    // cleared, so that no balancing step falls between the two.
     let _ = c.set(1, "lstay", "1");
+    let _ = c.set(1, "stay", "0");
     let before = c.balancer_done(1);
     std::thread::sleep(Duration::from_secs(10));
     let after = c.balancer_done(1);
