@@ -50,6 +50,9 @@ mod migrate;
 #[path = "proto/src/policy.rs"]
 mod policy;
 #[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/rearm.rs"]
+mod rearm;
+#[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/restore.rs"]
 mod restore;
 #[allow(dead_code, unreachable_pub)]

@@ -259,6 +259,11 @@ impl Cluster {
         self.cfg.lock().peers.iter().find(|p| p.id == id).cloned()
     }
 
+    /// Whether `ip` is the address of a configured peer.
+    pub(crate) fn is_member_ip(&self, ip: u32) -> bool {
+        self.cfg.lock().peers.iter().any(|p| p.addr.ip == ip)
+    }
+
     /// A snapshot of the peer list (so no lock is held while using it).
     pub(crate) fn peers(&self) -> Result<KVec<Arc<Peer>>> {
         let cfg = self.cfg.lock();

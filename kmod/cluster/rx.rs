@@ -31,6 +31,12 @@ pub(crate) fn listen_loop(c: Arc<Cluster>, sock: Arc<TcpSocket>) {
             }
         };
         c.stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
+        // Only members' addresses get a receiver: others cannot hold the
+        // slots real peers need (nor make this node allocate for them).
+        if !conn.peer_addr().is_ok_and(|a| c.is_member_ip(a.ip)) {
+            c.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         conn.set_nodelay();
         conn.set_timeouts(200, IO_TIMEOUT_MS);
         if let Err(e) = spawn_receiver(&c, conn) {

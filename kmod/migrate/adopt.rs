@@ -17,7 +17,8 @@ use super::{wait_ms, Mover, COMMIT_TIMEOUT_MS, READY_TIMEOUT_MS, SIGKILL};
 use crate::image;
 use crate::sys::taskwork::ModuleRef;
 use crate::sys::thread::KThread;
-use crate::sys::{cred, err, time, uctx, umem, umh};
+use crate::image::CpuTimes;
+use crate::sys::{cred, err, time, timers, uctx, umem, umh};
 use kernel::{bindings, c_str, prelude::*, sync::Arc};
 
 /// Where the adopt stub lives on every node.
@@ -99,7 +100,7 @@ impl Mover {
 
     /// Checks in as `inc`'s target and waits for the install; on success
     /// the current task's registers point into the restorer.
-    fn wait_install(&self, inc: &Incoming) -> Result<(u64, u64, u64)> {
+    fn wait_install(&self, inc: &Incoming) -> Result<(u64, u64, u64, Option<u32>)> {
         let mm = Arc::new(umem::MmRef::current()?, GFP_KERNEL)?;
         {
             let mut t = inc.target.lock();
@@ -122,7 +123,7 @@ impl Mover {
                 t = inc.target.lock();
             }
             match t.install {
-                Install::Done { entry, stack, scratch } => return Ok((entry, stack, scratch)),
+                Install::Done { entry, stack, scratch, timer_id } => return Ok((entry, stack, scratch, timer_id)),
                 Install::Failed => {
                     let cleared = t.mm.take().is_some();
                     drop(t);
@@ -145,8 +146,11 @@ impl Mover {
     }
 
     fn take_over_as_stub(&self, inc: &Incoming) -> Result {
-        let (entry, stack, scratch) = self.wait_install(inc)?;
-        let h = inc.state.lock().header;
+        let (entry, stack, scratch, timer_id) = self.wait_install(inc)?;
+        let (h, cpu) = {
+            let st = inc.state.lock();
+            (st.header, st.timers.cpu)
+        };
         cred::assume_ids(h.uid, h.gid, h.euid, h.egid)?;
         uctx::set_comm(&h.comm);
         let pid = uctx::ids().1;
@@ -156,19 +160,31 @@ impl Mover {
             uctx::signal_self(SIGKILL);
             return Err(EBUSY);
         }
-        enter_restorer(entry, stack);
+        // Its CPU clocks go on from what it used so far (the stub's own
+        // few milliseconds are not counted).
+        timers::raise_cputime(&cpu);
+        enter_restorer(entry, stack, timer_id);
         inc.target.lock().mm = None;
         pr_info!("pid {} of node {} runs here as pid {}\n", h.tgid, h.home_node, pid);
         // Tell home where it runs now (this also confirms the start).
         let pages = inc.state.lock().progress.pages_received().min(u32::MAX as u64) as u32;
-        let _ = self.send_proc(h.home_node, ProcMsg::Moved { home_pid: h.tgid, pid, pages });
+        let _ = self.send_proc(h.home_node, ProcMsg::Moved { home_pid: h.tgid, pid, pages, token: h.token });
         Ok(())
     }
 
-    /// The deputy takes its process back.
-    pub(super) fn take_over(&self, inc: &Incoming) -> bool {
-        let Ok((entry, stack, _)) = self.wait_install(inc) else { return false };
-        enter_restorer(entry, stack);
+    /// The deputy takes its process back. `cpu_left` is the CPU time the
+    /// task had used when the process left: what it used since as the
+    /// deputy is added to what the process used away.
+    pub(super) fn take_over(&self, inc: &Incoming, cpu_left: &CpuTimes) -> bool {
+        let Ok((entry, stack, _, timer_id)) = self.wait_install(inc) else { return false };
+        let away = inc.state.lock().timers.cpu;
+        let here = timers::cputime();
+        timers::raise_cputime(&CpuTimes {
+            utime_ns: away.utime_ns.saturating_add(here.utime_ns.saturating_sub(cpu_left.utime_ns)),
+            stime_ns: away.stime_ns.saturating_add(here.stime_ns.saturating_sub(cpu_left.stime_ns)),
+            runtime_ns: away.runtime_ns.saturating_add(here.runtime_ns.saturating_sub(cpu_left.runtime_ns)),
+        });
+        enter_restorer(entry, stack, timer_id);
         inc.target.lock().mm = None;
         true
     }
@@ -200,9 +216,13 @@ pub(super) fn catch_up_clock(seen_ns: u64) {
     }
 }
 
-/// Sets the current task's registers to start the restorer.
-pub(super) fn enter_restorer(entry: u64, stack: u64) {
+/// Sets the current task's registers to start the restorer; if the
+/// restorer makes timers, `timer_id` is the id the first must get.
+pub(super) fn enter_restorer(entry: u64, stack: u64, timer_id: Option<u32>) {
     uctx::block_all_signals();
+    if let Some(id) = timer_id {
+        timers::next_id(id);
+    }
     uctx::with_pt_regs(|r| {
         *r = bindings::pt_regs::default();
         r.ip = entry as _;

@@ -25,7 +25,8 @@ use crate::image;
 use crate::restore::{self, Builder};
 use crate::sys::task::TaskRef;
 use crate::sys::taskwork::ModuleRef;
-use crate::sys::{time, uctx, umem};
+use crate::image::CpuTimes;
+use crate::sys::{time, timers, uctx, umem};
 use crate::syscalls;
 use crate::wire::MsgType;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -47,6 +48,9 @@ const STACK_TOP: u64 = 64 * 1024;
 const DATA_OFF: u64 = 64 * 1024;
 const DEPUTY_SCRATCH_LEN: u64 = 384 * 1024;
 const NR_EXIT_GROUP: u64 = 231;
+/// Most events kept for one process before its deputy registers (a
+/// confirmation, a call, an exit: a few are all a real remote sends).
+const MAX_EARLY: usize = 8;
 
 /// A process whose home is this node and which runs elsewhere.
 #[pin_data]
@@ -65,6 +69,11 @@ pub(super) struct Deputy {
     pub(super) since_ms: u64,
     /// Its scratch area: call trampoline, signal gate, stack, buffers.
     pub(super) scratch: u64,
+    /// The task's CPU times when the process left.
+    pub(super) cpu_left: CpuTimes,
+    /// The token of the image it left in (`ImageHeader::token`): its
+    /// hosts' `Moved` reports and its return must carry it.
+    pub(super) token: u64,
     #[pin]
     pub(super) ev: Mutex<DeputyEvents>,
     #[pin]
@@ -81,6 +90,13 @@ pub(super) struct DeputyEvents {
     pub(super) call: Option<KVec<u8>>,
     /// The call being made natively.
     pub(super) inflight: Option<Inflight>,
+    /// Calls the deputy makes for itself before it serves (system call
+    /// number and arguments), in order; results are not looked at.
+    pub(super) chores: KVec<(u64, [u64; 6])>,
+    /// The next chore's index.
+    pub(super) chore_next: usize,
+    /// A chore is being made natively.
+    pub(super) chore_running: bool,
 }
 
 /// A forwarded call the deputy is making in user mode.
@@ -93,7 +109,7 @@ pub(super) struct Inflight {
 
 /// An event that arrived before its deputy registered.
 pub(super) enum Early {
-    Moved { node: u32, pid: u32, pages: u32 },
+    Moved { node: u32, pid: u32, pages: u32, token: u64 },
     Call(KVec<u8>),
     Exit(u32),
 }
@@ -112,7 +128,9 @@ impl Mover {
     fn deputy_or_early(&self, tgid: u32, early: impl FnOnce() -> Early) -> Option<Arc<Deputy>> {
         let mut r = self.reg.lock();
         let d = r.deputy(tgid);
-        if d.is_none() && r.is_capturing(tgid) {
+        // Bounded: a peer cannot grow the list by sending frames about a
+        // process that is leaving.
+        if d.is_none() && r.is_capturing(tgid) && r.early.iter().filter(|e| e.0 == tgid).count() < MAX_EARLY {
             let _ = r.early.push((tgid, early()), GFP_KERNEL);
         }
         d
@@ -153,9 +171,15 @@ impl Mover {
     }
 
     /// The process `home_pid` now runs on `node` as `pid`, having brought
-    /// `pages` pages there (this also confirms a migration's start).
-    pub(super) fn deputy_moved(&self, node: u32, home_pid: u32, pid: u32, pages: u32) {
-        let Some(d) = self.deputy_or_early(home_pid, || Early::Moved { node, pid, pages }) else { return };
+    /// `pages` pages (this also confirms a migration's start). Taken only
+    /// with the process's token: a node that never hosted it cannot
+    /// claim it.
+    pub(super) fn deputy_moved(&self, node: u32, home_pid: u32, pid: u32, pages: u32, token: u64) {
+        let Some(d) = self.deputy_or_early(home_pid, || Early::Moved { node, pid, pages, token }) else { return };
+        if token != d.token {
+            pr_warn!("node {} reported pid {} as moved there without its token: ignored\n", node, home_pid);
+            return;
+        }
         d.pages.store(pages, Ordering::Relaxed);
         // Release: whoever sees the new node sees its pages too.
         d.node.store(node, Ordering::Release);
@@ -177,6 +201,7 @@ impl Mover {
             None
         };
         let Ok(scratch) = setup_deputy_scratch() else { return give_up("cannot map its deputy's scratch area") };
+        let token = self.reg.lock().token_of(tgid).unwrap_or(0);
         let Ok(d) = Arc::pin_init(
             pin_init!(Deputy {
                 pid,
@@ -188,6 +213,8 @@ impl Mover {
                 native: AtomicBool::new(false),
                 since_ms: time::now_ms(),
                 scratch,
+                cpu_left: timers::cputime(),
+                token,
                 ev <- new_mutex!(DeputyEvents::default(), "roam_deputy"),
                 cv <- new_condvar!("roam_deputy"),
                 _mref: ModuleRef::new(),
@@ -209,7 +236,8 @@ impl Mover {
                     continue;
                 }
                 match e {
-                    Early::Moved { node: n, pid: p, pages } => {
+                    Early::Moved { token: t, .. } if t != token => {}
+                    Early::Moved { node: n, pid: p, pages, .. } => {
                         d.pages.store(pages, Ordering::Relaxed);
                         d.node.store(n, Ordering::Release);
                         d.remote_pid.store(p, Ordering::Relaxed);
@@ -235,9 +263,98 @@ impl Mover {
     /// until its process ends or comes home.
     pub(super) fn deputy_run(self: &Arc<Self>, d: &Arc<Deputy>) {
         drop_user_memory(d.scratch);
+        // The timers went with the process: they are deleted here, with
+        // every signal held meanwhile (no handler is left to run).
+        let chores = timer_chores(d.scratch + DATA_OFF);
+        if !chores.is_empty() {
+            uctx::block_all_signals();
+            d.ev.lock().chores = chores;
+            if self.next_chore(d) {
+                return;
+            }
+        }
+        self.deputy_start(d);
+    }
+
+    /// Gates the signals and starts serving, once the chores are done.
+    fn deputy_start(self: &Arc<Self>, d: &Arc<Deputy>) {
+        self.drop_timer_signals(d);
         uctx::gate_all_signals(d.scratch + GATE_OFF);
         pr_info!("pid {} runs on node {}; its deputy stays here\n", d.tgid, d.node.load(Ordering::Relaxed));
         self.deputy_serve(d);
+    }
+
+    /// Sets the deputy up to make its next chore on the return to user
+    /// mode; false if there is none left.
+    fn next_chore(self: &Arc<Self>, d: &Arc<Deputy>) -> bool {
+        let next = {
+            let mut ev = d.ev.lock();
+            let next = ev.chores.get(ev.chore_next).copied();
+            ev.chore_next += 1;
+            ev.chore_running = next.is_some();
+            next
+        };
+        let Some((nr, args)) = next else { return false };
+        d.native.store(true, Ordering::Release);
+        self.enter_call(d, nr, args);
+        true
+    }
+
+    /// Signals the deleted timers raised between the capture and their
+    /// deletion (a POSIX timer's, `SI_TIMER`; an interval timer's
+    /// SIGALRM, SIGVTALRM or SIGPROF, `SI_KERNEL`): the same expiries
+    /// happen where the process now runs, from the timers it took along,
+    /// so they are dropped here. Any other signal goes to the remote.
+    fn drop_timer_signals(&self, d: &Deputy) {
+        const SI_TIMER: i32 = -2;
+        const SI_KERNEL: i32 = 0x80;
+        while let Some(sig) = uctx::take_signal() {
+            let code = sig.code();
+            let from_timer = code == SI_TIMER || (code == SI_KERNEL && matches!(sig.signo, 14 | 26 | 27));
+            if !from_timer {
+                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: d.tgid, sig: sig.signo });
+            }
+        }
+    }
+
+    /// Runs after each call the deputy of `tgid` makes natively (queued
+    /// by the hook at the call's entry): if the task is exiting or about
+    /// to — killed at home in the call — the remote is ended too and the deputy is
+    /// unregistered (its hook slot and module reference go with it);
+    /// otherwise nothing.
+    pub(super) fn deputy_exit_watch(&self, tgid: u32) {
+        // A SIGKILL runs the task's works before it starts to exit (when
+        // the interrupted call returns): pending is as good as exiting.
+        if !uctx::is_exiting() && !uctx::fatal_signal_pending() {
+            return;
+        }
+        let Some(d) = self.reg.lock().deputy(tgid) else { return };
+        pr_info!("pid {}: killed at home in a call it made for node {}; ending it there\n", tgid, d.node.load(Ordering::Relaxed));
+        let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+        self.unhook(tgid);
+        self.reg.lock().drop_deputy(tgid);
+    }
+
+    /// Points the task's registers at the call trampoline for system call
+    /// `nr` with `args`.
+    fn enter_call(&self, d: &Deputy, nr: u64, args: [u64; 6]) {
+        let entry = d.scratch + CALL_OFF;
+        let stack = d.scratch + STACK_TOP;
+        uctx::with_pt_regs(|r| {
+            r.ax = nr as _;
+            r.di = args[0] as _;
+            r.si = args[1] as _;
+            r.dx = args[2] as _;
+            r.r10 = args[3] as _;
+            r.r8 = args[4] as _;
+            r.r9 = args[5] as _;
+            r.ip = entry as _;
+            r.sp = stack as _;
+            r.orig_ax = u64::MAX as _;
+            r.__bindgen_anon_1.csx = image::USER_CS;
+            r.__bindgen_anon_2.ssx = image::USER_DS;
+            r.flags = 0x202;
+        });
     }
 
     /// The deputy's work in the kernel: until there is a call to make
@@ -264,7 +381,7 @@ impl Mover {
                 break Some(status);
             }
             if let Some(inc) = arriving {
-                if self.take_over(&inc) {
+                if self.take_over(&inc, &d.cpu_left) {
                     pr_info!("pid {} is back home\n", tgid);
                     let (bounced, pages, seen_ns) = {
                         let st = inc.state.lock();
@@ -309,12 +426,19 @@ impl Mover {
         let Ok(call) = fwd::decode_call(payload) else { return false };
         let node = d.node.load(Ordering::Relaxed);
         let info = syscalls::lookup(call.nr as u64);
+        // Only what this node's own table forwards is made here: a peer
+        // cannot make the deputy run any other call.
+        let forwarded = matches!(info.disposition, syscalls::Disposition::Forward);
         let answer = |me: &Self, result: i64| {
             let mut b = [0u8; fwd::RET_HEAD];
             if let Ok(n) = fwd::encode_ret(call.id, result, &[], &mut b) {
                 let _ = me.send(node, MsgType::Ret, d.tgid, &b[..n]);
             }
         };
+        if !forwarded {
+            answer(self, -38); // ENOSYS
+            return false;
+        }
         let Ok((plans, mut args)) = fwd::plan(&info, &call.args) else {
             answer(self, -38); // ENOSYS
             return false;
@@ -347,32 +471,7 @@ impl Mover {
         }
         d.ev.lock().inflight = Some(Inflight { id: call.id, plans, addrs });
         d.native.store(true, Ordering::Release);
-        // Should the task die while in user mode (SIGKILL at home), this
-        // runs from its exit and takes the remote with it.
-        let me2 = self.clone();
-        let (tgid, node2) = (d.tgid, node);
-        let _ = crate::sys::taskwork::queue_current_quiet(move || {
-            if uctx::is_exiting() {
-                let _ = me2.send_proc(node2, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
-            }
-        });
-        let entry = d.scratch + CALL_OFF;
-        let stack = d.scratch + STACK_TOP;
-        uctx::with_pt_regs(|r| {
-            r.ax = call.nr as _;
-            r.di = args[0] as _;
-            r.si = args[1] as _;
-            r.dx = args[2] as _;
-            r.r10 = args[3] as _;
-            r.r8 = args[4] as _;
-            r.r9 = args[5] as _;
-            r.ip = entry as _;
-            r.sp = stack as _;
-            r.orig_ax = u64::MAX as _;
-            r.__bindgen_anon_1.csx = image::USER_CS;
-            r.__bindgen_anon_2.ssx = image::USER_DS;
-            r.flags = 0x202;
-        });
+        self.enter_call(d, call.nr as u64, args);
         true
     }
 
@@ -382,6 +481,13 @@ impl Mover {
         let tgid = uctx::ids().1;
         let Some(d) = self.reg.lock().deputy(tgid) else { return };
         d.native.store(false, Ordering::Release);
+        let chore = core::mem::take(&mut d.ev.lock().chore_running);
+        if chore {
+            if !self.next_chore(&d) {
+                self.deputy_start(&d);
+            }
+            return;
+        }
         let node = d.node.load(Ordering::Relaxed);
         let inflight = d.ev.lock().inflight.take();
         let Some(inf) = inflight else {
@@ -439,7 +545,9 @@ impl Mover {
 
 fn replay_exit(tgid: u32, status: u32) {
     let sig = status & 0x7f;
-    if sig == SIGKILL {
+    // A signal number no signal has (a peer's bad status) ends it as a
+    // kill would.
+    if sig == SIGKILL || sig > 64 {
         uctx::signal_self(SIGKILL);
         return;
     }
@@ -465,9 +573,34 @@ fn replay_exit(tgid: u32, status: u32) {
         Ok((entry, stack))
     })();
     match r {
-        Ok((entry, stack)) => enter_restorer(entry, stack),
+        Ok((entry, stack)) => enter_restorer(entry, stack, None),
         Err(_) => uctx::signal_self(SIGKILL),
     }
+}
+
+/// The calls that delete the current task's timers: `timer_delete` for
+/// each POSIX timer and `setitimer(which, zero, NULL)` for each armed
+/// interval timer, with the zero `itimerval` written at `zero` (in the
+/// deputy's scratch area).
+fn timer_chores(zero: u64) -> KVec<(u64, [u64; 6])> {
+    const NR_SETITIMER: u64 = 38;
+    const NR_TIMER_DELETE: u64 = 226;
+    let mut v = KVec::new();
+    // Ids and armed interval timers only: what the kernel can tell.
+    let (pid, tgid) = uctx::ids();
+    let Ok(t) = timers::read(0, &[pid, tgid]) else { return v };
+    if umem::write(zero, &[0u8; 32]).is_err() {
+        return v;
+    }
+    for (which, it) in t.itimers.iter().enumerate() {
+        if it.remaining_ns != 0 {
+            let _ = v.push((NR_SETITIMER, [which as u64, zero, 0, 0, 0, 0]), GFP_KERNEL);
+        }
+    }
+    for p in t.posix() {
+        let _ = v.push((NR_TIMER_DELETE, [u64::from(p.id), 0, 0, 0, 0, 0]), GFP_KERNEL);
+    }
+    v
 }
 
 /// Unmaps every area of the current task but the vDSO pair and the one

@@ -8,7 +8,7 @@
 
 use crate::abi::{cantmove, Why};
 use crate::lists::retain;
-use crate::sys::task::{self, TaskRef};
+use crate::sys::task::TaskRef;
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
 /// Most processes that may be locked at once on a node.
@@ -42,16 +42,14 @@ impl Migration {
         )
     }
 
-    /// Finds `pid` and checks the caller may act on it: root, or the same
-    /// user (as for kill(2)).
+    /// Finds `pid` and checks the caller may act on it: root, or a
+    /// caller that could attach to it with ptrace (its real ids match all
+    /// of the target's, and the target is dumpable: not a setuid program
+    /// nor a process that gave up being dumped), since moving it reads
+    /// and sends its whole memory.
     pub(crate) fn find_permitted(pid: u32) -> Result<TaskRef> {
         let t = TaskRef::find(pid)?;
-        if crate::sys::cred::may_configure() {
-            return Ok(t);
-        }
-        let (uid, euid) = task::current_uids();
-        let (tuid, teuid) = t.uids();
-        if euid == tuid || euid == teuid || uid == tuid {
+        if crate::sys::cred::may_configure() || t.may_ptrace() {
             Ok(t)
         } else {
             Err(EPERM)
@@ -80,6 +78,11 @@ impl Migration {
         }
         if self.is_locked(t) {
             r |= cantmove::LOCKED;
+        }
+        if t.under_seccomp() {
+            // Its filter stays with the task at home: a remote's calls
+            // would not go through it.
+            r |= cantmove::SECCOMP;
         }
         if !t.is_kthread() {
             match t.map_summary() {

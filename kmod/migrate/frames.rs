@@ -57,7 +57,7 @@ impl Mover {
     fn on_proc(self: &Arc<Self>, from: u32, m: ProcMsg) {
         match m {
             ProcMsg::Exit { home_pid, status } => self.deputy_exit(from, home_pid, status),
-            ProcMsg::Moved { home_pid, pid, pages } => self.deputy_moved(from, home_pid, pid, pages),
+            ProcMsg::Moved { home_pid, pid, pages, token } => self.deputy_moved(from, home_pid, pid, pages, token),
             ProcMsg::Signal { home_pid, sig } => self.guest_signal(from, home_pid, sig),
             ProcMsg::Go { id } => self.go(from, id),
             ProcMsg::Recall { home_pid, dest } => self.guest_recall(from, home_pid, dest),

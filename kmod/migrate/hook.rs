@@ -3,8 +3,10 @@
 //! The system-call hook (`sys_enter` tracepoint) and its table of the
 //! processes it acts for. Called for every system call on the node with
 //! preemption disabled, so it never sleeps: for a guest it answers
-//! `getpid`/`gettid` from the home values, runs here the signals it
-//! queues to itself, lets calls that only touch the user context run, and for the rest skips the call and queues task_work
+//! `getpid`/`gettid` from the home values, brings it home for a 32-bit
+//! call (`int $0x80`, whose numbers are another table's), runs here the signals it
+//! queues to itself, brings it home to make a timer that signals a thread
+//! by id, lets calls that only touch the user context run, and for the rest skips the call and queues task_work
 //! that forwards it (`remote.rs`) or brings the process home; for a deputy
 //! it catches the trampoline's gates (`deputy.rs`). The probe is
 //! registered only while the table has entries.
@@ -26,8 +28,17 @@ const NR_EXIT: i64 = 60;
 const NR_EXIT_GROUP: i64 = 231;
 const NR_RT_SIGQUEUEINFO: i64 = 129;
 const NR_RT_TGSIGQUEUEINFO: i64 = 297;
+const NR_TIMER_CREATE: i64 = 222;
+const NR_PRCTL: i64 = 157;
+/// `prctl` options whose effect must stay with the task at home, where
+/// its later calls and its `execve`s happen: `PR_SET_SECCOMP` and
+/// `PR_SET_NO_NEW_PRIVS` (made on a remote they would be lost on the way
+/// home, and with them the sandbox).
+const PR_SET_SECCOMP: u64 = 22;
+const PR_SET_NO_NEW_PRIVS: u64 = 38;
 /// The errno a call skipped by the hook shows until its task_work runs.
 const ENOMEM_: i64 = 12;
+const ENOSYS_: i64 = 38;
 
 /// The hook's view of the guests: looked up with preemption disabled.
 #[derive(Clone, Copy, Default)]
@@ -95,6 +106,21 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
         t.iter().find(|s| s.pid == tgid && tgid != 0).copied()
     };
     let Some(ids) = ids else { return };
+    // A 32-bit call (`int $0x80`) has a number of the 32-bit table: never
+    // look it up in the 64-bit one. A guest makes it at home, natively; a
+    // deputy makes none (its only user code is its trampoline).
+    if crate::sys::hook::in_compat_syscall() {
+        if ids.deputy {
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = (-ENOSYS_) as u64 as _;
+        } else {
+            if first_time_compat() {
+                pr_info!("a migrated process made a 32-bit system call ({}): it is brought home to make it there\n", nr);
+            }
+            bring_home(regs, nr);
+        }
+        return;
+    }
     if ids.deputy {
         // A deputy back from a call it made for its remote, or caught by
         // its signal gate.
@@ -104,6 +130,14 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             if let Some(me) = MOVER.get() {
                 let _ = crate::sys::taskwork::queue_current(move || me.after_native(nr, a, b, c), GFP_ATOMIC);
             }
+        } else if let Some(me) = MOVER.get() {
+            // A call it makes natively (the only other kind it makes):
+            // should the task die in it (a SIGKILL at home while it
+            // blocks), this work runs from its exit and ends the deputy.
+            // Queued here, at the call's entry, so that it is pending for
+            // exactly the call's length.
+            let tgid = ids.pid;
+            let _ = crate::sys::taskwork::queue_current(move || me.deputy_exit_watch(tgid), GFP_ATOMIC);
         }
         return;
     }
@@ -120,6 +154,17 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
         }
         NR_EXIT | NR_EXIT_GROUP => return,
         NR_RT_SIGQUEUEINFO | NR_RT_TGSIGQUEUEINFO if queue_to_self(regs, nr, &ids) => return,
+        // Timers run where the process runs, but one that signals a
+        // thread by id names it as the process knows it (the home id):
+        // that timer is made at home.
+        NR_PRCTL if matches!(regs.di as u64, PR_SET_SECCOMP | PR_SET_NO_NEW_PRIVS) => {
+            bring_home(regs, nr);
+            return;
+        }
+        NR_TIMER_CREATE if regs.si != 0 && crate::sys::timers::sigevent_notify(regs.si as u64).is_none_or(|n| n & 4 != 0) => {
+            bring_home(regs, nr);
+            return;
+        }
         _ => {}
     }
     match syscalls::lookup(nr as u64).disposition {
@@ -199,6 +244,12 @@ fn first_time(nr: i64) -> bool {
     let Some(word) = REPORTED.get(n / 64) else { return false };
     let bit = 1u64 << (n % 64);
     word.fetch_or(bit, Ordering::Relaxed) & bit == 0
+}
+
+/// Whether this is the first 32-bit call reported (then marks it).
+fn first_time_compat() -> bool {
+    static SEEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    !SEEN.swap(true, Ordering::Relaxed)
 }
 
 /// Skips call `nr` and moves the process home, where it is made again.

@@ -14,7 +14,8 @@
 use super::msg::Verdict;
 use super::{has_pages, wait_ms, Mover, SIGKILL};
 use crate::image::{
-    self, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, PendingSignal, Progress, RefuseReason, Regs, SigState, Vma,
+    self, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, PendingSignal, Progress, RefuseReason, Regs, SigState, TimerState,
+    Vma,
 };
 use crate::restore::{self, Builder};
 use crate::sys::{time, uctx, umem};
@@ -34,7 +35,7 @@ pub(super) enum Install {
     /// Nothing yet.
     Waiting,
     /// Everything is in place: return into the restorer.
-    Done { entry: u64, stack: u64, scratch: u64 },
+    Done { entry: u64, stack: u64, scratch: u64, timer_id: Option<u32> },
     /// The migration failed; the target goes on as before (a stub exits).
     Failed,
 }
@@ -48,8 +49,9 @@ pub(super) struct TargetState {
     /// Its (local) pid, once it checked in.
     pub(super) pid: u32,
     pub(super) install: Install,
-    /// Installed and waiting for the source's Go: (entry, stack, scratch).
-    pub(super) prepared: Option<(u64, u64, u64)>,
+    /// Installed and waiting for the source's Go: entry, stack, scratch,
+    /// and the id the process's first timer must get.
+    pub(super) prepared: Option<(u64, u64, u64, Option<u32>)>,
 }
 
 /// An image arriving on this node.
@@ -82,6 +84,8 @@ pub(super) struct Arrival {
     pub(super) sig: SigState,
     /// The signals pending at the source, in queue order.
     pub(super) pending: KVec<PendingSignal>,
+    /// Its timers and CPU times.
+    pub(super) timers: KBox<TimerState>,
     pub(super) xstate: KVec<u8>,
     pub(super) vmas: KVec<Vma>,
     pub(super) progress: Progress,
@@ -150,6 +154,14 @@ impl Mover {
                     self.fail_incoming(from, id, why);
                 }
             }
+            MigrateMsg::Timers(t) => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                let mut st = inc.state.lock();
+                if st.progress.timers().is_err() || t.read_into(&mut st.timers).is_err() {
+                    drop(st);
+                    self.fail_incoming(from, id, RefuseReason::BadImage);
+                }
+            }
             MigrateMsg::Vmas(v) => {
                 let Some(inc) = self.reg.lock().incoming(from, id) else { return };
                 if self.vmas(&inc, &v).is_err() {
@@ -185,7 +197,17 @@ impl Mover {
     fn begin(self: &Arc<Self>, from: u32, id: u32, b: &image::BeginView<'_>) -> core::result::Result<(), RefuseReason> {
         let h = b.header;
         let home = h.home_node == self.me();
-        if !home {
+        if home {
+            // Only the node its deputy knows it runs on, with the token
+            // of its image, may send it home.
+            match self.reg.lock().deputy(h.tgid) {
+                Some(d) if d.node.load(Ordering::Acquire) == from && d.pid == h.pid && d.token == h.token => {}
+                _ => {
+                    pr_warn!("node {} sent home pid {}, which does not run there: refused\n", from, h.tgid);
+                    return Err(RefuseReason::BadImage);
+                }
+            }
+        } else {
             if self.accept.load(Ordering::Relaxed) == 0 {
                 return Err(RefuseReason::NotAccepting);
             }
@@ -221,6 +243,7 @@ impl Mover {
         progress.begin(&h).map_err(|e| e.refuse_reason())?;
         let mut xstate = KVec::new();
         xstate.extend_from_slice(b.xstate, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let timers = KBox::new(TimerState::default(), GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
         let clock_off = if home {
             (0, 0)
         } else {
@@ -241,6 +264,7 @@ impl Mover {
                         mm: b.mm,
                         sig: b.sig_state(),
                         pending: KVec::new(),
+                        timers,
                         xstate,
                         vmas: KVec::new(),
                         progress,
@@ -339,10 +363,13 @@ impl Mover {
 
     fn commit(&self, inc: &Incoming, nr_pages: u64, checksum: u64) -> core::result::Result<u32, RefuseReason> {
         let (mm, stub_vdso) = Self::target_mm(inc).map_err(|_| RefuseReason::BadImage)?;
+        let target_pid = inc.target.lock().pid;
+        // The process's own CLOCK_MONOTONIC here (its time namespace's).
+        let now_ns = (time::now_ns() as i64).saturating_add(inc.clock_off.0).max(0) as u64;
         let st = inc.state.lock();
         st.progress.commit(nr_pages, checksum).map_err(|e| e.refuse_reason())?;
         let mut buf = KVec::from_elem(0u8, restore::SCRATCH_LEN, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
-        let r = mm.borrow(|| -> core::result::Result<(u64, u64, u64), RefuseReason> {
+        let r = mm.borrow(|| -> core::result::Result<(u64, u64, u64, Option<u32>), RefuseReason> {
             let scratch = umem::map_anon(0, restore::SCRATCH_LEN as u64, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)
                 .map_err(|_| RefuseReason::NoMemory)?;
             let mut b = Builder::new(scratch, &mut buf).map_err(|_| RefuseReason::BadImage)?;
@@ -378,6 +405,9 @@ impl Mover {
             if st.regs.gs_base != 0 {
                 b.syscall(158, [0x1001, st.regs.gs_base, 0, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
             }
+            // Its timers, made again here with their ids (the target
+            // sets the first id before it runs the restorer).
+            let timer_id = crate::rearm::rearm(&mut b, &st.timers, now_ns, target_pid).map_err(|_| RefuseReason::BadImage)?;
             // Last, after every action is set (setting one can discard a
             // pending signal), the pending signals, each on its queue.
             // The header's ids are the home ones: at home they are the
@@ -391,9 +421,9 @@ impl Mover {
             let used = b.finish(&st.regs, st.sig.blocked, &st.sig.altstack, &st.xstate).map_err(|_| RefuseReason::BadImage)?;
             umem::write(scratch, &buf[..used]).map_err(|_| RefuseReason::NoMemory)?;
             umem::set_layout(&st.mm).map_err(|_| RefuseReason::BadImage)?;
-            Ok((entry, stack, scratch))
+            Ok((entry, stack, scratch, timer_id))
         });
-        let (entry, stack, scratch) = match r {
+        let (entry, stack, scratch, timer_id) = match r {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(RefuseReason::Busy),
@@ -404,7 +434,7 @@ impl Mover {
         if t.install != Install::Waiting || t.mm.is_none() {
             return Err(RefuseReason::Busy);
         }
-        t.prepared = Some((entry, stack, scratch));
+        t.prepared = Some((entry, stack, scratch, timer_id));
         Ok(t.pid)
     }
 
@@ -414,8 +444,8 @@ impl Mover {
         let Some(inc) = self.reg.lock().incoming(from, id) else { return };
         {
             let mut t = inc.target.lock();
-            if let Some((entry, stack, scratch)) = t.prepared.take() {
-                t.install = Install::Done { entry, stack, scratch };
+            if let Some((entry, stack, scratch, timer_id)) = t.prepared.take() {
+                t.install = Install::Done { entry, stack, scratch, timer_id };
             }
         }
         inc.cv.notify_all();

@@ -4,8 +4,9 @@
 //! nodes (`Proc` frames) and a destination's verdict on an outgoing
 //! migration. Pure encoding; imports nothing of the engine's.
 
-/// Process events between nodes (`Proc` frames): 16 bytes, `kind u32,
-/// home_pid u32, a u32, b u32`, little-endian.
+/// Process events between nodes (`Proc` frames): 24 bytes, `kind u32,
+/// home_pid u32, a u32, b u32, token u64`, little-endian (the token is
+/// 0 but in `Moved`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ProcMsg {
     /// The remote ended with this wait status.
@@ -15,39 +16,42 @@ pub(super) enum ProcMsg {
     /// Move the remote to node `dest` (0: home).
     Recall { home_pid: u32, dest: u32 },
     /// The process now runs on the sending node with local pid `pid`; it
-    /// brought `pages` pages.
-    Moved { home_pid: u32, pid: u32, pages: u32 },
+    /// brought `pages` pages; `token` is its image's (`ImageHeader::token`),
+    /// which only its hosts know.
+    Moved { home_pid: u32, pid: u32, pages: u32, token: u64 },
     /// The source's commit point: start migration `id` (the destination
     /// accepted it; the source has given it up).
     Go { id: u32 },
 }
 
 impl ProcMsg {
-    pub(super) fn encode(&self) -> [u8; 16] {
-        let (k, p, a, b) = match *self {
-            ProcMsg::Exit { home_pid, status } => (1, home_pid, status, 0),
-            ProcMsg::Signal { home_pid, sig } => (2, home_pid, sig, 0),
-            ProcMsg::Recall { home_pid, dest } => (3, home_pid, dest, 0),
-            ProcMsg::Moved { home_pid, pid, pages } => (4, home_pid, pid, pages),
-            ProcMsg::Go { id } => (5, 0, id, 0),
+    pub(super) fn encode(&self) -> [u8; 24] {
+        let (k, p, a, b, t) = match *self {
+            ProcMsg::Exit { home_pid, status } => (1, home_pid, status, 0, 0),
+            ProcMsg::Signal { home_pid, sig } => (2, home_pid, sig, 0, 0),
+            ProcMsg::Recall { home_pid, dest } => (3, home_pid, dest, 0, 0),
+            ProcMsg::Moved { home_pid, pid, pages, token } => (4, home_pid, pid, pages, token),
+            ProcMsg::Go { id } => (5, 0, id, 0, 0),
         };
-        let mut out = [0u8; 16];
+        let mut out = [0u8; 24];
         for (i, v) in [k, p, a, b].iter().enumerate() {
             out[i * 4..i * 4 + 4].copy_from_slice(&u32::to_le_bytes(*v));
         }
+        out[16..24].copy_from_slice(&u64::to_le_bytes(t));
         out
     }
 
     pub(super) fn decode(b: &[u8]) -> Option<ProcMsg> {
-        if b.len() != 16 {
+        if b.len() != 24 {
             return None;
         }
         let w = |i: usize| u32::from_le_bytes([b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]]);
+        let token = u64::from(w(4)) | (u64::from(w(5)) << 32);
         Some(match w(0) {
             1 => ProcMsg::Exit { home_pid: w(1), status: w(2) },
             2 => ProcMsg::Signal { home_pid: w(1), sig: w(2) },
             3 => ProcMsg::Recall { home_pid: w(1), dest: w(2) },
-            4 => ProcMsg::Moved { home_pid: w(1), pid: w(2), pages: w(3) },
+            4 => ProcMsg::Moved { home_pid: w(1), pid: w(2), pages: w(3), token },
             5 => ProcMsg::Go { id: w(2) },
             _ => return None,
         })

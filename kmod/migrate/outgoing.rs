@@ -18,8 +18,8 @@ use super::events::{Cause, Event};
 use super::msg::{ProcMsg, Verdict};
 use super::{has_pages, is_zero, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
 use crate::abi::refusal;
-use crate::image::{self, ImageHeader, MmLayout, PageBatchHeader, PendingSignal, Regs, SigState, Vma};
-use crate::sys::{cred, time, uctx, umem};
+use crate::image::{self, ImageHeader, MmLayout, PageBatchHeader, PendingSignal, Regs, SigState, TimerState, Vma};
+use crate::sys::{cred, time, timers, uctx, umem};
 use core::sync::atomic::Ordering;
 use kernel::{
     alloc::KVVec,
@@ -70,10 +70,15 @@ impl Mover {
         }
         let (pid, tgid) = uctx::ids();
         // Home identity: ours, or the one we carry as a guest.
-        let guest = self.reg.lock().guest(tgid).map(|g| (g.home_node, g.home_pid, g.home_tgid, g.scratch, g.allowed, g.clock_off));
-        let (home_node, home_pid, home_tgid, scratch, allowed, clock_off) = match guest {
+        let guest = self.reg.lock().guest(tgid).map(|g| (g.home_node, g.home_pid, g.home_tgid, g.scratch, g.allowed, g.clock_off, g.token));
+        let (home_node, home_pid, home_tgid, scratch, allowed, clock_off, token) = match guest {
             Some(g) => g,
-            None => (self.me(), pid, tgid, 0, self.migration.allowed_of(tgid), (0, 0)),
+            None => {
+                // Leaving home: a new token, which its deputy will keep.
+                let token = time::random_u64();
+                self.reg.lock().set_token(tgid, token).map_err(|_| refusal::CAPTURE)?;
+                (self.me(), pid, tgid, 0, self.migration.allowed_of(tgid), (0, 0), token)
+            }
         };
         // The clocks as the process sees them: this node's plus its time
         // namespace's offsets (none at home).
@@ -126,6 +131,7 @@ impl Mover {
             allowed,
             mono_ns,
             boot_ns,
+            token,
         };
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
         let out = Arc::pin_init(
@@ -134,15 +140,42 @@ impl Mover {
         )
         .map_err(|_| refusal::CAPTURE)?;
         self.reg.lock().outgoing.push(out.clone(), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        // The timers as they are now (nothing changes here: the deputy
+        // deletes them after a departure; a guest's end with it).
+        let mine = [pid, tgid, home_pid, home_tgid];
+        let timers = match timers::read(mono_ns, &mine) {
+            Ok(t) => KBox::new(t, GFP_KERNEL).map_err(|_| refusal::CAPTURE),
+            Err(timers::Unmovable::Threads) => Err(refusal::CANT_MOVE),
+            Err(_) => Err(refusal::TIMERS),
+        };
+        let timers = match timers {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
+                return Err(e);
+            }
+        };
         // Taken last, so that every failure after it is one of send_image's.
-        let pending = match take_pending() {
+        let mut pending = match take_pending() {
             Ok(p) => p,
             Err(e) => {
                 let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
                 return Err(e);
             }
         };
-        let state = Captured { header: &header, regs: &regs, layout: &layout, sig: &sig, pending: &pending, xstate: &xstate, vmas: &vmas };
+        for p in pending.iter_mut() {
+            forget_timer_requeue(p);
+        }
+        let state = Captured {
+            header: &header,
+            regs: &regs,
+            layout: &layout,
+            sig: &sig,
+            pending: &pending,
+            timers: &timers,
+            xstate: &xstate,
+            vmas: &vmas,
+        };
         let r = self.send_image(&out, &state);
         let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
         if r.is_err() {
@@ -182,7 +215,8 @@ impl Mover {
         let len = image::batch_len(image::MAX_BATCH_PAGES)
             .max(image::begin_len(xstate.len()))
             .max(image::vmas_len(image::MAX_VMAS_PER_MSG))
-            .max(image::signals_len(image::MAX_PENDING));
+            .max(image::signals_len(image::MAX_PENDING))
+            .max(image::timers_len(image::MAX_TIMERS));
         let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         let n = image::encode_begin(c.header, c.regs, c.layout, c.sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
@@ -192,6 +226,8 @@ impl Mover {
             _ => return Err(refusal::LINK),
         }
         let n = image::encode_signals(c.pending, &mut buf).map_err(|_| refusal::CAPTURE)?;
+        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        let n = image::encode_timers(c.timers, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         for (i, chunk) in vmas.chunks(image::MAX_VMAS_PER_MSG).enumerate() {
             let n = image::encode_vmas((i * image::MAX_VMAS_PER_MSG) as u32, chunk, &mut buf).map_err(|_| refusal::CAPTURE)?;
@@ -293,6 +329,7 @@ struct Captured<'a> {
     layout: &'a MmLayout,
     sig: &'a SigState,
     pending: &'a [PendingSignal],
+    timers: &'a TimerState,
     xstate: &'a [u8],
     vmas: &'a [Vma],
 }
@@ -317,6 +354,18 @@ fn take_pending() -> core::result::Result<KVec<PendingSignal>, u32> {
         return Err(refusal::SIGNALS);
     }
     Ok(v)
+}
+
+/// A POSIX timer's signal names its timer's requeue count in
+/// `si_sys_private` (bytes 32..36 of the `siginfo`); dequeueing it here
+/// already rearmed the timer, and the copy queued at the destination is
+/// an ordinary signal, so the count goes (it would make the destination
+/// rearm a timer that is not waiting for it).
+fn forget_timer_requeue(p: &mut PendingSignal) {
+    const SI_TIMER: i32 = -2;
+    if p.code() == SI_TIMER {
+        p.info[32..36].fill(0);
+    }
 }
 
 /// Queues signals taken by [`take_pending`] on the current task again,

@@ -33,6 +33,8 @@ pub(super) struct Guest {
     pub(super) calls: u32,
     /// The nodes it may run on (0: any), as it brought them.
     pub(super) allowed: u64,
+    /// Its image's token (`ImageHeader::token`), carried to its next host.
+    pub(super) token: u64,
     /// What its time namespace adds to this node's CLOCK_MONOTONIC and
     /// CLOCK_BOOTTIME (ns) to give the clocks it saw at home.
     pub(super) clock_off: (i64, i64),
@@ -60,6 +62,9 @@ pub(super) struct Registry {
     pub(super) stubs: KVec<(u64, KThread)>,
     /// Processes being captured (tgid), so a second request is refused.
     pub(super) capturing: KVec<u32>,
+    /// The tokens drawn for home processes being captured (tgid, token),
+    /// for their deputies.
+    pub(super) tokens: KVec<(u32, u64)>,
     /// Events for a process that came before its deputy registered (the
     /// remote may run, call home and even exit while the source is still
     /// finishing its side), by home tgid.
@@ -79,6 +84,7 @@ impl Registry {
             guests: KVec::new(),
             stubs: KVec::new(),
             capturing: KVec::new(),
+            tokens: KVec::new(),
             early: KVec::new(),
             waits: KVec::new(),
             homecomings: KVec::new(),
@@ -117,6 +123,7 @@ impl Registry {
             arrived_ms: now_ms,
             calls: 0,
             allowed: h.allowed,
+            token: h.token,
             clock_off,
         };
         self.guests.push(g, GFP_KERNEL)?;
@@ -153,6 +160,20 @@ impl Registry {
 
     pub(super) fn release(&mut self, tgid: u32) {
         let _ = lists::retain(&mut self.capturing, |p| *p != tgid);
+        let _ = lists::retain(&mut self.tokens, |t| t.0 != tgid);
+    }
+
+    /// Keeps `token` for home process `tgid`, being captured, until its
+    /// deputy takes it ([`Self::token_of`]) or the capture ends.
+    pub(super) fn set_token(&mut self, tgid: u32, token: u64) -> Result {
+        let _ = lists::retain(&mut self.tokens, |t| t.0 != tgid);
+        self.tokens.push((tgid, token), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// The token drawn for `tgid`'s capture, if any.
+    pub(super) fn token_of(&self, tgid: u32) -> Option<u64> {
+        self.tokens.iter().find(|t| t.0 == tgid).map(|t| t.1)
     }
 
     /// When `tgid` last came home, and how often for a call only home serves.

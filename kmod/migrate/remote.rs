@@ -196,8 +196,9 @@ impl Mover {
         let me2 = self.clone();
         let _ = t.queue_work(
             move || {
-                if let Ok((pid, _)) = me2.move_current(dest, Cause::Recall) {
-                    me2.after_departure(dest, pid);
+                match me2.move_current(dest, Cause::Recall) {
+                    Ok((pid, _)) => me2.after_departure(dest, pid),
+                    Err(code) => pr_info!("guest pid {} (pid {} of node {}): recalled to node {}, but it cannot move: {}\n", uctx::ids().1, home_pid, from, dest, refusal::explain(code)),
                 }
             },
             true,

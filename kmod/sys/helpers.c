@@ -6,6 +6,10 @@
 #include <asm/processor.h>
 #include <linux/mm_types.h>
 #include <linux/ptrace.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/sched/coredump.h>
+#include <linux/seccomp.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -17,6 +21,12 @@
 #include <linux/tracepoint.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
+#include <linux/compat.h>
+#include <linux/ptrace.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/sched/coredump.h>
+#include <linux/seccomp.h>
 #include "helpers.h"
 
 struct pt_regs *roam_current_regs(void)
@@ -136,6 +146,58 @@ int roam_hook_register(void)
 	if (!roam_tp_sys_enter)
 		for_each_kernel_tracepoint(roam_find_tp, NULL);
 	return roam_tp_sys_enter ? 0 : -ENOENT;
+}
+
+/*
+ * Whether the current system call came in through a 32-bit entry
+ * (`int $0x80` or the compat sysenter/syscall): its number and
+ * arguments are then those of the 32-bit table.
+ */
+int roam_in_compat_syscall(void)
+{
+	return in_compat_syscall();
+}
+
+/*
+ * Whether the current task may attach to `task` with ptrace, by real ids
+ * (PTRACE_MODE_ATTACH_REALCREDS): the kernel's __ptrace_may_access, which
+ * is not exported, less the LSM hook (security_ptrace_access_check is not
+ * exported either; the test kernels have no LSM).
+ */
+int roam_may_ptrace(struct task_struct *task)
+{
+	const struct cred *cred = current_cred(), *tcred;
+	struct mm_struct *mm;
+	int ok;
+
+	if (same_thread_group(task, current))
+		return 1;
+	rcu_read_lock();
+	tcred = __task_cred(task);
+	ok = (uid_eq(cred->uid, tcred->euid) && uid_eq(cred->uid, tcred->suid) &&
+	      uid_eq(cred->uid, tcred->uid) && gid_eq(cred->gid, tcred->egid) &&
+	      gid_eq(cred->gid, tcred->sgid) && gid_eq(cred->gid, tcred->gid)) ||
+	     ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
+	rcu_read_unlock();
+	if (!ok)
+		return 0;
+	/* Dumpability after the credentials (pairs with commit_creds). */
+	smp_rmb();
+	task_lock(task);
+	mm = task->mm;
+	ok = !mm || get_dumpable(mm) == SUID_DUMP_USER || ns_capable(mm->user_ns, CAP_SYS_PTRACE);
+	task_unlock(task);
+	return ok;
+}
+
+/* Whether `task` runs under seccomp (strict mode or a filter). */
+int roam_task_seccomp(struct task_struct *task)
+{
+#ifdef CONFIG_SECCOMP
+	return READ_ONCE(task->seccomp.mode) != SECCOMP_MODE_DISABLED;
+#else
+	return 0;
+#endif
 }
 
 /* One more user of the hook; registers the probe for the first. */

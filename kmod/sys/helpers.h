@@ -58,6 +58,9 @@ u64 roam_switch_count(void);
 struct callback_head *roam_choose(int tgid, struct callback_head *work);
 int roam_hook_register(void);
 int roam_hook_get(void);
+int roam_in_compat_syscall(void);
+int roam_may_ptrace(struct task_struct *task);
+int roam_task_seccomp(struct task_struct *task);
 void roam_hook_put(void);
 void roam_hook_unregister(void);
 /* Implemented in Rust (kmod/sys/hook.rs). */

@@ -15,6 +15,15 @@ extern "C" {
     fn roam_hook_get() -> i32;
     fn roam_hook_put();
     fn roam_hook_unregister();
+    fn roam_in_compat_syscall() -> i32;
+}
+
+/// Whether the system call being hooked came in through a 32-bit entry
+/// (`int $0x80`): its number is then one of the 32-bit table's, which
+/// means another call than the same number in the 64-bit table.
+pub(crate) fn in_compat_syscall() -> bool {
+    // SAFETY: reads the current task's thread status; no preconditions.
+    unsafe { roam_in_compat_syscall() != 0 }
 }
 
 /// A system-call handler: the caller's saved registers and the call number.

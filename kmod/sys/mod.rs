@@ -20,6 +20,7 @@ pub(crate) mod task;
 pub(crate) mod taskwork;
 pub(crate) mod thread;
 pub(crate) mod time;
+pub(crate) mod timers;
 pub(crate) mod uctx;
 pub(crate) mod umem;
 pub(crate) mod umh;

@@ -5,6 +5,13 @@
 
 use kernel::{bindings, prelude::*};
 
+extern "C" {
+    /// Takes a `struct task_struct *` (declared opaque here: the struct is
+    /// not FFI-safe on every configuration).
+    fn roam_may_ptrace(task: *mut core::ffi::c_void) -> i32;
+    fn roam_task_seccomp(task: *mut core::ffi::c_void) -> i32;
+}
+
 /// A reference to a task (process), found by pid.
 ///
 /// # Invariants
@@ -98,16 +105,20 @@ impl TaskRef {
         self.tgid() == 1
     }
 
-    /// Its real and effective user ids (in the initial user namespace).
-    pub(crate) fn uids(&self) -> (u32, u32) {
-        // SAFETY: the task is valid; `get_task_cred` returns its objective
-        // credentials with a reference we drop below.
-        unsafe {
-            let cred = bindings::get_task_cred(self.task);
-            let ids = ((*cred).uid.val, (*cred).euid.val);
-            put_cred(cred);
-            ids
-        }
+    /// Whether it runs under seccomp (strict mode or a filter).
+    pub(crate) fn under_seccomp(&self) -> bool {
+        // SAFETY: the task is valid (we hold a reference); the C helper
+        // reads one word of it.
+        unsafe { roam_task_seccomp(self.task.cast()) != 0 }
+    }
+
+    /// Whether the caller could attach to it with ptrace
+    /// (`PTRACE_MODE_ATTACH_REALCREDS`: the caller's real ids match all of
+    /// the task's, or it has CAP_SYS_PTRACE, and the task is dumpable).
+    pub(crate) fn may_ptrace(&self) -> bool {
+        // SAFETY: the task is valid (we hold a reference); the C helper
+        // takes the task lock as `ptrace_may_access` requires.
+        unsafe { roam_may_ptrace(self.task.cast()) != 0 }
     }
 
     /// Whether this is the calling task.
@@ -180,33 +191,5 @@ impl Drop for TaskRef {
     fn drop(&mut self) {
         // SAFETY: by the type invariant we hold one reference; dropped once.
         unsafe { bindings::put_task_struct(self.task) };
-    }
-}
-
-/// Drops a credentials reference (the inline `put_cred`).
-///
-/// # Safety
-///
-/// `cred` must be a valid credentials struct on which the caller holds a
-/// reference, not used afterwards.
-unsafe fn put_cred(cred: *const bindings::cred) {
-    // SAFETY: per the contract `cred` is valid; `usage` is an atomic long
-    // that the kernel only changes atomically.
-    let usage = unsafe { core::sync::atomic::AtomicI64::from_ptr((&raw const (*cred).usage.counter).cast_mut()) };
-    if usage.fetch_sub(1, core::sync::atomic::Ordering::AcqRel) == 1 {
-        // SAFETY: we dropped the last reference, as `put_cred` would before
-        // calling `__put_cred`.
-        unsafe { bindings::__put_cred(cred.cast_mut()) };
-    }
-}
-
-/// The caller's real and effective user ids.
-pub(crate) fn current_uids() -> (u32, u32) {
-    // SAFETY: the current task's own credentials cannot change under it and
-    // stay valid while it runs.
-    unsafe {
-        let cur = bindings::get_current();
-        let cred = (*cur).cred;
-        ((*cred).uid.val, (*cred).euid.val)
     }
 }

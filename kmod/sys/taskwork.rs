@@ -114,14 +114,6 @@ impl Drop for ModuleRef {
     }
 }
 
-/// Queues `f` on the current task without asking for it to run soon: it
-/// runs at the next time the task runs its works anyway (its next return
-/// to user mode that has work, or its exit).
-pub(crate) fn queue_current_quiet<F: FnOnce() + Send + 'static>(f: F) -> Result {
-    // SAFETY: the current task is valid.
-    unsafe { queue_mode(bindings::get_current(), f, bindings::task_work_notify_mode_TWA_NONE, GFP_KERNEL) }
-}
-
 /// A closure allocated ahead of time, to be queued later from a context
 /// that may not allocate (the context-switch hook). Dropping it unqueued
 /// frees it.

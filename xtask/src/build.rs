@@ -116,11 +116,18 @@ pub fn userspace(ctx: &Ctx) -> Result<PathBuf> {
     Ok(ctx.root.join("target/x86_64-unknown-linux-gnu/release"))
 }
 
-/// The test programs: the binaries of the test package.
+/// The test programs: the binaries of the test package (`bin/NAME.rs`, or
+/// `bin/NAME/main.rs` for one of several files).
 pub fn test_programs(ctx: &Ctx) -> Result<Vec<String>> {
     let mut v: Vec<String> = fs::read_dir(ctx.root.join("tests/src/bin"))?
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rs")).map(str::to_string))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            if e.path().join("main.rs").is_file() {
+                return Some(name);
+            }
+            name.strip_suffix(".rs").map(str::to_string)
+        })
         .collect();
     v.sort();
     Ok(v)

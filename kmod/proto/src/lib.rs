@@ -16,6 +16,7 @@ pub mod image;
 pub mod load;
 pub mod loadvec;
 pub mod policy;
+pub mod rearm;
 pub mod restore;
 pub mod rng;
 pub mod syscalls;

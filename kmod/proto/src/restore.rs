@@ -130,17 +130,19 @@
 //!
 //! `core` only, no panics, whatever the input.
 
-use crate::image::{AltStack, PendingSignal, Regs, SigAction, MAX_PENDING, MAX_XSTATE, NSIG, PAGE_SIZE, USER_CS, USER_DS, USER_END};
+use crate::image::{
+    AltStack, PendingSignal, Regs, SigAction, MAX_PENDING, MAX_TIMERS, MAX_TIMER_HOLES, MAX_XSTATE, NSIG, PAGE_SIZE, USER_CS, USER_DS, USER_END,
+};
 
 /// Pages of code at the start of the scratch area.
-pub const CODE_PAGES: usize = 4;
+pub const CODE_PAGES: usize = 8;
 
 /// Length of the code region in bytes.
 pub const CODE_LEN: usize = CODE_PAGES * PAGE_SIZE;
 
 /// Total size of the scratch area in pages: [`CODE_PAGES`] of code and
-/// eight of data (stack, data items, signal frame, xstate).
-pub const SCRATCH_PAGES: usize = 12;
+/// twelve of data (stack, data items, signal frame, xstate).
+pub const SCRATCH_PAGES: usize = 20;
 
 /// Total size of the scratch area in bytes.
 pub const SCRATCH_LEN: usize = SCRATCH_PAGES * PAGE_SIZE;
@@ -152,8 +154,9 @@ pub const DATA_OFFSET: usize = CODE_LEN;
 pub const STACK_LEN: usize = 1024;
 
 /// Most system calls one restorer makes (enough for 64 `rt_sigaction`
-/// calls, re-queueing [`MAX_PENDING`] signals and a few dozen others).
-pub const MAX_CALLS: usize = 192;
+/// calls, re-queueing [`MAX_PENDING`] signals, making every timer an
+/// image carries again (`crate::rearm`) and a few dozen others).
+pub const MAX_CALLS: usize = 384;
 
 /// Length of the code of one system call step.
 pub const STEP_LEN: usize = 82;
@@ -258,12 +261,25 @@ const _: () = assert!(MAX_CALLS * STEP_LEN + FINAL_LEN <= CODE_LEN);
 // (after up to 63 bytes of alignment) and the largest xstate with its
 // trailing magic, with room to spare.
 const _: () = assert!(FPSTATE_OFFSET >= FRAME_LEN && FPSTATE_OFFSET.is_multiple_of(64));
-// It also holds the `siginfo_t` of every pending signal.
+// It also holds the `siginfo_t` of every pending signal and what the
+// timer steps place there (`crate::rearm`: a sigevent, an id slot and an
+// itimerspec per timer, an id slot per hole, three itimervals).
 const _: () = assert!(
-    DATA_START + NSIG * SigAction::SIZE + MAX_PENDING * SIGINFO_T_LEN + 63 + FPSTATE_OFFSET + MAX_XSTATE as usize + 4 + 1024
+    DATA_START
+        + NSIG * SigAction::SIZE
+        + MAX_PENDING * SIGINFO_T_LEN
+        + MAX_TIMERS * (64 + 8 + 32 + 8)
+        + MAX_TIMER_HOLES as usize * 8
+        + 64
+        + 3 * 32
+        + 63
+        + FPSTATE_OFFSET
+        + MAX_XSTATE as usize
+        + 4
+        + 1024
         <= SCRATCH_LEN
 );
-const _: () = assert!(MAX_CALLS >= NSIG + MAX_PENDING + 32);
+const _: () = assert!(MAX_CALLS >= NSIG + MAX_PENDING + 3 + 2 * MAX_TIMERS + 2 * MAX_TIMER_HOLES as usize + 32);
 const _: () = assert!(STACK_LEN.is_multiple_of(16) && DATA_OFFSET.is_multiple_of(16));
 
 /// Why a restorer could not be built.

@@ -204,11 +204,11 @@ fn unknown_numbers_are_refused_with_enosys() {
 }
 
 #[test]
-fn bring_home_is_process_creation_and_exec() {
+fn bring_home_is_process_creation_exec_and_seccomp() {
     let mut home: Vec<&str> =
         assigned().filter(|s| s.disposition == Disposition::BringHome).map(|s| s.name).collect();
     home.sort_unstable();
-    assert_eq!(home, ["clone", "clone3", "execve", "execveat", "fork", "vfork"]);
+    assert_eq!(home, ["clone", "clone3", "execve", "execveat", "fork", "seccomp", "vfork"]);
 }
 
 #[test]

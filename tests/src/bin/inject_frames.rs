@@ -8,6 +8,17 @@
 //! runner reads the target's reject counters before and after: this
 //! program checks only what it can see from here (that the target hangs up
 //! on undelimitable streams and keeps serving authentic ones).
+//!
+//! `inject_frames --stranger SRC_IP IP PORT`: connects from SRC_IP, an
+//! address of no member, and checks that the target closes the connection
+//! at once (it gives no receiver to a stranger).
+//!
+//! `inject_frames --forge IP PORT KEYFILE FAKE_ID TARGET_ID TGID`: as a
+//! member that never hosted process TGID of node TARGET_ID (which is away
+//! on another node), sends authentic frames claiming it: a `Moved` report
+//! (without the process's token) and an image that brings it "home". The
+//! target must ignore both; the runner checks that the process is where
+//! it was and still works.
 
 use hmac::{Hmac, Mac};
 use roam_proto::loadvec::LoadEntry;
@@ -120,10 +131,97 @@ fn flood(args: &[String]) -> ! {
     t.finish();
 }
 
+/// Seals one frame of type `ty` with `payload`.
+fn sealed(key: &[u8], h: Header, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; wire::frame_len(payload.len())];
+    let len = wire::seal(&h, payload, &mut HostMac(key.to_vec()), &mut out).expect("valid header");
+    out.truncate(len);
+    out
+}
+
+/// `--forge`: see the top of the file.
+fn forge(args: &[String]) -> ! {
+    use roam_proto::image::{encode_begin, begin_len, ImageHeader, MmLayout, Regs, SigState, IMAGE_VERSION, USER_CS, USER_DS};
+    let mut t = Ktap::plan(1);
+    let addr: SocketAddr = format!("{}:{}", args[2], args[3]).parse().expect("IP and PORT");
+    let key = std::fs::read_to_string(&args[4]).ok().and_then(|k| parse_hex(&k)).expect("hex key file");
+    let fake: u32 = args[5].parse().expect("FAKE_ID");
+    let target: u32 = args[6].parse().expect("TARGET_ID");
+    let tgid: u32 = args[7].parse().expect("TGID");
+    let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let head = |msg_type, len: usize, seq, request_id| Header { msg_type, flags: 0, len: len as u32, sender: fake, dest: target, epoch, seq, request_id };
+    // A Moved report: kind 4, home pid, pid 4242, 1 page, a guessed token.
+    let mut moved = Vec::new();
+    for w in [4u32, tgid, 4242, 1] {
+        moved.extend_from_slice(&w.to_le_bytes());
+    }
+    moved.extend_from_slice(&0x1234_5678_9abc_def0u64.to_le_bytes());
+    // An image bringing it home: a valid Begin with a guessed token.
+    let h = ImageHeader { version: IMAGE_VERSION, home_node: target, pid: tgid, tgid, comm: *b"forged\0\0\0\0\0\0\0\0\0\0", token: 0x1111, ..ImageHeader::default() };
+    let regs = Regs { rip: 0x40_1000, rsp: 0x7ffd_0000_1000, cs: USER_CS, ss: USER_DS, eflags: 0x246, ..Regs::default() };
+    let mut begin = vec![0u8; begin_len(0)];
+    let n = encode_begin(&h, &regs, &MmLayout::default(), &SigState::default(), &[], &mut begin).expect("a valid Begin");
+    begin.truncate(n);
+    let r = connect(addr).and_then(|mut s| {
+        s.write_all(&sealed(&key, head(MsgType::Proc, moved.len(), 1, 0), &moved))?;
+        s.write_all(&sealed(&key, head(MsgType::Migrate, begin.len(), 2, 7001), &begin))?;
+        Ok(still_open(&mut s))
+    });
+    t.check(matches!(r, Ok(true)), "forged Moved and Begin sent; the connection stays open (they are authentic)", &format!("{r:?}"));
+    t.finish();
+}
+
+/// `--stranger`: see the top of the file.
+fn stranger(args: &[String]) -> ! {
+    let mut t = Ktap::plan(1);
+    let parse = |s: &str| s.parse::<std::net::Ipv4Addr>().expect("an IPv4 address");
+    let (src, dst) = (parse(&args[2]), parse(&args[3]));
+    let port: u16 = args[4].parse().expect("PORT");
+    let sin = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a new socket, bound and connected with valid sockaddr_in
+    // values; the descriptor is owned by the TcpStream afterwards.
+    let conn = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let a = sin(src, 0);
+        let b = sin(dst, port);
+        if fd < 0
+            || libc::bind(fd, (&raw const a).cast(), len) != 0
+            || libc::connect(fd, (&raw const b).cast(), len) != 0
+        {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(<TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd))
+        }
+    };
+    let closed = conn.map(|mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(3))).ok();
+        let start = std::time::Instant::now();
+        (hung_up(&mut s), start.elapsed())
+    });
+    t.check(
+        matches!(closed, Ok((true, d)) if d < Duration::from_secs(3)),
+        &format!("a connection from {src}, no member's address, is closed at once"),
+        &format!("{closed:?}"),
+    );
+    t.finish();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--stranger") && args.len() == 5 {
+        stranger(&args);
+    }
     if args.get(1).map(String::as_str) == Some("--flood") && args.len() == 6 {
         flood(&args);
+    }
+    if args.get(1).map(String::as_str) == Some("--forge") && args.len() == 8 {
+        forge(&args);
     }
     let mut t = Ktap::plan(4);
     if args.len() != 6 {

@@ -1,7 +1,10 @@
 //! Eligibility ("why can't it migrate?") and locking, on real processes:
 //! a plain child can migrate; init, a kernel thread, a multithreaded
 //! process and one with writable shared memory cannot, each for its own
-//! reason; a locked process cannot until unlocked; other users get EPERM;
+//! reason; a locked process cannot until unlocked; other users get EPERM,
+//! as does a user acting on a root process that runs with their uid as
+//! its effective uid (the rule is ptrace's); a process under seccomp
+//! cannot (its filter cannot go with it);
 //! a pid that does not exist gets ESRCH; exited locked processes are
 //! forgotten.
 
@@ -75,6 +78,24 @@ fn child_mode(mode: &str) -> ! {
             assert_ne!(p, libc::MAP_FAILED);
             std::thread::sleep(Duration::from_secs(60));
         }
+        "--seccomp-child" => {
+            // Under a seccomp filter (allow everything).
+            let filter = [libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }];
+            let prog = libc::sock_fprog { len: 1, filter: filter.as_ptr().cast_mut() };
+            // SAFETY: plain prctl calls with a valid filter that outlives them.
+            unsafe {
+                assert_eq!(libc::prctl(38, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong), 0);
+                assert_eq!(libc::prctl(22, 2 as libc::c_ulong, &prog as *const libc::sock_fprog, 0 as libc::c_ulong, 0 as libc::c_ulong), 0);
+            }
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "--euid-child" => {
+            // A root daemon that acts as another user for a while: its
+            // effective uid is that user's, its real and saved are root.
+            // SAFETY: plain setresuid on this process.
+            assert_eq!(unsafe { libc::setresuid(0, NOBODY, 0) }, 0);
+            std::thread::sleep(Duration::from_secs(60));
+        }
         _ => std::thread::sleep(Duration::from_secs(60)),
     }
     std::process::exit(0)
@@ -91,7 +112,7 @@ fn main() {
     if let Some(mode) = std::env::args().nth(1) {
         child_mode(&mode);
     }
-    let mut t = Ktap::plan(19);
+    let mut t = Ktap::plan(21);
 
     let mut plain = spawn("--plain-child");
     let pid = plain.id();
@@ -155,6 +176,37 @@ fn main() {
     let node = other_node();
     let m = guest::as_user(NOBODY, || migrate(pid, node).0 == Some(libc::EPERM));
     t.check(m, "another user gets EPERM for migrate", "");
+    // The rule is ptrace's (PTRACE_MODE_ATTACH_REALCREDS), not kill's: a
+    // user whose uid is a root process's effective uid may not act on it.
+    let mut daemon = spawn("--euid-child");
+    let dpid = daemon.id();
+    let settled = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        std::fs::read_to_string(format!("/proc/{dpid}/status")).is_ok_and(|st| st.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some(&NOBODY.to_string())))
+    });
+    let node = other_node();
+    let denied = guest::as_user(NOBODY, || {
+        let w = why(dpid);
+        let l = lock(dpid, true);
+        let m = migrate(dpid, node).0;
+        matches!(&w, Err(e) if guest::errno_is(e, &[libc::EPERM])) && matches!(&l, Err(e) if guest::errno_is(e, &[libc::EPERM])) && m == Some(libc::EPERM)
+    });
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    t.check(settled && denied, "a root process running with the caller's uid as its effective uid: EPERM for why, lock and migrate", &format!("euid set {settled}"));
+    let mut sandboxed = spawn("--seccomp-child");
+    let spid = sandboxed.id();
+    let under = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        std::fs::read_to_string(format!("/proc/{spid}/status")).is_ok_and(|st| st.lines().any(|l| l.starts_with("Seccomp:") && l.trim_end().ends_with('2')))
+    });
+    let w = why(spid);
+    let m = migrate(spid, other_node());
+    let _ = sandboxed.kill();
+    let _ = sandboxed.wait();
+    t.check(
+        under && w.as_ref().is_ok_and(|w| w.reasons == cantmove::SECCOMP) && m == (Some(libc::EINVAL), refusal::CANT_MOVE),
+        "a process under a seccomp filter cannot migrate: seccomp; migrate refused, EINVAL",
+        &format!("filter on {under}; {}; migrate {m:?}", reasons_of(&w)),
+    );
     let m = migrate(1, other_node());
     t.check(m == (Some(libc::EINVAL), refusal::CANT_MOVE), "init: migrate refused, EINVAL", &format!("{m:?}"));
     let m = migrate(pid, NODE_HOME);

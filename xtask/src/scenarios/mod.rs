@@ -6,7 +6,8 @@
 //!
 //! This file holds only [`run`], which configures the cluster and runs
 //! the scenarios of [`transport`], [`migration`], the [`zdtm`]
-//! transparency suite, [`balancing`], [`controls`] and [`placement`] in their fixed order (the checks' names
+//! transparency suite, the [`security`] checks, [`balancing`], [`controls`] and
+//! [`placement`] in their fixed order (the checks' names
 //! and order are part of the output). Every scenario acts through
 //! [`ctx::Ctx`]; none calls another, and nothing here calls `test`,
 //! which calls [`run`].
@@ -16,6 +17,7 @@ mod controls;
 mod ctx;
 mod migration;
 mod placement;
+mod security;
 mod transport;
 mod zdtm;
 
@@ -50,6 +52,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
     transport::run(&mut c, &toml, &all)?;
     migration::run(&mut c, &toml)?;
     zdtm::run(&mut c)?;
+    security::run(&mut c)?;
     let jobs = balancing::spread(&mut c)?;
     let extra = controls::run(&mut c, &jobs)?;
     balancing::limits(&mut c, &jobs, &extra)?;

@@ -20,9 +20,12 @@ pub const LOCKED: u32 = 1 << 5;
 pub const EXITING: u32 = 1 << 6;
 /// Has no user address space.
 pub const NO_MM: u32 = 1 << 7;
+/// Runs under a seccomp filter (or strict mode), which cannot be carried:
+/// elsewhere its system calls would run unfiltered.
+pub const SECCOMP: u32 = 1 << 8;
 
 /// Every reason: bit, short name, explanation.
-pub const ALL: [(u32, &str, &str); 8] = [
+pub const ALL: [(u32, &str, &str); 9] = [
     (KERNEL_THREAD, "kernel-thread", "it is a kernel thread"),
     (INIT, "init", "it is init (pid 1 of its namespace)"),
     (MULTITHREADED, "multithreaded", "it has more than one thread"),
@@ -31,4 +34,5 @@ pub const ALL: [(u32, &str, &str); 8] = [
     (LOCKED, "locked", "it is locked to this node (roamctl unlock PID)"),
     (EXITING, "exiting", "it is exiting"),
     (NO_MM, "no-mm", "it has no user address space"),
+    (SECCOMP, "seccomp", "it runs under seccomp, whose filter cannot go with it (its calls would run unfiltered elsewhere)"),
 ];

@@ -37,6 +37,10 @@ pub const CAPTURE: u32 = 107;
 /// More signals are pending for it than an image carries
 /// ([`MAX_PENDING`](crate::image::MAX_PENDING)); they stay pending here.
 pub const SIGNALS: u32 = 108;
+/// Its timers cannot travel: more than an image carries
+/// ([`MAX_TIMERS`](crate::image::MAX_TIMERS)) or with ids too sparse, or
+/// one on another process's CPU clock or on an alarm clock.
+pub const TIMERS: u32 = 109;
 
 /// A one-line explanation of `reason`.
 pub const fn explain(reason: u32) -> &'static str {
@@ -58,6 +62,7 @@ pub const fn explain(reason: u32) -> &'static str {
         NO_TRANSPORT => "this node's cluster transport is not running",
         CAPTURE => "capturing the process state failed",
         SIGNALS => "more signals are pending for the process than a migration carries (96): let it handle them first",
+        TIMERS => "the process has timers a migration cannot carry (over 32, ids too sparse, another process's CPU clock, or an alarm clock)",
         _ => "unknown reason",
     }
 }
@@ -82,6 +87,7 @@ pub const fn name(reason: u32) -> &'static str {
         NO_TRANSPORT => "no-transport",
         CAPTURE => "capture",
         SIGNALS => "signals",
+        TIMERS => "timers",
         _ => "failed",
     }
 }

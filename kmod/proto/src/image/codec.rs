@@ -8,7 +8,7 @@
 use super::error::ImageError;
 
 /// Version of the image format. Bumped on any incompatible change.
-pub const IMAGE_VERSION: u16 = 3;
+pub const IMAGE_VERSION: u16 = 4;
 
 /// Length of the prefix every message starts with.
 pub const PREFIX_LEN: usize = 4;
@@ -33,6 +33,8 @@ pub enum MsgKind {
     Abort = 7,
     /// The pending signals (after `Begin`, before the areas).
     Signals = 8,
+    /// The timers and CPU times (after `Signals`, before the areas).
+    Timers = 9,
 }
 
 impl MsgKind {
@@ -47,6 +49,7 @@ impl MsgKind {
             6 => MsgKind::Refuse,
             7 => MsgKind::Abort,
             8 => MsgKind::Signals,
+            9 => MsgKind::Timers,
             _ => return None,
         })
     }

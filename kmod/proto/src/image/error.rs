@@ -20,12 +20,15 @@ pub enum ImageError {
     /// An invalid page batch, or one outside every area, or page totals or
     /// checksum not matching the commit.
     BadBatch,
-    /// A bound exceeded (xstate, areas, pages, batch size, signals).
+    /// A bound exceeded (xstate, areas, pages, batch size, signals, timers).
     TooLarge,
     /// A pending signal with a number out of range (0, above 64,
     /// `SIGKILL`, `SIGSTOP`), a `siginfo` naming another signal, or an
     /// unknown queue.
     BadSignal,
+    /// A timer with an id, clock, notification or signal out of range, or
+    /// timers out of id order.
+    BadTimer,
 }
 
 impl ImageError {
@@ -39,6 +42,7 @@ impl ImageError {
             ImageError::BadBatch => "bad_batch",
             ImageError::TooLarge => "too_large",
             ImageError::BadSignal => "bad_signal",
+            ImageError::BadTimer => "bad_timer",
         }
     }
 

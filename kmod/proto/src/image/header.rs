@@ -20,16 +20,18 @@ pub const USER_END: u64 = 0x0000_7fff_ffff_f000;
 /// Most pages an image can hold: the whole user address space.
 pub const MAX_PAGES: u64 = USER_END / PAGE;
 
-/// Largest extended FPU state accepted (the XSAVE area of current CPUs is
-/// well below this, AMX included).
-pub const MAX_XSTATE: u32 = 8192;
+/// Largest extended FPU state accepted. The kernel's XSAVE regset is
+/// sized for every feature the CPU has: about 2.7 KiB with AVX-512 and
+/// about 11 KiB with AMX's tiles (which an earlier bound of 8 KiB made
+/// every capture on such a CPU fail).
+pub const MAX_XSTATE: u32 = 16384;
 
 /// Most memory areas an image may have (the default `vm.max_map_count` is
 /// 65530).
 pub const MAX_VMAS: u32 = 65536;
 
 /// Length of an encoded [`ImageHeader`].
-pub const HEADER_LEN: usize = 92;
+pub const HEADER_LEN: usize = 100;
 
 /// Identity and sizes of a migrating process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,6 +75,11 @@ pub struct ImageHeader {
     pub mono_ns: u64,
     /// CLOCK_BOOTTIME as the process saw it at capture (ns).
     pub boot_ns: u64,
+    /// A secret its home node drew when the process left it, known only
+    /// to the nodes that have hosted it since: home takes the process's
+    /// `Moved` reports and its return only with it, so a member that
+    /// never hosted the process cannot claim it.
+    pub token: u64,
 }
 
 /// Why a process moves ([`ImageHeader::cause`]).
@@ -123,7 +130,8 @@ impl ImageHeader {
         w.u32(self.sender_load)?;
         w.u64(self.allowed)?;
         w.u64(self.mono_ns)?;
-        w.u64(self.boot_ns)
+        w.u64(self.boot_ns)?;
+        w.u64(self.token)
     }
 
     pub(super) fn read(r: &mut Reader<'_>) -> Result<ImageHeader, ImageError> {
@@ -145,6 +153,7 @@ impl ImageHeader {
             allowed: r.u64()?,
             mono_ns: r.u64()?,
             boot_ns: r.u64()?,
+            token: r.u64()?,
         })
     }
 }

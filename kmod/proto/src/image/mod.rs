@@ -8,12 +8,14 @@
 //!    ([`SigState`]) and the extended FPU state (`xstate`, opaque here);
 //! 2. `Signals`: the signals pending when it was taken ([`PendingSignal`]),
 //!    at most [`MAX_PENDING`], in queue order;
-//! 3. `Vmas`: the memory areas ([`Vma`]), in address order, at most
+//! 3. `Timers`: the interval and POSIX timers and the CPU time used
+//!    ([`TimerState`]), at most [`MAX_TIMERS`] POSIX timers;
+//! 4. `Vmas`: the memory areas ([`Vma`]), in address order, at most
 //!    [`MAX_VMAS_PER_MSG`] per message, `header.nr_vmas` in all;
-//! 4. `Pages`: batches of up to [`MAX_BATCH_PAGES`] consecutive pages, each
+//! 5. `Pages`: batches of up to [`MAX_BATCH_PAGES`] consecutive pages, each
 //!    inside one area, `header.nr_pages` pages in all;
-//! 5. `Commit`: the page count and the [`Checksum`] of every batch;
-//! 6. the destination answers `Accept` (with the new local pid) or
+//! 6. `Commit`: the page count and the [`Checksum`] of every batch;
+//! 7. the destination answers `Accept` (with the new local pid) or
 //!    `Refuse` (with a [`RefuseReason`]); either side may send `Abort` at
 //!    any time.
 //!
@@ -23,8 +25,9 @@
 //!
 //! | kind   | body                                                              |
 //! |--------|-------------------------------------------------------------------|
-//! | Begin  | header (76) · regs (216) · mm (88) · signals (2076) · xstate      |
+//! | Begin  | header (100) · regs (216) · mm (88) · signals (2076) · xstate      |
 //! | Signals | count u32 · count × (signo u32 · shared u32 · kernel_siginfo (48)) |
+//! | Timers | taken u64 · utime, stime, runtime u64 · 3 × (remaining u64 · interval u64) · count u32 · count × timer (48) |
 //! | Vmas   | first index u32 · count u32 · count × vma (96)                     |
 //! | Pages  | first address u64 · count u32 · count × 4096 bytes                 |
 //! | Commit | page count u64 · checksum u64                                      |
@@ -50,6 +53,7 @@
 //! * `regs`, `signals`: the [`Regs`], [`MmLayout`] and [`SigState`] that
 //!   `begin`, the `Begin` message, carries;
 //! * `pending`: [`PendingSignal`] and the `Signals` message;
+//! * `timers`: [`TimerState`] and the `Timers` message;
 //! * `vmas`: [`Vma`] and the `Vmas` message;
 //! * `pages`: [`PageBatchHeader`] and the `Pages` message;
 //! * `checksum`: the [`Checksum`] of the batches;
@@ -72,6 +76,7 @@ mod pending;
 mod progress;
 mod regs;
 mod signals;
+mod timers;
 mod vmas;
 
 // roam.ko uses only part of these (see `dead_code` in roam_main.rs).
@@ -98,6 +103,10 @@ pub use self::{
     progress::Progress,
     regs::{MmLayout, Regs, USER_CS, USER_DS},
     signals::{AltStack, SigAction, SigState, NSIG},
+    timers::{
+        decode_timers, encode_timers, timer_clock_ok, timers_len, CpuTimes, ITimer, PosixTimer, TimerState, TimersView, MAX_TIMERS,
+        MAX_TIMER_HOLES, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD_ID, TIMERS_HEAD_LEN, TIMER_OWN_CPU_CLOCK,
+    },
     vmas::{
         decode_vmas, encode_vmas, validate_vmas, vmas_len, Vma, VmasView, MAX_VMAS_PER_MSG, PROT_EXEC, PROT_MASK,
         PROT_READ, PROT_WRITE, VMAS_HEAD_LEN, VMA_FILE, VMA_GROWSDOWN, VMA_HEAP, VMA_IO, VMA_KNOWN, VMA_LOCKED,

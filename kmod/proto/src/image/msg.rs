@@ -1,7 +1,7 @@
 //! Any migration message: [`MigrateMsg`] and [`decode`], which reads the
 //! prefix and hands the message to its kind's decoder.
 //!
-//! Calls every message's decoder ([`super::begin`], [`super::pending`], [`super::vmas`],
+//! Calls every message's decoder ([`super::begin`], [`super::pending`], [`super::timers`], [`super::vmas`],
 //! [`super::pages`], [`super::outcome`]); nothing calls back into it.
 
 use super::begin::{decode_begin, BeginView};
@@ -10,6 +10,7 @@ use super::error::{ImageError, RefuseReason};
 use super::outcome::{decode_abort, decode_accept, decode_commit, decode_refuse};
 use super::pages::{parse_batch, PageBatchHeader};
 use super::pending::{decode_signals, SignalsView};
+use super::timers::{decode_timers, TimersView};
 use super::vmas::{decode_vmas, VmasView};
 
 /// Any decoded migration message.
@@ -20,6 +21,8 @@ pub enum MigrateMsg<'a> {
     Begin(BeginView<'a>),
     /// See [`decode_signals`].
     Signals(SignalsView<'a>),
+    /// See [`decode_timers`].
+    Timers(TimersView<'a>),
     /// See [`decode_vmas`].
     Vmas(VmasView<'a>),
     /// A page batch, checked on its own only ([`parse_batch`]): the
@@ -52,6 +55,7 @@ impl MigrateMsg<'_> {
         match self {
             MigrateMsg::Begin(_) => MsgKind::Begin,
             MigrateMsg::Signals(_) => MsgKind::Signals,
+            MigrateMsg::Timers(_) => MsgKind::Timers,
             MigrateMsg::Vmas(_) => MsgKind::Vmas,
             MigrateMsg::Pages(..) => MsgKind::Pages,
             MigrateMsg::Commit { .. } => MsgKind::Commit,
@@ -67,6 +71,7 @@ pub fn decode(buf: &[u8]) -> Result<MigrateMsg<'_>, ImageError> {
     Ok(match msg_kind(buf)? {
         MsgKind::Begin => MigrateMsg::Begin(decode_begin(buf)?),
         MsgKind::Signals => MigrateMsg::Signals(decode_signals(buf)?),
+        MsgKind::Timers => MigrateMsg::Timers(decode_timers(buf)?),
         MsgKind::Vmas => MigrateMsg::Vmas(decode_vmas(buf)?),
         MsgKind::Pages => {
             let (h, data) = parse_batch(buf)?;

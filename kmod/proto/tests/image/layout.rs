@@ -8,8 +8,9 @@ fn sizes_and_layouts() {
     assert_eq!(Regs::SIZE, 216);
     assert_eq!(MmLayout::SIZE, 88);
     assert_eq!(SigState::SIZE, 8 + 64 * 32 + 20);
-    assert_eq!(HEADER_LEN, 92);
-    assert_eq!(BEGIN_FIXED_LEN, 4 + 92 + 216 + 88 + 2076);
+    assert_eq!(HEADER_LEN, 100);
+    assert_eq!(BEGIN_FIXED_LEN, 4 + 100 + 216 + 88 + 2076);
+    assert!(timers_len(MAX_TIMERS) <= roam_proto::wire::MAX_PAYLOAD);
     assert_eq!(VMA_WIRE_LEN, 96);
     assert_eq!(SIGINFO_LEN, 48);
     assert_eq!(PENDING_LEN, 56);
@@ -20,6 +21,8 @@ fn sizes_and_layouts() {
     assert_eq!(MAX_BATCH_PAGES, 32);
     assert!(batch_len(MAX_BATCH_PAGES) <= roam_proto::wire::MAX_PAYLOAD);
     assert!(begin_len(MAX_XSTATE as usize) <= roam_proto::wire::MAX_PAYLOAD);
+    // The XSAVE area of a CPU with AMX (Sapphire Rapids: 11008 bytes).
+    assert!(MAX_XSTATE >= 11008);
     assert!(vmas_len(MAX_VMAS_PER_MSG) <= roam_proto::wire::MAX_PAYLOAD);
     assert_eq!(USER_END, 0x7fff_ffff_f000);
 }

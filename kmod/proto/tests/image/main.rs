@@ -17,6 +17,7 @@ mod pages;
 mod pending;
 mod progress;
 mod props;
+mod timers;
 mod vmas;
 
 fn header(nr_vmas: u32, nr_pages: u64, xstate_len: u32) -> ImageHeader {
@@ -40,6 +41,7 @@ fn header(nr_vmas: u32, nr_pages: u64, xstate_len: u32) -> ImageHeader {
         allowed: 0b1010,
         mono_ns: 123_456_789_012,
         boot_ns: 223_456_789_012,
+        token: 0x70ce_4a11_5eed_0001,
     }
 }
 
@@ -122,6 +124,34 @@ fn signals_msg(s: &[PendingSignal]) -> Vec<u8> {
     out
 }
 
+fn timers_msg(s: &TimerState) -> Vec<u8> {
+    let mut out = vec![0u8; timers_len(s.count)];
+    assert_eq!(encode_timers(s, &mut out), Ok(out.len()));
+    out
+}
+
+/// Timers of every kind a process may have: the three interval timers
+/// (one disarmed), a periodic CLOCK_MONOTONIC timer with a cookie, a
+/// one-shot CLOCK_REALTIME one, a SIGEV_NONE one, one to a thread and one
+/// on the process's own CPU clock named by pid, with a hole in the ids.
+fn timer_state() -> TimerState {
+    let mut s = TimerState { taken_ns: 5_000_000_000, ..TimerState::default() };
+    s.cpu = CpuTimes { utime_ns: 700_000_000, stime_ns: 300_000_000, runtime_ns: 1_000_500_000 };
+    s.itimers[0] = ITimer { remaining_ns: 30_000_000, interval_ns: 50_000_000 };
+    s.itimers[2] = ITimer { remaining_ns: 250_000_000, interval_ns: 300_000_000 };
+    let t = |id, clock, notify, signo, value, remaining_ns, interval_ns, flags| PosixTimer { id, clock, notify, signo, value, remaining_ns, interval_ns, flags };
+    for p in [
+        t(0, 1, SIGEV_SIGNAL, 35, 0x5eed_c00c1e, 40_000_000, 100_000_000, 0),
+        t(1, 0, SIGEV_SIGNAL, 36, 1, 3_599_000_000_000, 0, 0),
+        t(2, 7, SIGEV_NONE, 0, 0, 0, 0, 0),
+        t(4, 1, SIGEV_THREAD_ID, 10, 7, 1_000_000, 0, 0),
+        t(5, 2, SIGEV_SIGNAL, 12, 9, 20_000_000, 20_000_000, TIMER_OWN_CPU_CLOCK),
+    ] {
+        s.push(p).unwrap();
+    }
+    s
+}
+
 fn vmas_msg(first: u32, v: &[Vma]) -> Vec<u8> {
     let mut out = vec![0u8; vmas_len(v.len())];
     assert_eq!(encode_vmas(first, v, &mut out), Ok(out.len()));
@@ -168,6 +198,7 @@ fn every_message() -> Vec<Vec<u8>> {
     vec![
         begin_msg(&[7u8; 100]),
         signals_msg(&pending()),
+        timers_msg(&timer_state()),
         vmas_msg(0, &vmas()),
         batch_msg(&b, &page_data(2, 1)),
         commit_msg(10, 0xdead_beef),

@@ -4,8 +4,8 @@
 use super::*;
 
 fn arb_header() -> impl Strategy<Value = ImageHeader> {
-    (any::<(u32, u32, u32, u32, u32, u32, u32)>(), any::<[u8; 16]>(), 0..=MAX_VMAS, 0..=MAX_PAGES, any::<(u64, u64)>()).prop_map(
-        |((home_node, pid, tgid, uid, gid, euid, egid), comm, nr_vmas, nr_pages, (mono_ns, boot_ns))| ImageHeader {
+    (any::<(u32, u32, u32, u32, u32, u32, u32)>(), any::<[u8; 16]>(), 0..=MAX_VMAS, 0..=MAX_PAGES, any::<(u64, u64, u64)>()).prop_map(
+        |((home_node, pid, tgid, uid, gid, euid, egid), comm, nr_vmas, nr_pages, (mono_ns, boot_ns, token))| ImageHeader {
             version: IMAGE_VERSION,
             home_node,
             pid,
@@ -23,6 +23,7 @@ fn arb_header() -> impl Strategy<Value = ImageHeader> {
             allowed: 0,
             mono_ns,
             boot_ns,
+            token,
         },
     )
 }

@@ -6,10 +6,10 @@ use super::*;
 #[test]
 fn sizes_fit_the_worst_case() {
     assert_eq!(SCRATCH_LEN, SCRATCH_PAGES * 4096);
-    assert!((5..=12).contains(&SCRATCH_PAGES));
+    assert!((5..=20).contains(&SCRATCH_PAGES));
     const { assert!(MAX_CALLS >= 64 + roam_proto::image::MAX_PENDING + 8) };
-    assert_eq!(CODE_LEN, 16384);
-    assert_eq!(DATA_OFFSET, 16384);
+    assert_eq!(CODE_LEN, 32768);
+    assert_eq!(DATA_OFFSET, 32768);
     assert_eq!(STEP_LEN, 82);
     assert_eq!(FINAL_LEN, 24);
     assert_eq!(FRAME_LEN, 440);
@@ -63,8 +63,8 @@ fn entry_and_stack() {
     let b = Builder::new(BASE, &mut buf).unwrap();
     assert_eq!(b.entry(), BASE);
     // Stack: the first KiB of the data region, which starts after the
-    // two code pages.
-    assert_eq!(b.stack_top(), BASE + 0x4000 + 0x400);
+    // eight code pages.
+    assert_eq!(b.stack_top(), BASE + 0x8000 + 0x400);
     assert_eq!(b.stack_top() % 16, 0);
     assert!(b.stack_top() > BASE + CODE_LEN as u64 && b.stack_top() < BASE + SCRATCH_LEN as u64);
     assert_eq!(b.calls(), 0);

@@ -7,28 +7,28 @@ use super::*;
 fn data_alignment_and_addresses() {
     let mut buf = scratch();
     let mut b = Builder::new(BASE, &mut buf).unwrap();
-    // Data items start after the 1 KiB stack at 0x4000.
+    // Data items start after the 1 KiB stack at 0x8000.
     assert_eq!(b.data(&[1, 2, 3], 1), Ok(BASE + D0 as u64));
-    assert_eq!(b.data(&[4], 1), Ok(BASE + 0x4403));
+    assert_eq!(b.data(&[4], 1), Ok(BASE + 0x8403));
     assert_eq!(b.data(&[5; 8], 8), Ok(BASE + D0 as u64 + 8));
-    assert_eq!(b.data(&[6], 0), Ok(BASE + 0x4410), "align 0 counts as 1");
-    assert_eq!(b.data(&[7; 2], 64), Ok(BASE + 0x4440));
+    assert_eq!(b.data(&[6], 0), Ok(BASE + 0x8410), "align 0 counts as 1");
+    assert_eq!(b.data(&[7; 2], 64), Ok(BASE + 0x8440));
     // Alignment is of the user address: the next multiple of 3 at or
-    // after BASE + 0x4442 (BASE is a multiple of 4096, not of 3).
-    let by3 = (BASE + 0x4442).next_multiple_of(3);
-    assert!(by3 - BASE < 0x4445);
+    // after BASE + 0x8442 (BASE is a multiple of 4096, not of 3).
+    let by3 = (BASE + 0x8442).next_multiple_of(3);
+    assert!(by3 - BASE < 0x8445);
     assert_eq!(b.data(&[8], 3), Ok(by3), "a non-power of two aligns too");
-    assert_eq!(b.data(&[], 16), Ok(BASE + 0x4450), "empty items take only alignment");
-    assert_eq!(b.data(&[9], 1), Ok(BASE + 0x4450));
-    assert_eq!(b.data(&[10], 4096), Ok(BASE + 0x5000));
-    assert_eq!(buf[D0..0x4404], [1, 2, 3, 4]);
-    assert_eq!(buf[0x4408..0x4410], [5; 8]);
-    assert_eq!(buf[0x4410], 6);
-    assert_eq!(buf[0x4440..0x4442], [7, 7]);
+    assert_eq!(b.data(&[], 16), Ok(BASE + 0x8450), "empty items take only alignment");
+    assert_eq!(b.data(&[9], 1), Ok(BASE + 0x8450));
+    assert_eq!(b.data(&[10], 4096), Ok(BASE + 0x9000));
+    assert_eq!(buf[D0..0x8404], [1, 2, 3, 4]);
+    assert_eq!(buf[0x8408..0x8410], [5; 8]);
+    assert_eq!(buf[0x8410], 6);
+    assert_eq!(buf[0x8440..0x8442], [7, 7]);
     assert_eq!(buf[off(by3)], 8);
-    assert_eq!(buf[0x4450], 9);
-    assert_eq!(buf[0x5000], 10);
-    assert!(buf[0x5001..].iter().all(|b| *b == 0));
+    assert_eq!(buf[0x8450], 9);
+    assert_eq!(buf[0x9000], 10);
+    assert!(buf[0x9001..].iter().all(|b| *b == 0));
     assert!(buf[..D0].iter().all(|b| *b == 0), "code and stack untouched");
 }
 

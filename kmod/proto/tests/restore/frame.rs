@@ -17,7 +17,7 @@ fn frame_layout() {
 
     let (steps, frame_addr) = decode_code(&buf);
     assert!(steps.is_empty());
-    assert_eq!(frame_addr, BASE + 0x4440);
+    assert_eq!(frame_addr, BASE + 0x8440);
     let f = off(frame_addr);
 
     assert_eq!(le64(&buf, f), 0, "pretcode");
@@ -61,8 +61,8 @@ fn frame_layout() {
     assert_eq!(used, fp + 1004);
     assert!(buf[used..].iter().all(|b| *b == 0), "nothing past the end");
     // The data item is still there, and the gap before the frame is zero.
-    assert_eq!(buf[D0..0x4405], [9; 5]);
-    assert!(buf[0x4405..f].iter().all(|b| *b == 0));
+    assert_eq!(buf[D0..0x8405], [9; 5]);
+    assert!(buf[0x8405..f].iter().all(|b| *b == 0));
 }
 
 #[test]

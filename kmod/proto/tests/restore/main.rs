@@ -36,6 +36,7 @@ mod code;
 mod data;
 mod frame;
 mod props;
+mod rearm;
 mod xstate;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]

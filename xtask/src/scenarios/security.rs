@@ -1,0 +1,191 @@
+//! Security scenarios (issue 11): what a migrated process may do is
+//! never more than it could do at home.
+//!
+//! * `compat32`: a 32-bit system call (`int $0x80`) of a process running
+//!   on another node is not looked up in the 64-bit table (where 32-bit
+//!   `mkdir`, number 39, would be `getpid`): the process is brought home
+//!   and makes the call there, natively — the directory appears at home,
+//!   not on the remote, and the call returns 0, not a pid.
+//! * `killed in a call`: a process blocked in a forwarded `read` (its
+//!   deputy making it at home) is killed at home with SIGKILL: its parent
+//!   reaps 137, the remote ends too (no guest left there), the deputy is
+//!   gone from `away`, and the module's reference count is back where it
+//!   was.
+//! * `forged claims`: a member holding the key but never hosting a
+//!   process (fake node 99, sending from node 2) reports it as moved to
+//!   itself and sends an image bringing it "home": node 1 ignores both
+//!   (they lack the process's token), the process stays where it runs
+//!   and its deputy still serves it.
+//! * `sandbox`: a migrated process that sets no-new-privileges and a
+//!   seccomp filter is brought home to do it (the sandbox stays with the
+//!   task at home: `NoNewPrivs: 1`, `Seccomp: 2` there) and is not moved
+//!   again (`roamctl why` says `seccomp`).
+//! * `stranger`: a connection to node 1's listener from an address that
+//!   is no member's (a second address on node 2) is closed at once, and
+//!   counted in `connections_refused`: it never gets a receiver slot.
+//!
+//! Calls only [`super::ctx`] (and the cluster's addresses).
+
+use super::ctx::Ctx;
+use crate::cluster;
+use crate::config::KEY_PATH;
+use anyhow::Result;
+use std::time::Duration;
+
+/// The test programs in the guest image.
+const T: &str = "/usr/lib/roam/tests";
+
+pub(super) fn run(c: &mut Ctx) -> Result<()> {
+    compat32(c)?;
+    killed_in_call(c)?;
+    forged_claims(c)?;
+    sandbox(c)?;
+    stranger(c)
+}
+
+fn sandbox(c: &mut Ctx) -> Result<()> {
+    let pid = c.start(1, "sandbox", &format!("{T}/sandbox_self"))?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, "sandbox").starts_with("READY")).is_some();
+    let m = c.migrate(1, pid, "2");
+    let away = m.rc == 0 && c.where_is(1, pid).starts_with("node 2");
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let done = c.wait(Duration::from_secs(60), |c| c.output(1, "sandbox").contains("sandboxed")).is_some();
+    let out = c.output(1, "sandbox");
+    let home = c.where_is(1, pid) == "home";
+    let status = c.sh(1, &format!("grep -E 'NoNewPrivs|Seccomp:' /proc/{pid}/status")).map(|o| o.text).unwrap_or_default();
+    let kept = status.lines().any(|l| l.starts_with("NoNewPrivs:") && l.trim_end().ends_with('1'))
+        && status.lines().any(|l| l.starts_with("Seccomp:") && l.trim_end().ends_with('2'));
+    let again = c.migrate(1, pid, "2");
+    let why = c.sh(1, &format!("roamctl why {pid}")).map(|o| o.text).unwrap_or_default();
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let st = c.status(1, "sandbox", Duration::from_secs(60));
+    c.check(
+        "security: a migrated process that sandboxes itself (no-new-privileges, seccomp) does it at home, and is not moved again".into(),
+        ready && away && done && out.contains("sandboxed nnp=0 seccomp=0") && home && kept && again.rc != 0 && why.contains("seccomp") && st == Some(0),
+        format!(
+            "ready {ready}, moved {away}, output {out:?}, home afterwards {home}, /proc status {status:?}, moved again: rc {} {:?}, why {why:?}, status {st:?}",
+            again.rc,
+            again.text.trim()
+        ),
+    );
+    Ok(())
+}
+
+fn stranger(c: &mut Ctx) -> Result<()> {
+    let net = cluster::NET;
+    let before = c.stats(1).get("connections_refused").copied().unwrap_or(0);
+    let o = c.sh(2, &format!("ip addr add {net}.99/24 dev eth0"))?;
+    let added = o.rc == 0;
+    let o = c.sh(2, &format!("{T}/inject_frames --stranger {net}.99 {net}.1 7077"))?;
+    let _ = c.sh(2, &format!("ip addr del {net}.99/24 dev eth0"));
+    c.check_ktap("security: stranger", "stranger's", &o.text);
+    let after = c.stats(1).get("connections_refused").copied().unwrap_or(0);
+    c.check(
+        "security: node 1 refuses a connection from an address that is no member's".into(),
+        added && after > before,
+        format!("address added {added}; connections_refused {before} -> {after}"),
+    );
+    Ok(())
+}
+
+fn forged_claims(c: &mut Ctx) -> Result<()> {
+    let pid = c.start(1, "forged", &format!("{T}/zdtm monotonic"))?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, "forged").starts_with("READY")).is_some();
+    let m = c.migrate(1, pid, "3");
+    let away = m.rc == 0 && c.where_is(1, pid).starts_with("node 3");
+    let o = c.sh(1, &format!("echo 'add 99 {}.2:7099' > /sys/kernel/roam/peers", cluster::NET))?;
+    let added = o.rc == 0;
+    let o = c.sh(2, &format!("{T}/inject_frames --forge {}.1 7077 {KEY_PATH} 99 1 {pid}", cluster::NET))?;
+    c.check_ktap("security: forged", "forger's", &o.text);
+    // Both were handled by the time the forger saw its connection kept
+    // open; the kernel log says so.
+    let log = c.sh(1, "dmesg").map(|o| o.text).unwrap_or_default();
+    let moved_ignored = log.contains(&format!("node 99 reported pid {pid} as moved there without its token"));
+    let home_refused = log.contains(&format!("node 99 sent home pid {pid}, which does not run there"));
+    let still = c.where_is(1, pid);
+    let _ = c.sh(1, "echo 'del 99' > /sys/kernel/roam/peers");
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let status = c.status(1, "forged", Duration::from_secs(60));
+    let out = c.output(1, "forged");
+    c.check(
+        "security: a member that never hosted a process cannot claim it (a Moved report or an image home without its token are ignored)".into(),
+        ready && away && added && moved_ignored && home_refused && still.starts_with("node 3") && status == Some(0) && out.contains("PASS monotonic"),
+        format!(
+            "ready {ready}, moved to node 3 {away}, fake peer added {added}, Moved ignored {moved_ignored}, Begin refused {home_refused}, where afterwards {still:?}, status {status:?}, output {out:?}"
+        ),
+    );
+    Ok(())
+}
+
+/// The module's reference count on `node`.
+fn refcnt(c: &mut Ctx, node: u32) -> Option<u64> {
+    c.sh(node, "cat /sys/module/roam/refcnt").ok().and_then(|o| o.text.trim().parse().ok())
+}
+
+fn killed_in_call(c: &mut Ctx) -> Result<()> {
+    let refs0 = refcnt(c, 1);
+    // A reader blocked on a FIFO whose writer never writes.
+    let _ = c.sh(1, "rm -f /tmp/kf /tmp/kf.pid; mkfifo /tmp/kf; (sleep 1000 > /tmp/kf & echo $! > /tmp/kf.pid) > /dev/null 2>&1 < /dev/null");
+    let pid = c.start(1, "killcall", "cat /tmp/kf")?;
+    let m = c.migrate(1, pid, "2");
+    let remote: Option<u32> = m.text.split("remote pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok());
+    let away = m.rc == 0 && c.where_is(1, pid).starts_with("node 2");
+    // Its deputy at home is in the forwarded read (system call 0).
+    let in_read = c
+        .wait(Duration::from_secs(30), |c| c.sh(1, &format!("cut -d' ' -f1 /proc/{pid}/syscall")).map(|o| o.text.trim() == "0").unwrap_or(false))
+        .is_some();
+    let _ = c.sh(1, &format!("kill -KILL {pid}"));
+    let status = c.status(1, "killcall", Duration::from_secs(30));
+    let remote_gone = c
+        .wait(Duration::from_secs(30), |c| {
+            let g = c.guests(2);
+            remote.is_some_and(|r| c.sh(2, &format!("test -d /proc/{r} && echo yes")).map(|o| o.text.trim() != "yes").unwrap_or(false))
+                && !g.lines().any(|l| l.split_whitespace().any(|w| w == format!("home_pid={pid}")))
+        })
+        .is_some();
+    let deputy_gone = c
+        .wait(Duration::from_secs(30), |c| {
+            c.sh(1, "cat /sys/kernel/roam/away").map(|o| !o.text.split_whitespace().any(|w| w == format!("pid={pid}"))).unwrap_or(false)
+        })
+        .is_some();
+    let refs_back = c.wait(Duration::from_secs(30), |c| refcnt(c, 1) == refs0).is_some();
+    let refs1 = refcnt(c, 1);
+    let _ = c.sh(1, "kill $(cat /tmp/kf.pid) 2>/dev/null; rm -f /tmp/kf /tmp/kf.pid");
+    if !remote_gone {
+        // Keep a failure here from spilling into the later scenarios.
+        if let Some(r) = remote {
+            let _ = c.sh(2, &format!("kill -KILL {r}"));
+        }
+    }
+    c.check(
+        "security: a process killed at home while its deputy makes a forwarded call ends on the remote too, and nothing of it is left".into(),
+        away && in_read && status == Some(137) && remote_gone && deputy_gone && refs_back,
+        format!(
+            "moved {away} ({}), deputy in read {in_read}, status {status:?} (want 137), remote pid {remote:?} gone {remote_gone}, gone from away {deputy_gone}, module refs {refs0:?} -> {refs1:?}",
+            m.text.trim()
+        ),
+    );
+    Ok(())
+}
+
+fn compat32(c: &mut Ctx) -> Result<()> {
+    let dir = "/tmp/compat32-made";
+    let _ = c.sh(1, &format!("rmdir {dir} 2>/dev/null"));
+    let _ = c.sh(2, &format!("rmdir {dir} 2>/dev/null"));
+    let pid = c.start(1, "compat32", &format!("{T}/compat32 {dir}"))?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, "compat32").starts_with("READY")).is_some();
+    let m = c.migrate(1, pid, "2");
+    let away = m.rc == 0 && c.where_is(1, pid).starts_with("node 2");
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let status = c.status(1, "compat32", Duration::from_secs(60));
+    let out = c.output(1, "compat32");
+    let made_home = c.sh(1, &format!("test -d {dir} && echo yes")).map(|o| o.text.trim() == "yes").unwrap_or(false);
+    let made_remote = c.sh(2, &format!("test -d {dir} && echo yes")).map(|o| o.text.trim() == "yes").unwrap_or(false);
+    let want = format!("mkdir=0 getpid={pid}");
+    c.check(
+        "security: a migrated process's 32-bit system call (int $0x80 mkdir) is made at home, not looked up in the 64-bit table".into(),
+        ready && away && status == Some(0) && out.lines().any(|l| l.trim() == want) && made_home && !made_remote,
+        format!("ready {ready}, moved to node 2 {away} ({}), status {status:?}, output {out:?} (want {want:?}), made at home {made_home}, on node 2 {made_remote}", m.text.trim()),
+    );
+    Ok(())
+}
