@@ -65,10 +65,11 @@ fn recv_exact(sock: &TcpSocket, buf: &mut [u8], started: bool) -> core::result::
 const READ_BUF: usize = 16 * 1024;
 
 /// A frame just read: in the connection's buffer, or (if larger than it)
-/// in its own allocation.
+/// in its own allocation (virtually contiguous: a frame not yet
+/// authenticated never asks for a large physically contiguous block).
 pub(crate) enum Frame<'a> {
     Borrowed(&'a [u8]),
-    Owned(KVec<u8>),
+    Owned(KVVec<u8>),
 }
 
 impl core::ops::Deref for Frame<'_> {
@@ -170,7 +171,7 @@ impl FrameReader {
         }
         // Larger than the buffer, so everything buffered belongs to it.
         let have = self.buffered();
-        let mut frame = KVec::with_capacity(total, GFP_KERNEL).map_err(|_| ())?;
+        let mut frame = KVVec::with_capacity(total, GFP_KERNEL).map_err(|_| ())?;
         frame.extend_from_slice(&self.buf[self.start..self.end], GFP_KERNEL).map_err(|_| ())?;
         frame.extend_with(total - have, 0u8, GFP_KERNEL).map_err(|_| ())?;
         self.start = 0;

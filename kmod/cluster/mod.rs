@@ -90,6 +90,10 @@ pub(crate) struct Stats {
     pub(crate) rejected_addr_mismatch: AtomicU64,
     /// Frames that arrived while no key was set.
     pub(crate) rejected_no_key: AtomicU64,
+    /// Authentic frames about a process that their sender was not
+    /// entitled to send (it neither hosts the process nor is its home, or
+    /// the process's token was wrong): ignored.
+    pub(crate) ignored_proc_frames: AtomicU64,
 }
 
 impl Stats {
@@ -163,6 +167,10 @@ pub(crate) struct LoadState {
 
 /// A receiver thread and the socket it reads (shut down to stop it).
 pub(crate) struct Receiver {
+    /// The remote end's address.
+    ip: u32,
+    /// It has delivered an authentic frame.
+    authed: Arc<AtomicBool>,
     sock: Arc<TcpSocket>,
     done: Arc<AtomicBool>,
     _thread: KThread,
@@ -375,6 +383,26 @@ impl Cluster {
 
     pub(crate) fn receivers(&self) -> usize {
         self.threads.lock().receivers.len()
+    }
+
+    /// Receivers reading connections from address `ip`.
+    pub(crate) fn receivers_from(&self, ip: u32) -> usize {
+        self.threads.lock().receivers.iter().filter(|r| r.ip == ip && !r.done.load(Ordering::Acquire)).count()
+    }
+
+    /// Closes one connection from `ip` that has not authenticated yet (its
+    /// receiver then ends); false if there is none.
+    pub(crate) fn evict_unauthenticated(&self, ip: u32) -> bool {
+        let t = self.threads.lock();
+        let victim = t.receivers.iter().find(|r| r.ip == ip && !r.authed.load(Ordering::Acquire) && !r.done.load(Ordering::Acquire));
+        match victim {
+            Some(r) => {
+                r.authed.store(true, Ordering::Release); // not chosen twice
+                r.sock.shutdown();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Merges load entries a peer sent.

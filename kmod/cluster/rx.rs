@@ -19,6 +19,15 @@ use kernel::{c_str, prelude::*, sync::Arc};
 /// receiver slots (at most `MAX_CONNS`) that real peers need.
 const UNAUTHENTICATED_MS: u64 = 10_000;
 
+/// Most connections read at once from one address. A member needs one
+/// (its sending connection) and a second while it replaces a broken one;
+/// anyone able to use a member's address gets no more than this of the
+/// [`MAX_CONNS`] receiver slots. At the limit a new connection takes the
+/// place of one that has not authenticated yet, so that idle connections
+/// cannot keep the member itself out (it authenticates with its first
+/// frame); only if all have authenticated is it refused.
+pub(crate) const MAX_CONNS_PER_ADDR: usize = 4;
+
 pub(crate) fn listen_loop(c: Arc<Cluster>, sock: Arc<TcpSocket>) {
     while !thread::should_stop() {
         let conn = match sock.accept() {
@@ -37,31 +46,41 @@ pub(crate) fn listen_loop(c: Arc<Cluster>, sock: Arc<TcpSocket>) {
             c.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
             continue;
         }
+        let ip = conn.peer_addr().map(|a| a.ip).unwrap_or(0);
+        if c.receivers_from(ip) >= MAX_CONNS_PER_ADDR {
+            // Counted as refused either way: the one closed, or this one.
+            c.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+            if !c.evict_unauthenticated(ip) {
+                pr_warn!("refused a connection: {} authenticated connections from that address already\n", MAX_CONNS_PER_ADDR);
+                continue;
+            }
+        }
         conn.set_nodelay();
         conn.set_timeouts(200, IO_TIMEOUT_MS);
-        if let Err(e) = spawn_receiver(&c, conn) {
+        if let Err(e) = spawn_receiver(&c, conn, ip) {
             c.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
             pr_warn!("refused a connection: {:?} (at most {} at once)\n", e, MAX_CONNS);
         }
     }
 }
 
-fn spawn_receiver(c: &Arc<Cluster>, conn: TcpSocket) -> Result {
+fn spawn_receiver(c: &Arc<Cluster>, conn: TcpSocket, ip: u32) -> Result {
     if c.receivers() >= MAX_CONNS {
         return Err(EBUSY);
     }
     let sock = Arc::new(conn, GFP_KERNEL)?;
     let done = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
-    let (c2, s2, d2) = (c.clone(), sock.clone(), done.clone());
+    let authed = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+    let (c2, s2, d2, a2) = (c.clone(), sock.clone(), done.clone(), authed.clone());
     let thread = KThread::spawn(c_str!("roam-rx"), move || {
-        receive_loop(&c2, &s2);
+        receive_loop(&c2, &s2, &a2);
         s2.shutdown();
         d2.store(true, Ordering::Release);
     })?;
-    c.add_receiver(Receiver { sock, done, _thread: thread }).map_err(|_| EBUSY)
+    c.add_receiver(Receiver { ip, authed, sock, done, _thread: thread }).map_err(|_| EBUSY)
 }
 
-fn receive_loop(c: &Cluster, sock: &TcpSocket) {
+fn receive_loop(c: &Cluster, sock: &TcpSocket, authed: &AtomicBool) {
     let from = match sock.peer_addr() {
         Ok(a) => a,
         Err(_) => return,
@@ -82,6 +101,7 @@ fn receive_loop(c: &Cluster, sock: &TcpSocket) {
         match verify(c, &h, &frame, from.ip) {
             Verdict::Accept(peer) => {
                 authenticated = true;
+                authed.store(true, Ordering::Release);
                 let payload = frame.get(HEADER_LEN..HEADER_LEN + h.len as usize).unwrap_or(&[]);
                 dispatch(c, &peer, &h, payload, sock);
             }

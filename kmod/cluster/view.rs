@@ -84,6 +84,7 @@ pub(crate) fn stats(c: &Cluster, w: &mut impl Write) -> Result {
     writeln!(w, "rejected_addr_mismatch {}", get(&s.rejected_addr_mismatch))?;
     writeln!(w, "rejected_no_key {}", get(&s.rejected_no_key))?;
     writeln!(w, "rejected_total {}", total)?;
+    writeln!(w, "ignored_proc_frames {}", get(&s.ignored_proc_frames))?;
     Ok(())
 }
 

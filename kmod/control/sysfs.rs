@@ -45,6 +45,7 @@ const BRING: usize = 27;
 const BALANCER: usize = 28;
 const EVENTS: usize = 29;
 const MEM_LOW_MB: usize = 30;
+const FAIL_ARRIVALS: usize = 31;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -79,6 +80,7 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("balancer"), mode: 0o444 },
     AttrSpec { name: c_str!("events"), mode: 0o444 },
     AttrSpec { name: c_str!("mem_low_mb"), mode: 0o644 },
+    AttrSpec { name: c_str!("fail_arrivals"), mode: 0o644 },
 ];
 
 pub(crate) struct RoamAttrs {
@@ -157,6 +159,7 @@ impl AttrHandler for RoamAttrs {
             MIN_RESIDENCY_MS => writeln!(out, "{}", self.mover.ctl.min_residency_ms.load(Ordering::Relaxed)),
             MAX_GUESTS => writeln!(out, "{}", self.mover.ctl.max_guests.load(Ordering::Relaxed)),
             MEM_LOW_MB => writeln!(out, "{}", self.mover.ctl.mem_low_mb.load(Ordering::Relaxed)),
+            FAIL_ARRIVALS => writeln!(out, "{}", self.mover.ctl.fail_arrivals.load(Ordering::Relaxed)),
             STAY => writeln!(out, "{}", self.mover.ctl.stay.load(Ordering::Relaxed)),
             LSTAY => writeln!(out, "{}", self.mover.ctl.lstay.load(Ordering::Relaxed)),
             QUIET => writeln!(out, "{}", t.quiet.load(Ordering::Relaxed)),
@@ -192,6 +195,7 @@ impl AttrHandler for RoamAttrs {
             MIN_RESIDENCY_MS => self.set_tunable("min_residency_ms", input, 0, 86_400_000, &self.mover.ctl.min_residency_ms),
             MAX_GUESTS => self.set_tunable("max_guests", input, 0, 256, &self.mover.ctl.max_guests),
             MEM_LOW_MB => self.set_tunable("mem_low_mb", input, 0, 1 << 20, &self.mover.ctl.mem_low_mb),
+            FAIL_ARRIVALS => self.set_tunable("fail_arrivals", input, 0, 16, &self.mover.ctl.fail_arrivals),
             STAY => self.set_tunable("stay", input, 0, 1, &self.mover.ctl.stay),
             LSTAY => self.set_tunable("lstay", input, 0, 1, &self.mover.ctl.lstay),
             QUIET => self.set_tunable("quiet", input, 0, 1, &t.quiet),

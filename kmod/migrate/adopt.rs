@@ -63,15 +63,15 @@ impl Mover {
         let pid = inc.target.lock().pid;
         let left = {
             let mut r = self.reg.lock();
-            let left = r.guests.iter().find(|g| g.pid == pid && g.home_tgid == home_tgid).map(|g| g.left);
+            let left = r.guests.iter().find(|g| g.pid == pid && g.home_tgid == home_tgid).map(|g| (g.left, g.token));
             let _ = crate::lists::retain_owned(&mut r.guests, |g| !(g.pid == pid && g.home_tgid == home_tgid));
             left
         };
         self.unhook(pid);
-        if left == Some(false) {
+        if let Some((false, token)) = left {
             let status = status.unwrap_or(SIGKILL as i32) as u32;
             pr_info!("guest pid {} (pid {} of node {}) ended: status {:#x}\n", pid, home_tgid, home_node, status);
-            let _ = self.send_proc(home_node, ProcMsg::Exit { home_pid: home_tgid, status });
+            let _ = self.send_proc(home_node, ProcMsg::Exit { home_pid: home_tgid, status, token });
         }
         // This thread's handle is joined on unload (joining ourselves here
         // would deadlock).
@@ -149,13 +149,14 @@ impl Mover {
         let (entry, stack, scratch, timer_id) = self.wait_install(inc)?;
         let (h, cpu) = {
             let st = inc.state.lock();
+            // Exactly its home credentials, groups and limits.
+            cred::apply(&st.creds, &st.groups)?;
             (st.header, st.timers.cpu)
         };
-        cred::assume_ids(h.uid, h.gid, h.euid, h.egid)?;
         uctx::set_comm(&h.comm);
         let pid = uctx::ids().1;
         self.reg.lock().add_guest(pid, &h, scratch, inc.clock_off, time::now_ms())?;
-        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false }) {
+        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false, restoring: true }) {
             let _ = crate::lists::retain_owned(&mut self.reg.lock().guests, |g| g.pid != pid);
             uctx::signal_self(SIGKILL);
             return Err(EBUSY);

@@ -126,6 +126,23 @@ struct State {
     /// Nodes this node sent a process to: (node, the load it has at least,
     /// until when).
     sent: KVec<(u32, u32, u64)>,
+    /// What the last decision saw and decided (`balancer` file).
+    last: Option<LastTick>,
+}
+
+/// The inputs and outcome of the last decision, for
+/// `/sys/kernel/roam/balancer` (why is nothing moving?).
+#[derive(Clone, Copy)]
+struct LastTick {
+    at_ms: u64,
+    candidates: u32,
+    movable: u32,
+    targets: u32,
+    load: u32,
+    free_mem_mb: u32,
+    mem_low_mb: u32,
+    /// (pid, node) if it decided to move one.
+    moved: Option<(u32, u32)>,
 }
 
 /// The balancer of one node.
@@ -146,7 +163,7 @@ impl Balancer {
         Arc::pin_init(
             pin_init!(Balancer {
                 state <- new_mutex!(
-                    State { samples: KVec::new(), armed: None, moving: None, refused: KVec::new(), quiet_until: 0, sent: KVec::new() },
+                    State { samples: KVec::new(), armed: None, moving: None, refused: KVec::new(), quiet_until: 0, sent: KVec::new(), last: None },
                     "roam_balance"
                 ),
                 hook,
@@ -162,6 +179,23 @@ impl Balancer {
         writeln!(out, "context_switches {}", sched::switches())?;
         writeln!(out, "migrations_started {}", self.started.load(Ordering::Relaxed))?;
         writeln!(out, "migrations_done {}", self.done.load(Ordering::Relaxed))?;
+        let st = self.state.lock();
+        if let Some(l) = st.last {
+            let ago = time::now_ms().saturating_sub(l.at_ms);
+            write!(
+                out,
+                "last_decision {} ms ago: {} processes ({} movable), {} fresh targets, load {}, free {} MiB (ushering below {}): ",
+                ago, l.candidates, l.movable, l.targets, l.load, l.free_mem_mb, l.mem_low_mb
+            )?;
+            match l.moved {
+                Some((pid, node)) => writeln!(out, "pid {} to node {}", pid, node)?,
+                None => writeln!(out, "stay")?,
+            }
+        }
+        let now = time::now_ms();
+        for r in st.refused.iter().filter(|r| r.1 > now) {
+            writeln!(out, "refused_by node {} for {} ms more", r.0, r.1 - now)?;
+        }
         Ok(())
     }
 
@@ -242,7 +276,11 @@ impl Balancer {
             if dt == 0 {
                 continue;
             }
-            let share = (p.runtime_ns.saturating_sub(prev.runtime_ns).saturating_mul(1000) / dt).min(1000) as u32;
+            // Per mille of one CPU, and at least 1 if the process ran at
+            // all: a process that wakes briefly now and then is still one
+            // that will be switched in to take its move.
+            let ran = p.runtime_ns.saturating_sub(prev.runtime_ns);
+            let share = (ran.saturating_mul(1000) / dt).clamp(u64::from(ran > 0), 1000) as u32;
             let age_ms = (now_ns.saturating_sub(p.start_ns) / 1_000_000).min(u32::MAX as u64) as u32;
             let Some(profile) = mover.profile(p.tgid) else { continue };
             if profile.deputy || profile.moving || (lstay && !profile.guest) {
@@ -289,7 +327,21 @@ impl Balancer {
             mem_low_mb: ctl.mem_low_mb.load(Ordering::Relaxed),
             max_guests: ctl.max_guests.load(Ordering::Relaxed),
         };
-        let Decision::Migrate { pid, to, reason } = policy::decide(&me, &others, &cands, &t) else { return };
+        let decision = policy::decide(&me, &others, &cands, &t);
+        st.last = Some(LastTick {
+            at_ms: now,
+            candidates: cands.len() as u32,
+            movable: cands.iter().filter(|c| c.eligible).count() as u32,
+            targets: others.len() as u32,
+            load: me.load,
+            free_mem_mb: me.free_mem_mb,
+            mem_low_mb: t.mem_low_mb,
+            moved: match decision {
+                Decision::Migrate { pid, to, .. } => Some((pid, to)),
+                Decision::Stay => None,
+            },
+        });
+        let Decision::Migrate { pid, to, reason } = decision else { return };
         if let (Some(target), Some(cand)) = (others.iter().find(|e| e.node == to), cands.iter().find(|c| c.pid == pid)) {
             let _ = st.sent.push((to, policy::load_after_move(&me, target, cand), now + SENT_FOR_MS), GFP_KERNEL);
         }

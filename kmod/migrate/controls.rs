@@ -31,6 +31,10 @@ pub(crate) struct Controls {
     pub(crate) stay: AtomicU32,
     /// This node's own processes do not leave automatically (`lstay`).
     pub(crate) lstay: AtomicU32,
+    /// Fault injection for tests: the next this many images arriving
+    /// here are refused at their commit, after every page was written
+    /// (`fail_arrivals`).
+    pub(crate) fail_arrivals: AtomicU32,
 }
 
 impl Controls {
@@ -44,6 +48,7 @@ impl Controls {
             mem_low_mb: AtomicU32::new(Tunables::DEFAULT.mem_low_mb),
             stay: AtomicU32::new(0),
             lstay: AtomicU32::new(0),
+            fail_arrivals: AtomicU32::new(0),
         }
     }
 }
@@ -79,16 +84,16 @@ impl Mover {
     /// Brings every process of this node home, and returns when all are
     /// back (or after a minute, with ETIMEDOUT).
     pub(crate) fn bring(self: &Arc<Self>) -> Result {
-        let away: KVec<(u32, u32)> = {
+        let away: KVec<(u32, u32, u64)> = {
             let r = self.reg.lock();
             let mut v = KVec::new();
             for d in r.deputies.iter() {
-                v.push((d.tgid, d.node.load(Ordering::Relaxed)), GFP_KERNEL)?;
+                v.push((d.tgid, d.node.load(Ordering::Relaxed), d.token), GFP_KERNEL)?;
             }
             v
         };
-        for &(tgid, node) in away.iter() {
-            let _ = self.send_proc(node, ProcMsg::Recall { home_pid: tgid, dest: 0 });
+        for &(tgid, node, token) in away.iter() {
+            let _ = self.send_proc(node, ProcMsg::Recall { home_pid: tgid, dest: 0, token });
         }
         self.wait_until(|r| r.deputies.is_empty())
     }

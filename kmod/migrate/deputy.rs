@@ -63,6 +63,9 @@ pub(super) struct Deputy {
     pub(super) pages: AtomicU32,
     /// The remote confirmed it runs (its first `Moved`).
     pub(super) confirmed: AtomicBool,
+    /// Its host could not carry out the last recall: why (a refusal
+    /// code; 0: nothing heard).
+    pub(super) stayed: AtomicU32,
     /// In user mode, making a forwarded call natively.
     pub(super) native: AtomicBool,
     /// When it became a deputy (ms), for the confirmation timeout.
@@ -111,7 +114,7 @@ pub(super) struct Inflight {
 pub(super) enum Early {
     Moved { node: u32, pid: u32, pages: u32, token: u64 },
     Call(KVec<u8>),
-    Exit(u32),
+    Exit { node: u32, status: u32, token: u64 },
 }
 
 impl Deputy {
@@ -146,6 +149,7 @@ impl Mover {
         let mut v = Some(v);
         let Some(d) = self.deputy_or_early(tgid, || Early::Call(v.take().unwrap_or_default())) else { return };
         if d.node.load(Ordering::Relaxed) != from {
+            self.ignored(from, "Call", tgid);
             return;
         }
         if let Some(v) = v {
@@ -155,9 +159,10 @@ impl Mover {
     }
 
     /// The remote of `home_pid` on node `from` ended with wait `status`.
-    pub(super) fn deputy_exit(&self, from: u32, home_pid: u32, status: u32) {
-        let Some(d) = self.deputy_or_early(home_pid, || Early::Exit(status)) else { return };
-        if d.node.load(Ordering::Relaxed) != from {
+    pub(super) fn deputy_exit(&self, from: u32, home_pid: u32, status: u32, token: u64) {
+        let Some(d) = self.deputy_or_early(home_pid, || Early::Exit { node: from, status, token }) else { return };
+        if d.node.load(Ordering::Relaxed) != from || token != d.token {
+            self.ignored(from, "Exit", home_pid);
             return;
         }
         d.ev.lock().exit = Some(status);
@@ -178,6 +183,7 @@ impl Mover {
         let Some(d) = self.deputy_or_early(home_pid, || Early::Moved { node, pid, pages, token }) else { return };
         if token != d.token {
             pr_warn!("node {} reported pid {} as moved there without its token: ignored\n", node, home_pid);
+            self.ignored(node, "Moved", home_pid);
             return;
         }
         d.pages.store(pages, Ordering::Relaxed);
@@ -188,20 +194,32 @@ impl Mover {
         d.cv.notify_all();
     }
 
+    /// Node `node` could not carry out a recall of `home_pid` (code
+    /// `code`): taken only from the node the deputy knows it runs on,
+    /// with the process's token.
+    pub(super) fn deputy_stayed(&self, node: u32, home_pid: u32, code: u32, token: u64) {
+        let Some(d) = self.reg.lock().deputy(home_pid) else { return };
+        if d.node.load(Ordering::Acquire) != node || token != d.token || code == 0 {
+            self.ignored(node, "Stayed", home_pid);
+            return;
+        }
+        d.stayed.store(code, Ordering::Release);
+    }
+
     /// The current task, whose process now runs on `node` as `remote_pid`,
     /// becomes its deputy: the scratch area forwarded calls are made from
     /// is mapped and the deputy is registered (so `where` and the next
     /// request see the process as away from now on). None, with the
     /// process ended on both sides, if that fails.
     pub(super) fn become_deputy(self: &Arc<Self>, pid: u32, tgid: u32, node: u32, remote_pid: u32) -> Option<Arc<Deputy>> {
+        let token = self.reg.lock().token_of(tgid).unwrap_or(0);
         let give_up = |why: &str| {
             pr_warn!("pid {}: {}; ending it\n", tgid, why);
-            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL, token });
             uctx::signal_self(SIGKILL);
             None
         };
-        let Ok(scratch) = setup_deputy_scratch() else { return give_up("cannot map its deputy's scratch area") };
-        let token = self.reg.lock().token_of(tgid).unwrap_or(0);
+        let Ok(scratch) = setup_deputy_scratch(0) else { return give_up("cannot map its deputy's scratch area") };
         let Ok(d) = Arc::pin_init(
             pin_init!(Deputy {
                 pid,
@@ -210,6 +228,7 @@ impl Mover {
                 remote_pid: AtomicU32::new(remote_pid),
                 pages: AtomicU32::new(0),
                 confirmed: AtomicBool::new(false),
+                stayed: AtomicU32::new(0),
                 native: AtomicBool::new(false),
                 since_ms: time::now_ms(),
                 scratch,
@@ -244,13 +263,14 @@ impl Mover {
                         d.confirmed.store(true, Ordering::Release);
                     }
                     Early::Call(v) => d.ev.lock().call = Some(v),
-                    Early::Exit(st) => d.ev.lock().exit = Some(st),
+                    Early::Exit { node: n, status, token: t } if t == token && n == node => d.ev.lock().exit = Some(status),
+                    Early::Exit { .. } => {}
                 }
             }
             r.early = keep;
             r.release(tgid);
         }
-        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true }) {
+        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true, restoring: false }) {
             self.reg.lock().drop_deputy(tgid);
             return give_up("too many migrated processes on this node");
         }
@@ -312,7 +332,7 @@ impl Mover {
             let code = sig.code();
             let from_timer = code == SI_TIMER || (code == SI_KERNEL && matches!(sig.signo, 14 | 26 | 27));
             if !from_timer {
-                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: d.tgid, sig: sig.signo });
+                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: d.tgid, sig: sig.signo, token: d.token });
             }
         }
     }
@@ -330,7 +350,7 @@ impl Mover {
         }
         let Some(d) = self.reg.lock().deputy(tgid) else { return };
         pr_info!("pid {}: killed at home in a call it made for node {}; ending it there\n", tgid, d.node.load(Ordering::Relaxed));
-        let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+        let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL, token: d.token });
         self.unhook(tgid);
         self.reg.lock().drop_deputy(tgid);
     }
@@ -364,11 +384,11 @@ impl Mover {
         let tgid = d.tgid;
         let outcome = loop {
             if uctx::fatal_signal_pending() {
-                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL });
+                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL, token: d.token });
                 break None;
             }
             while let Some(sig) = uctx::dequeue_signal() {
-                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig });
+                let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig, token: d.token });
             }
             let (exit, arriving, call) = {
                 let mut ev = d.ev.lock();
@@ -395,6 +415,17 @@ impl Mover {
                     // this node's clock has caught up with what it saw.
                     catch_up_clock(seen_ns);
                     return;
+                }
+                // The homecoming failed after the arrival cleared this
+                // task's memory (and perhaps mapped part of the image);
+                // the process still runs where it was. Its scratch area
+                // is made again where it was, so that its next forwarded
+                // call (and its signal gate) find it.
+                drop_user_memory(0);
+                if setup_deputy_scratch(d.scratch).is_err() {
+                    pr_warn!("pid {}: its return home failed and its deputy's scratch area cannot be made again; ending it (SIGKILL)\n", tgid);
+                    let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL, token: d.token });
+                    break Some(SIGKILL);
                 }
             }
             if let Some(payload) = call {
@@ -501,7 +532,7 @@ impl Mover {
             // A signal arrived: the remote decides what it means. The
             // call had not run, or is to be restarted, if the interrupted
             // ip is the `syscall` instruction itself.
-            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: c as u32 });
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: c as u32, token: d.token });
             if b == call_insn {
                 -512 // ERESTARTSYS
             } else if b == call_insn + 2 {
@@ -620,8 +651,9 @@ fn drop_user_memory(keep: u64) {
 /// its two code sequences: the call trampoline (`syscall`, then report the
 /// result through the `MAGIC_RET` gate) and the signal gate (report the
 /// signal, the interrupted rax and rip through `MAGIC_SIG`).
-fn setup_deputy_scratch() -> Result<u64> {
-    let base = umem::map_anon(0, DEPUTY_SCRATCH_LEN, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)?;
+/// At `at` if it is not 0 (the same area made again), anywhere if it is.
+fn setup_deputy_scratch(at: u64) -> Result<u64> {
+    let base = umem::map_anon(at, DEPUTY_SCRATCH_LEN, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)?;
     let mut code = [0xccu8; 128];
     let ret = (MAGIC_RET as u32).to_le_bytes();
     let call: [u8; 14] = [0x0f, 0x05, 0x48, 0x89, 0xc7, 0xb8, ret[0], ret[1], ret[2], ret[3], 0x0f, 0x05, 0x0f, 0x0b];

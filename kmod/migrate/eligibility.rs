@@ -47,8 +47,9 @@ impl Migration {
     /// of the target's, and the target is dumpable: not a setuid program
     /// nor a process that gave up being dumped), since moving it reads
     /// and sends its whole memory.
+    /// `pid` is the caller's name for it (its pid namespace's).
     pub(crate) fn find_permitted(pid: u32) -> Result<TaskRef> {
-        let t = TaskRef::find(pid)?;
+        let t = TaskRef::find_visible(pid)?;
         if crate::sys::cred::may_configure() || t.may_ptrace() {
             Ok(t)
         } else {
@@ -83,6 +84,15 @@ impl Migration {
             // Its filter stays with the task at home: a remote's calls
             // would not go through it.
             r |= cantmove::SECCOMP;
+        }
+        if !t.is_kthread() && t.in_foreign_namespace() {
+            r |= cantmove::NAMESPACE;
+        }
+        if t.ngroups() > crate::image::MAX_GROUPS {
+            r |= cantmove::GROUPS;
+        }
+        if t.is_traced() {
+            r |= cantmove::TRACED;
         }
         if !t.is_kthread() {
             match t.map_summary() {

@@ -54,13 +54,25 @@ impl Mover {
         }
     }
 
+    /// An authentic `what` frame about process `home_pid` that node `from`
+    /// was not entitled to send (not its host or home, or without its
+    /// token): ignored, counted in `stats` (`ignored_proc_frames`), and
+    /// the first few logged.
+    pub(super) fn ignored(&self, from: u32, what: &str, home_pid: u32) {
+        let n = self.cluster.stats.ignored_proc_frames.fetch_add(1, Ordering::Relaxed);
+        if n < 32 {
+            pr_info!("ignored a {} frame from node {} about pid {}: not its host, or not its token\n", what, from, home_pid);
+        }
+    }
+
     fn on_proc(self: &Arc<Self>, from: u32, m: ProcMsg) {
         match m {
-            ProcMsg::Exit { home_pid, status } => self.deputy_exit(from, home_pid, status),
+            ProcMsg::Exit { home_pid, status, token } => self.deputy_exit(from, home_pid, status, token),
             ProcMsg::Moved { home_pid, pid, pages, token } => self.deputy_moved(from, home_pid, pid, pages, token),
-            ProcMsg::Signal { home_pid, sig } => self.guest_signal(from, home_pid, sig),
+            ProcMsg::Signal { home_pid, sig, token } => self.guest_signal(from, home_pid, sig, token),
             ProcMsg::Go { id } => self.go(from, id),
-            ProcMsg::Recall { home_pid, dest } => self.guest_recall(from, home_pid, dest),
+            ProcMsg::Recall { home_pid, dest, token } => self.guest_recall(from, home_pid, dest, token),
+            ProcMsg::Stayed { home_pid, code, token } => self.deputy_stayed(from, home_pid, code, token),
         }
     }
 

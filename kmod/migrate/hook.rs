@@ -30,12 +30,21 @@ const NR_RT_SIGQUEUEINFO: i64 = 129;
 const NR_RT_TGSIGQUEUEINFO: i64 = 297;
 const NR_TIMER_CREATE: i64 = 222;
 const NR_PRCTL: i64 = 157;
+const NR_RT_SIGRETURN: i64 = 15;
 /// `prctl` options whose effect must stay with the task at home, where
 /// its later calls and its `execve`s happen: `PR_SET_SECCOMP` and
 /// `PR_SET_NO_NEW_PRIVS` (made on a remote they would be lost on the way
 /// home, and with them the sandbox).
 const PR_SET_SECCOMP: u64 = 22;
 const PR_SET_NO_NEW_PRIVS: u64 = 38;
+/// `prctl` options that change credentials (`docs/syscalls.md`): made
+/// at home, like `setuid`, so that both sides keep the same ones.
+const PR_SET_KEEPCAPS: u64 = 8;
+const PR_CAPBSET_DROP: u64 = 24;
+const PR_SET_SECUREBITS: u64 = 28;
+const PR_CAP_AMBIENT: u64 = 47;
+const PR_CAP_AMBIENT_IS_SET: u64 = 1;
+const NR_PRLIMIT64: i64 = 302;
 /// The errno a call skipped by the hook shows until its task_work runs.
 const ENOMEM_: i64 = 12;
 const ENOSYS_: i64 = 38;
@@ -48,6 +57,11 @@ pub(super) struct GuestIds {
     pub(super) home_tgid: u32,
     /// A deputy (its gate calls are caught) rather than a guest.
     pub(super) deputy: bool,
+    /// A new guest still in its restorer (until its `rt_sigreturn`): the
+    /// calls the restorer makes to rebuild the process here (timers to a
+    /// thread by id, its CPU time limit) run here, whatever the table
+    /// says for the program's own.
+    pub(super) restoring: bool,
 }
 
 impl Mover {
@@ -106,6 +120,19 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
         t.iter().find(|s| s.pid == tgid && tgid != 0).copied()
     };
     let Some(ids) = ids else { return };
+    if ids.restoring {
+        match nr {
+            NR_RT_SIGRETURN => {
+                let mut t = m.hook_ids.lock();
+                if let Some(s) = t.iter_mut().find(|s| s.pid == tgid) {
+                    s.restoring = false;
+                }
+                return;
+            }
+            NR_TIMER_CREATE | NR_PRLIMIT64 => return,
+            _ => {}
+        }
+    }
     // A 32-bit call (`int $0x80`) has a number of the 32-bit table: never
     // look it up in the 64-bit one. A guest makes it at home, natively; a
     // deputy makes none (its only user code is its trampoline).
@@ -157,7 +184,13 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
         // Timers run where the process runs, but one that signals a
         // thread by id names it as the process knows it (the home id):
         // that timer is made at home.
-        NR_PRCTL if matches!(regs.di as u64, PR_SET_SECCOMP | PR_SET_NO_NEW_PRIVS) => {
+        NR_PRCTL if prctl_at_home(regs.di as u64, regs.si as u64) => {
+            bring_home(regs, nr);
+            return;
+        }
+        // A new limit for itself: set at home (limits of another process
+        // are forwarded as they are).
+        NR_PRLIMIT64 if regs.dx != 0 && (regs.di == 0 || regs.di as u64 == u64::from(ids.home_tgid)) => {
             bring_home(regs, nr);
             return;
         }
@@ -169,13 +202,6 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
     }
     match syscalls::lookup(nr as u64).disposition {
         Disposition::Local => {}
-        Disposition::Refuse(e) => {
-            regs.orig_ax = u64::MAX as _;
-            regs.ax = (-(e as i64)) as u64 as _;
-            if first_time(nr) {
-                pr_warn!("migrated processes may not call {} ({}): it fails with errno {} (docs/syscalls.md)\n", syscalls::name(nr as u64), nr, e);
-            }
-        }
         Disposition::Forward => {
             let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
             if let Ok((plans, largs)) = fwd::plan(&syscalls::lookup(nr as u64), &args) {
@@ -191,6 +217,16 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             bring_home(regs, nr);
         }
         Disposition::BringHome => bring_home(regs, nr),
+    }
+}
+
+/// Whether `prctl(option, arg2, ..)` must run at home: the sandbox
+/// (seccomp, no-new-privileges) and changes of credentials.
+fn prctl_at_home(option: u64, arg2: u64) -> bool {
+    match option {
+        PR_SET_SECCOMP | PR_SET_NO_NEW_PRIVS | PR_SET_KEEPCAPS | PR_CAPBSET_DROP | PR_SET_SECUREBITS => true,
+        PR_CAP_AMBIENT => arg2 != PR_CAP_AMBIENT_IS_SET,
+        _ => false,
     }
 }
 

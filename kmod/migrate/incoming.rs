@@ -14,7 +14,7 @@
 use super::msg::Verdict;
 use super::{has_pages, wait_ms, Mover, SIGKILL};
 use crate::image::{
-    self, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, PendingSignal, Progress, RefuseReason, Regs, SigState, TimerState,
+    self, Creds, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, PendingSignal, Progress, RefuseReason, Regs, SigState, TimerState,
     Vma,
 };
 use crate::restore::{self, Builder};
@@ -86,6 +86,10 @@ pub(super) struct Arrival {
     pub(super) pending: KVec<PendingSignal>,
     /// Its timers and CPU times.
     pub(super) timers: KBox<TimerState>,
+    /// Its credentials and limits, and its supplementary groups (what a
+    /// new stub takes on; ignored at home, where the task kept its own).
+    pub(super) creds: Creds,
+    pub(super) groups: KVec<u32>,
     pub(super) xstate: KVec<u8>,
     pub(super) vmas: KVec<Vma>,
     pub(super) progress: Progress,
@@ -158,6 +162,19 @@ impl Mover {
                 let Some(inc) = self.reg.lock().incoming(from, id) else { return };
                 let mut st = inc.state.lock();
                 if st.progress.timers().is_err() || t.read_into(&mut st.timers).is_err() {
+                    drop(st);
+                    self.fail_incoming(from, id, RefuseReason::BadImage);
+                }
+            }
+            MigrateMsg::Creds(c) => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                let mut st = inc.state.lock();
+                let ok = st.progress.creds().is_ok() && {
+                    st.creds = c.creds;
+                    st.groups = KVec::new();
+                    st.groups.reserve(c.len(), GFP_KERNEL).is_ok() && c.groups().all(|g| st.groups.push(g, GFP_KERNEL).is_ok())
+                };
+                if !ok {
                     drop(st);
                     self.fail_incoming(from, id, RefuseReason::BadImage);
                 }
@@ -265,6 +282,8 @@ impl Mover {
                         sig: b.sig_state(),
                         pending: KVec::new(),
                         timers,
+                        creds: Creds::default(),
+                        groups: KVec::new(),
                         xstate,
                         vmas: KVec::new(),
                         progress,
@@ -368,6 +387,11 @@ impl Mover {
         let now_ns = (time::now_ns() as i64).saturating_add(inc.clock_off.0).max(0) as u64;
         let st = inc.state.lock();
         st.progress.commit(nr_pages, checksum).map_err(|e| e.refuse_reason())?;
+        // Fault injection (`fail_arrivals`): refused now, every page in.
+        if self.ctl.fail_arrivals.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
+            pr_info!("migration {} from node {}: refused at its commit (fail_arrivals)\n", inc.id, inc.from);
+            return Err(RefuseReason::BadImage);
+        }
         let mut buf = KVec::from_elem(0u8, restore::SCRATCH_LEN, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
         let r = mm.borrow(|| -> core::result::Result<(u64, u64, u64, Option<u32>), RefuseReason> {
             let scratch = umem::map_anon(0, restore::SCRATCH_LEN as u64, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)
@@ -408,6 +432,19 @@ impl Mover {
             // Its timers, made again here with their ids (the target
             // sets the first id before it runs the restorer).
             let timer_id = crate::rearm::rearm(&mut b, &st.timers, now_ns, target_pid).map_err(|_| RefuseReason::BadImage)?;
+            // A CPU time limit: the target wrote the limits with its new
+            // credentials, but only setting RLIMIT_CPU through the system
+            // call arms the CPU timer that enforces it (the same value:
+            // no privilege needed).
+            let cpu = st.creds.rlimits[0];
+            if !inc.home && cpu.cur != u64::MAX {
+                let mut l = [0u8; 16];
+                l[..8].copy_from_slice(&cpu.cur.to_le_bytes());
+                l[8..].copy_from_slice(&cpu.max.to_le_bytes());
+                let at = b.data(&l, 8).map_err(|_| RefuseReason::BadImage)?;
+                // prlimit64(0, RLIMIT_CPU, &l, NULL)
+                b.syscall(302, [0, 0, at, 0, 0, 0]).map_err(|_| RefuseReason::BadImage)?;
+            }
             // Last, after every action is set (setting one can discard a
             // pending signal), the pending signals, each on its queue.
             // The header's ids are the home ones: at home they are the

@@ -5,16 +5,19 @@
 //! migration. Pure encoding; imports nothing of the engine's.
 
 /// Process events between nodes (`Proc` frames): 24 bytes, `kind u32,
-/// home_pid u32, a u32, b u32, token u64`, little-endian (the token is
-/// 0 but in `Moved`).
+/// home_pid u32, a u32, b u32, token u64`, little-endian. Every event
+/// about a process carries its token (`ImageHeader::token`, drawn by its
+/// home each time it leaves, known only to its home and its hosts):
+/// taken only with it, an event cannot be forged by another member nor
+/// reach a later process that got the same pid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ProcMsg {
     /// The remote ended with this wait status.
-    Exit { home_pid: u32, status: u32 },
+    Exit { home_pid: u32, status: u32, token: u64 },
     /// Deliver this signal to the remote.
-    Signal { home_pid: u32, sig: u32 },
+    Signal { home_pid: u32, sig: u32, token: u64 },
     /// Move the remote to node `dest` (0: home).
-    Recall { home_pid: u32, dest: u32 },
+    Recall { home_pid: u32, dest: u32, token: u64 },
     /// The process now runs on the sending node with local pid `pid`; it
     /// brought `pages` pages; `token` is its image's (`ImageHeader::token`),
     /// which only its hosts know.
@@ -22,16 +25,20 @@ pub(super) enum ProcMsg {
     /// The source's commit point: start migration `id` (the destination
     /// accepted it; the source has given it up).
     Go { id: u32 },
+    /// The remote could not carry out a `Recall`: it stays where it is;
+    /// `code` says why (a refusal code).
+    Stayed { home_pid: u32, code: u32, token: u64 },
 }
 
 impl ProcMsg {
     pub(super) fn encode(&self) -> [u8; 24] {
         let (k, p, a, b, t) = match *self {
-            ProcMsg::Exit { home_pid, status } => (1, home_pid, status, 0, 0),
-            ProcMsg::Signal { home_pid, sig } => (2, home_pid, sig, 0, 0),
-            ProcMsg::Recall { home_pid, dest } => (3, home_pid, dest, 0, 0),
+            ProcMsg::Exit { home_pid, status, token } => (1, home_pid, status, 0, token),
+            ProcMsg::Signal { home_pid, sig, token } => (2, home_pid, sig, 0, token),
+            ProcMsg::Recall { home_pid, dest, token } => (3, home_pid, dest, 0, token),
             ProcMsg::Moved { home_pid, pid, pages, token } => (4, home_pid, pid, pages, token),
             ProcMsg::Go { id } => (5, 0, id, 0, 0),
+            ProcMsg::Stayed { home_pid, code, token } => (6, home_pid, code, 0, token),
         };
         let mut out = [0u8; 24];
         for (i, v) in [k, p, a, b].iter().enumerate() {
@@ -48,11 +55,12 @@ impl ProcMsg {
         let w = |i: usize| u32::from_le_bytes([b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]]);
         let token = u64::from(w(4)) | (u64::from(w(5)) << 32);
         Some(match w(0) {
-            1 => ProcMsg::Exit { home_pid: w(1), status: w(2) },
-            2 => ProcMsg::Signal { home_pid: w(1), sig: w(2) },
-            3 => ProcMsg::Recall { home_pid: w(1), dest: w(2) },
+            1 => ProcMsg::Exit { home_pid: w(1), status: w(2), token },
+            2 => ProcMsg::Signal { home_pid: w(1), sig: w(2), token },
+            3 => ProcMsg::Recall { home_pid: w(1), dest: w(2), token },
             4 => ProcMsg::Moved { home_pid: w(1), pid: w(2), pages: w(3), token },
             5 => ProcMsg::Go { id: w(2) },
+            6 => ProcMsg::Stayed { home_pid: w(1), code: w(2), token },
             _ => return None,
         })
     }

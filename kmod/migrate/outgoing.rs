@@ -18,7 +18,7 @@ use super::events::{Cause, Event};
 use super::msg::{ProcMsg, Verdict};
 use super::{has_pages, is_zero, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
 use crate::abi::refusal;
-use crate::image::{self, ImageHeader, MmLayout, PageBatchHeader, PendingSignal, Regs, SigState, TimerState, Vma};
+use crate::image::{self, Creds, ImageHeader, MmLayout, PageBatchHeader, PendingSignal, Regs, SigState, TimerState, Vma};
 use crate::sys::{cred, time, timers, uctx, umem};
 use core::sync::atomic::Ordering;
 use kernel::{
@@ -155,6 +155,15 @@ impl Mover {
                 return Err(e);
             }
         };
+        // Its credentials and limits (a guest holds its home ones).
+        let mut groups = KVec::new();
+        let creds = match cred::read(&mut groups) {
+            Ok(c) => c,
+            Err(_) => {
+                let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
+                return Err(refusal::CANT_MOVE);
+            }
+        };
         // Taken last, so that every failure after it is one of send_image's.
         let mut pending = match take_pending() {
             Ok(p) => p,
@@ -173,10 +182,19 @@ impl Mover {
             sig: &sig,
             pending: &pending,
             timers: &timers,
+            creds: &creds,
+            groups: &groups,
             xstate: &xstate,
             vmas: &vmas,
         };
+        // Signals arriving while it sends itself stay pending: a
+        // pending signal would end every interruptible wait on the way
+        // (a connect, a full socket, the destination's answer) at once.
+        let mask = uctx::hold_signals();
         let r = self.send_image(&out, &state);
+        if r.is_err() {
+            uctx::set_blocked(mask);
+        }
         let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
         if r.is_err() {
             // The process stays: its signals are pending here again. (On
@@ -216,7 +234,8 @@ impl Mover {
             .max(image::begin_len(xstate.len()))
             .max(image::vmas_len(image::MAX_VMAS_PER_MSG))
             .max(image::signals_len(image::MAX_PENDING))
-            .max(image::timers_len(image::MAX_TIMERS));
+            .max(image::timers_len(image::MAX_TIMERS))
+            .max(image::creds_len(c.groups.len()));
         let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         let n = image::encode_begin(c.header, c.regs, c.layout, c.sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
@@ -228,6 +247,8 @@ impl Mover {
         let n = image::encode_signals(c.pending, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         let n = image::encode_timers(c.timers, &mut buf).map_err(|_| refusal::CAPTURE)?;
+        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        let n = image::encode_creds(c.creds, c.groups, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         for (i, chunk) in vmas.chunks(image::MAX_VMAS_PER_MSG).enumerate() {
             let n = image::encode_vmas((i * image::MAX_VMAS_PER_MSG) as u32, chunk, &mut buf).map_err(|_| refusal::CAPTURE)?;
@@ -330,6 +351,8 @@ struct Captured<'a> {
     sig: &'a SigState,
     pending: &'a [PendingSignal],
     timers: &'a TimerState,
+    creds: &'a Creds,
+    groups: &'a [u32],
     xstate: &'a [u8],
     vmas: &'a [Vma],
 }

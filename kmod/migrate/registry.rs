@@ -100,9 +100,10 @@ impl Registry {
         self.guests.iter_mut().find(|g| g.pid == tgid && !g.left)
     }
 
-    /// The local pid of the guest that is process `home_pid` of node `home`.
-    pub(super) fn guest_pid(&self, home: u32, home_pid: u32) -> Option<u32> {
-        self.guests.iter().find(|g| g.home_node == home && g.home_tgid == home_pid && !g.left).map(|g| g.pid)
+    /// The local pid of the guest `home_pid` of node `home`, if `token`
+    /// is its token.
+    pub(super) fn guest_pid(&self, home: u32, home_pid: u32, token: u64) -> Option<u32> {
+        self.guests.iter().find(|g| g.home_node == home && g.home_tgid == home_pid && !g.left && g.token == token).map(|g| g.pid)
     }
 
     /// Guests still here.

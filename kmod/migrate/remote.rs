@@ -11,6 +11,7 @@
 //! home, `outgoing.rs`.
 
 use super::events::Cause;
+use super::msg::ProcMsg;
 use super::{wait_ms, Mover};
 use crate::abi::refusal;
 use crate::fwd;
@@ -180,8 +181,11 @@ impl Mover {
     }
 
     /// Home (node `from`) sends signal `sig` to its process `home_pid`.
-    pub(super) fn guest_signal(&self, from: u32, home_pid: u32, sig: u32) {
-        let pid = self.reg.lock().guest_pid(from, home_pid);
+    pub(super) fn guest_signal(&self, from: u32, home_pid: u32, sig: u32, token: u64) {
+        let pid = self.reg.lock().guest_pid(from, home_pid, token);
+        if pid.is_none() {
+            self.ignored(from, "Signal", home_pid);
+        }
         if let Some(t) = pid.and_then(|p| TaskRef::find(p).ok()) {
             t.signal(sig);
         }
@@ -189,8 +193,11 @@ impl Mover {
 
     /// Home (node `from`) asks its process `home_pid` to move to `dest`
     /// (0: home).
-    pub(super) fn guest_recall(self: &Arc<Self>, from: u32, home_pid: u32, dest: u32) {
-        let Some(pid) = self.reg.lock().guest_pid(from, home_pid) else { return };
+    pub(super) fn guest_recall(self: &Arc<Self>, from: u32, home_pid: u32, dest: u32, token: u64) {
+        let Some(pid) = self.reg.lock().guest_pid(from, home_pid, token) else {
+            self.ignored(from, "Recall", home_pid);
+            return;
+        };
         let Ok(t) = TaskRef::find(pid) else { return };
         let dest = if dest == 0 { from } else { dest };
         let me2 = self.clone();
@@ -198,7 +205,11 @@ impl Mover {
             move || {
                 match me2.move_current(dest, Cause::Recall) {
                     Ok((pid, _)) => me2.after_departure(dest, pid),
-                    Err(code) => pr_info!("guest pid {} (pid {} of node {}): recalled to node {}, but it cannot move: {}\n", uctx::ids().1, home_pid, from, dest, refusal::explain(code)),
+                    Err(code) => {
+                        pr_info!("guest pid {} (pid {} of node {}): recalled to node {}, but it cannot move: {}\n", uctx::ids().1, home_pid, from, dest, refusal::explain(code));
+                        // Home is waiting for it to show up: tell it now.
+                        let _ = me2.send_proc(from, ProcMsg::Stayed { home_pid, code, token });
+                    }
                 }
             },
             true,

@@ -52,7 +52,8 @@ impl Mover {
                 return Err(err::ehostunreach());
             }
             let start = time::now_ns();
-            self.send_proc(node, ProcMsg::Recall { home_pid: tgid, dest: if dest == me { 0 } else { dest } })
+            d.stayed.store(0, Ordering::Release);
+            self.send_proc(node, ProcMsg::Recall { home_pid: tgid, dest: if dest == me { 0 } else { dest }, token: d.token })
                 .inspect_err(|_| req.reason = refusal::LINK)?;
             // Wait until it has moved (or came home) or the move failed.
             let deadline = time::now_ms() + COMMIT_TIMEOUT_MS + READY_TIMEOUT_MS;
@@ -69,7 +70,13 @@ impl Mover {
                         req.bytes = u64::from(d.pages.load(Ordering::Relaxed)) * PAGE;
                         break;
                     }
-                    _ => {}
+                    Some(d) => {
+                        let code = d.stayed.swap(0, Ordering::AcqRel);
+                        if code != 0 {
+                            req.reason = code;
+                            return Err(errno_of(code));
+                        }
+                    }
                 }
                 if time::now_ms() > deadline {
                     req.reason = refusal::LINK;
@@ -168,7 +175,7 @@ impl Mover {
             }
             wait_ms(&request.cv, &mut g, 200);
             // The process may have exited before it could run the work.
-            if g.is_none() && TaskRef::find(req.pid).map(|x| x.tgid() != tgid).unwrap_or(true) {
+            if g.is_none() && TaskRef::find(tgid).is_err() {
                 req.reason = refusal::GONE;
                 return Err(ESRCH);
             }
@@ -177,7 +184,7 @@ impl Mover {
 
     /// `ROAM_IOC_WHERE`.
     pub(crate) fn where_is(&self, pid: u32) -> Result<Where> {
-        let t = TaskRef::find(pid)?;
+        let t = TaskRef::find_visible(pid)?;
         let tgid = t.tgid();
         let me = self.me();
         let deputy = self.reg.lock().deputy(tgid);

@@ -22,11 +22,8 @@
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/compat.h>
-#include <linux/ptrace.h>
-#include <linux/capability.h>
-#include <linux/cred.h>
-#include <linux/sched/coredump.h>
-#include <linux/seccomp.h>
+#include <linux/pid_namespace.h>
+#include <linux/user_namespace.h>
 #include "helpers.h"
 
 struct pt_regs *roam_current_regs(void)
@@ -200,6 +197,53 @@ int roam_task_seccomp(struct task_struct *task)
 #endif
 }
 
+/*
+ * Whether `task` lives in a user or pid namespace other than the initial
+ * ones: its ids, capabilities and pids are relative to them.
+ */
+int roam_task_foreign_ns(struct task_struct *task)
+{
+	int foreign;
+
+	rcu_read_lock();
+	foreign = __task_cred(task)->user_ns != &init_user_ns || task_active_pid_ns(task) != &init_pid_ns;
+	rcu_read_unlock();
+	return foreign;
+}
+
+/*
+ * The task whose pid in the initial pid namespace is `nr`, referenced
+ * (put_task_struct when done), or NULL.
+ */
+struct task_struct *roam_find_task_global(int nr)
+{
+	struct task_struct *t;
+
+	rcu_read_lock();
+	t = pid_task(find_pid_ns(nr, &init_pid_ns), PIDTYPE_PID);
+	if (t)
+		get_task_struct(t);
+	rcu_read_unlock();
+	return t;
+}
+
+/* Whether `task` is being traced (ptrace, strace, a debugger). */
+int roam_task_traced(struct task_struct *task)
+{
+	return READ_ONCE(task->ptrace) != 0;
+}
+
+/* How many supplementary groups `task` has. */
+u32 roam_task_ngroups(struct task_struct *task)
+{
+	u32 n;
+
+	rcu_read_lock();
+	n = __task_cred(task)->group_info->ngroups;
+	rcu_read_unlock();
+	return n;
+}
+
 /* One more user of the hook; registers the probe for the first. */
 int roam_hook_get(void)
 {
@@ -263,6 +307,31 @@ void roam_block_all_signals(void)
 	sigfillset(&all);
 	sigdelsetmask(&all, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/*
+ * Blocks every signal but SIGKILL and SIGSTOP; returns the mask it
+ * replaced (x86-64: one word) for roam_set_blocked.
+ */
+u64 roam_hold_signals(void)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	sigdelsetmask(&all, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	sigprocmask(SIG_SETMASK, &all, &old);
+	return old.sig[0];
+}
+
+/* Sets the current task's blocked mask to `mask`. */
+void roam_set_blocked(u64 mask)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	set.sig[0] = mask;
+	sigdelsetmask(&set, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	sigprocmask(SIG_SETMASK, &set, NULL);
 }
 
 /* Renames the current task (`comm`), as exec does. */

@@ -61,6 +61,12 @@ int roam_hook_get(void);
 int roam_in_compat_syscall(void);
 int roam_may_ptrace(struct task_struct *task);
 int roam_task_seccomp(struct task_struct *task);
+int roam_task_foreign_ns(struct task_struct *task);
+struct task_struct *roam_find_task_global(int nr);
+u64 roam_hold_signals(void);
+void roam_set_blocked(u64 mask);
+u32 roam_task_ngroups(struct task_struct *task);
+int roam_task_traced(struct task_struct *task);
 void roam_hook_put(void);
 void roam_hook_unregister(void);
 /* Implemented in Rust (kmod/sys/hook.rs). */

@@ -10,6 +10,10 @@ extern "C" {
     /// not FFI-safe on every configuration).
     fn roam_may_ptrace(task: *mut core::ffi::c_void) -> i32;
     fn roam_task_seccomp(task: *mut core::ffi::c_void) -> i32;
+    fn roam_task_foreign_ns(task: *mut core::ffi::c_void) -> i32;
+    fn roam_find_task_global(nr: i32) -> *mut core::ffi::c_void;
+    fn roam_task_ngroups(task: *mut core::ffi::c_void) -> u32;
+    fn roam_task_traced(task: *mut core::ffi::c_void) -> i32;
 }
 
 /// A reference to a task (process), found by pid.
@@ -17,8 +21,8 @@ extern "C" {
 /// # Invariants
 ///
 /// `task` is a valid task on which we hold one reference (from
-/// `get_pid_task`), dropped exactly once in `Drop`. Its `signal` struct
-/// stays allocated while the reference is held.
+/// `get_pid_task` or `get_task_struct`), dropped exactly once in `Drop`.
+/// Its `signal` struct stays allocated while the reference is held.
 pub(crate) struct TaskRef {
     task: *mut bindings::task_struct,
 }
@@ -34,8 +38,27 @@ pub(crate) struct MapSummary {
 }
 
 impl TaskRef {
-    /// The process with id `pid` in the caller's pid namespace.
+    /// The task with global pid `pid` (its id in the initial pid
+    /// namespace: every id roam stores is one), whoever asks. Kernel
+    /// threads and tasks in other namespaces see the same task.
     pub(crate) fn find(pid: u32) -> Result<Self> {
+        if pid == 0 || pid > i32::MAX as u32 {
+            return Err(ESRCH);
+        }
+        // SAFETY: the helper looks the number up in the initial pid
+        // namespace under RCU and returns a referenced task or null.
+        let task = unsafe { roam_find_task_global(pid as i32) };
+        if task.is_null() {
+            return Err(ESRCH);
+        }
+        // INVARIANT: the helper returned a referenced task.
+        Ok(TaskRef { task: task.cast() })
+    }
+
+    /// The task the caller names `pid`: the number is looked up in the
+    /// caller's pid namespace (a pid given by a user, in an ioctl). From
+    /// the result on, roam uses its global id ([`Self::tgid`]).
+    pub(crate) fn find_visible(pid: u32) -> Result<Self> {
         if pid == 0 || pid > i32::MAX as u32 {
             return Err(ESRCH);
         }
@@ -110,6 +133,28 @@ impl TaskRef {
         // SAFETY: the task is valid (we hold a reference); the C helper
         // reads one word of it.
         unsafe { roam_task_seccomp(self.task.cast()) != 0 }
+    }
+
+    /// Whether it lives in a user or pid namespace other than the initial
+    /// ones (its ids and capabilities mean something only there).
+    pub(crate) fn in_foreign_namespace(&self) -> bool {
+        // SAFETY: the task is valid (we hold a reference); the C helper
+        // reads its namespaces under RCU.
+        unsafe { roam_task_foreign_ns(self.task.cast()) != 0 }
+    }
+
+    /// Whether a tracer (ptrace: a debugger, strace) is attached to it.
+    pub(crate) fn is_traced(&self) -> bool {
+        // SAFETY: the task is valid (we hold a reference); the C helper
+        // reads one word of it.
+        unsafe { roam_task_traced(self.task.cast()) != 0 }
+    }
+
+    /// How many supplementary groups it has.
+    pub(crate) fn ngroups(&self) -> usize {
+        // SAFETY: the task is valid (we hold a reference); the C helper
+        // reads its credentials under RCU.
+        unsafe { roam_task_ngroups(self.task.cast()) as usize }
     }
 
     /// Whether the caller could attach to it with ptrace

@@ -28,6 +28,8 @@ extern "C" {
     fn roam_current_vdso() -> u64;
     fn roam_fpu_user_size() -> u32;
     fn roam_block_all_signals();
+    fn roam_hold_signals() -> u64;
+    fn roam_set_blocked(mask: u64);
     fn roam_set_comm(name: *const u8);
     fn roam_gate_all_signals(gate: u64);
     fn roam_ungate_signals();
@@ -215,6 +217,22 @@ pub(crate) fn comm() -> [u8; 16] {
 pub(crate) fn block_all_signals() {
     // SAFETY: changes the current task's own mask under its locks.
     unsafe { roam_block_all_signals() };
+}
+
+/// Blocks every signal but SIGKILL and SIGSTOP for the current task while
+/// it sends itself away: a signal arriving meanwhile stays pending (and
+/// travels, or is delivered here if the move fails) instead of breaking
+/// the sends and waits with `EINTR`. Returns the mask to give back with
+/// [`set_blocked`].
+pub(crate) fn hold_signals() -> u64 {
+    // SAFETY: changes the current task's own mask under its locks.
+    unsafe { roam_hold_signals() }
+}
+
+/// Sets the current task's blocked mask (SIGKILL and SIGSTOP never).
+pub(crate) fn set_blocked(mask: u64) {
+    // SAFETY: changes the current task's own mask under its locks.
+    unsafe { roam_set_blocked(mask) };
 }
 
 /// Renames the current task (`comm`, what `ps` shows) to `name` (up to

@@ -226,6 +226,40 @@ fn become_user(uid: u32) -> io::Result<()> {
 /// returns false) when the process has more than one thread, because only
 /// a single-threaded process may run arbitrary code after fork.
 pub fn as_user<F: FnOnce() -> bool>(uid: u32, f: F) -> bool {
+    in_child(&format!("switching to uid {uid}"), || become_user(uid), f)
+}
+
+/// Drops capability `cap` from the effective and permitted sets, for good.
+fn drop_capability(cap: u32) -> io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    let hdr = Header { version: 0x2008_0522, pid: 0 };
+    let mut data = [0u32; 6];
+    // SAFETY: a version-3 header and room for its two 3-word data sets.
+    if unsafe { libc::syscall(libc::SYS_capget, &hdr as *const Header, data.as_mut_ptr()) } != 0 {
+        return Err(last_error());
+    }
+    let (word, bit) = ((cap / 32) as usize * 3, 1u32 << (cap % 32));
+    data[word] &= !bit;
+    data[word + 1] &= !bit;
+    // SAFETY: the same header and data, as capset reads them.
+    if unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) } != 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// Like [`as_user`], but the child stays root and gives up capability
+/// `cap` (for example `CAP_SYS_ADMIN`, 21).
+pub fn as_root_without<F: FnOnce() -> bool>(cap: u32, f: F) -> bool {
+    in_child(&format!("dropping capability {cap}"), || drop_capability(cap), f)
+}
+
+/// Runs `f` in a child process after `setup`; see [`as_user`].
+fn in_child<F: FnOnce() -> bool>(what: &str, setup: impl FnOnce() -> io::Result<()>, f: F) -> bool {
     match thread_count() {
         Ok(1) => {}
         other => {
@@ -244,13 +278,10 @@ pub fn as_user<F: FnOnce() -> bool>(uid: u32, f: F) -> bool {
         return false;
     }
     if pid == 0 {
-        let ok = match become_user(uid) {
+        let ok = match setup() {
             Ok(()) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(false),
             Err(e) => {
-                crate::ktap::diag(&format!(
-                    "as_user: switching to uid {uid}: {}",
-                    errno_name(&e)
-                ));
+                crate::ktap::diag(&format!("as_user: {what}: {}", errno_name(&e)));
                 false
             }
         };

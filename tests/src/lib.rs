@@ -6,9 +6,11 @@
 //! * [`guest`] holds the small helpers those programs share: the guest's
 //!   configuration files, sysfs access, running code as another user, the
 //!   ioctl and module syscalls, and bounded polling.
+//! * [`cue`] lets signal-driven test programs wait for the harness.
 //!
 //! The programs themselves live in `src/bin/` and are linked statically so
 //! they run in the busybox initramfs without any shared library.
 
+pub mod cue;
 pub mod guest;
 pub mod ktap;

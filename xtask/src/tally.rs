@@ -23,13 +23,19 @@ impl Tally {
         self.cases.push(Case { name, passed, skipped: false, detail: detail.into() });
     }
 
-    /// A case that did not run, and why; it counts as passed.
+    /// A case that did not run, and why: neither passed nor failed (it
+    /// is counted apart, and does not fail the run).
     pub fn skip(&mut self, name: String, why: String) {
         self.cases.push(Case { name, passed: true, skipped: true, detail: why });
     }
 
+    /// Cases that ran and passed (skipped ones are not among them).
     pub fn passed(&self) -> usize {
-        self.cases.iter().filter(|c| c.passed).count()
+        self.cases.iter().filter(|c| c.passed && !c.skipped).count()
+    }
+
+    pub fn skipped(&self) -> usize {
+        self.cases.iter().filter(|c| c.skipped).count()
     }
 
     pub fn failed(&self) -> usize {
@@ -48,13 +54,12 @@ impl Tally {
                 c.name.split(':').next().unwrap_or("").to_string()
             };
             let e = by_group.entry(group).or_default();
-            if c.passed {
+            if c.skipped {
+                e.2 += 1;
+            } else if c.passed {
                 e.0 += 1;
             } else {
                 e.1 += 1;
-            }
-            if c.skipped {
-                e.2 += 1;
             }
         }
         for (g, (p, f, s)) in &by_group {
@@ -71,5 +76,19 @@ impl Tally {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn skipped_is_neither_passed_nor_failed() {
+        let mut t = Tally::default();
+        t.add("a: one".into(), true, "");
+        t.add("a: two".into(), false, "why");
+        t.skip("a: three".into(), "no device".into());
+        assert_eq!((t.passed(), t.failed(), t.skipped()), (1, 1, 1));
     }
 }

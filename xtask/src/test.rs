@@ -38,6 +38,10 @@ pub fn log_problems(text: &str) -> Vec<String> {
         "suspicious RCU usage",
         "INFO: task",
         "rcu_sched self-detected stall",
+        "detected stalls",
+        "soft lockup",
+        "hard LOCKUP",
+        "blocked for more than",
         "Call Trace:",
         "unreferenced object",
         "rust_panic",
@@ -232,7 +236,11 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<()> {
     step(&format!("summary ({} kernel, {})", opts.profile.name(), util::fmt_duration(start.elapsed())));
     tally.print_summary();
     println!("    KTAP output and console logs: {}", results.display());
-    println!("\n{} passed, {} failed", tally.passed(), tally.failed());
+    let skipped = match tally.skipped() {
+        0 => String::new(),
+        n => format!(", {n} skipped"),
+    };
+    println!("\n{} passed, {} failed{skipped}", tally.passed(), tally.failed());
     if tally.failed() > 0 {
         bail!("{} test(s) failed", tally.failed());
     }

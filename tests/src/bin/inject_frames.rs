@@ -16,9 +16,11 @@
 //! `inject_frames --forge IP PORT KEYFILE FAKE_ID TARGET_ID TGID`: as a
 //! member that never hosted process TGID of node TARGET_ID (which is away
 //! on another node), sends authentic frames claiming it: a `Moved` report
-//! (without the process's token) and an image that brings it "home". The
-//! target must ignore both; the runner checks that the process is where
-//! it was and still works.
+//! (without the process's token), an image that brings it "home", an
+//! `Exit` (SIGKILL) and a `Stayed` as if it hosted it, and a `Signal`
+//! (SIGKILL) as if it were the process's home. The target must ignore
+//! them all; the runner checks that it counted them, that the process is
+//! where it was and that it still works.
 
 use hmac::{Hmac, Mac};
 use roam_proto::loadvec::LoadEntry;
@@ -150,12 +152,18 @@ fn forge(args: &[String]) -> ! {
     let tgid: u32 = args[7].parse().expect("TGID");
     let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     let head = |msg_type, len: usize, seq, request_id| Header { msg_type, flags: 0, len: len as u32, sender: fake, dest: target, epoch, seq, request_id };
-    // A Moved report: kind 4, home pid, pid 4242, 1 page, a guessed token.
-    let mut moved = Vec::new();
-    for w in [4u32, tgid, 4242, 1] {
-        moved.extend_from_slice(&w.to_le_bytes());
-    }
-    moved.extend_from_slice(&0x1234_5678_9abc_def0u64.to_le_bytes());
+    // Process events (kind, home pid, two words, a guessed token): a Moved
+    // report (pid 4242, 1 page), an Exit (SIGKILL), a Stayed (code 104)
+    // and a Signal (SIGKILL).
+    let proc_msg = |w: [u32; 4]| {
+        let mut m = Vec::new();
+        for v in w {
+            m.extend_from_slice(&v.to_le_bytes());
+        }
+        m.extend_from_slice(&0x1234_5678_9abc_def0u64.to_le_bytes());
+        m
+    };
+    let events = [proc_msg([4, tgid, 4242, 1]), proc_msg([1, tgid, 9, 0]), proc_msg([6, tgid, 104, 0]), proc_msg([2, tgid, 9, 0])];
     // An image bringing it home: a valid Begin with a guessed token.
     let h = ImageHeader { version: IMAGE_VERSION, home_node: target, pid: tgid, tgid, comm: *b"forged\0\0\0\0\0\0\0\0\0\0", token: 0x1111, ..ImageHeader::default() };
     let regs = Regs { rip: 0x40_1000, rsp: 0x7ffd_0000_1000, cs: USER_CS, ss: USER_DS, eflags: 0x246, ..Regs::default() };
@@ -163,11 +171,13 @@ fn forge(args: &[String]) -> ! {
     let n = encode_begin(&h, &regs, &MmLayout::default(), &SigState::default(), &[], &mut begin).expect("a valid Begin");
     begin.truncate(n);
     let r = connect(addr).and_then(|mut s| {
-        s.write_all(&sealed(&key, head(MsgType::Proc, moved.len(), 1, 0), &moved))?;
-        s.write_all(&sealed(&key, head(MsgType::Migrate, begin.len(), 2, 7001), &begin))?;
+        for (i, e) in events.iter().enumerate() {
+            s.write_all(&sealed(&key, head(MsgType::Proc, e.len(), 1 + i as u64, 0), e))?;
+        }
+        s.write_all(&sealed(&key, head(MsgType::Migrate, begin.len(), 9, 7001), &begin))?;
         Ok(still_open(&mut s))
     });
-    t.check(matches!(r, Ok(true)), "forged Moved and Begin sent; the connection stays open (they are authentic)", &format!("{r:?}"));
+    t.check(matches!(r, Ok(true)), "forged Moved, Exit, Stayed, Signal and Begin sent; the connection stays open (they are authentic)", &format!("{r:?}"));
     t.finish();
 }
 

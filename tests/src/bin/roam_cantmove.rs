@@ -4,7 +4,8 @@
 //! reason; a locked process cannot until unlocked; other users get EPERM,
 //! as does a user acting on a root process that runs with their uid as
 //! its effective uid (the rule is ptrace's); a process under seccomp
-//! cannot (its filter cannot go with it);
+//! cannot (its filter cannot go with it), nor can one in a pid namespace
+//! of its own (its ids mean something only there), nor a traced one;
 //! a pid that does not exist gets ESRCH; exited locked processes are
 //! forgotten.
 
@@ -89,6 +90,15 @@ fn child_mode(mode: &str) -> ! {
             }
             std::thread::sleep(Duration::from_secs(60));
         }
+        "--pidns-child" => {
+            // A new pid namespace for the next child, which is its init.
+            // SAFETY: unshare of this process's pid namespace for children.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWPID) }, 0);
+            let mut c = spawn("--plain-child");
+            std::thread::sleep(Duration::from_secs(60));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         "--euid-child" => {
             // A root daemon that acts as another user for a while: its
             // effective uid is that user's, its real and saved are root.
@@ -99,6 +109,17 @@ fn child_mode(mode: &str) -> ! {
         _ => std::thread::sleep(Duration::from_secs(60)),
     }
     std::process::exit(0)
+}
+
+/// A child of `parent`, found by the parent pid in `/proc/PID/stat`.
+fn child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // pid (comm) state ppid ...: the comm may hold spaces.
+        let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        (ppid == parent).then_some(pid)
+    })
 }
 
 fn reasons_of(w: &std::io::Result<Why>) -> String {
@@ -112,7 +133,7 @@ fn main() {
     if let Some(mode) = std::env::args().nth(1) {
         child_mode(&mode);
     }
-    let mut t = Ktap::plan(21);
+    let mut t = Ktap::plan(23);
 
     let mut plain = spawn("--plain-child");
     let pid = plain.id();
@@ -206,6 +227,44 @@ fn main() {
         under && w.as_ref().is_ok_and(|w| w.reasons == cantmove::SECCOMP) && m == (Some(libc::EINVAL), refusal::CANT_MOVE),
         "a process under a seccomp filter cannot migrate: seccomp; migrate refused, EINVAL",
         &format!("filter on {under}; {}; migrate {m:?}", reasons_of(&w)),
+    );
+    let mut nsparent = spawn("--pidns-child");
+    let npid = nsparent.id();
+    let mut inner = 0u32;
+    let found = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        inner = child_of(npid).unwrap_or(0);
+        inner != 0
+    });
+    let w = why(inner);
+    let m = migrate(inner, other_node());
+    if inner != 0 {
+        // SAFETY: a signal to the child this test started (init of its
+        // namespace: its end ends the namespace).
+        unsafe { libc::kill(inner as i32, libc::SIGKILL) };
+    }
+    let _ = nsparent.kill();
+    let _ = nsparent.wait();
+    t.check(
+        found && w.as_ref().is_ok_and(|w| w.reasons & cantmove::NAMESPACE != 0) && m == (Some(libc::EINVAL), refusal::CANT_MOVE),
+        "a process in a pid namespace of its own cannot migrate: namespace; migrate refused, EINVAL",
+        &format!("child in the namespace {inner}; {}; migrate {m:?}", reasons_of(&w)),
+    );
+    // Traced (as by strace or a debugger): its tracer stays here.
+    let mut traced = spawn("--plain-child");
+    let tpid = traced.id();
+    // SAFETY: PTRACE_SEIZE of our own child: it is not stopped.
+    let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tpid as libc::pid_t, 0usize, 0usize) } == 0;
+    let w = why(tpid);
+    let m = migrate(tpid, other_node());
+    // SAFETY: detaching from the child seized above.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, tpid as libc::pid_t, 0usize, 0usize) };
+    let after = why(tpid);
+    let _ = traced.kill();
+    let _ = traced.wait();
+    t.check(
+        seized && w.as_ref().is_ok_and(|w| w.reasons == cantmove::TRACED) && m == (Some(libc::EINVAL), refusal::CANT_MOVE) && after.as_ref().is_ok_and(|w| w.reasons == 0),
+        "a traced process cannot migrate: traced; migrate refused, EINVAL; once detached it can",
+        &format!("seized {seized}; {}; migrate {m:?}; detached: {}", reasons_of(&w), reasons_of(&after)),
     );
     let m = migrate(1, other_node());
     t.check(m == (Some(libc::EINVAL), refusal::CANT_MOVE), "init: migrate refused, EINVAL", &format!("{m:?}"));

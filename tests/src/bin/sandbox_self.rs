@@ -9,45 +9,15 @@
 //! happen: the harness checks that the process is home afterwards, with
 //! `NoNewPrivs: 1` and `Seccomp: 2`, and that it is not moved again.
 
+use roam_tests::cue::{self, result};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static GO: AtomicBool = AtomicBool::new(false);
-static TERM: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_usr1(_: libc::c_int) {
-    GO.store(true, Ordering::SeqCst);
-}
-
-extern "C" fn on_term(_: libc::c_int) {
-    TERM.store(true, Ordering::SeqCst);
-}
-
-fn wait_for(flag: &AtomicBool) {
-    let mut waited = 0;
-    while !flag.load(Ordering::SeqCst) && waited < 60_000 {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        waited += 10;
-    }
-}
-
-fn result(r: libc::c_int) -> i32 {
-    if r == 0 {
-        0
-    } else {
-        -std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-    }
-}
+use std::time::Duration;
 
 fn main() {
-    // SAFETY: handlers that only store to atomics.
-    unsafe {
-        libc::signal(libc::SIGUSR1, on_usr1 as extern "C" fn(libc::c_int) as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_term as extern "C" fn(libc::c_int) as libc::sighandler_t);
-    }
+    cue::install();
     println!("READY");
     let _ = std::io::stdout().flush();
-    wait_for(&GO);
+    cue::wait_go(Duration::from_secs(60));
     const PR_SET_NO_NEW_PRIVS: libc::c_int = 38;
     const PR_SET_SECCOMP: libc::c_int = 22;
     const SECCOMP_MODE_FILTER: libc::c_ulong = 2;
@@ -57,9 +27,9 @@ fn main() {
     let prog = libc::sock_fprog { len: 1, filter: filter.as_ptr().cast_mut() };
     // SAFETY: plain prctl calls; `prog` points at a valid one-instruction
     // filter that outlives the call.
-    let nnp = result(unsafe { libc::prctl(PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) });
-    let sec = result(unsafe { libc::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog, 0 as libc::c_ulong, 0 as libc::c_ulong) });
+    let nnp = result(libc::c_long::from(unsafe { libc::prctl(PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) }));
+    let sec = result(libc::c_long::from(unsafe { libc::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog, 0 as libc::c_ulong, 0 as libc::c_ulong) }));
     println!("sandboxed nnp={nnp} seccomp={sec}");
     let _ = std::io::stdout().flush();
-    wait_for(&TERM);
+    cue::wait_term(Duration::from_secs(60));
 }

@@ -156,11 +156,14 @@ pub(super) fn ushering(c: &mut Ctx) -> Result<()> {
     let hog = c.start(1, "hog", &format!("roamrun --lock {W} fill 300 600"))?;
     let small = c.start(1, "small", &format!("{W} fill 48 600"))?;
     let filled = c.wait(Duration::from_secs(120), |c| rss_kb(c, 1, hog) >= 300 * 1024 && rss_kb(c, 1, small) >= 48 * 1024);
-    // Short of memory: the threshold just above node 1's free memory; node
-    // 2 (in node 1's view) has room for the small one above it.
+    // Short of memory: the threshold well above node 1's free memory (so
+    // memory freed by the previous scenario's processes as they end does
+    // not lift node 1 above it; once the small one is gone nothing else
+    // movable is large enough to usher); node 2 (in node 1's view) has
+    // room for the small one above it.
     let free1: u64 = c.sh(1, "cat /sys/kernel/roam/load").map(|o| parse_stats(&o.text).get("free_mem_mb").copied().unwrap_or(0)).unwrap_or(0);
     let free2: u64 = c.view_of(1, 2).and_then(|l| l.get("free_mem_mb").and_then(|v| v.parse().ok())).unwrap_or(0);
-    let low = free1 + 40;
+    let low = free1 + 100;
     let room = free2 > low + 48 + 16;
     let _ = c.set(1, "mem_low_mb", &low.to_string());
     let _ = c.set(1, "balance", "1");
@@ -173,6 +176,7 @@ pub(super) fn ushering(c: &mut Ctx) -> Result<()> {
     let _ = c.set(1, "mem_low_mb", "64");
     let hog_at = c.where_is(1, hog);
     let ev = c.sh(1, "cat /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
+    let bal = c.sh(1, &format!("cat /sys/kernel/roam/balancer; roamctl why {small}")).map(|o| o.text).unwrap_or_default();
     let memory = ev.lines().any(|l| l.contains(&format!(" pid={small} ")) && l.contains("cause=memory") && l.contains("result=ok"));
     let _ = c.sh(1, &format!("kill -USR1 {small}"));
     let st = c.status(1, "small", Duration::from_secs(120));
@@ -183,7 +187,7 @@ pub(super) fn ushering(c: &mut Ctx) -> Result<()> {
             secs(moved)
         ),
         filled.is_some() && room && moved.is_some() && memory && hog_at == "home" && st == Some(0) && out.contains(", 0 bad"),
-        format!("free: node 1 {free1} MiB, node 2 {free2} MiB, mem_low_mb {low}; where: {seen}; hog: {hog_at}; status {st:?}: {out}\nevents:\n{ev}"),
+        format!("free: node 1 {free1} MiB, node 2 {free2} MiB, mem_low_mb {low}; where: {seen}; hog: {hog_at}; status {st:?}: {out}\nbalancer (after):\n{bal}\nevents:\n{ev}"),
     );
     let _ = c.sh(1, &format!("kill -KILL {hog} {small}"));
     for n in [3u32, 4] {

@@ -13,13 +13,27 @@
 //!   was.
 //! * `forged claims`: a member holding the key but never hosting a
 //!   process (fake node 99, sending from node 2) reports it as moved to
-//!   itself and sends an image bringing it "home": node 1 ignores both
-//!   (they lack the process's token), the process stays where it runs
-//!   and its deputy still serves it.
+//!   itself, reports it ended (SIGKILL) and a recall failed, signals it as
+//!   if it were its home, and sends an image bringing it "home": node 1
+//!   ignores them all (wrong sender, no token) and counts them
+//!   (`ignored_proc_frames`); the process stays where it runs and its
+//!   deputy still serves it.
 //! * `sandbox`: a migrated process that sets no-new-privileges and a
 //!   seccomp filter is brought home to do it (the sandbox stays with the
 //!   task at home: `NoNewPrivs: 1`, `Seccomp: 2` there) and is not moved
 //!   again (`roamctl why` says `seccomp`).
+//! * `credentials`: a root process that kept two capabilities, dropped
+//!   one from its bounding set, changed its uid to 1000 (saved 0), its
+//!   groups, limits and no-new-privileges runs on node 2 with exactly
+//!   the same (`/proc/PID/status` and `/proc/PID/limits` there equal
+//!   home's, line by line); lowering a limit there brings it home to do
+//!   it, and the next move carries the new limit to node 3.
+//! * `failed homecoming`: a return home refused at its commit (node 1's
+//!   `fail_arrivals`), after every page was written into the deputy's
+//!   address space: `roamctl migrate PID home` fails at once (its host
+//!   says so) and the process runs on where it was; its deputy, whose
+//!   scratch area the arrival had cleared, still makes its forwarded
+//!   calls (the `PASS` it prints at SIGTERM is a forwarded `write`).
 //! * `stranger`: a connection to node 1's listener from an address that
 //!   is no member's (a second address on node 2) is closed at once, and
 //!   counted in `connections_refused`: it never gets a receiver slot.
@@ -40,6 +54,8 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     killed_in_call(c)?;
     forged_claims(c)?;
     sandbox(c)?;
+    credentials(c)?;
+    failed_homecoming(c)?;
     stranger(c)
 }
 
@@ -71,6 +87,90 @@ fn sandbox(c: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// The lines of `/proc/PID/status` and `/proc/PID/limits` that say who a
+/// process is and what it may do, as `node` shows them.
+fn identity(c: &mut Ctx, node: u32, pid: u32) -> String {
+    let cmd = format!(
+        "grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/{pid}/status; grep -E '^Max (open files|cpu time|core file size|processes|locked memory) ' /proc/{pid}/limits"
+    );
+    c.sh(node, &cmd).map(|o| o.text.split('\n').map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n")).unwrap_or_default()
+}
+
+fn remote_pid(text: &str) -> Option<u32> {
+    text.split("remote pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok())
+}
+
+fn credentials(c: &mut Ctx) -> Result<()> {
+    let pid = c.start(1, "creds", &format!("{T}/creds_self"))?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, "creds").starts_with("READY")).is_some();
+    let home = identity(c, 1, pid);
+    // What the program set up, as home shows it (so that equality below
+    // is about these values, not two empty reads).
+    let set_up = home.contains("Uid: 1000 1000 0 1000")
+        && home.contains("Gid: 100 100 100 100")
+        && home.contains("Groups: 4 27 1234")
+        && home.contains("CapEff: 0000000000000420")
+        && home.contains("CapAmb: 0000000000000400")
+        && home.contains("NoNewPrivs: 1")
+        && home.contains("Max open files 777 888 files");
+    let m = c.migrate(1, pid, "2");
+    let r2 = remote_pid(&m.text);
+    let away = m.rc == 0 && c.where_is(1, pid).starts_with("node 2");
+    let there = r2.map(|r| identity(c, 2, r)).unwrap_or_default();
+    c.check(
+        "security: a migrated process has exactly its home credentials, groups, capabilities and limits where it runs".into(),
+        ready && set_up && away && !there.is_empty() && there == home,
+        format!("ready {ready}, set up {set_up}, moved {away} (remote pid {r2:?})\nhome:\n{home}\nnode 2:\n{there}"),
+    );
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let done = c.wait(Duration::from_secs(60), |c| c.output(1, "creds").contains("nofile")).is_some();
+    let out = c.output(1, "creds");
+    let back = c.where_is(1, pid);
+    let home2 = identity(c, 1, pid);
+    let m = c.migrate(1, pid, "3");
+    let r3 = remote_pid(&m.text);
+    let there3 = r3.map(|r| identity(c, 3, r)).unwrap_or_default();
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let st = c.status(1, "creds", Duration::from_secs(60));
+    c.check(
+        "security: a migrated process that lowers a limit does it at home, and its next move carries the new limit".into(),
+        done && out.contains("lowered 0") && out.contains("nofile 555 888") && back == "home" && home2.contains("Max open files 555 888 files")
+            && m.rc == 0 && !there3.is_empty() && there3 == home2 && st == Some(0),
+        format!("output {out:?}, where after {back:?}, status {st:?}\nhome:\n{home2}\nnode 3 (remote pid {r3:?}, rc {}):\n{there3}", m.rc),
+    );
+    Ok(())
+}
+
+fn failed_homecoming(c: &mut Ctx) -> Result<()> {
+    let pid = c.start(1, "homeward", &format!("{T}/zdtm monotonic"))?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, "homeward").starts_with("READY")).is_some();
+    let m = c.migrate(1, pid, "2");
+    let away = m.rc == 0 && c.where_is(1, pid).starts_with("node 2");
+    let armed = c.set(1, "fail_arrivals", "1");
+    let t0 = std::time::Instant::now();
+    let back = c.migrate(1, pid, "home");
+    let took = t0.elapsed();
+    let still = c.where_is(1, pid);
+    let left = c.sh(1, "cat /sys/kernel/roam/fail_arrivals").map(|o| o.text.trim().to_string()).unwrap_or_default();
+    let log = c.sh(1, "dmesg").map(|o| o.text).unwrap_or_default();
+    let injected = log.contains("refused at its commit (fail_arrivals)");
+    let _ = c.set(1, "fail_arrivals", "0");
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let st = c.status(1, "homeward", Duration::from_secs(60));
+    let out = c.output(1, "homeward");
+    c.check(
+        "security: a return home refused at its commit fails at once; the process runs on where it was and its deputy still serves it".into(),
+        ready && away && armed && back.rc != 0 && took < Duration::from_secs(30) && still.starts_with("node 2") && left == "0" && injected
+            && st == Some(0) && out.contains("PASS monotonic"),
+        format!(
+            "ready {ready}, moved {away}, fault armed {armed}; home: rc {} in {took:?}: {:?}; where {still:?}; fail_arrivals left {left:?}; injected {injected}; status {st:?}, output {out:?}",
+            back.rc,
+            back.text.trim()
+        ),
+    );
+    Ok(())
+}
+
 fn stranger(c: &mut Ctx) -> Result<()> {
     let net = cluster::NET;
     let before = c.stats(1).get("connections_refused").copied().unwrap_or(0);
@@ -95,6 +195,7 @@ fn forged_claims(c: &mut Ctx) -> Result<()> {
     let away = m.rc == 0 && c.where_is(1, pid).starts_with("node 3");
     let o = c.sh(1, &format!("echo 'add 99 {}.2:7099' > /sys/kernel/roam/peers", cluster::NET))?;
     let added = o.rc == 0;
+    let ignored0 = c.stats(1).get("ignored_proc_frames").copied().unwrap_or(0);
     let o = c.sh(2, &format!("{T}/inject_frames --forge {}.1 7077 {KEY_PATH} 99 1 {pid}", cluster::NET))?;
     c.check_ktap("security: forged", "forger's", &o.text);
     // Both were handled by the time the forger saw its connection kept
@@ -102,16 +203,17 @@ fn forged_claims(c: &mut Ctx) -> Result<()> {
     let log = c.sh(1, "dmesg").map(|o| o.text).unwrap_or_default();
     let moved_ignored = log.contains(&format!("node 99 reported pid {pid} as moved there without its token"));
     let home_refused = log.contains(&format!("node 99 sent home pid {pid}, which does not run there"));
+    let ignored = c.stats(1).get("ignored_proc_frames").copied().unwrap_or(0).saturating_sub(ignored0);
     let still = c.where_is(1, pid);
     let _ = c.sh(1, "echo 'del 99' > /sys/kernel/roam/peers");
     let _ = c.sh(1, &format!("kill -TERM {pid}"));
     let status = c.status(1, "forged", Duration::from_secs(60));
     let out = c.output(1, "forged");
     c.check(
-        "security: a member that never hosted a process cannot claim it (a Moved report or an image home without its token are ignored)".into(),
-        ready && away && added && moved_ignored && home_refused && still.starts_with("node 3") && status == Some(0) && out.contains("PASS monotonic"),
+        "security: a member that never hosted a process cannot claim it, end it, signal it or report on it (Moved, Exit, Stayed, Signal and an image home are ignored and counted)".into(),
+        ready && away && added && moved_ignored && home_refused && ignored >= 4 && still.starts_with("node 3") && status == Some(0) && out.contains("PASS monotonic"),
         format!(
-            "ready {ready}, moved to node 3 {away}, fake peer added {added}, Moved ignored {moved_ignored}, Begin refused {home_refused}, where afterwards {still:?}, status {status:?}, output {out:?}"
+            "ready {ready}, moved to node 3 {away}, fake peer added {added}, Moved ignored {moved_ignored}, Begin refused {home_refused}, ignored_proc_frames rose by {ignored}, where afterwards {still:?}, status {status:?}, output {out:?}"
         ),
     );
     Ok(())
@@ -128,7 +230,7 @@ fn killed_in_call(c: &mut Ctx) -> Result<()> {
     let _ = c.sh(1, "rm -f /tmp/kf /tmp/kf.pid; mkfifo /tmp/kf; (sleep 1000 > /tmp/kf & echo $! > /tmp/kf.pid) > /dev/null 2>&1 < /dev/null");
     let pid = c.start(1, "killcall", "cat /tmp/kf")?;
     let m = c.migrate(1, pid, "2");
-    let remote: Option<u32> = m.text.split("remote pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok());
+    let remote = remote_pid(&m.text);
     let away = m.rc == 0 && c.where_is(1, pid).starts_with("node 2");
     // Its deputy at home is in the forwarded read (system call 0).
     let in_read = c

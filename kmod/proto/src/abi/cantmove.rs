@@ -23,9 +23,18 @@ pub const NO_MM: u32 = 1 << 7;
 /// Runs under a seccomp filter (or strict mode), which cannot be carried:
 /// elsewhere its system calls would run unfiltered.
 pub const SECCOMP: u32 = 1 << 8;
+/// Lives in a user or pid namespace other than the initial ones (a
+/// container, `unshare -Urp`): its ids and capabilities mean something
+/// only there, and another node has no such namespace.
+pub const NAMESPACE: u32 = 1 << 9;
+/// Has more supplementary groups than an image carries
+/// ([`MAX_GROUPS`](crate::image::MAX_GROUPS)).
+pub const GROUPS: u32 = 1 << 10;
+/// Traced (a debugger, strace): its tracer stays on this node.
+pub const TRACED: u32 = 1 << 11;
 
 /// Every reason: bit, short name, explanation.
-pub const ALL: [(u32, &str, &str); 9] = [
+pub const ALL: [(u32, &str, &str); 12] = [
     (KERNEL_THREAD, "kernel-thread", "it is a kernel thread"),
     (INIT, "init", "it is init (pid 1 of its namespace)"),
     (MULTITHREADED, "multithreaded", "it has more than one thread"),
@@ -35,4 +44,7 @@ pub const ALL: [(u32, &str, &str); 9] = [
     (EXITING, "exiting", "it is exiting"),
     (NO_MM, "no-mm", "it has no user address space"),
     (SECCOMP, "seccomp", "it runs under seccomp, whose filter cannot go with it (its calls would run unfiltered elsewhere)"),
+    (NAMESPACE, "namespace", "it lives in a user or pid namespace of its own, which other nodes do not have"),
+    (GROUPS, "groups", "it has more supplementary groups than a migration carries"),
+    (TRACED, "traced", "it is traced (a debugger or strace is attached), and its tracer stays here"),
 ];

@@ -8,7 +8,7 @@
 use super::error::ImageError;
 
 /// Version of the image format. Bumped on any incompatible change.
-pub const IMAGE_VERSION: u16 = 4;
+pub const IMAGE_VERSION: u16 = 5;
 
 /// Length of the prefix every message starts with.
 pub const PREFIX_LEN: usize = 4;
@@ -35,6 +35,8 @@ pub enum MsgKind {
     Signals = 8,
     /// The timers and CPU times (after `Signals`, before the areas).
     Timers = 9,
+    /// The credentials and limits (after `Timers`, before the areas).
+    Creds = 10,
 }
 
 impl MsgKind {
@@ -50,6 +52,7 @@ impl MsgKind {
             7 => MsgKind::Abort,
             8 => MsgKind::Signals,
             9 => MsgKind::Timers,
+            10 => MsgKind::Creds,
             _ => return None,
         })
     }

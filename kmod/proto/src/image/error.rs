@@ -29,6 +29,10 @@ pub enum ImageError {
     /// A timer with an id, clock, notification or signal out of range, or
     /// timers out of id order.
     BadTimer,
+    /// Credentials the kernel would not build: an id of -1, an unknown
+    /// capability or securebit, an effective or ambient set beyond what
+    /// the other sets allow, or a soft limit above its hard one.
+    BadCreds,
 }
 
 impl ImageError {
@@ -43,6 +47,7 @@ impl ImageError {
             ImageError::TooLarge => "too_large",
             ImageError::BadSignal => "bad_signal",
             ImageError::BadTimer => "bad_timer",
+            ImageError::BadCreds => "bad_creds",
         }
     }
 

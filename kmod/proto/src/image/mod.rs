@@ -10,12 +10,14 @@
 //!    at most [`MAX_PENDING`], in queue order;
 //! 3. `Timers`: the interval and POSIX timers and the CPU time used
 //!    ([`TimerState`]), at most [`MAX_TIMERS`] POSIX timers;
-//! 4. `Vmas`: the memory areas ([`Vma`]), in address order, at most
+//! 4. `Creds`: the ids, groups, capabilities, securebits, no-new-privs
+//!    and resource limits ([`Creds`]), at most [`MAX_GROUPS`] groups;
+//! 5. `Vmas`: the memory areas ([`Vma`]), in address order, at most
 //!    [`MAX_VMAS_PER_MSG`] per message, `header.nr_vmas` in all;
-//! 5. `Pages`: batches of up to [`MAX_BATCH_PAGES`] consecutive pages, each
+//! 6. `Pages`: batches of up to [`MAX_BATCH_PAGES`] consecutive pages, each
 //!    inside one area, `header.nr_pages` pages in all;
-//! 6. `Commit`: the page count and the [`Checksum`] of every batch;
-//! 7. the destination answers `Accept` (with the new local pid) or
+//! 7. `Commit`: the page count and the [`Checksum`] of every batch;
+//! 8. the destination answers `Accept` (with the new local pid) or
 //!    `Refuse` (with a [`RefuseReason`]); either side may send `Abort` at
 //!    any time.
 //!
@@ -28,6 +30,7 @@
 //! | Begin  | header (100) · regs (216) · mm (88) · signals (2076) · xstate      |
 //! | Signals | count u32 · count × (signo u32 · shared u32 · kernel_siginfo (48)) |
 //! | Timers | taken u64 · utime, stime, runtime u64 · 3 × (remaining u64 · interval u64) · count u32 · count × timer (48) |
+//! | Creds  | 8 ids · securebits · flags u32 · 5 × capability set u64 · 16 × (soft u64 · hard u64) · count u32 · count × group u32 |
 //! | Vmas   | first index u32 · count u32 · count × vma (96)                     |
 //! | Pages  | first address u64 · count u32 · count × 4096 bytes                 |
 //! | Commit | page count u64 · checksum u64                                      |
@@ -38,7 +41,7 @@
 //! Decoders check, in order: the prefix (`BadVersion`), the fixed part
 //! (`Truncated`), versions and bounds (`BadVersion`, `TooLarge`), the total
 //! length (`Truncated` if short, `BadLength` if long), then the content
-//! (`BadVma`, `BadBatch`, `BadSignal`). So any strict prefix of a valid message decodes
+//! (`BadVma`, `BadBatch`, `BadSignal`, `BadTimer`, `BadCreds`). So any strict prefix of a valid message decodes
 //! to `Truncated`. Frames are already authenticated; these checks keep a
 //! buggy or mismatched peer from corrupting the destination.
 //!
@@ -54,6 +57,7 @@
 //!   `begin`, the `Begin` message, carries;
 //! * `pending`: [`PendingSignal`] and the `Signals` message;
 //! * `timers`: [`TimerState`] and the `Timers` message;
+//! * `creds`: [`Creds`] and the `Creds` message;
 //! * `vmas`: [`Vma`] and the `Vmas` message;
 //! * `pages`: [`PageBatchHeader`] and the `Pages` message;
 //! * `checksum`: the [`Checksum`] of the batches;
@@ -67,6 +71,7 @@
 mod begin;
 mod checksum;
 mod codec;
+mod creds;
 mod error;
 mod header;
 mod msg;
@@ -85,6 +90,10 @@ pub use self::{
     begin::{begin_len, decode_begin, encode_begin, BeginView, BEGIN_FIXED_LEN},
     checksum::{checksum, Checksum},
     codec::{msg_kind, MsgKind, IMAGE_VERSION, PREFIX_LEN},
+    creds::{
+        creds_len, decode_creds, encode_creds, Creds, CredsView, Rlimit, CAP_VALID, CREDS_HEAD_LEN, CREDS_NO_NEW_PRIVS,
+        MAX_GROUPS, NLIMITS, SECUREBITS_VALID,
+    },
     error::{ImageError, RefuseReason},
     header::{cause, ImageHeader, HEADER_LEN, MAX_PAGES, MAX_VMAS, MAX_XSTATE, PAGE_SIZE, USER_END},
     msg::{decode, MigrateMsg},

@@ -1,11 +1,12 @@
 //! Any migration message: [`MigrateMsg`] and [`decode`], which reads the
 //! prefix and hands the message to its kind's decoder.
 //!
-//! Calls every message's decoder ([`super::begin`], [`super::pending`], [`super::timers`], [`super::vmas`],
+//! Calls every message's decoder ([`super::begin`], [`super::pending`], [`super::timers`], [`super::creds`], [`super::vmas`],
 //! [`super::pages`], [`super::outcome`]); nothing calls back into it.
 
 use super::begin::{decode_begin, BeginView};
 use super::codec::{msg_kind, MsgKind};
+use super::creds::{decode_creds, CredsView};
 use super::error::{ImageError, RefuseReason};
 use super::outcome::{decode_abort, decode_accept, decode_commit, decode_refuse};
 use super::pages::{parse_batch, PageBatchHeader};
@@ -23,6 +24,8 @@ pub enum MigrateMsg<'a> {
     Signals(SignalsView<'a>),
     /// See [`decode_timers`].
     Timers(TimersView<'a>),
+    /// See [`decode_creds`].
+    Creds(CredsView<'a>),
     /// See [`decode_vmas`].
     Vmas(VmasView<'a>),
     /// A page batch, checked on its own only ([`parse_batch`]): the
@@ -56,6 +59,7 @@ impl MigrateMsg<'_> {
             MigrateMsg::Begin(_) => MsgKind::Begin,
             MigrateMsg::Signals(_) => MsgKind::Signals,
             MigrateMsg::Timers(_) => MsgKind::Timers,
+            MigrateMsg::Creds(_) => MsgKind::Creds,
             MigrateMsg::Vmas(_) => MsgKind::Vmas,
             MigrateMsg::Pages(..) => MsgKind::Pages,
             MigrateMsg::Commit { .. } => MsgKind::Commit,
@@ -72,6 +76,7 @@ pub fn decode(buf: &[u8]) -> Result<MigrateMsg<'_>, ImageError> {
         MsgKind::Begin => MigrateMsg::Begin(decode_begin(buf)?),
         MsgKind::Signals => MigrateMsg::Signals(decode_signals(buf)?),
         MsgKind::Timers => MigrateMsg::Timers(decode_timers(buf)?),
+        MsgKind::Creds => MigrateMsg::Creds(decode_creds(buf)?),
         MsgKind::Vmas => MigrateMsg::Vmas(decode_vmas(buf)?),
         MsgKind::Pages => {
             let (h, data) = parse_batch(buf)?;

@@ -12,13 +12,14 @@ use super::pages::PageBatchHeader;
 use super::vmas::VmasView;
 
 /// A destination's view of how far an incoming image has got: enforces
-/// the message order (Begin, then Signals, then Timers, then every area in order, then
+/// the message order (Begin, then Signals, then Timers, then Creds, then every area in order, then
 /// pages, then Commit), the announced totals and the checksum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
     begun: bool,
     signals: bool,
     timers: bool,
+    creds: bool,
     nr_vmas: u32,
     nr_pages: u64,
     vmas: u32,
@@ -36,7 +37,7 @@ impl Default for Progress {
 impl Progress {
     /// Nothing received yet.
     pub const fn new() -> Progress {
-        Progress { begun: false, signals: false, timers: false, nr_vmas: 0, nr_pages: 0, vmas: 0, last_end: 0, pages: 0, sum: Checksum::new() }
+        Progress { begun: false, signals: false, timers: false, creds: false, nr_vmas: 0, nr_pages: 0, vmas: 0, last_end: 0, pages: 0, sum: Checksum::new() }
     }
 
     /// Takes the `Begin` header: `BadLength` if one was taken already,
@@ -72,14 +73,24 @@ impl Progress {
         Ok(())
     }
 
+    /// Takes the `Creds` message (checked when it was decoded):
+    /// `BadLength` before `Timers` or if one was taken already.
+    pub fn creds(&mut self) -> Result<(), ImageError> {
+        if !self.timers || self.creds {
+            return Err(ImageError::BadLength);
+        }
+        self.creds = true;
+        Ok(())
+    }
+
     /// Takes a `Vmas` message: `BadVma` before `Begin`, if it does not
     /// start where the previous one ended (index or address), `TooLarge`
-    /// past the announced number of areas; `BadLength` before `Timers`.
+    /// past the announced number of areas; `BadLength` before `Creds`.
     pub fn vmas(&mut self, v: &VmasView<'_>) -> Result<(), ImageError> {
         if !self.begun || v.first != self.vmas {
             return Err(ImageError::BadVma);
         }
-        if !self.timers {
+        if !self.creds {
             return Err(ImageError::BadLength);
         }
         let count = u32::try_from(v.len()).map_err(|_| ImageError::TooLarge)?;
@@ -102,10 +113,10 @@ impl Progress {
         Ok(())
     }
 
-    /// Whether the signals, the timers and every announced area have
+    /// Whether the signals, the timers, the credentials and every announced area have
     /// arrived.
     pub fn vmas_done(&self) -> bool {
-        self.begun && self.signals && self.timers && self.vmas == self.nr_vmas
+        self.begun && self.signals && self.timers && self.creds && self.vmas == self.nr_vmas
     }
 
     /// Takes a page batch (already checked against the areas): `BadBatch`
@@ -124,7 +135,7 @@ impl Progress {
         Ok(())
     }
 
-    /// Checks the `Commit`: the signals, the timers, every area and page arrived, and the commit's
+    /// Checks the `Commit`: the signals, the timers, the credentials, every area and page arrived, and the commit's
     /// count and checksum match what was received; else `BadBatch`.
     pub fn commit(&self, nr_pages: u64, checksum: u64) -> Result<(), ImageError> {
         if !self.vmas_done()

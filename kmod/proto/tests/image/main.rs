@@ -18,6 +18,7 @@ mod pending;
 mod progress;
 mod props;
 mod timers;
+mod creds;
 mod vmas;
 
 fn header(nr_vmas: u32, nr_pages: u64, xstate_len: u32) -> ImageHeader {
@@ -130,6 +131,43 @@ fn timers_msg(s: &TimerState) -> Vec<u8> {
     out
 }
 
+fn creds_msg(c: &Creds, groups: &[u32]) -> Vec<u8> {
+    let mut out = vec![0u8; creds_len(groups.len())];
+    assert_eq!(encode_creds(c, groups, &mut out), Ok(out.len()));
+    out
+}
+
+/// The groups of [`creds`].
+const GROUPS: [u32; 3] = [100, 27, 4];
+
+/// A root daemon that dropped to a user but kept two capabilities
+/// (`CAP_NET_BIND_SERVICE` also ambient), lost `CAP_SYS_MODULE` from its
+/// bounding set, has three groups, no-new-privs and a few limits.
+fn creds() -> Creds {
+    let mut c = Creds {
+        uid: 1000,
+        euid: 1000,
+        suid: 0,
+        fsuid: 1000,
+        gid: 100,
+        egid: 100,
+        sgid: 100,
+        fsgid: 100,
+        securebits: 0x10,
+        flags: CREDS_NO_NEW_PRIVS,
+        cap_inheritable: 1 << 10,
+        cap_permitted: (1 << 10) | (1 << 5),
+        cap_effective: 1 << 10,
+        cap_bset: CAP_VALID & !(1 << 16),
+        cap_ambient: 1 << 10,
+        ..Creds::default()
+    };
+    for (i, l) in c.rlimits.iter_mut().enumerate() {
+        *l = Rlimit { cur: if i == 7 { 1024 } else { u64::MAX }, max: if i == 7 { 4096 } else { u64::MAX } };
+    }
+    c
+}
+
 /// Timers of every kind a process may have: the three interval timers
 /// (one disarmed), a periodic CLOCK_MONOTONIC timer with a cookie, a
 /// one-shot CLOCK_REALTIME one, a SIGEV_NONE one, one to a thread and one
@@ -199,6 +237,7 @@ fn every_message() -> Vec<Vec<u8>> {
         begin_msg(&[7u8; 100]),
         signals_msg(&pending()),
         timers_msg(&timer_state()),
+        creds_msg(&creds(), &GROUPS),
         vmas_msg(0, &vmas()),
         batch_msg(&b, &page_data(2, 1)),
         commit_msg(10, 0xdead_beef),

@@ -10,6 +10,7 @@ fn kinds_and_dispatch() {
         MsgKind::Begin,
         MsgKind::Signals,
         MsgKind::Timers,
+        MsgKind::Creds,
         MsgKind::Vmas,
         MsgKind::Pages,
         MsgKind::Commit,
@@ -23,14 +24,15 @@ fn kinds_and_dispatch() {
         assert_eq!(MsgKind::from_u8(k.as_u8()), Some(k));
     }
     for v in 0..=255u8 {
-        assert_eq!(MsgKind::from_u8(v).is_some(), (1..=9).contains(&v));
+        assert_eq!(MsgKind::from_u8(v).is_some(), (1..=10).contains(&v));
     }
     // Each specific decoder refuses every other kind.
     type Dec = fn(&[u8]) -> bool;
-    let decoders: [(MsgKind, Dec); 9] = [
+    let decoders: [(MsgKind, Dec); 10] = [
         (MsgKind::Begin, |b| decode_begin(b) == Err(ImageError::BadVersion)),
         (MsgKind::Signals, |b| decode_signals(b) == Err(ImageError::BadVersion)),
         (MsgKind::Timers, |b| decode_timers(b) == Err(ImageError::BadVersion)),
+        (MsgKind::Creds, |b| decode_creds(b) == Err(ImageError::BadVersion)),
         (MsgKind::Vmas, |b| decode_vmas(b) == Err(ImageError::BadVersion)),
         (MsgKind::Pages, |b| parse_batch(b) == Err(ImageError::BadVersion)),
         (MsgKind::Commit, |b| decode_commit(b) == Err(ImageError::BadVersion)),
@@ -46,7 +48,7 @@ fn kinds_and_dispatch() {
         }
     }
     let mut m = abort_msg();
-    m[2] = 10;
+    m[2] = 11;
     assert_eq!(msg_kind(&m), Err(ImageError::BadVersion));
     assert_eq!(decode(&m), Err(ImageError::BadVersion));
     assert_eq!(msg_kind(&[]), Err(ImageError::Truncated));

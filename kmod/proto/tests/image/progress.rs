@@ -22,7 +22,7 @@ fn progress_through_a_whole_image() {
         encode_begin(&h, &user_regs(), &mm(), &sig(), &[], &mut out).unwrap();
         out
     };
-    let mut msgs = vec![begin, signals_msg(&pending()), timers_msg(&timer_state()), vmas_msg(0, &v[..2]), vmas_msg(2, &v[2..])];
+    let mut msgs = vec![begin, signals_msg(&pending()), timers_msg(&timer_state()), creds_msg(&creds(), &GROUPS), vmas_msg(0, &v[..2]), vmas_msg(2, &v[2..])];
     for (h, d) in &batches {
         msgs.push(batch_msg(h, d));
     }
@@ -44,6 +44,11 @@ fn progress_through_a_whole_image() {
             MigrateMsg::Timers(t) => {
                 assert_eq!(t.state(), Ok(timer_state()));
                 p.timers().unwrap();
+            }
+            MigrateMsg::Creds(c) => {
+                assert_eq!(c.creds, creds());
+                assert_eq!(c.groups().collect::<Vec<_>>(), GROUPS);
+                p.creds().unwrap();
             }
             MigrateMsg::Vmas(view) => {
                 p.vmas(&view).unwrap();
@@ -91,14 +96,19 @@ fn progress_rejects_out_of_order() {
     p.begin(&header(5, 4, 0)).unwrap();
     assert_eq!(p.begin(&header(5, 4, 0)), Err(ImageError::BadLength));
 
-    // The signals, then the timers, come before the areas, once each.
+    // The signals, the timers, then the credentials come before the
+    // areas, once each.
     assert_eq!(p.vmas(&view1), Err(ImageError::BadLength));
     assert_eq!(p.timers(), Err(ImageError::BadLength));
     p.signals().unwrap();
     assert_eq!(p.signals(), Err(ImageError::BadLength));
     assert_eq!(p.vmas(&view1), Err(ImageError::BadLength));
+    assert_eq!(p.creds(), Err(ImageError::BadLength));
     p.timers().unwrap();
     assert_eq!(p.timers(), Err(ImageError::BadLength));
+    assert_eq!(p.vmas(&view1), Err(ImageError::BadLength));
+    p.creds().unwrap();
+    assert_eq!(p.creds(), Err(ImageError::BadLength));
 
     // Areas out of order, pages before all areas.
     assert_eq!(p.vmas(&view2), Err(ImageError::BadVma));
@@ -125,12 +135,13 @@ fn progress_rejects_out_of_order() {
     p.begin(&header(3, 0, 0)).unwrap();
     p.signals().unwrap();
     p.timers().unwrap();
+    p.creds().unwrap();
     p.vmas(&decode_vmas(&vmas_msg(0, &v[..2])).unwrap()).unwrap();
     let overlapping = vmas_msg(2, &[Vma::new(0x60_2000, 0x60_8000, 0, 0)]);
     assert_eq!(p.vmas(&decode_vmas(&overlapping).unwrap()), Err(ImageError::BadVma));
 }
 
-/// An image without areas still needs its signals and timers before the
+/// An image without areas still needs its signals, timers and credentials before the
 /// commit.
 #[test]
 fn progress_needs_the_signals() {
@@ -142,6 +153,8 @@ fn progress_needs_the_signals() {
     assert!(!p.vmas_done());
     assert_eq!(p.commit(0, Checksum::new().finish()), Err(ImageError::BadBatch));
     p.timers().unwrap();
+    assert!(!p.vmas_done());
+    p.creds().unwrap();
     assert!(p.vmas_done());
     assert_eq!(p.commit(0, Checksum::new().finish()), Ok(()));
 }

@@ -1,0 +1,201 @@
+//! The `Creds` message: who the process is and what it may do
+//! ([`Creds`], [`encode_creds`], [`decode_creds`]): its eight user and
+//! group ids, its supplementary groups, its five capability sets, its
+//! securebits, its no-new-privileges flag and its resource limits.
+//!
+//! A guest runs with exactly these, so that on a remote it can do no
+//! more (and no less) than at home: a root process that dropped
+//! capabilities does not get them back, a user keeps the groups that
+//! give it access to files, and `RLIMIT_*` hold where it runs. Its home
+//! keeps its own (the deputy is the same task, which never changed), so
+//! a returning image's credentials are ignored.
+//!
+//! Calls [`super::codec`] and [`super::error`] only.
+
+use super::codec::{check_total, read_prefix, MsgKind, Reader, Writer, PREFIX_LEN};
+use super::error::ImageError;
+
+/// Most supplementary groups an image carries (a process with more is
+/// not moved; Linux allows 65536, a login session has a few dozen and a
+/// large directory service a few hundred).
+pub const MAX_GROUPS: usize = 16384;
+
+/// Resource limits (`RLIM_NLIMITS` on Linux).
+pub const NLIMITS: usize = 16;
+
+/// Capabilities Linux 6.12 knows (`CAP_LAST_CAP` is 40): a set with a
+/// higher bit is refused.
+pub const CAP_VALID: u64 = (1 << 41) - 1;
+
+/// Securebits Linux knows (`SECURE_ALL_BITS | SECURE_ALL_LOCKS`).
+pub const SECUREBITS_VALID: u32 = 0xff;
+
+/// [`Creds::flags`]: `no_new_privs` is set.
+pub const CREDS_NO_NEW_PRIVS: u32 = 1;
+
+/// One resource limit: soft and hard (`u64::MAX` is `RLIM_INFINITY`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rlimit {
+    pub cur: u64,
+    pub max: u64,
+}
+
+/// Everything a `Creds` message carries but the supplementary groups,
+/// which travel beside it (a slice of at most [`MAX_GROUPS`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Creds {
+    /// Real, effective, saved and filesystem user ids.
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    /// Real, effective, saved and filesystem group ids.
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    /// `SECBIT_*`.
+    pub securebits: u32,
+    /// [`CREDS_NO_NEW_PRIVS`] or 0.
+    pub flags: u32,
+    /// Capability sets, bit `n` for capability `n`.
+    pub cap_inheritable: u64,
+    pub cap_permitted: u64,
+    pub cap_effective: u64,
+    pub cap_bset: u64,
+    pub cap_ambient: u64,
+    /// `RLIMIT_CPU` .. `RLIMIT_RTTIME`, in the kernel's order.
+    pub rlimits: [Rlimit; NLIMITS],
+}
+
+impl Creds {
+    /// Whether the process runs as root in any of its user ids, or holds
+    /// any capability.
+    pub fn privileged(&self) -> bool {
+        [self.uid, self.euid, self.suid, self.fsuid].contains(&0) || self.cap_permitted | self.cap_effective | self.cap_ambient != 0
+    }
+
+    /// Checks what the kernel itself would refuse to build: `BadCreds` for
+    /// an id of -1 (in the groups too), an unknown capability or
+    /// securebit, an effective set beyond the permitted one, an ambient
+    /// set beyond permitted and inheritable, a soft limit above its hard
+    /// one, or an unknown flag; `TooLarge` past [`MAX_GROUPS`] groups.
+    pub fn check(&self, groups: &[u32]) -> Result<(), ImageError> {
+        if groups.len() > MAX_GROUPS {
+            return Err(ImageError::TooLarge);
+        }
+        let ids = [self.uid, self.euid, self.suid, self.fsuid, self.gid, self.egid, self.sgid, self.fsgid];
+        let caps = [self.cap_inheritable, self.cap_permitted, self.cap_effective, self.cap_bset, self.cap_ambient];
+        if ids.contains(&u32::MAX)
+            || groups.contains(&u32::MAX)
+            || caps.iter().any(|c| c & !CAP_VALID != 0)
+            || self.cap_effective & !self.cap_permitted != 0
+            || self.cap_ambient & !(self.cap_permitted & self.cap_inheritable) != 0
+            || self.securebits & !SECUREBITS_VALID != 0
+            || self.flags & !CREDS_NO_NEW_PRIVS != 0
+            || self.rlimits.iter().any(|l| l.cur > l.max)
+        {
+            return Err(ImageError::BadCreds);
+        }
+        Ok(())
+    }
+}
+
+/// Length of the fixed part: prefix, 8 ids, securebits, flags, 5
+/// capability sets, the limits, the group count.
+pub const CREDS_HEAD_LEN: usize = PREFIX_LEN + 8 * 4 + 4 + 4 + 5 * 8 + NLIMITS * 16 + 4;
+
+/// Length of a `Creds` message with `count` groups (saturating).
+pub const fn creds_len(count: usize) -> usize {
+    CREDS_HEAD_LEN.saturating_add(count.saturating_mul(4))
+}
+
+/// Writes a `Creds` message and returns its length; errors as
+/// [`Creds::check`], `Truncated` if `out` is too small.
+pub fn encode_creds(c: &Creds, groups: &[u32], out: &mut [u8]) -> Result<usize, ImageError> {
+    c.check(groups)?;
+    let total = creds_len(groups.len());
+    let mut w = Writer::new(out.get_mut(..total).ok_or(ImageError::Truncated)?);
+    w.prefix(MsgKind::Creds)?;
+    for v in [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid, c.securebits, c.flags] {
+        w.u32(v)?;
+    }
+    for v in [c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bset, c.cap_ambient] {
+        w.u64(v)?;
+    }
+    for l in &c.rlimits {
+        w.u64(l.cur)?;
+        w.u64(l.max)?;
+    }
+    w.u32(groups.len() as u32)?;
+    for g in groups {
+        w.u32(*g)?;
+    }
+    Ok(total)
+}
+
+/// A decoded `Creds` message (checked): the credentials and the groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CredsView<'a> {
+    /// Everything but the groups.
+    pub creds: Creds,
+    groups: &'a [u8],
+}
+
+impl CredsView<'_> {
+    /// How many supplementary groups.
+    pub fn len(&self) -> usize {
+        self.groups.len() / 4
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The supplementary groups, in the order sent.
+    pub fn groups(&self) -> impl Iterator<Item = u32> + '_ {
+        self.groups.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// Decodes and checks a `Creds` message: the prefix, the group count
+/// (`TooLarge` past [`MAX_GROUPS`]), the length, then the content as
+/// [`Creds::check`].
+pub fn decode_creds(buf: &[u8]) -> Result<CredsView<'_>, ImageError> {
+    let mut r = Reader::new(buf);
+    read_prefix(&mut r, MsgKind::Creds)?;
+    let mut c = Creds {
+        uid: r.u32()?,
+        euid: r.u32()?,
+        suid: r.u32()?,
+        fsuid: r.u32()?,
+        gid: r.u32()?,
+        egid: r.u32()?,
+        sgid: r.u32()?,
+        fsgid: r.u32()?,
+        securebits: r.u32()?,
+        flags: r.u32()?,
+        cap_inheritable: r.u64()?,
+        cap_permitted: r.u64()?,
+        cap_effective: r.u64()?,
+        cap_bset: r.u64()?,
+        cap_ambient: r.u64()?,
+        ..Creds::default()
+    };
+    for l in c.rlimits.iter_mut() {
+        *l = Rlimit { cur: r.u64()?, max: r.u64()? };
+    }
+    let count = usize::try_from(r.u32()?).map_err(|_| ImageError::TooLarge)?;
+    if count > MAX_GROUPS {
+        return Err(ImageError::TooLarge);
+    }
+    check_total(buf, creds_len(count))?;
+    let view = CredsView { creds: c, groups: r.rest() };
+    // The same checks as the encoder's, without a copy of the groups.
+    c.check(&[])?;
+    if view.groups().any(|g| g == u32::MAX) {
+        return Err(ImageError::BadCreds);
+    }
+    Ok(view)
+}

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The current process's credentials and resource limits, read for a
+ * migration and applied to the task that takes it over on another node.
+ *
+ * Reading takes what the kernel has: every id, the groups, the five
+ * capability sets, securebits, no_new_privs, and the limits. Applying
+ * builds new credentials from the current task's (a freshly started stub,
+ * running as root) with exactly those values, commits them, sets
+ * no_new_privs and writes the limits as setrlimit would; the restorer
+ * then sets RLIMIT_CPU once more through prlimit64 so that its CPU timer
+ * is armed (update_rlimit_cpu is not exported to modules).
+ *
+ * Not switched: the per-user accounting structures (cred->user and
+ * cred->ucounts), whose allocation the kernel keeps to itself; on the
+ * remote the process is counted with the stub's user. Per-user limits
+ * that matter there are enforced at home, where its forks happen.
+ */
+#include <linux/cred.h>
+#include <linux/capability.h>
+#include <linux/resource.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/securebits.h>
+#include <linux/uidgid.h>
+#include <linux/user_namespace.h>
+
+#include "creds.h"
+
+void roam_creds_read(struct roam_creds *c, u32 *groups, u32 max)
+{
+	const struct cred *cred = current_cred();
+	struct task_struct *leader = current->group_leader;
+	struct user_namespace *ns = &init_user_ns;
+	u32 i;
+
+	c->uid = from_kuid(ns, cred->uid);
+	c->euid = from_kuid(ns, cred->euid);
+	c->suid = from_kuid(ns, cred->suid);
+	c->fsuid = from_kuid(ns, cred->fsuid);
+	c->gid = from_kgid(ns, cred->gid);
+	c->egid = from_kgid(ns, cred->egid);
+	c->sgid = from_kgid(ns, cred->sgid);
+	c->fsgid = from_kgid(ns, cred->fsgid);
+	c->securebits = cred->securebits;
+	c->no_new_privs = task_no_new_privs(current) ? 1 : 0;
+	c->cap_inheritable = cred->cap_inheritable.val;
+	c->cap_permitted = cred->cap_permitted.val;
+	c->cap_effective = cred->cap_effective.val;
+	c->cap_bset = cred->cap_bset.val;
+	c->cap_ambient = cred->cap_ambient.val;
+	c->ngroups = cred->group_info->ngroups;
+	c->init_userns = cred->user_ns == &init_user_ns;
+	for (i = 0; i < c->ngroups && i < max; i++)
+		groups[i] = from_kgid(ns, cred->group_info->gid[i]);
+
+	task_lock(leader);
+	for (i = 0; i < ROAM_NLIMITS; i++) {
+		c->rlim_cur[i] = current->signal->rlim[i].rlim_cur;
+		c->rlim_max[i] = current->signal->rlim[i].rlim_max;
+	}
+	task_unlock(leader);
+}
+
+int roam_creds_apply(const struct roam_creds *c, const u32 *groups, u32 n)
+{
+	struct user_namespace *ns = &init_user_ns;
+	struct task_struct *leader = current->group_leader;
+	struct group_info *gi;
+	struct cred *new;
+	u32 i;
+
+	gi = groups_alloc(n);
+	if (!gi)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		kgid_t g = make_kgid(ns, groups[i]);
+
+		if (!gid_valid(g)) {
+			put_group_info(gi);
+			return -EINVAL;
+		}
+		gi->gid[i] = g;
+	}
+	groups_sort(gi);
+
+	new = prepare_creds();
+	if (!new) {
+		put_group_info(gi);
+		return -ENOMEM;
+	}
+	new->uid = make_kuid(ns, c->uid);
+	new->euid = make_kuid(ns, c->euid);
+	new->suid = make_kuid(ns, c->suid);
+	new->fsuid = make_kuid(ns, c->fsuid);
+	new->gid = make_kgid(ns, c->gid);
+	new->egid = make_kgid(ns, c->egid);
+	new->sgid = make_kgid(ns, c->sgid);
+	new->fsgid = make_kgid(ns, c->fsgid);
+	if (!uid_valid(new->uid) || !uid_valid(new->euid) || !uid_valid(new->suid) || !uid_valid(new->fsuid) ||
+	    !gid_valid(new->gid) || !gid_valid(new->egid) || !gid_valid(new->sgid) || !gid_valid(new->fsgid)) {
+		abort_creds(new);
+		put_group_info(gi);
+		return -EINVAL;
+	}
+	new->securebits = c->securebits;
+	new->cap_inheritable.val = c->cap_inheritable & CAP_VALID_MASK;
+	new->cap_permitted.val = c->cap_permitted & CAP_VALID_MASK;
+	new->cap_effective.val = c->cap_effective & CAP_VALID_MASK;
+	new->cap_bset.val = c->cap_bset & CAP_VALID_MASK;
+	new->cap_ambient.val = c->cap_ambient & CAP_VALID_MASK;
+	set_groups(new, gi);
+	put_group_info(gi);
+	commit_creds(new);
+
+	if (c->no_new_privs)
+		task_set_no_new_privs(current);
+
+	task_lock(leader);
+	for (i = 0; i < ROAM_NLIMITS; i++) {
+		current->signal->rlim[i].rlim_cur = c->rlim_cur[i];
+		current->signal->rlim[i].rlim_max = c->rlim_max[i];
+	}
+	task_unlock(leader);
+	return 0;
+}

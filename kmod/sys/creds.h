@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The current process's credentials and resource limits (creds.c; the
+ * Rust side, kmod/sys/cred.rs, declares the same layout and documents
+ * the contracts).
+ */
+#ifndef ROAM_CREDS_H
+#define ROAM_CREDS_H
+
+#include <linux/types.h>
+
+/* Resource limits (RLIM_NLIMITS). */
+#define ROAM_NLIMITS 16
+
+/* Ids in the initial user namespace; capability sets as bit masks. */
+struct roam_creds {
+	u32 uid, euid, suid, fsuid;
+	u32 gid, egid, sgid, fsgid;
+	u32 securebits;
+	u32 no_new_privs;
+	u64 cap_inheritable, cap_permitted, cap_effective, cap_bset, cap_ambient;
+	u64 rlim_cur[ROAM_NLIMITS];
+	u64 rlim_max[ROAM_NLIMITS];
+	/* Supplementary groups the task has (may exceed what was copied). */
+	u32 ngroups;
+	/* 1 if its credentials belong to the initial user namespace. */
+	u32 init_userns;
+};
+
+void roam_creds_read(struct roam_creds *c, u32 *groups, u32 max);
+int roam_creds_apply(const struct roam_creds *c, const u32 *groups, u32 n);
+
+#endif

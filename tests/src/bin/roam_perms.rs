@@ -1,0 +1,210 @@
+//! The permission matrix: every ioctl of `/dev/roam` and every writable
+//! file of `/sys/kernel/roam`, tried by root, by the owner of the target
+//! process (uid 1000), by another user (nobody), and by root without
+//! `CAP_SYS_ADMIN`; each gets exactly the answer the rules give
+//! (docs/security.md: only root configures the cluster; a user acts only
+//! on processes they could ptrace; only the module's own stub adopts),
+//! and nothing a refused caller tried changed anything.
+
+use roam_proto::abi::{
+    Adopt, AdoptClocks, Allow, Migrate, PidArg, Ping, Status, Where, Why, NODE_HOME, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS,
+    ROAM_IOC_ALLOW, ROAM_IOC_LOCK, ROAM_IOC_MIGRATE, ROAM_IOC_PING, ROAM_IOC_STATUS, ROAM_IOC_UNLOCK, ROAM_IOC_WHERE, ROAM_IOC_WHY,
+};
+use roam_tests::guest::{self, IoctlArg, NOBODY, SYSFS_DIR};
+use roam_tests::ktap::{self, Ktap};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+/// The target's owner.
+const OWNER: u32 = 1000;
+/// `CAP_SYS_ADMIN`.
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// What an ioctl returned: Ok, or the errno.
+type Outcome = Result<(), i32>;
+
+fn call(cmd: u32, bytes: &[u8]) -> Outcome {
+    let dev = guest::open_dev().map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+    let mut buf = [0u8; 64];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    guest::ioctl(dev.as_raw_fd(), cmd, IoctlArg::Buf(&mut buf)).map(|_| ()).map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+/// Every ioctl, on process `pid`: its name and what it returned.
+fn every_ioctl(pid: u32, node: u32) -> Vec<(&'static str, Outcome)> {
+    vec![
+        ("STATUS", call(ROAM_IOC_STATUS, &[0u8; Status::SIZE])),
+        ("PING", call(ROAM_IOC_PING, &Ping { node, count: 1, size: 16, ..Ping::default() }.to_bytes())),
+        ("WHY", call(ROAM_IOC_WHY, &Why { pid, ..Why::default() }.to_bytes())),
+        ("LOCK", call(ROAM_IOC_LOCK, &PidArg { pid }.to_bytes())),
+        ("UNLOCK", call(ROAM_IOC_UNLOCK, &PidArg { pid }.to_bytes())),
+        ("ALLOW", call(ROAM_IOC_ALLOW, &Allow { pid, set: 1, nodes: 0 }.to_bytes())),
+        // Home, where it is: a permitted caller hears EALREADY.
+        ("MIGRATE", call(ROAM_IOC_MIGRATE, &Migrate { pid, node: NODE_HOME, ..Migrate::default() }.to_bytes())),
+        ("WHERE", call(ROAM_IOC_WHERE, &Where { pid, ..Where::default() }.to_bytes())),
+        ("ADOPT", call(ROAM_IOC_ADOPT, &Adopt { ticket: 1 }.to_bytes())),
+        ("ADOPT_CLOCKS", call(ROAM_IOC_ADOPT_CLOCKS, &AdoptClocks { ticket: 1, ..AdoptClocks::default() }.to_bytes())),
+    ]
+}
+
+/// What the rules give each ioctl, for a caller who is root (`root`),
+/// the owner, or neither.
+fn expected(name: &str, who: Who) -> Outcome {
+    let eperm = Err(libc::EPERM);
+    match (name, who) {
+        ("STATUS" | "WHERE", _) => Ok(()),
+        ("PING", Who::Root) => Ok(()), // or any error but EPERM: see as_expected
+        ("PING", _) => eperm,
+        ("MIGRATE", Who::Root | Who::Owner) => Err(libc::EALREADY),
+        ("WHY" | "LOCK" | "UNLOCK" | "ALLOW", Who::Root | Who::Owner) => Ok(()),
+        ("WHY" | "LOCK" | "UNLOCK" | "ALLOW" | "MIGRATE", Who::Other) => eperm,
+        // Only a stub the module started (root, child of its kernel
+        // thread) may adopt: root from a shell may not either.
+        ("ADOPT" | "ADOPT_CLOCKS", _) => eperm,
+        _ => Err(-1),
+    }
+}
+
+/// Whether `got` is what the rules give: [`expected`], except that root's
+/// PING is permitted whatever the transport answers (it may not be
+/// running when this program runs), so anything but EPERM.
+fn as_expected(name: &str, who: Who, got: Option<Outcome>) -> bool {
+    match (name, who) {
+        ("PING", Who::Root) => got.is_some_and(|g| g != Err(libc::EPERM)),
+        _ => got == Some(expected(name, who)),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Who {
+    Root,
+    Owner,
+    Other,
+}
+
+/// The writable files of /sys/kernel/roam, and the readable ones'
+/// contents.
+fn sysfs_files() -> Vec<(String, u32)> {
+    let mut v: Vec<(String, u32)> = std::fs::read_dir(SYSFS_DIR)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.metadata().ok()?.permissions().mode() & 0o777)))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn settings() -> Vec<(String, String)> {
+    sysfs_files()
+        .into_iter()
+        .filter(|(_, m)| m & 0o222 != 0 && m & 0o444 != 0)
+        .map(|(n, _)| {
+            let c = guest::read_sysfs(&n).unwrap_or_default();
+            (n, c)
+        })
+        .collect()
+}
+
+/// Writes `zz` (which no file takes) to every writable file; the errno of
+/// each (0: it was taken).
+fn write_all_invalid() -> Vec<(String, i32)> {
+    sysfs_files()
+        .into_iter()
+        .filter(|(_, m)| m & 0o222 != 0)
+        .map(|(n, _)| {
+            let r = std::fs::OpenOptions::new().write(true).open(guest::sysfs_path(&n)).and_then(|mut f| std::io::Write::write_all(&mut f, b"zz\n"));
+            (n, r.err().and_then(|e| e.raw_os_error()).unwrap_or(0))
+        })
+        .collect()
+}
+
+fn other_node() -> u32 {
+    guest::sysfs_node_id().unwrap_or(1) % 4 + 1
+}
+
+fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--sleep") {
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
+    let rows = ["STATUS", "PING", "WHY", "LOCK", "UNLOCK", "ALLOW", "MIGRATE", "WHERE", "ADOPT", "ADOPT_CLOCKS"];
+    let mut t = Ktap::plan(rows.len() + 4);
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    // The target: a process of OWNER's (exec'd as that user: dumpable).
+    let mut target = Command::new(&exe).arg("--sleep").uid(OWNER).gid(OWNER).spawn().expect("start the target as uid 1000");
+    let pid = target.id();
+    let node = other_node();
+    let before = settings();
+
+    // Each caller's row, printed by the caller itself (a child for the
+    // users): "NAME=OUTCOME" per ioctl.
+    let show = |v: &[(&str, Outcome)]| v.iter().map(|(n, o)| format!("{n}={o:?}")).collect::<Vec<_>>().join(" ");
+    let root = every_ioctl(pid, node);
+    ktap::diag(&format!("root: {}", show(&root)));
+    let mut owner_ok = Vec::new();
+    let mut other_ok = Vec::new();
+    for name in rows {
+        // Each user runs the whole row once per ioctl checked, so that
+        // one cell's result is its own KTAP line.
+        let cell = |who: Who| {
+            let got = every_ioctl(pid, node);
+            let ok = as_expected(name, who, got.iter().find(|(n, _)| *n == name).map(|c| c.1));
+            if !ok {
+                ktap::diag(&format!("{who:?}: {}", show(&got)));
+            }
+            ok
+        };
+        owner_ok.push(guest::as_user(OWNER, || cell(Who::Owner)));
+        other_ok.push(guest::as_user(NOBODY, || cell(Who::Other)));
+    }
+    for (i, name) in rows.iter().enumerate() {
+        let r = root.iter().find(|(n, _)| n == name).map(|c| c.1);
+        let root_ok = as_expected(name, Who::Root, r);
+        t.check(
+            root_ok && owner_ok[i] && other_ok[i],
+            &format!(
+                "{name}: root {:?}, the owner {:?}, another user {:?}",
+                expected(name, Who::Root),
+                expected(name, Who::Owner),
+                expected(name, Who::Other)
+            ),
+            &format!("root got {r:?}; owner as expected {}; other as expected {}", owner_ok[i], other_ok[i]),
+        );
+    }
+
+    // sysfs: root's invalid writes are refused as invalid (EINVAL), never
+    // as not permitted.
+    let root_w = write_all_invalid();
+    t.check(
+        !root_w.is_empty() && root_w.iter().all(|(_, e)| *e == libc::EINVAL),
+        "sysfs: root writing nonsense to any writable file gets EINVAL",
+        &format!("{root_w:?}"),
+    );
+    let refused_with = |errno: i32, who: &str| {
+        let got = write_all_invalid();
+        let ok = !got.is_empty() && got.iter().all(|(_, e)| *e == errno);
+        if !ok {
+            ktap::diag(&format!("{who}: {got:?}"));
+        }
+        ok
+    };
+    let users = [OWNER, NOBODY].iter().all(|&u| guest::as_user(u, || refused_with(libc::EACCES, &format!("uid {u}"))));
+    t.check(users, "sysfs: a user (the owner or not) cannot open any writable file for writing: EACCES", "");
+    let capless = guest::as_root_without(CAP_SYS_ADMIN, || refused_with(libc::EPERM, "root without CAP_SYS_ADMIN"));
+    t.check(capless, "sysfs: root without CAP_SYS_ADMIN gets EPERM on every writable file", "");
+    let after = settings();
+    let locked = guest::read_sysfs("locked").unwrap_or_default();
+    t.check(
+        before == after && !before.is_empty() && !locked.lines().any(|l| l.trim() == pid.to_string()),
+        "nothing the callers tried changed a setting or left the target locked",
+        &format!("before {before:?}\nafter {after:?}\nlocked {locked:?}"),
+    );
+    let _ = target.kill();
+    let _ = target.wait();
+    t.finish();
+}
