@@ -99,9 +99,14 @@ fn count_sent(c: &Cluster, peer: &Peer, n: usize) {
 }
 
 /// Sends on the held connection; drops it on failure.
-fn send_locked(c: &Cluster, peer: &Peer, tx: &mut TxState, frame: &[u8], now: u64) -> Result {
+/// Send timeouts in a row a migration frame may wait through (a slow
+/// destination holds up only its own migration); other frames give up
+/// after one, so that a wedged peer never holds up heartbeats.
+const MIGRATE_STALLS: u32 = 3;
+
+fn send_locked(c: &Cluster, peer: &Peer, tx: &mut TxState, frame: &[u8], now: u64, stalls: u32) -> Result {
     let r = match tx.sock.as_ref() {
-        Some(s) => s.send_all(frame),
+        Some(s) => s.send_all_patient(frame, stalls),
         None => Err(EPIPE),
     };
     match r {
@@ -127,13 +132,14 @@ pub(crate) fn send(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, paylo
     let held = tx.sock.is_some();
     ensure_connected(c, peer, &mut tx, now)?;
     let frame = seal_frame(c, peer, &mut tx, ty, request_id, payload)?;
-    match send_locked(c, peer, &mut tx, &frame, now) {
+    let stalls = if ty == MsgType::Migrate { MIGRATE_STALLS } else { 1 };
+    match send_locked(c, peer, &mut tx, &frame, now, stalls) {
         Err(e) if held && (e == EPIPE || e == crate::sys::err::econnreset()) => {
             tx.retry_at_ms = 0;
             tx.backoff_ms = 0;
             ensure_connected(c, peer, &mut tx, now)?;
             let frame = seal_frame(c, peer, &mut tx, ty, request_id, payload)?;
-            send_locked(c, peer, &mut tx, &frame, now)
+            send_locked(c, peer, &mut tx, &frame, now, stalls)
         }
         r => r,
     }
@@ -157,7 +163,7 @@ pub(crate) fn request(c: &Cluster, peer: &Peer, ty: MsgType, request_id: u32, pa
     let now = time::now_ms();
     ensure_connected(c, peer, &mut tx, now)?;
     let frame = seal_frame(c, peer, &mut tx, ty, request_id, payload)?;
-    send_locked(c, peer, &mut tx, &frame, now)?;
+    send_locked(c, peer, &mut tx, &frame, now, 1)?;
     let deadline = now + timeout_ms;
     if tx.reader.is_none() {
         tx.reader = Some(FrameReader::new()?);

@@ -18,6 +18,7 @@ use super::deputy::{MAGIC_RET, MAGIC_SIG};
 use super::Mover;
 use crate::fwd;
 use crate::sys::uctx;
+use super::vectored;
 use crate::syscalls::{self, Disposition};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc};
@@ -194,6 +195,18 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             bring_home(regs, nr);
             return;
         }
+        vectored::NR_READV | vectored::NR_WRITEV | vectored::NR_PREADV | vectored::NR_PWRITEV | vectored::NR_PREADV2 | vectored::NR_PWRITEV2 => {
+            let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
+            if !vectored::is_vectored(nr, &args) {
+                bring_home(regs, nr);
+                return;
+            }
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = (-ENOMEM_) as u64 as _;
+            let Some(me) = MOVER.get() else { return };
+            let _ = crate::sys::taskwork::queue_current(move || me.forward_vectored(nr, args), GFP_ATOMIC);
+            return;
+        }
         NR_TIMER_CREATE if regs.si != 0 && crate::sys::timers::sigevent_notify(regs.si as u64).is_none_or(|n| n & 4 != 0) => {
             bring_home(regs, nr);
             return;
@@ -208,7 +221,7 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
                 regs.orig_ax = u64::MAX as _;
                 regs.ax = (-ENOMEM_) as u64 as _;
                 let Some(me) = MOVER.get() else { return };
-                let _ = crate::sys::taskwork::queue_current(move || me.forward_call(nr, args, plans, largs), GFP_ATOMIC);
+                let _ = crate::sys::taskwork::queue_current(move || { let _ = me.forward_call(nr, nr, args, plans, largs); }, GFP_ATOMIC);
                 return;
             }
             if first_time(nr) {

@@ -66,6 +66,7 @@ mod outgoing;
 mod registry;
 mod remote;
 mod requests;
+mod vectored;
 
 pub(crate) use eligibility::Migration;
 

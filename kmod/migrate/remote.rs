@@ -41,14 +41,22 @@ pub(super) struct CallWait {
 
 impl Mover {
     /// On a guest: makes forwarded call `nr` through the deputy at home.
-    pub(super) fn forward_call(self: &Arc<Self>, nr: i64, args: [u64; 6], plans: [fwd::Plan; 6], largs: [u64; 6]) {
+    /// The call interrupted at home restarts as system call `restart_nr`
+    /// with the task's registers (`nr` itself, unless the call stands for
+    /// another, as a gathered `writev` for a `write`). Returns the result
+    /// it set, or None if it left the call to be restarted or failed it
+    /// before it was made.
+    pub(super) fn forward_call(self: &Arc<Self>, nr: i64, restart_nr: i64, args: [u64; 6], plans: [fwd::Plan; 6], largs: [u64; 6]) -> Option<i64> {
         let tgid = uctx::ids().1;
         let home = self.reg.lock().guest_mut(tgid).map(|g| {
             g.calls = g.calls.saturating_add(1);
             (g.home_node, g.home_tgid)
         });
-        let Some((home, home_tgid)) = home else { return };
-        let fail = |e: i64| uctx::with_pt_regs(|r| r.ax = e as u64 as _);
+        let Some((home, home_tgid)) = home else { return None };
+        let fail = |e: i64| {
+            uctx::with_pt_regs(|r| r.ax = e as u64 as _);
+            None
+        };
         // Inputs.
         let mut bufs: KVec<(u8, KVVec<u8>)> = KVec::new();
         let mut total = 0usize;
@@ -132,17 +140,18 @@ impl Mover {
             if uctx::signal_pending() {
                 uctx::with_pt_regs(|rg| {
                     rg.ax = (-512i64) as u64 as _;
-                    rg.orig_ax = nr as u64 as _;
+                    rg.orig_ax = restart_nr as u64 as _;
                 });
             } else {
                 uctx::with_pt_regs(|rg| {
-                    rg.ax = nr as u64 as _;
+                    rg.ax = restart_nr as u64 as _;
                     rg.ip = (rg.ip as u64).wrapping_sub(2) as _;
                 });
             }
-            return;
+            return None;
         }
         uctx::with_pt_regs(|rg| rg.ax = r.result as u64 as _);
+        Some(r.result)
     }
 
     /// Waits for the answer to `w`: None if home went down or we are being

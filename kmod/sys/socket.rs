@@ -39,6 +39,7 @@ pub(crate) enum RecvError {
     Other,
 }
 
+
 /// An owned kernel socket.
 ///
 /// # Invariants
@@ -162,9 +163,20 @@ impl TcpSocket {
         Ok(SockAddr { ip: u32::from_be(sa.sin_addr.s_addr), port: u16::from_be(sa.sin_port) })
     }
 
-    /// Sends all of `data` (bounded by the send timeout).
+    /// Sends all of `data`, bounded by the send timeout.
     pub(crate) fn send_all(&self, data: &[u8]) -> Result {
+        self.send_all_patient(data, 1)
+    }
+
+    /// Sends all of `data`. Each wait for room in the socket is bounded by
+    /// the send timeout; a peer that takes nothing for `stalls` timeouts
+    /// in a row (it is down, or wedged) fails the send with `EAGAIN`, but
+    /// one that is merely slow for a moment (a busy or emulated machine
+    /// not scheduling its receiver for a second) does not break the
+    /// connection.
+    pub(crate) fn send_all_patient(&self, data: &[u8], stalls_allowed: u32) -> Result {
         let mut off = 0;
+        let mut stalls = 0;
         while off < data.len() {
             let rest = &data[off..];
             let mut iov = bindings::kvec { iov_base: rest.as_ptr() as *mut _, iov_len: rest.len() };
@@ -174,9 +186,14 @@ impl TcpSocket {
             // SAFETY: `self.sock` is valid; `iov` describes `rest`, which stays
             // alive and unchanged during the call.
             let ret = unsafe { bindings::kernel_sendmsg(self.sock, &mut msg, &mut iov, 1, rest.len()) };
+            if ret == -(bindings::EAGAIN as i32) && stalls + 1 < stalls_allowed {
+                stalls += 1;
+                continue;
+            }
             if ret <= 0 {
                 return Err(if ret == 0 { EPIPE } else { Error::from_errno(ret) });
             }
+            stalls = 0;
             off += ret as usize;
         }
         Ok(())

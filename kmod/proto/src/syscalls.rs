@@ -303,7 +303,7 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(60, "exit", F, [I, N, N, N, N, N]),
     s(61, "wait4", F, [I, outf(4), I, outf(144), N, N]),
     s(62, "kill", F, [I, I, N, N, N, N]),
-    s(63, "uname", L, [outf(390), N, N, N, N, N]),
+    s(63, "uname", F, [outf(390), N, N, N, N, N]),
     s(64, "semget", H, [I, I, I, N, N, N]),
     s(65, "semop", H, [I, X, I, N, N, N]),
     s(66, "semctl", H, [I, I, I, X, N, N]),

@@ -278,7 +278,7 @@ fn some_signatures() {
         ("getcwd", Disposition::Forward, [OutBuf { len_arg: 1 }, Int, None, None, None, None]),
         ("statx", Disposition::Forward, [Fd, Path, Int, Int, OutFixed(256), None]),
         ("wait4", Disposition::Forward, [Int, OutFixed(4), Int, OutFixed(144), None, None]),
-        ("uname", Disposition::Local, [OutFixed(390), None, None, None, None, None]),
+        ("uname", Disposition::Forward, [OutFixed(390), None, None, None, None, None]),
         ("poll", Disposition::Forward, [InOutArray { count_arg: 1, elem: 8 }, Int, Int, None, None, None]),
         ("ptrace", Disposition::BringHome, [Int, Int, Ptr, Ptr, None, None]),
     ];
@@ -330,7 +330,6 @@ fn dispositions_of_the_design() {
         "get_robust_list",
         "rseq",
         "getrandom",
-        "uname",
         "prctl",
         // The guest holds the home credentials and limits (the image
         // carries them, and they change only at home).
@@ -346,7 +345,7 @@ fn dispositions_of_the_design() {
     let forward = [
         "read", "write", "open", "openat", "close", "lseek", "getdents64", "ioctl", "poll", "select", "epoll_wait",
         "fcntl", "dup", "dup3", "chdir", "getcwd", "stat", "fstat", "socket", "connect", "pipe", "kill", "tgkill",
-        "tkill", "wait4", "waitid", "prlimit64", "times", "getrusage", "sysinfo",
+        "tkill", "wait4", "waitid", "prlimit64", "times", "getrusage", "sysinfo", "uname",
     ];
     for n in forward {
         assert_eq!(by_name(n).disposition, Disposition::Forward, "{n}");

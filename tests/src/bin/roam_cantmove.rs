@@ -256,8 +256,15 @@ fn main() {
     let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tpid as libc::pid_t, 0usize, 0usize) } == 0;
     let w = why(tpid);
     let m = migrate(tpid, other_node());
-    // SAFETY: detaching from the child seized above.
-    unsafe { libc::ptrace(libc::PTRACE_DETACH, tpid as libc::pid_t, 0usize, 0usize) };
+    // Detaching needs the tracee stopped: interrupt it, wait for the
+    // stop, then detach.
+    // SAFETY: ptrace requests and a wait on the child seized above.
+    unsafe {
+        libc::ptrace(libc::PTRACE_INTERRUPT, tpid as libc::pid_t, 0usize, 0usize);
+        let mut status = 0;
+        libc::waitpid(tpid as libc::pid_t, &mut status, libc::__WALL);
+        libc::ptrace(libc::PTRACE_DETACH, tpid as libc::pid_t, 0usize, 0usize);
+    }
     let after = why(tpid);
     let _ = traced.kill();
     let _ = traced.wait();

@@ -42,10 +42,19 @@
 //!   the process used in all (user, user + system, the CPU clock), so they
 //!   counted it wherever it ran; the process and thread CPU clocks never
 //!   stepped back, and `getrusage` agrees with the CPU clock.
+//! * `identity` — while it waits, every 100 ms wherever it runs: `uname`
+//!   (node name, release, version, machine), `getpid`, `getppid`, the ids,
+//!   groups and `RLIMIT_NOFILE`, and the `Pid:` of `/proc/self/status`
+//!   are what they were at home.
+//! * `iovec` — while it waits, every 100 ms: `pwritev`/`preadv` and
+//!   `writev`/`readv` of three vectors each, split differently, on a file
+//!   at home; every byte comes back.
 //!
 //! Defects not fixed yet are listed by `zdtm list-known` (runnable by
 //! name, not in the cluster suite until they pass): none at present.
 
+mod identity;
+mod iovec;
 mod timers;
 
 use std::io::Write;
@@ -63,9 +72,14 @@ const TESTS: &[Test] = &[
     ("monotonic", monotonic),
     ("timers", timers::timers),
     ("cputimers", timers::cputimers),
+    ("identity", identity::identity),
+    ("iovec", iovec::iovec),
 ];
 /// Tests that keep the CPU busy while they wait, instead of sleeping.
 const BUSY: &[&str] = &["cputimers"];
+/// Tests that look at something each time round the wait loop (every
+/// 10 ms; the argument counts the rounds).
+const TICKS: &[(&str, fn(u64))] = &[("identity", identity::tick), ("iovec", iovec::tick)];
 /// Tests of defects not fixed yet: runnable by name, not in `list` (so
 /// not in the cluster suite); `zdtm list-known` names them.
 const KNOWN: &[Test] = &[];
@@ -110,6 +124,9 @@ fn main() {
         if waited_ms >= 600_000 {
             eprintln!("zdtm {name}: no SIGTERM within 600 s");
             std::process::exit(3);
+        }
+        if let Some((_, tick)) = TICKS.iter().find(|(n, _)| n == name) {
+            tick(waited_ms / 10);
         }
         if BUSY.contains(name) {
             timers::spin_ms(10);
