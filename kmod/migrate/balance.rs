@@ -143,6 +143,26 @@ struct LastTick {
     mem_low_mb: u32,
     /// (pid, node) if it decided to move one.
     moved: Option<(u32, u32)>,
+    /// The three largest candidates: pid, rss (MiB), CPU share (per
+    /// mille), age (ms), eligible.
+    largest: [(u32, u32, u32, u32, bool); 3],
+}
+
+/// The three candidates with the largest resident memory.
+fn largest(cands: &[policy::Candidate]) -> [(u32, u32, u32, u32, bool); 3] {
+    let mut top = [(0u32, 0u32, 0u32, 0u32, false); 3];
+    for c in cands {
+        let e = (c.pid, c.rss_mb, c.cpu_share, c.age_ms, c.eligible);
+        if let Some(i) = top.iter().position(|t| t.0 == 0 || t.1 < e.1) {
+            let mut j = top.len() - 1;
+            while j > i {
+                top[j] = top[j - 1];
+                j -= 1;
+            }
+            top[i] = e;
+        }
+    }
+    top
 }
 
 /// The balancer of one node.
@@ -190,6 +210,9 @@ impl Balancer {
             match l.moved {
                 Some((pid, node)) => writeln!(out, "pid {} to node {}", pid, node)?,
                 None => writeln!(out, "stay")?,
+            }
+            for (pid, rss, share, age, eligible) in l.largest.iter().filter(|c| c.0 != 0) {
+                writeln!(out, "candidate pid {} rss {} MiB cpu_share {} age {} ms {}", pid, rss, share, age, if *eligible { "eligible" } else { "not eligible" })?;
             }
         }
         let now = time::now_ms();
@@ -340,6 +363,7 @@ impl Balancer {
                 Decision::Migrate { pid, to, .. } => Some((pid, to)),
                 Decision::Stay => None,
             },
+            largest: largest(&cands),
         });
         let Decision::Migrate { pid, to, reason } = decision else { return };
         if let (Some(target), Some(cand)) = (others.iter().find(|e| e.node == to), cands.iter().find(|c| c.pid == pid)) {

@@ -158,21 +158,6 @@ fn run_guest_tests(cl: &mut Cluster, art: &Artifacts, tally: &mut Tally, results
             );
         }
     }
-    if art.kernel.profile == Profile::Debug {
-        for (i, agent) in cl.agents.iter_mut().enumerate() {
-            let node = i as u32 + 1;
-            let o = agent.run(
-                "echo scan > /sys/kernel/debug/kmemleak && sleep 6 && echo scan > /sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak",
-                Duration::from_secs(300),
-            )?;
-            let leaks: Vec<&str> = o.text.split("unreferenced object").skip(1).filter(|r| r.contains("roam")).collect();
-            tally.add(
-                format!("node{node}: kmemleak finds no leak from roam"),
-                o.rc == 0 && leaks.is_empty(),
-                format!("exit {}; {} roam leak report(s)\n{}", o.rc, leaks.len(), leaks.join("\n")),
-            );
-        }
-    }
     Ok(())
 }
 

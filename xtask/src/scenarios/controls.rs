@@ -38,7 +38,16 @@ pub(super) fn run(c: &mut Ctx, pids: &[u32]) -> Result<Vec<u32>> {
         extra.len() == 2 && after == before && count(&places, "home") == 2,
         format!("migrations done {before} -> {after}; {places:?}"),
     );
+    // Positive control: the same setup with both cleared moves one.
     let _ = c.set(1, "lstay", "0");
+    let before = c.balancer_done(1);
+    let moved = c.wait(Duration::from_secs(60), |c| c.balancer_done(1) > before);
+    let after = c.balancer_done(1);
+    c.check(
+        "balance: with stay and lstay cleared, the same setup moves a process (positive control)".into(),
+        moved.is_some(),
+        format!("migrations done by node 1's balancer: {before} -> {after}"),
+    );
     let _ = c.set(1, "balance", "0");
 
     // expel: node 2 sends its guests away (home) and returns when done.
@@ -86,5 +95,8 @@ pub(super) fn run(c: &mut Ctx, pids: &[u32]) -> Result<Vec<u32>> {
     let p1 = c.stats(2).get("load_pushes_sent").copied().unwrap_or(0);
     let _ = c.set(2, "quiet", "0");
     c.check("quiet: node 2 sends no load pushes while quiet".into(), p1 == p0, format!("{p0} -> {p1}"));
+    // Positive control: cleared, it pushes again.
+    let again = c.wait(Duration::from_secs(15), |c| c.stats(2).get("load_pushes_sent").copied().unwrap_or(0) > p1);
+    c.check("quiet: node 2 pushes its load again once quiet is cleared (positive control)".into(), again.is_some(), format!("from {p1}"));
     Ok(extra)
 }
