@@ -48,6 +48,10 @@ const STACK_TOP: u64 = 64 * 1024;
 const DATA_OFF: u64 = 64 * 1024;
 const DEPUTY_SCRATCH_LEN: u64 = 384 * 1024;
 const NR_EXIT_GROUP: u64 = 231;
+/// The signal a deputy sends itself to interrupt the call it makes for
+/// its remote (SIGRTMAX: queued, so a real one sent meanwhile is not
+/// merged with it and still reaches the remote).
+const INTERRUPT_SIG: u32 = 64;
 /// Most events kept for one process before its deputy registers (a
 /// confirmation, a call, an exit: a few are all a real remote sends).
 const MAX_EARLY: usize = 8;
@@ -68,6 +72,10 @@ pub(super) struct Deputy {
     pub(super) stayed: AtomicU32,
     /// In user mode, making a forwarded call natively.
     pub(super) native: AtomicBool,
+    /// Its remote asked to interrupt the call being made: the next
+    /// [`INTERRUPT_SIG`] the gate catches is that request, not a signal
+    /// for the process.
+    pub(super) interrupting: AtomicBool,
     /// When it became a deputy (ms), for the confirmation timeout.
     pub(super) since_ms: u64,
     /// Its scratch area: call trampoline, signal gate, stack, buffers.
@@ -108,6 +116,8 @@ pub(super) struct Inflight {
     plans: [fwd::Plan; 6],
     /// Where each argument's buffer is in the scratch area.
     addrs: [u64; 6],
+    /// Each sized buffer's capacity (its length word, capped).
+    caps: [usize; 6],
 }
 
 /// An event that arrived before its deputy registered.
@@ -206,6 +216,29 @@ impl Mover {
         d.stayed.store(code, Ordering::Release);
     }
 
+    /// Node `node` asks to interrupt forwarded call `id` of `home_pid`: a
+    /// signal arrived there while the call blocks here. Taken only from
+    /// the node the deputy knows it runs on, with the process's token,
+    /// and only for the call being made.
+    pub(super) fn deputy_interrupt(&self, node: u32, home_pid: u32, id: u32, token: u64) {
+        let Some(d) = self.reg.lock().deputy(home_pid) else { return };
+        if d.node.load(Ordering::Acquire) != node || token != d.token {
+            self.ignored(node, "Interrupt", home_pid);
+            return;
+        }
+        let ev = d.ev.lock();
+        if !matches!(&ev.inflight, Some(inf) if inf.id == id) || !d.native.load(Ordering::Acquire) {
+            // Answered already, or not started: nothing to interrupt.
+            return;
+        }
+        if !d.interrupting.swap(true, Ordering::AcqRel) {
+            if let Ok(t) = TaskRef::find(d.pid) {
+                t.signal(INTERRUPT_SIG);
+            }
+        }
+        drop(ev);
+    }
+
     /// The current task, whose process now runs on `node` as `remote_pid`,
     /// becomes its deputy: the scratch area forwarded calls are made from
     /// is mapped and the deputy is registered (so `where` and the next
@@ -230,6 +263,7 @@ impl Mover {
                 confirmed: AtomicBool::new(false),
                 stayed: AtomicU32::new(0),
                 native: AtomicBool::new(false),
+                interrupting: AtomicBool::new(false),
                 since_ms: time::now_ms(),
                 scratch,
                 cpu_left: timers::cputime(),
@@ -388,6 +422,10 @@ impl Mover {
                 break None;
             }
             while let Some(sig) = uctx::dequeue_signal() {
+                // An interrupt request that came after its call ended.
+                if sig == INTERRUPT_SIG && d.interrupting.swap(false, Ordering::AcqRel) {
+                    continue;
+                }
                 let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig, token: d.token });
             }
             let (exit, arriving, call) = {
@@ -492,6 +530,12 @@ impl Mover {
             args[i] = at;
             if plans[i].is_in() {
                 if let Some(seg) = call.segs.get(i as u8) {
+                    // No more than the argument's room: a longer input is a
+                    // malformed call, not one to spill into the next buffer.
+                    if seg.data.len() as u64 > need {
+                        answer(self, -22); // EINVAL
+                        return false;
+                    }
                     if umem::write(at, seg.data).is_err() {
                         answer(self, -14); // EFAULT
                         return false;
@@ -500,7 +544,24 @@ impl Mover {
             }
             at += need;
         }
-        d.ev.lock().inflight = Some(Inflight { id: call.id, plans, addrs });
+        // A sized buffer's length word says how much the call may write:
+        // no more than the buffer's room here.
+        let mut caps = [0usize; 6];
+        for i in 0..6 {
+            let fwd::Plan::Sized { max, lenp } = plans[i] else { continue };
+            let Some(&lp) = addrs.get(lenp as usize) else { continue };
+            let mut w = [0u8; 4];
+            if addrs[i] == 0 || lp == 0 || umem::read(lp, &mut w).is_err() {
+                continue;
+            }
+            let v = u32::from_le_bytes(w);
+            caps[i] = fwd::sized_cap(v, max);
+            if (v as i32) >= 0 && v as usize > max && umem::write(lp, &(max as u32).to_le_bytes()).is_err() {
+                answer(self, -14); // EFAULT
+                return false;
+            }
+        }
+        d.ev.lock().inflight = Some(Inflight { id: call.id, plans, addrs, caps });
         d.native.store(true, Ordering::Release);
         self.enter_call(d, call.nr as u64, args);
         true
@@ -532,7 +593,15 @@ impl Mover {
             // A signal arrived: the remote decides what it means. The
             // call had not run, or is to be restarted, if the interrupted
             // ip is the `syscall` instruction itself.
-            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: c as u32, token: d.token });
+            // The gate was entered as a handler, with every signal
+            // blocked, and is left without `sigreturn`: unblock them again,
+            // or the next signal could not interrupt the next call.
+            uctx::set_blocked(0);
+            // The remote's own interrupt request is not a signal for it.
+            let requested = c as u32 == INTERRUPT_SIG && d.interrupting.swap(false, Ordering::AcqRel);
+            if !requested {
+                let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: c as u32, token: d.token });
+            }
             if b == call_insn {
                 -512 // ERESTARTSYS
             } else if b == call_insn + 2 {
@@ -542,10 +611,19 @@ impl Mover {
             }
         };
         // Outputs.
+        let out_len = |i: usize, p: &fwd::Plan| -> usize {
+            let fwd::Plan::Sized { lenp, .. } = *p else { return fwd::out_len(p, result) };
+            let mut w = [0u8; 4];
+            let lp = inf.addrs.get(lenp as usize).copied().unwrap_or(0);
+            if lp == 0 || umem::read(lp, &mut w).is_err() {
+                return 0;
+            }
+            fwd::sized_out_len(inf.caps[i], u32::from_le_bytes(w), result)
+        };
         let mut total = 0usize;
         for (i, p) in inf.plans.iter().enumerate() {
             if p.is_out() && inf.addrs[i] != 0 {
-                total += fwd::out_len(p, result) + fwd::SEG_HEAD;
+                total += out_len(i, p) + fwd::SEG_HEAD;
             }
         }
         let mut bufs: KVec<(u8, KVVec<u8>)> = KVec::new();
@@ -553,7 +631,7 @@ impl Mover {
             if !p.is_out() || inf.addrs[i] == 0 {
                 continue;
             }
-            let n = fwd::out_len(p, result);
+            let n = out_len(i, p);
             let Ok(mut v) = KVVec::from_elem(0u8, n, GFP_KERNEL) else { continue };
             if umem::read(inf.addrs[i], &mut v).is_ok() {
                 let _ = bufs.push((i as u8, v), GFP_KERNEL);

@@ -94,6 +94,9 @@ impl Migration {
         if t.is_traced() {
             r |= cantmove::TRACED;
         }
+        if !t.is_kthread() && t.refuses_exec_memory() {
+            r |= cantmove::MDWE;
+        }
         if !t.is_kthread() {
             match t.map_summary() {
                 None => r |= cantmove::NO_MM,

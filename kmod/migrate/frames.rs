@@ -73,6 +73,7 @@ impl Mover {
             ProcMsg::Go { id } => self.go(from, id),
             ProcMsg::Recall { home_pid, dest, token } => self.guest_recall(from, home_pid, dest, token),
             ProcMsg::Stayed { home_pid, code, token } => self.deputy_stayed(from, home_pid, code, token),
+            ProcMsg::Interrupt { home_pid, id, token } => self.deputy_interrupt(from, home_pid, id, token),
         }
     }
 

@@ -28,6 +28,10 @@ pub(super) enum ProcMsg {
     /// The remote could not carry out a `Recall`: it stays where it is;
     /// `code` says why (a refusal code).
     Stayed { home_pid: u32, code: u32, token: u64 },
+    /// A signal for the remote arrived where it runs while home makes its
+    /// forwarded call `id`: interrupt the call there, as the signal would
+    /// have at home.
+    Interrupt { home_pid: u32, id: u32, token: u64 },
 }
 
 impl ProcMsg {
@@ -39,6 +43,7 @@ impl ProcMsg {
             ProcMsg::Moved { home_pid, pid, pages, token } => (4, home_pid, pid, pages, token),
             ProcMsg::Go { id } => (5, 0, id, 0, 0),
             ProcMsg::Stayed { home_pid, code, token } => (6, home_pid, code, 0, token),
+            ProcMsg::Interrupt { home_pid, id, token } => (7, home_pid, id, 0, token),
         };
         let mut out = [0u8; 24];
         for (i, v) in [k, p, a, b].iter().enumerate() {
@@ -61,6 +66,7 @@ impl ProcMsg {
             4 => ProcMsg::Moved { home_pid: w(1), pid: w(2), pages: w(3), token },
             5 => ProcMsg::Go { id: w(2) },
             6 => ProcMsg::Stayed { home_pid: w(1), code: w(2), token },
+            7 => ProcMsg::Interrupt { home_pid: w(1), id: w(2), token },
             _ => return None,
         })
     }

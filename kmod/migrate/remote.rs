@@ -50,9 +50,9 @@ impl Mover {
         let tgid = uctx::ids().1;
         let home = self.reg.lock().guest_mut(tgid).map(|g| {
             g.calls = g.calls.saturating_add(1);
-            (g.home_node, g.home_tgid)
+            (g.home_node, g.home_tgid, g.token)
         });
-        let Some((home, home_tgid)) = home else { return None };
+        let Some((home, home_tgid, token)) = home else { return None };
         let fail = |e: i64| {
             uctx::with_pt_regs(|r| r.ax = e as u64 as _);
             None
@@ -60,35 +60,59 @@ impl Mover {
         // Inputs.
         let mut bufs: KVec<(u8, KVVec<u8>)> = KVec::new();
         let mut total = 0usize;
+        // Each sized buffer's capacity (the caller's length word, capped).
+        let mut caps = [0usize; 6];
+        // The signal mask the call waits with, if it names one.
+        let mut mask: Option<u64> = None;
         for (i, p) in plans.iter().enumerate() {
-            let fwd::Plan::In { len, path } = *p else {
-                if let fwd::Plan::InOut { len } = *p {
+            let v = match *p {
+                fwd::Plan::In { len, path: true } => {
+                    let Ok(mut v) = KVVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
+                    match umem::read_str(args[i], &mut v) {
+                        Ok(n) => {
+                            // Keep the NUL.
+                            let Ok(mut k) = KVVec::from_elem(0u8, n + 1, GFP_KERNEL) else { return fail(-12) };
+                            k[..n].copy_from_slice(&v[..n]);
+                            k
+                        }
+                        Err(e) => return fail(e.to_errno() as i64),
+                    }
+                }
+                fwd::Plan::In { len, path: false } | fwd::Plan::InOut { len } => {
                     let Ok(mut v) = KVVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
                     if umem::read(args[i], &mut v).is_err() {
                         return fail(-14);
                     }
-                    total += len + fwd::SEG_HEAD;
-                    let _ = bufs.push((i as u8, v), GFP_KERNEL);
+                    v
                 }
-                continue;
-            };
-            let Ok(mut v) = KVVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
-            if path {
-                match umem::read_str(args[i], &mut v) {
-                    Ok(n) => {
-                        // Keep the NUL.
-                        let keep = KVVec::from_elem(0u8, n + 1, GFP_KERNEL);
-                        let Ok(mut k) = keep else { return fail(-12) };
-                        k[..n].copy_from_slice(&v[..n]);
-                        v = k;
+                fwd::Plan::Sized { max, lenp } => {
+                    // The capacity is the length word the caller points
+                    // to (none if it is null: the call fails with EFAULT).
+                    let lp = args.get(lenp as usize).copied().unwrap_or(0);
+                    let mut w = [0u8; 4];
+                    if lp != 0 && umem::read(lp, &mut w).is_err() {
+                        return fail(-14);
                     }
-                    Err(e) => return fail(e.to_errno() as i64),
+                    caps[i] = if lp == 0 { 0 } else { fwd::sized_cap(u32::from_le_bytes(w), max) };
+                    let Ok(mut v) = KVVec::from_elem(0u8, caps[i], GFP_KERNEL) else { return fail(-12) };
+                    if umem::read(args[i], &mut v).is_err() {
+                        return fail(-14);
+                    }
+                    v
                 }
-            } else if umem::read(args[i], &mut v).is_err() {
-                return fail(-14);
-            }
+                fwd::Plan::Mask { size_arg, pair } => {
+                    match read_mask(args[i], args.get(size_arg as usize).copied().unwrap_or(0), pair) {
+                        Ok(m) => mask = m,
+                        Err(e) => return fail(e),
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
             total += v.len() + fwd::SEG_HEAD;
-            let _ = bufs.push((i as u8, v), GFP_KERNEL);
+            if bufs.push((i as u8, v), GFP_KERNEL).is_err() {
+                return fail(-12);
+            }
         }
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
         let payload = {
@@ -116,48 +140,86 @@ impl Mover {
         if self.reg.lock().waits.push(w.clone(), GFP_KERNEL).is_err() {
             return fail(-12);
         }
+        // A call that waits with a mask of its own waits here with it
+        // (the deputy, which only forwards signals, gets none): a signal it
+        // unblocks that is already pending interrupts it at once, as at home.
+        if let Some(m) = mask {
+            uctx::temp_mask(m);
+            if uctx::real_signal_pending() {
+                let _ = crate::lists::retain_owned(&mut self.reg.lock().waits, |x| x.id != id);
+                uctx::end_temp_mask(true);
+                return fail(-4);
+            }
+        }
         let sent = self.send(home, MsgType::Call, home_tgid, &payload);
-        let ret = if sent.is_ok() { self.wait_ret(&w) } else { None };
+        let ret = if sent.is_ok() { self.wait_ret(&w, home_tgid, token) } else { None };
         let _ = crate::lists::retain_owned(&mut self.reg.lock().waits, |x| x.id != id);
-        let Some(ret) = ret else {
+        let decoded = ret.as_deref().map(fwd::decode_ret);
+        let Some(Ok(r)) = decoded else {
+            if mask.is_some() {
+                uctx::end_temp_mask(false);
+            }
             // Home is gone (this guest is being killed) or we are dying.
             return fail(-5);
         };
-        let Ok(r) = fwd::decode_ret(&ret) else { return fail(-5) };
         for seg in r.segs.iter() {
             let i = seg.arg as usize;
-            if i < 6 && plans[i].is_out() && args[i] != 0 && seg.data.len() <= plans[i].scratch() {
-                if umem::write(args[i], seg.data).is_err() && r.result >= 0 {
-                    return fail(-14);
+            if i >= 6 || !plans[i].is_out() || args[i] == 0 {
+                continue;
+            }
+            let room = if matches!(plans[i], fwd::Plan::Sized { .. }) { caps[i] } else { plans[i].scratch() };
+            if seg.data.len() <= room && umem::write(args[i], seg.data).is_err() && r.result >= 0 {
+                if mask.is_some() {
+                    uctx::end_temp_mask(false);
                 }
+                return fail(-14);
             }
         }
-        if r.result == -512 {
-            // Interrupted at home by a signal that was forwarded here first:
-            // let this kernel's signal code restart it or fail it with EINTR
-            // as the handler's flags say. With no signal pending (it was
-            // ignored here), simply issue it again.
-            if uctx::signal_pending() {
-                uctx::with_pt_regs(|rg| {
-                    rg.ax = (-512i64) as u64 as _;
-                    rg.orig_ax = restart_nr as u64 as _;
-                });
+        // Interrupted at home before it completed (-ERESTARTSYS): by a
+        // signal that was forwarded here, or by the interrupt this side
+        // asked for. The signal's handler flags decide, as the kernel's
+        // signal code would: `EINTR` if a pending signal's handler lacks
+        // `SA_RESTART`; otherwise the call is made again (after the
+        // handlers run). The registers are left as a finished call or one
+        // not yet made, never mid-restart, so that a move queued behind
+        // this work captures a consistent state.
+        let mut result = r.result;
+        let mut reissue = false;
+        if result == -512 {
+            if uctx::real_signal_pending() && !uctx::pending_signals_restart() {
+                result = -4;
             } else {
-                uctx::with_pt_regs(|rg| {
-                    rg.ax = restart_nr as u64 as _;
-                    rg.ip = (rg.ip as u64).wrapping_sub(2) as _;
-                });
+                reissue = true;
             }
+        }
+        // A wait that a signal interrupted at home, where it runs, but
+        // that the same signal does not interrupt here (blocked, or
+        // ignored): at home it would still be waiting, so it is made
+        // again.
+        if result == -4 && fwd::waits_for_events(nr as u64) && !uctx::real_signal_pending() {
+            reissue = true;
+        }
+        if mask.is_some() {
+            uctx::end_temp_mask(result == -4 && !reissue);
+        }
+        if reissue {
+            uctx::with_pt_regs(|rg| {
+                rg.ax = restart_nr as u64 as _;
+                rg.ip = (rg.ip as u64).wrapping_sub(2) as _;
+            });
             return None;
         }
-        uctx::with_pt_regs(|rg| rg.ax = r.result as u64 as _);
-        Some(r.result)
+        uctx::with_pt_regs(|rg| rg.ax = result as u64 as _);
+        Some(result)
     }
 
-    /// Waits for the answer to `w`: None if home went down or we are being
-    /// killed. Other signals wait until the answer is in (the deputy sends
-    /// it right after any signal it forwards).
-    fn wait_ret(&self, w: &CallWait) -> Option<KVec<u8>> {
+    /// Waits for the answer to `w` (a call of process `home_tgid`, whose
+    /// token is `token`): None if home went down or we are being killed.
+    /// A signal that arrives here meanwhile asks home to interrupt
+    /// the call, as the signal would have there; the answer then comes
+    /// at once (the call's own result, or its restart).
+    fn wait_ret(&self, w: &CallWait, home_tgid: u32, token: u64) -> Option<KVec<u8>> {
+        let mut asked = 0u32;
         let mut g = w.ret.lock();
         loop {
             if let Some(r) = g.take() {
@@ -168,6 +230,16 @@ impl Mover {
             }
             if uctx::signal_pending() {
                 drop(g);
+                // A signal (not only work queued for this task, such as a
+                // recall, which waits for the answer): ask, and again every
+                // 250 rounds (half a second or more) in case the request
+                // reached home before the call had started.
+                if uctx::real_signal_pending() {
+                    if asked % 250 == 0 {
+                        let _ = self.send_proc(w.home, ProcMsg::Interrupt { home_pid: home_tgid, id: w.id, token });
+                    }
+                    asked = asked.wrapping_add(1);
+                }
                 crate::sys::thread::sleep_ms_uninterruptible(2);
                 g = w.ret.lock();
             } else {
@@ -247,4 +319,31 @@ impl Mover {
             }
         }
     }
+}
+
+/// The signal mask a waiting call names at `ptr` (`pair`: `pselect6`'s
+/// pointer to a mask pointer and its size; else `size` is the size):
+/// None for a null one, or the errno the call would fail with at home.
+fn read_mask(ptr: u64, size: u64, pair: bool) -> core::result::Result<Option<u64>, i64> {
+    let (at, size) = if pair {
+        if ptr == 0 {
+            return Ok(None);
+        }
+        let mut b = [0u8; 16];
+        umem::read(ptr, &mut b).map_err(|_| -14i64)?;
+        let at = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let size = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+        (at, size)
+    } else {
+        (ptr, size)
+    };
+    if at == 0 {
+        return Ok(None);
+    }
+    if size != 8 {
+        return Err(-22);
+    }
+    let mut m = [0u8; 8];
+    umem::read(at, &mut m).map_err(|_| -14i64)?;
+    Ok(Some(u64::from_le_bytes(m)))
 }

@@ -227,6 +227,21 @@ struct task_struct *roam_find_task_global(int nr)
 	return t;
 }
 
+/*
+ * Whether `task`'s memory refuses to become executable (prctl
+ * PR_SET_MDWE): the restorer needs an executable scratch area.
+ */
+int roam_task_mdwe(struct task_struct *task)
+{
+	int r = 0;
+
+	task_lock(task);
+	if (task->mm)
+		r = test_bit(MMF_HAS_MDWE, &task->mm->flags);
+	task_unlock(task);
+	return r;
+}
+
 /* Whether `task` is being traced (ptrace, strace, a debugger). */
 int roam_task_traced(struct task_struct *task)
 {
@@ -320,7 +335,51 @@ u64 roam_hold_signals(void)
 	sigfillset(&all);
 	sigdelsetmask(&all, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	sigprocmask(SIG_SETMASK, &all, &old);
+	/*
+	 * Work queued with TWA_SIGNAL while this task runs its task_work (a
+	 * recall arriving during a forwarded call) leaves TIF_NOTIFY_SIGNAL
+	 * set, and signal_pending() true, for the rest of the run: a socket
+	 * send that had to wait would stop half way. The loop running the
+	 * work runs every queued item anyway.
+	 */
+	clear_notify_signal();
 	return old.sig[0];
+}
+
+/*
+ * Whether a system call interrupted with -ERESTARTSYS would be restarted
+ * for the signals now pending and unblocked: unless one of them has a
+ * handler without SA_RESTART (default actions stop, end or ignore).
+ */
+int roam_pending_signals_restart(void)
+{
+	struct sighand_struct *sh = current->sighand;
+	sigset_t pend;
+	int sig, restart = 1;
+
+	spin_lock_irq(&sh->siglock);
+	sigorsets(&pend, &current->pending.signal, &current->signal->shared_pending.signal);
+	sigandnsets(&pend, &pend, &current->blocked);
+	for (sig = 1; sig <= _NSIG; sig++) {
+		struct k_sigaction *ka = &sh->action[sig - 1];
+
+		if (!sigismember(&pend, sig))
+			continue;
+		if (ka->sa.sa_handler == SIG_DFL || ka->sa.sa_handler == SIG_IGN)
+			continue;
+		if (!(ka->sa.sa_flags & SA_RESTART)) {
+			restart = 0;
+			break;
+		}
+	}
+	spin_unlock_irq(&sh->siglock);
+	return restart;
+}
+
+/* Whether a signal (not only queued task_work) is pending and unblocked. */
+int roam_sigpending(void)
+{
+	return task_sigpending(current);
 }
 
 /* Sets the current task's blocked mask to `mask`. */
@@ -332,6 +391,40 @@ void roam_set_blocked(u64 mask)
 	set.sig[0] = mask;
 	sigdelsetmask(&set, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+/*
+ * As ppoll and pselect do with their mask argument (set_user_sigmask):
+ * keeps the blocked mask for the signal code to put back, arms that, and
+ * blocks `mask` instead (SIGKILL and SIGSTOP never).
+ */
+void roam_temp_sigmask(u64 mask)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	set.sig[0] = mask;
+	sigdelsetmask(&set, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	current->saved_sigmask = current->blocked;
+	set_restore_sigmask();
+	sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+/*
+ * Ends roam_temp_sigmask as restore_saved_sigmask_unless does: a call a
+ * signal interrupted leaves the saved mask to the signal code (put back
+ * once the handler's frame is set up); otherwise it is blocked again now.
+ */
+void roam_temp_sigmask_end(bool interrupted)
+{
+	sigset_t saved;
+
+	if (interrupted && signal_pending(current))
+		return;
+	if (test_and_clear_restore_sigmask()) {
+		saved = current->saved_sigmask;
+		sigprocmask(SIG_SETMASK, &saved, NULL);
+	}
 }
 
 /* Renames the current task (`comm`), as exec does. */

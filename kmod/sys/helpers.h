@@ -65,8 +65,13 @@ int roam_task_foreign_ns(struct task_struct *task);
 struct task_struct *roam_find_task_global(int nr);
 u64 roam_hold_signals(void);
 void roam_set_blocked(u64 mask);
+void roam_temp_sigmask(u64 mask);
+int roam_sigpending(void);
+int roam_pending_signals_restart(void);
+void roam_temp_sigmask_end(bool interrupted);
 u32 roam_task_ngroups(struct task_struct *task);
 int roam_task_traced(struct task_struct *task);
+int roam_task_mdwe(struct task_struct *task);
 void roam_hook_put(void);
 void roam_hook_unregister(void);
 /* Implemented in Rust (kmod/sys/hook.rs). */

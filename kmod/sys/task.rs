@@ -14,6 +14,7 @@ extern "C" {
     fn roam_find_task_global(nr: i32) -> *mut core::ffi::c_void;
     fn roam_task_ngroups(task: *mut core::ffi::c_void) -> u32;
     fn roam_task_traced(task: *mut core::ffi::c_void) -> i32;
+    fn roam_task_mdwe(task: *mut core::ffi::c_void) -> i32;
 }
 
 /// A reference to a task (process), found by pid.
@@ -148,6 +149,13 @@ impl TaskRef {
         // SAFETY: the task is valid (we hold a reference); the C helper
         // reads one word of it.
         unsafe { roam_task_traced(self.task.cast()) != 0 }
+    }
+
+    /// Whether its memory may never become executable (`PR_SET_MDWE`).
+    pub(crate) fn refuses_exec_memory(&self) -> bool {
+        // SAFETY: the task is valid (we hold a reference); the C helper
+        // reads its mm's flags under the task lock.
+        unsafe { roam_task_mdwe(self.task.cast()) != 0 }
     }
 
     /// How many supplementary groups it has.

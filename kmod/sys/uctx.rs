@@ -30,6 +30,10 @@ extern "C" {
     fn roam_block_all_signals();
     fn roam_hold_signals() -> u64;
     fn roam_set_blocked(mask: u64);
+    fn roam_temp_sigmask(mask: u64);
+    fn roam_sigpending() -> i32;
+    fn roam_pending_signals_restart() -> i32;
+    fn roam_temp_sigmask_end(interrupted: bool);
     fn roam_set_comm(name: *const u8);
     fn roam_gate_all_signals(gate: u64);
     fn roam_ungate_signals();
@@ -127,6 +131,22 @@ pub(crate) fn fatal_signal_pending() -> bool {
 /// Whether any signal (or task work) is pending for the current task.
 pub(crate) fn signal_pending() -> bool {
     kernel::current!().signal_pending()
+}
+
+/// Whether a signal is pending and unblocked for the current task (not
+/// only task_work queued with a notification, as [`signal_pending`] also
+/// says).
+pub(crate) fn real_signal_pending() -> bool {
+    // SAFETY: reads the current task's flag.
+    unsafe { roam_sigpending() != 0 }
+}
+
+/// Whether a system call interrupted with `-ERESTARTSYS` would be made
+/// again for the signals now pending (none has a handler without
+/// `SA_RESTART`), as the kernel's signal code decides.
+pub(crate) fn pending_signals_restart() -> bool {
+    // SAFETY: reads the current task's signal state under its siglock.
+    unsafe { roam_pending_signals_restart() != 0 }
 }
 
 /// Takes one pending signal other than SIGKILL off the current task.
@@ -233,6 +253,22 @@ pub(crate) fn hold_signals() -> u64 {
 pub(crate) fn set_blocked(mask: u64) {
     // SAFETY: changes the current task's own mask under its locks.
     unsafe { roam_set_blocked(mask) };
+}
+
+/// Blocks `mask` instead of the current task's mask while a call waits,
+/// as `ppoll`'s mask argument does: the old mask is kept for the signal
+/// code to put back ([`end_temp_mask`]).
+pub(crate) fn temp_mask(mask: u64) {
+    // SAFETY: changes the current task's own mask and saved mask.
+    unsafe { roam_temp_sigmask(mask) };
+}
+
+/// Ends [`temp_mask`]: if a signal `interrupted` the call (and is
+/// pending), the mask goes back after its handler's frame is set up;
+/// otherwise now.
+pub(crate) fn end_temp_mask(interrupted: bool) {
+    // SAFETY: changes the current task's own mask.
+    unsafe { roam_temp_sigmask_end(interrupted) };
 }
 
 /// Renames the current task (`comm`, what `ps` shows) to `name` (up to

@@ -63,25 +63,36 @@ pub enum Plan {
     Out { len: usize, by_result: bool },
     /// Copied in and out: `len` bytes.
     InOut { len: usize },
+    /// Copied out after the call: `elem`-byte elements, as many as the
+    /// call's result says, at most `len` bytes.
+    OutElems { len: usize, elem: usize },
+    /// A buffer sized by the `socklen_t` at argument `lenp`: copied in and
+    /// out, at most `max` bytes ([`sized_cap`], [`sized_out_len`]).
+    Sized { max: usize, lenp: u8 },
+    /// A signal mask the caller's side applies while the call waits
+    /// (`pair`: `pselect6`'s pointer to a pointer and a size; else the
+    /// size is argument `size_arg`). The deputy gets a null pointer.
+    Mask { size_arg: u8, pair: bool },
 }
 
 impl Plan {
     /// Bytes this argument needs in the deputy's scratch area.
     pub const fn scratch(&self) -> usize {
         match *self {
-            Plan::Value => 0,
-            Plan::In { len, .. } | Plan::Out { len, .. } | Plan::InOut { len } => len,
+            Plan::Value | Plan::Mask { .. } => 0,
+            Plan::In { len, .. } | Plan::Out { len, .. } | Plan::InOut { len } | Plan::OutElems { len, .. } => len,
+            Plan::Sized { max, .. } => max,
         }
     }
 
     /// Whether the call reads it from the caller.
     pub const fn is_in(&self) -> bool {
-        matches!(self, Plan::In { .. } | Plan::InOut { .. })
+        matches!(self, Plan::In { .. } | Plan::InOut { .. } | Plan::Sized { .. })
     }
 
     /// Whether the call writes it back to the caller.
     pub const fn is_out(&self) -> bool {
-        matches!(self, Plan::Out { .. } | Plan::InOut { .. })
+        matches!(self, Plan::Out { .. } | Plan::InOut { .. } | Plan::OutElems { .. } | Plan::Sized { .. })
     }
 }
 
@@ -106,6 +117,21 @@ pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6])
                 Arg::OutFixed(n) => Plan::Out { len: n as usize, by_result: false },
                 Arg::InOutFixed(n) => Plan::InOut { len: n as usize },
                 Arg::InOutArray { count_arg, elem } => Plan::InOut { len: array_len(args, count_arg, elem)? },
+                Arg::OutArray { count_arg, elem } => Plan::OutElems { len: lowered_count(&mut out, count_arg, elem)?, elem: elem as usize },
+                Arg::InOutSized { lenp, max } => Plan::Sized { max: max as usize, lenp },
+                Arg::InOutBits { count_arg } => Plan::InOut { len: bits_len(args, count_arg)? },
+                Arg::SigMask { size_arg } => {
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = 0;
+                    }
+                    Plan::Mask { size_arg, pair: false }
+                }
+                Arg::SigMaskPair => {
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = 0;
+                    }
+                    Plan::Mask { size_arg: 0, pair: true }
+                }
                 Arg::Ptr if info.nr == NR_IOCTL && i == 2 => ioctl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
                 Arg::Ptr if info.nr == NR_FCNTL && i == 2 => fcntl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
                 Arg::Ptr => return Err(FwdError::Unsupported),
@@ -159,6 +185,67 @@ fn array_len(args: &[u64; 6], count_arg: u8, elem: u16) -> Result<usize, FwdErro
         return Err(FwdError::Unsupported);
     }
     Ok(len as usize)
+}
+
+/// Bytes of an output array of argument `count_arg` elements of `elem`
+/// bytes, the count lowered (in `args`) so that it fits in [`MAX_BUF`].
+/// A count that is not positive is left for the call to refuse.
+fn lowered_count(args: &mut [u64; 6], count_arg: u8, elem: u16) -> Result<usize, FwdError> {
+    let slot = args.get_mut(count_arg as usize).ok_or(FwdError::Bad)?;
+    let count = *slot as u32 as i32;
+    if count <= 0 || elem == 0 {
+        return Ok(0);
+    }
+    let most = (MAX_BUF / elem as usize) as i32;
+    let count = count.min(most);
+    *slot = count as u64;
+    Ok(count as usize * elem as usize)
+}
+
+/// Most bits of a forwarded set (`select`'s descriptor count).
+pub const MAX_BITS: u64 = 65536;
+
+/// Bytes of a set of argument `count_arg` bits, in 64-bit words; a
+/// negative count (the call fails with `EINVAL`) gives none, and a count
+/// above [`MAX_BITS`] is not forwarded.
+fn bits_len(args: &[u64; 6], count_arg: u8) -> Result<usize, FwdError> {
+    let n = args.get(count_arg as usize).copied().ok_or(FwdError::Bad)? as u32 as i32;
+    if n <= 0 {
+        return Ok(0);
+    }
+    if n as u64 > MAX_BITS {
+        return Err(FwdError::Unsupported);
+    }
+    Ok((n as usize).div_ceil(64) * 8)
+}
+
+/// Capacity of a [`Plan::Sized`] buffer whose length word holds `v`: a
+/// negative length (which the call refuses) gives none.
+pub fn sized_cap(v: u32, max: usize) -> usize {
+    if (v as i32) < 0 {
+        0
+    } else {
+        (v as usize).min(max)
+    }
+}
+
+/// Bytes of a [`Plan::Sized`] buffer of capacity `cap` that go back after
+/// a call returned `result` and left `new_len` in its length word: none on
+/// failure, else the smaller of the two (the kernel writes no more).
+pub fn sized_out_len(cap: usize, new_len: u32, result: i64) -> usize {
+    if result < 0 {
+        0
+    } else {
+        sized_cap(new_len, cap)
+    }
+}
+
+/// Whether `nr` waits for events and returns `EINTR` only when a signal
+/// interrupts it (`poll`, `select` and `epoll_wait` and their variants):
+/// never restarted after a handler, and made again if the signal that
+/// interrupted it at home does not interrupt it where the caller runs.
+pub const fn waits_for_events(nr: u64) -> bool {
+    matches!(nr, 7 | 23 | 232 | 270 | 271 | 281 | 441)
 }
 
 /// How `ioctl`'s third argument is forwarded for command `cmd`: from the
@@ -390,13 +477,16 @@ pub fn decode_ret(buf: &[u8]) -> Result<Ret<'_>, FwdError> {
 
 /// How many bytes of output argument `p` go back after a call returned
 /// `result`: none on failure; for a buffer sized by the result, the
-/// result (at most its capacity); else the whole structure.
+/// result (at most its capacity); for an array, the result's elements;
+/// else the whole structure. A [`Plan::Sized`] buffer depends on its
+/// length word: [`sized_out_len`].
 pub fn out_len(p: &Plan, result: i64) -> usize {
     if result < 0 {
         return 0;
     }
     match *p {
         Plan::Out { len, by_result: true } => (result as u64).min(len as u64) as usize,
+        Plan::OutElems { len, elem } => (result as u64).saturating_mul(elem as u64).min(len as u64) as usize,
         Plan::Out { len, by_result: false } | Plan::InOut { len } => len,
         _ => 0,
     }

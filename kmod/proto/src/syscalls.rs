@@ -95,6 +95,43 @@ pub enum Arg {
         /// Bytes per element.
         elem: u16,
     },
+    /// An output array of argument `count_arg` elements of `elem` bytes;
+    /// a non-negative return value is the number of elements written
+    /// (`epoll_wait`'s events). A count too large to forward is lowered:
+    /// the call then returns fewer, as it may anyway.
+    OutArray {
+        /// Index of the element-count argument.
+        count_arg: u8,
+        /// Bytes per element.
+        elem: u16,
+    },
+    /// A buffer whose capacity is the `socklen_t` that argument `lenp`
+    /// (an `InOutFixed(4)`) points to, at most `max` bytes: a socket
+    /// address or option value. The call reads it, may write it and sets
+    /// `*lenp` to the full length; at most the smaller of the capacity and
+    /// that length is copied back, as the kernel does.
+    InOutSized {
+        /// Index of the length-pointer argument.
+        lenp: u8,
+        /// Largest capacity forwarded (a larger one is lowered).
+        max: u16,
+    },
+    /// A set of argument `count_arg` bits (an `fd_set` of `select`), read
+    /// and updated: the bits rounded up to 64-bit words.
+    InOutBits {
+        /// Index of the bit-count argument.
+        count_arg: u8,
+    },
+    /// A signal mask (`sigset_t`, its size in argument `size_arg`) that
+    /// replaces the caller's blocked mask while the call waits (`ppoll`,
+    /// `epoll_pwait`). The caller's side applies it; the deputy gets none.
+    SigMask {
+        /// Index of the size argument.
+        size_arg: u8,
+    },
+    /// `pselect6`'s sixth argument: a pointer to a pointer to a signal
+    /// mask and its size, handled as [`Arg::SigMask`].
+    SigMaskPair,
     /// Any other pointer (arrays counted in elements, structures holding
     /// pointers, command-dependent arguments), not described here. A call
     /// with one is local or refused, except for the forwarded calls that
@@ -226,6 +263,23 @@ const fn ioa(count_arg: u8, elem: u16) -> Arg {
     Arg::InOutArray { count_arg, elem }
 }
 
+const fn oa(count_arg: u8, elem: u16) -> Arg {
+    Arg::OutArray { count_arg, elem }
+}
+
+/// A socket address (`sockaddr_storage`: 128 bytes) sized by `*arg[lenp]`.
+const fn addr(lenp: u8) -> Arg {
+    Arg::InOutSized { lenp, max: 128 }
+}
+
+const fn bits(count_arg: u8) -> Arg {
+    Arg::InOutBits { count_arg }
+}
+
+const fn mask(size_arg: u8) -> Arg {
+    Arg::SigMask { size_arg }
+}
+
 const fn s(nr: u16, name: &'static str, disposition: Disposition, args: [Arg; 6]) -> SyscallInfo {
     SyscallInfo { nr, name, disposition, args }
 }
@@ -263,7 +317,7 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(20, "writev", F, [FD, X, I, N, N, N]),
     s(21, "access", F, [P, I, N, N, N, N]),
     s(22, "pipe", F, [outf(8), N, N, N, N, N]),
-    s(23, "select", F, [I, iof(128), iof(128), iof(128), iof(16), N]),
+    s(23, "select", F, [I, bits(0), bits(0), bits(0), iof(16), N]),
     s(24, "sched_yield", L, [N, N, N, N, N, N]),
     s(25, "mremap", L, [I, I, I, I, I, N]),
     s(26, "msync", L, [I, I, I, N, N, N]),
@@ -283,19 +337,19 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(40, "sendfile", F, [FD, FD, iof(8), I, N, N]),
     s(41, "socket", F, [I, I, I, N, N, N]),
     s(42, "connect", F, [FD, ib(2), I, N, N, N]),
-    s(43, "accept", F, [FD, X, iof(4), N, N, N]),
+    s(43, "accept", F, [FD, addr(2), iof(4), N, N, N]),
     s(44, "sendto", F, [FD, ib(2), I, I, ib(5), I]),
-    s(45, "recvfrom", F, [FD, ob(2), I, I, X, iof(4)]),
+    s(45, "recvfrom", F, [FD, ob(2), I, I, addr(5), iof(4)]),
     s(46, "sendmsg", F, [FD, X, I, N, N, N]),
     s(47, "recvmsg", F, [FD, X, I, N, N, N]),
     s(48, "shutdown", F, [FD, I, N, N, N, N]),
     s(49, "bind", F, [FD, ib(2), I, N, N, N]),
     s(50, "listen", F, [FD, I, N, N, N, N]),
-    s(51, "getsockname", F, [FD, X, iof(4), N, N, N]),
-    s(52, "getpeername", F, [FD, X, iof(4), N, N, N]),
+    s(51, "getsockname", F, [FD, addr(2), iof(4), N, N, N]),
+    s(52, "getpeername", F, [FD, addr(2), iof(4), N, N, N]),
     s(53, "socketpair", F, [I, I, I, outf(8), N, N]),
     s(54, "setsockopt", F, [FD, I, I, ib(4), I, N]),
-    s(55, "getsockopt", F, [FD, I, I, X, iof(4), N]),
+    s(55, "getsockopt", F, [FD, I, I, Arg::InOutSized { lenp: 4, max: 4096 }, iof(4), N]),
     s(56, "clone", H, [I, I, X, X, I, N]),
     s(57, "fork", H, [N, N, N, N, N, N]),
     s(58, "vfork", H, [N, N, N, N, N, N]),
@@ -472,7 +526,7 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(229, "clock_getres", L, [I, outf(16), N, N, N, N]),
     s(230, "clock_nanosleep", L, [I, I, inf(16), outf(16), N, N]),
     s(231, "exit_group", F, [I, N, N, N, N, N]),
-    s(232, "epoll_wait", F, [FD, X, I, I, N, N]),
+    s(232, "epoll_wait", F, [FD, oa(2, 12), I, I, N, N]),
     s(233, "epoll_ctl", F, [FD, I, FD, inf(12), N, N]),
     s(234, "tgkill", F, [I, I, I, N, N, N]),
     s(235, "utimes", F, [P, inf(32), N, N, N, N]),
@@ -510,8 +564,8 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(267, "readlinkat", F, [FD, P, ob(3), I, N, N]),
     s(268, "fchmodat", F, [FD, P, I, N, N, N]),
     s(269, "faccessat", F, [FD, P, I, N, N, N]),
-    s(270, "pselect6", F, [I, iof(128), iof(128), iof(128), iof(16), X]),
-    s(271, "ppoll", F, [ioa(1, 8), I, iof(16), inf(8), I, N]),
+    s(270, "pselect6", F, [I, bits(0), bits(0), bits(0), iof(16), Arg::SigMaskPair]),
+    s(271, "ppoll", F, [ioa(1, 8), I, iof(16), mask(4), I, N]),
     s(272, "unshare", H, [I, N, N, N, N, N]),
     s(273, "set_robust_list", L, [X, I, N, N, N, N]),
     s(274, "get_robust_list", L, [I, X, X, N, N, N]),
@@ -521,14 +575,14 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(278, "vmsplice", H, [FD, X, I, I, N, N]),
     s(279, "move_pages", H, [I, I, X, X, X, I]),
     s(280, "utimensat", F, [FD, P, inf(32), I, N, N]),
-    s(281, "epoll_pwait", F, [FD, X, I, I, inf(8), I]),
+    s(281, "epoll_pwait", F, [FD, oa(2, 12), I, I, mask(5), I]),
     s(282, "signalfd", H, [FD, inf(8), I, N, N, N]),
     s(283, "timerfd_create", F, [I, I, N, N, N, N]),
     s(284, "eventfd", F, [I, N, N, N, N, N]),
     s(285, "fallocate", F, [FD, I, I, I, N, N]),
     s(286, "timerfd_settime", F, [FD, I, inf(32), outf(32), N, N]),
     s(287, "timerfd_gettime", F, [FD, outf(32), N, N, N, N]),
-    s(288, "accept4", F, [FD, X, iof(4), I, N, N]),
+    s(288, "accept4", F, [FD, addr(2), iof(4), I, N, N]),
     s(289, "signalfd4", H, [FD, inf(8), I, I, N, N]),
     s(290, "eventfd2", F, [I, I, N, N, N, N]),
     s(291, "epoll_create1", F, [I, N, N, N, N, N]),
@@ -593,7 +647,7 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(438, "pidfd_getfd", F, [FD, I, I, N, N, N]),
     s(439, "faccessat2", F, [FD, P, I, I, N, N]),
     s(440, "process_madvise", H, [FD, X, I, I, I, N]),
-    s(441, "epoll_pwait2", F, [FD, X, I, inf(16), inf(8), I]),
+    s(441, "epoll_pwait2", F, [FD, oa(2, 12), I, inf(16), mask(5), I]),
     s(442, "mount_setattr", H, [FD, P, I, X, I, N]),
     s(443, "quotactl_fd", H, [FD, I, I, X, N, N]),
     s(444, "landlock_create_ruleset", H, [X, I, I, N, N, N]),

@@ -124,3 +124,81 @@ fn malformed_messages_are_refused() {
     let n = encode_call(1, 1, &[0; 6], &dup, &mut buf).unwrap();
     assert_eq!(decode_call(&buf[..n]).err(), Some(FwdError::Bad));
 }
+
+#[test]
+fn socket_addresses_are_sized_by_their_length_word() {
+    // accept4(fd, addr, addrlen, flags)
+    let (plans, args) = plan(&lookup(288), &[3, 0x1000, 0x2000, 0, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::Sized { max: 128, lenp: 2 });
+    assert_eq!(plans[2], Plan::InOut { len: 4 });
+    assert!(plans[1].is_in() && plans[1].is_out());
+    assert_eq!(args[1], 0x1000);
+    // The capacity is the caller's length, at most the largest address;
+    // a negative one (refused by the call) gives none.
+    assert_eq!(sized_cap(16, 128), 16);
+    assert_eq!(sized_cap(1000, 128), 128);
+    assert_eq!(sized_cap(u32::MAX, 128), 0);
+    // Back: the smaller of the capacity and the length the call set.
+    assert_eq!(sized_out_len(16, 110, 4), 16);
+    assert_eq!(sized_out_len(128, 16, 4), 16);
+    assert_eq!(sized_out_len(128, 16, -11), 0);
+    assert_eq!(sized_out_len(128, u32::MAX, 0), 0);
+    // getsockopt(fd, level, name, optval, optlen): up to 4096 bytes.
+    let (plans, _) = plan(&lookup(55), &[3, 1, 7, 0x1000, 0x2000, 0]).unwrap();
+    assert_eq!(plans[3], Plan::Sized { max: 4096, lenp: 4 });
+    // recvfrom's address is optional.
+    let (plans, _) = plan(&lookup(45), &[3, 0x1000, 100, 0, 0, 0]).unwrap();
+    assert_eq!(plans[4], Plan::Value);
+    assert_eq!(plans[1], Plan::Out { len: 100, by_result: true });
+}
+
+#[test]
+fn epoll_events_come_back_by_count_and_the_count_is_lowered() {
+    // epoll_wait(epfd, events, maxevents, timeout)
+    let (plans, args) = plan(&lookup(232), &[3, 0x1000, 64, 100, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::OutElems { len: 64 * 12, elem: 12 });
+    assert_eq!(out_len(&plans[1], 3), 36);
+    assert_eq!(out_len(&plans[1], 1000), 64 * 12);
+    assert_eq!(out_len(&plans[1], -4), 0);
+    assert_eq!(args[2], 64);
+    let (plans, args) = plan(&lookup(232), &[3, 0x1000, 1 << 20, 100, 0, 0]).unwrap();
+    assert_eq!(args[2], (MAX_BUF / 12) as u64, "a huge maxevents is lowered");
+    assert_eq!(plans[1].scratch(), MAX_BUF / 12 * 12);
+    // Zero or negative: left for the call to refuse (EINVAL).
+    let (plans, args) = plan(&lookup(232), &[3, 0x1000, u64::from(u32::MAX), 100, 0, 0]).unwrap();
+    assert_eq!((plans[1].scratch(), args[2]), (0, u64::from(u32::MAX)));
+}
+
+#[test]
+fn fd_sets_are_sized_by_the_descriptor_count() {
+    // select(n, r, w, e, timeout)
+    let (plans, _) = plan(&lookup(23), &[5, 0x1000, 0, 0x3000, 0x4000, 0]).unwrap();
+    assert_eq!(plans[1], Plan::InOut { len: 8 });
+    assert_eq!(plans[2], Plan::Value);
+    assert_eq!(plans[3], Plan::InOut { len: 8 });
+    assert_eq!(plans[4], Plan::InOut { len: 16 });
+    let (plans, _) = plan(&lookup(23), &[1024, 0x1000, 0, 0, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::InOut { len: 128 });
+    let (plans, _) = plan(&lookup(23), &[65, 0x1000, 0, 0, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::InOut { len: 16 });
+    assert_eq!(plan(&lookup(23), &[MAX_BITS + 1, 0x1000, 0, 0, 0, 0]).err(), Some(FwdError::Unsupported));
+}
+
+#[test]
+fn signal_masks_stay_with_the_caller() {
+    // ppoll(fds, n, ts, sigmask, sigsetsize): the deputy gets no mask.
+    let (plans, args) = plan(&lookup(271), &[0x1000, 2, 0, 0x5000, 8, 0]).unwrap();
+    assert_eq!(plans[3], Plan::Mask { size_arg: 4, pair: false });
+    assert_eq!(args[3], 0);
+    assert_eq!(plans[3].scratch(), 0);
+    assert!(!plans[3].is_in() && !plans[3].is_out());
+    // pselect6's sixth argument.
+    let (plans, args) = plan(&lookup(270), &[1, 0x1000, 0, 0, 0, 0x6000]).unwrap();
+    assert_eq!(plans[5], Plan::Mask { size_arg: 0, pair: true });
+    assert_eq!(args[5], 0);
+    // epoll_pwait2(epfd, events, maxevents, timeout, sigmask, size)
+    let (plans, args) = plan(&lookup(441), &[3, 0x1000, 4, 0x2000, 0x3000, 8]).unwrap();
+    assert_eq!(plans[4], Plan::Mask { size_arg: 5, pair: false });
+    assert_eq!((args[4], args[5]), (0, 8));
+    assert!(waits_for_events(271) && waits_for_events(7) && !waits_for_events(0));
+}

@@ -19,16 +19,6 @@ const FORWARD_PTR_ALLOWED: &[&str] = &[
     "pwritev",
     "preadv2",
     "pwritev2",
-    "pselect6",
-    "epoll_wait",
-    "epoll_pwait",
-    "epoll_pwait2",
-    "accept",
-    "accept4",
-    "recvfrom",
-    "getsockname",
-    "getpeername",
-    "getsockopt",
     "sendmsg",
     "recvmsg",
     "sendmmsg",
@@ -254,10 +244,19 @@ fn argument_descriptors_are_well_formed() {
                 Arg::InFixed(sz) | Arg::OutFixed(sz) | Arg::InOutFixed(sz) => {
                     assert!(sz > 0 && sz <= 4096, "{}: size {sz}", s.name);
                 }
-                Arg::InOutArray { count_arg, elem } => {
+                Arg::InOutArray { count_arg, elem } | Arg::OutArray { count_arg, elem } => {
                     let l = usize::from(count_arg);
                     assert!(l < n && s.args[l] == Arg::Int, "{}: count argument {l}", s.name);
                     assert!(elem > 0 && elem <= 4096, "{}: element size {elem}", s.name);
+                }
+                Arg::InOutBits { count_arg } | Arg::SigMask { size_arg: count_arg } => {
+                    let l = usize::from(count_arg);
+                    assert!(l < n && s.args[l] == Arg::Int, "{}: count/size argument {l}", s.name);
+                }
+                Arg::InOutSized { lenp, max } => {
+                    let l = usize::from(lenp);
+                    assert!(l < n && s.args[l] == Arg::InOutFixed(4), "{}: length pointer {l} is not a socklen_t", s.name);
+                    assert!(max > 0 && usize::from(max) <= roam_proto::fwd::MAX_BUF, "{}: max {max}", s.name);
                 }
                 _ => {}
             }
@@ -400,6 +399,11 @@ fn arg_text(a: Arg) -> String {
         Arg::OutFixed(n) => format!("out({n})"),
         Arg::InOutFixed(n) => format!("inout({n})"),
         Arg::InOutArray { count_arg, elem } => format!("inout({elem}[arg{count_arg}])"),
+        Arg::OutArray { count_arg, elem } => format!("out({elem}[arg{count_arg}])"),
+        Arg::InOutSized { lenp, max } => format!("inout(*arg{lenp}, at most {max})"),
+        Arg::InOutBits { count_arg } => format!("inout_bits[arg{count_arg}]"),
+        Arg::SigMask { size_arg } => format!("sigmask(8=arg{size_arg})"),
+        Arg::SigMaskPair => "sigmask_pair".into(),
         Arg::Ptr => "ptr".into(),
     }
 }

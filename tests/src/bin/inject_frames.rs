@@ -17,9 +17,9 @@
 //! member that never hosted process TGID of node TARGET_ID (which is away
 //! on another node), sends authentic frames claiming it: a `Moved` report
 //! (without the process's token), an image that brings it "home", an
-//! `Exit` (SIGKILL) and a `Stayed` as if it hosted it, and a `Signal`
-//! (SIGKILL) as if it were the process's home. The target must ignore
-//! them all; the runner checks that it counted them, that the process is
+//! `Exit` (SIGKILL), a `Stayed` and an `Interrupt` as if it hosted it, and a `Signal`
+//! (SIGKILL) as if it were the process's home, and a forwarded call as
+//! if it ran it. The target must ignore them all; the runner checks that it counted them, that the process is
 //! where it was and that it still works.
 
 use hmac::{Hmac, Mac};
@@ -153,8 +153,8 @@ fn forge(args: &[String]) -> ! {
     let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     let head = |msg_type, len: usize, seq, request_id| Header { msg_type, flags: 0, len: len as u32, sender: fake, dest: target, epoch, seq, request_id };
     // Process events (kind, home pid, two words, a guessed token): a Moved
-    // report (pid 4242, 1 page), an Exit (SIGKILL), a Stayed (code 104)
-    // and a Signal (SIGKILL).
+    // report (pid 4242, 1 page), an Exit (SIGKILL), a Stayed (code 104),
+    // a Signal (SIGKILL) and an Interrupt (call 1).
     let proc_msg = |w: [u32; 4]| {
         let mut m = Vec::new();
         for v in w {
@@ -163,7 +163,7 @@ fn forge(args: &[String]) -> ! {
         m.extend_from_slice(&0x1234_5678_9abc_def0u64.to_le_bytes());
         m
     };
-    let events = [proc_msg([4, tgid, 4242, 1]), proc_msg([1, tgid, 9, 0]), proc_msg([6, tgid, 104, 0]), proc_msg([2, tgid, 9, 0])];
+    let events = [proc_msg([4, tgid, 4242, 1]), proc_msg([1, tgid, 9, 0]), proc_msg([6, tgid, 104, 0]), proc_msg([2, tgid, 9, 0]), proc_msg([7, tgid, 1, 0])];
     // An image bringing it home: a valid Begin with a guessed token.
     let h = ImageHeader { version: IMAGE_VERSION, home_node: target, pid: tgid, tgid, comm: *b"forged\0\0\0\0\0\0\0\0\0\0", token: 0x1111, ..ImageHeader::default() };
     let regs = Regs { rip: 0x40_1000, rsp: 0x7ffd_0000_1000, cs: USER_CS, ss: USER_DS, eflags: 0x246, ..Regs::default() };
@@ -175,9 +175,14 @@ fn forge(args: &[String]) -> ! {
             s.write_all(&sealed(&key, head(MsgType::Proc, e.len(), 1 + i as u64, 0), e))?;
         }
         s.write_all(&sealed(&key, head(MsgType::Migrate, begin.len(), 9, 7001), &begin))?;
+        // A forwarded call (getpid) as if it ran the process.
+        let mut call = vec![0u8; roam_proto::fwd::CALL_HEAD];
+        let n = roam_proto::fwd::encode_call(1, 39, &[0; 6], &[], &mut call).expect("a valid Call");
+        call.truncate(n);
+        s.write_all(&sealed(&key, head(MsgType::Call, call.len(), 10, tgid), &call))?;
         Ok(still_open(&mut s))
     });
-    t.check(matches!(r, Ok(true)), "forged Moved, Exit, Stayed, Signal and Begin sent; the connection stays open (they are authentic)", &format!("{r:?}"));
+    t.check(matches!(r, Ok(true)), "forged Moved, Exit, Stayed, Signal, Interrupt, Begin and Call sent; the connection stays open (they are authentic)", &format!("{r:?}"));
     t.finish();
 }
 

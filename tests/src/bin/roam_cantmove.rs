@@ -5,7 +5,8 @@
 //! as does a user acting on a root process that runs with their uid as
 //! its effective uid (the rule is ptrace's); a process under seccomp
 //! cannot (its filter cannot go with it), nor can one in a pid namespace
-//! of its own (its ids mean something only there), nor a traced one;
+//! of its own (its ids mean something only there), nor a traced one, nor
+//! one that forbids executable memory (`PR_SET_MDWE`);
 //! a pid that does not exist gets ESRCH; exited locked processes are
 //! forgotten.
 
@@ -99,6 +100,13 @@ fn child_mode(mode: &str) -> ! {
             let _ = c.kill();
             let _ = c.wait();
         }
+        "--mdwe-child" => {
+            // Its memory may never become executable (PR_SET_MDWE with
+            // PR_MDWE_REFUSE_EXEC_GAIN).
+            // SAFETY: a plain prctl on this process.
+            assert_eq!(unsafe { libc::prctl(65, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) }, 0);
+            std::thread::sleep(Duration::from_secs(60));
+        }
         "--euid-child" => {
             // A root daemon that acts as another user for a while: its
             // effective uid is that user's, its real and saved are root.
@@ -133,7 +141,7 @@ fn main() {
     if let Some(mode) = std::env::args().nth(1) {
         child_mode(&mode);
     }
-    let mut t = Ktap::plan(23);
+    let mut t = Ktap::plan(24);
 
     let mut plain = spawn("--plain-child");
     let pid = plain.id();
@@ -248,6 +256,18 @@ fn main() {
         found && w.as_ref().is_ok_and(|w| w.reasons & cantmove::NAMESPACE != 0) && m == (Some(libc::EINVAL), refusal::CANT_MOVE),
         "a process in a pid namespace of its own cannot migrate: namespace; migrate refused, EINVAL",
         &format!("child in the namespace {inner}; {}; migrate {m:?}", reasons_of(&w)),
+    );
+    let mut mdwe = spawn("--mdwe-child");
+    let mpid = mdwe.id();
+    let on = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || why(mpid).is_ok_and(|w| w.reasons & cantmove::MDWE != 0));
+    let w = why(mpid);
+    let m = migrate(mpid, other_node());
+    let _ = mdwe.kill();
+    let _ = mdwe.wait();
+    t.check(
+        on && w.as_ref().is_ok_and(|w| w.reasons == cantmove::MDWE) && m == (Some(libc::EINVAL), refusal::CANT_MOVE),
+        "a process that forbids executable memory (PR_SET_MDWE) cannot migrate: mdwe; migrate refused, EINVAL",
+        &format!("{}; migrate {m:?}", reasons_of(&w)),
     );
     // Traced (as by strace or a debugger): its tracer stays here.
     let mut traced = spawn("--plain-child");

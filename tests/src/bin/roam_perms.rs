@@ -1,7 +1,8 @@
 //! The permission matrix: every ioctl of `/dev/roam` and every writable
 //! file of `/sys/kernel/roam`, tried by root, by the owner of the target
-//! process (uid 1000), by another user (nobody), and by root without
-//! `CAP_SYS_ADMIN`; each gets exactly the answer the rules give
+//! process (uid 1000), by another user (nobody), by root without
+//! `CAP_SYS_ADMIN`, and by the owner inside a user and pid namespace of
+//! their own (root there); each gets exactly the answer the rules give
 //! (docs/security.md: only root configures the cluster; a user acts only
 //! on processes they could ptrace; only the module's own stub adopts),
 //! and nothing a refused caller tried changed anything.
@@ -123,6 +124,31 @@ fn write_all_invalid() -> Vec<(String, i32)> {
         .collect()
 }
 
+/// Runs `f` as pid 1 of a new pid namespace inside a new user namespace
+/// (made by the caller, an unprivileged user): true if `f` returned true.
+fn in_new_namespaces(f: impl FnOnce() -> bool) -> bool {
+    // SAFETY: unshare of this (single-threaded, forked) process.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID) } != 0 {
+        ktap::diag(&format!("unshare: {}", std::io::Error::last_os_error()));
+        return false;
+    }
+    // SAFETY: single-threaded: the child may run `f`.
+    match unsafe { libc::fork() } {
+        0 => {
+            let ok = f();
+            // SAFETY: ends the child without running the parent's code.
+            unsafe { libc::_exit(i32::from(!ok)) }
+        }
+        -1 => false,
+        child => {
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+        }
+    }
+}
+
 fn other_node() -> u32 {
     guest::sysfs_node_id().unwrap_or(1) % 4 + 1
 }
@@ -133,7 +159,7 @@ fn main() {
         return;
     }
     let rows = ["STATUS", "PING", "WHY", "LOCK", "UNLOCK", "ALLOW", "MIGRATE", "WHERE", "ADOPT", "ADOPT_CLOCKS"];
-    let mut t = Ktap::plan(rows.len() + 4);
+    let mut t = Ktap::plan(rows.len() + 5);
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     // The target: a process of OWNER's (exec'd as that user: dumpable).
     let mut target = Command::new(&exe).arg("--sleep").uid(OWNER).gid(OWNER).spawn().expect("start the target as uid 1000");
@@ -197,6 +223,50 @@ fn main() {
     t.check(users, "sysfs: a user (the owner or not) cannot open any writable file for writing: EACCES", "");
     let capless = guest::as_root_without(CAP_SYS_ADMIN, || refused_with(libc::EPERM, "root without CAP_SYS_ADMIN"));
     t.check(capless, "sysfs: root without CAP_SYS_ADMIN gets EPERM on every writable file", "");
+    // The owner in a user and pid namespace of their own, where they are
+    // root and pid 1: the target's number names nothing there (ESRCH),
+    // the cluster stays root's, the files stay closed, and acting on
+    // their own processes (which makes roam tidy its lists) does not make
+    // it forget the lock and the allowed nodes root gave the target.
+    let lock = call(ROAM_IOC_LOCK, &PidArg { pid }.to_bytes());
+    let allow = call(ROAM_IOC_ALLOW, &Allow { pid, set: 1, nodes: 0b11 }.to_bytes());
+    let nested = guest::as_user(OWNER, || in_new_namespaces(|| {
+        let got = every_ioctl(pid, node);
+        let esrch = Err(libc::ESRCH);
+        let want = |n: &str| match n {
+            "STATUS" => Ok(()),
+            "PING" | "ADOPT" | "ADOPT_CLOCKS" => Err(libc::EPERM),
+            _ => esrch,
+        };
+        let ioctls_ok = got.iter().all(|(n, o)| *o == want(n));
+        // Its own process, pid 1 here.
+        let own = [call(ROAM_IOC_LOCK, &PidArg { pid: 1 }.to_bytes()), call(ROAM_IOC_UNLOCK, &PidArg { pid: 1 }.to_bytes())];
+        let files = write_all_invalid();
+        let files_ok = !files.is_empty() && files.iter().all(|(_, e)| *e == libc::EACCES);
+        let ok = ioctls_ok && own == [Ok(()), Ok(())] && files_ok;
+        if !ok {
+            ktap::diag(&format!("in namespaces: {}; own lock/unlock {own:?}; files {files:?}", show(&got)));
+        }
+        ok
+    }));
+    let locked = guest::read_sysfs("locked").unwrap_or_default();
+    let kept_lock = locked.lines().any(|l| l.trim() == pid.to_string());
+    let mut a = [0u8; 64];
+    a[..Allow::SIZE].copy_from_slice(&Allow { pid, set: 0, nodes: 0 }.to_bytes());
+    let kept_allow = guest::open_dev()
+        .and_then(|d| guest::ioctl(d.as_raw_fd(), ROAM_IOC_ALLOW, IoctlArg::Buf(&mut a)))
+        .is_ok_and(|_| {
+            let mut b = [0u8; Allow::SIZE];
+            b.copy_from_slice(&a[..Allow::SIZE]);
+            Allow::from_bytes(&b).nodes & 0b11 == 0b11
+        });
+    let _ = call(ROAM_IOC_UNLOCK, &PidArg { pid }.to_bytes());
+    let _ = call(ROAM_IOC_ALLOW, &Allow { pid, set: 1, nodes: 0 }.to_bytes());
+    t.check(
+        lock.is_ok() && allow.is_ok() && nested && kept_lock && kept_allow,
+        "in a user and pid namespace of their own: the target is not found (ESRCH), PING and ADOPT are EPERM, files EACCES; root's lock and allowed nodes on the target stay",
+        &format!("root lock {lock:?}, allow {allow:?}; as expected there {nested}; lock kept {kept_lock}, allowed nodes kept {kept_allow}"),
+    );
     let after = settings();
     let locked = guest::read_sysfs("locked").unwrap_or_default();
     t.check(

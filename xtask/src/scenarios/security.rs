@@ -14,7 +14,8 @@
 //! * `forged claims`: a member holding the key but never hosting a
 //!   process (fake node 99, sending from node 2) reports it as moved to
 //!   itself, reports it ended (SIGKILL) and a recall failed, signals it as
-//!   if it were its home, and sends an image bringing it "home": node 1
+//!   if it were its home, makes a forwarded call as if it ran it, and
+//!   sends an image bringing it "home": node 1
 //!   ignores them all (wrong sender, no token) and counts them
 //!   (`ignored_proc_frames`); the process stays where it runs and its
 //!   deputy still serves it.
@@ -210,8 +211,8 @@ fn forged_claims(c: &mut Ctx) -> Result<()> {
     let status = c.status(1, "forged", Duration::from_secs(60));
     let out = c.output(1, "forged");
     c.check(
-        "security: a member that never hosted a process cannot claim it, end it, signal it or report on it (Moved, Exit, Stayed, Signal and an image home are ignored and counted)".into(),
-        ready && away && added && moved_ignored && home_refused && ignored >= 4 && still.starts_with("node 3") && status == Some(0) && out.contains("PASS monotonic"),
+        "security: a member that never hosted a process cannot claim it, end it, signal it, report on it or call through it (Moved, Exit, Stayed, Signal, Interrupt, Call and an image home are ignored and counted)".into(),
+        ready && away && added && moved_ignored && home_refused && ignored >= 6 && still.starts_with("node 3") && status == Some(0) && out.contains("PASS monotonic"),
         format!(
             "ready {ready}, moved to node 3 {away}, fake peer added {added}, Moved ignored {moved_ignored}, Begin refused {home_refused}, ignored_proc_frames rose by {ignored}, where afterwards {still:?}, status {status:?}, output {out:?}"
         ),

@@ -66,8 +66,8 @@ impl Run {
 
 /// Starts test `name` on node 1, waits for `READY`, makes each move in
 /// `hops` (destination as `roamctl migrate` takes it, and its node),
-/// checking the process is there, then sends SIGTERM and collects the
-/// result.
+/// checking the process is there and still there 0.7 s later, then sends
+/// SIGTERM and collects the result.
 fn run_one(c: &mut Ctx, name: &str, hops: &[(&str, u32)], long: Duration) -> Result<Run> {
     let tag = format!("zdtm-{name}-{}", if hops.is_empty() { "ref" } else { "moved" });
     let pid = c.start(1, &tag, &format!("{Z} {name}"))?;
@@ -76,16 +76,25 @@ fn run_one(c: &mut Ctx, name: &str, hops: &[(&str, u32)], long: Duration) -> Res
     let mut moves = Vec::new();
     for &(dest, node) in hops {
         let m = c.migrate(1, pid, dest);
+        let mut note = String::new();
         let there = if node == 1 {
             c.where_is(1, pid) == "home" && c.sh(1, &format!("grep -c zdtm /proc/{pid}/comm")).map(|o| o.text.trim() == "1").unwrap_or(false)
         } else {
             // The remote's own view: its pid there is a live zdtm task.
             let remote: Option<u32> = m.text.split("remote pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok());
             let comm = remote.and_then(|p| c.sh(node, &format!("cat /proc/{p}/comm")).ok()).map(|o| o.text.trim().to_string());
-            c.where_is(1, pid).starts_with(&format!("node {node}")) && comm.as_deref() == Some("zdtm")
+            let arrived = c.where_is(1, pid).starts_with(&format!("node {node}")) && comm.as_deref() == Some("zdtm");
+            // And it stays there while it waits: nothing it does meanwhile
+            // brings it home.
+            std::thread::sleep(Duration::from_millis(700));
+            let later = c.where_is(1, pid);
+            if arrived && !later.starts_with(&format!("node {node}")) {
+                note = format!(" [0.7 s later it was no longer there: where says {later:?}]");
+            }
+            arrived && note.is_empty()
         };
         hops_ok &= m.rc == 0 && there;
-        moves.push(format!("  -> {dest}: rc {} {}", m.rc, m.text));
+        moves.push(format!("  -> {dest}: rc {} {}{note}", m.rc, m.text));
     }
     let _ = c.sh(1, &format!("kill -TERM {pid}"));
     let status = c.status(1, &tag, long);

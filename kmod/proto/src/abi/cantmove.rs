@@ -32,9 +32,12 @@ pub const NAMESPACE: u32 = 1 << 9;
 pub const GROUPS: u32 = 1 << 10;
 /// Traced (a debugger, strace): its tracer stays on this node.
 pub const TRACED: u32 = 1 << 11;
+/// Its memory may never become executable (`prctl(PR_SET_MDWE)`), which
+/// the restorer needs for a moment.
+pub const MDWE: u32 = 1 << 12;
 
 /// Every reason: bit, short name, explanation.
-pub const ALL: [(u32, &str, &str); 12] = [
+pub const ALL: [(u32, &str, &str); 13] = [
     (KERNEL_THREAD, "kernel-thread", "it is a kernel thread"),
     (INIT, "init", "it is init (pid 1 of its namespace)"),
     (MULTITHREADED, "multithreaded", "it has more than one thread"),
@@ -47,4 +50,5 @@ pub const ALL: [(u32, &str, &str); 12] = [
     (NAMESPACE, "namespace", "it lives in a user or pid namespace of its own, which other nodes do not have"),
     (GROUPS, "groups", "it has more supplementary groups than a migration carries"),
     (TRACED, "traced", "it is traced (a debugger or strace is attached), and its tracer stays here"),
+    (MDWE, "mdwe", "it forbids executable memory (PR_SET_MDWE), which its restore needs"),
 ];

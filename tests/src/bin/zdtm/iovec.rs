@@ -12,8 +12,7 @@ use std::sync::Mutex;
 struct State {
     fd: OwnedFd,
     path: String,
-    rounds: u64,
-    errors: Vec<String>,
+    rounds: super::rounds::Rounds,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -82,23 +81,20 @@ pub(crate) fn iovec() -> super::Check {
     let c = std::ffi::CString::new(path.clone()).unwrap_or_default();
     // SAFETY: a valid path; the descriptor is owned below.
     let raw = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC, 0o600) };
-    let mut st = State { fd: unsafe_owned(raw), path, rounds: 0, errors: Vec::new() };
-    if let Err(e) = round(st.fd.as_raw_fd(), 0) {
-        st.errors.push(format!("at home: {e}"));
-    }
-    st.rounds = 1;
+    let mut st = State { fd: unsafe_owned(raw), path, rounds: Default::default() };
+    let first = round(st.fd.as_raw_fd(), 0);
+    st.rounds.record(first);
     *STATE.lock().unwrap_or_else(|e| e.into_inner()) = Some(st);
     Box::new(|| {
         let st = STATE.lock().unwrap_or_else(|e| e.into_inner()).take().ok_or("no state")?;
         let size = std::fs::metadata(&st.path).map(|m| m.len()).unwrap_or(0);
         let _ = std::fs::remove_file(&st.path);
-        let want = st.rounds.min(SLOTS) * 2 * ROUND as u64;
-        match st.errors.first() {
-            Some(e) => Err(format!("{} of {} rounds failed; first: {e}", st.errors.len(), st.rounds)),
-            None if st.rounds < 2 => Err(format!("only {} round: none while waiting", st.rounds)),
-            None if size != want => Err(format!("file holds {size} bytes, {want} were written")),
-            None => Ok(()),
+        let want = st.rounds.count.min(SLOTS) * 2 * ROUND as u64;
+        st.rounds.verdict()?;
+        if size != want {
+            return Err(format!("file holds {size} bytes, {want} were written"));
         }
+        Ok(())
     })
 }
 
@@ -108,17 +104,10 @@ fn unsafe_owned(fd: i32) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// One round every 10th call.
+/// One round every 100 ms.
 pub(crate) fn tick(n: u64) {
-    if n % 10 != 0 {
-        return;
-    }
-    let mut g = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(st) = g.as_mut() {
-        let r = st.rounds;
-        if let Err(e) = round(st.fd.as_raw_fd(), r) {
-            st.errors.push(e);
-        }
-        st.rounds += 1;
-    }
+    super::rounds::every_100ms(n, &STATE, |st| {
+        let r = round(st.fd.as_raw_fd(), st.rounds.count);
+        st.rounds.record(r);
+    });
 }

@@ -49,12 +49,25 @@
 //! * `iovec` — while it waits, every 100 ms: `pwritev`/`preadv` and
 //!   `writev`/`readv` of three vectors each, split differently, on a file
 //!   at home; every byte comes back.
+//! * `sockets` — while it waits, every 100 ms: a TCP connection to its
+//!   own listener through `epoll_wait`, `accept4`, `getsockname`,
+//!   `getpeername` (also with a short length word), `getsockopt`, `ppoll`
+//!   and `select` (a set exactly as long as its count), a UDP datagram
+//!   through `sendto`/`recvfrom`, and a `ppoll`/`epoll_pwait` whose mask
+//!   unblocks a pending SIGUSR1: EINTR at once, the handler run once.
+//! * `interrupt` — while it waits, every 100 ms: a 150 ms `ITIMER_REAL`
+//!   (which fires where the process runs) interrupts a `read` blocked on
+//!   an empty pipe at home: `EINTR` without `SA_RESTART`; with it, the
+//!   read restarts and gets the byte the handler wrote.
 //!
 //! Defects not fixed yet are listed by `zdtm list-known` (runnable by
 //! name, not in the cluster suite until they pass): none at present.
 
 mod identity;
+mod interrupt;
 mod iovec;
+mod rounds;
+mod sockets;
 mod timers;
 
 use std::io::Write;
@@ -74,12 +87,14 @@ const TESTS: &[Test] = &[
     ("cputimers", timers::cputimers),
     ("identity", identity::identity),
     ("iovec", iovec::iovec),
+    ("sockets", sockets::sockets),
+    ("interrupt", interrupt::interrupt),
 ];
 /// Tests that keep the CPU busy while they wait, instead of sleeping.
 const BUSY: &[&str] = &["cputimers"];
 /// Tests that look at something each time round the wait loop (every
 /// 10 ms; the argument counts the rounds).
-const TICKS: &[(&str, fn(u64))] = &[("identity", identity::tick), ("iovec", iovec::tick)];
+const TICKS: &[(&str, fn(u64))] = &[("identity", identity::tick), ("iovec", iovec::tick), ("sockets", sockets::tick), ("interrupt", interrupt::tick)];
 /// Tests of defects not fixed yet: runnable by name, not in `list` (so
 /// not in the cluster suite); `zdtm list-known` names them.
 const KNOWN: &[Test] = &[];
