@@ -550,8 +550,9 @@ impl Mover {
         for i in 0..6 {
             let fwd::Plan::Sized { max, lenp } = plans[i] else { continue };
             let Some(&lp) = addrs.get(lenp as usize) else { continue };
-            let mut w = [0u8; 4];
-            if addrs[i] == 0 || lp == 0 || umem::read(lp, &mut w).is_err() {
+            // The length word as the call brought it (already in place).
+            let Some(w) = call.segs.get(lenp).and_then(|s| <[u8; 4]>::try_from(s.data).ok()) else { continue };
+            if addrs[i] == 0 || lp == 0 {
                 continue;
             }
             let v = u32::from_le_bytes(w);
@@ -610,28 +611,34 @@ impl Mover {
                 -4 // EINTR
             }
         };
-        // Outputs.
-        let out_len = |i: usize, p: &fwd::Plan| -> usize {
-            let fwd::Plan::Sized { lenp, .. } = *p else { return fwd::out_len(p, result) };
-            let mut w = [0u8; 4];
-            let lp = inf.addrs.get(lenp as usize).copied().unwrap_or(0);
-            if lp == 0 || umem::read(lp, &mut w).is_err() {
-                return 0;
-            }
-            fwd::sized_out_len(inf.caps[i], u32::from_le_bytes(w), result)
-        };
+        // Outputs: how many bytes of each go back (a sized buffer's from
+        // the length word the call left).
+        let mut lens = [0usize; 6];
         let mut total = 0usize;
         for (i, p) in inf.plans.iter().enumerate() {
-            if p.is_out() && inf.addrs[i] != 0 {
-                total += out_len(i, p) + fwd::SEG_HEAD;
+            if !p.is_out() || inf.addrs[i] == 0 {
+                continue;
             }
+            lens[i] = match *p {
+                fwd::Plan::Sized { lenp, .. } => {
+                    let mut w = [0u8; 4];
+                    let lp = inf.addrs.get(lenp as usize).copied().unwrap_or(0);
+                    if lp == 0 || umem::read(lp, &mut w).is_err() {
+                        0
+                    } else {
+                        fwd::sized_out_len(inf.caps[i], u32::from_le_bytes(w), result)
+                    }
+                }
+                _ => fwd::out_len(p, result),
+            };
+            total += lens[i] + fwd::SEG_HEAD;
         }
         let mut bufs: KVec<(u8, KVVec<u8>)> = KVec::new();
         for (i, p) in inf.plans.iter().enumerate() {
             if !p.is_out() || inf.addrs[i] == 0 {
                 continue;
             }
-            let n = out_len(i, p);
+            let n = lens[i];
             let Ok(mut v) = KVVec::from_elem(0u8, n, GFP_KERNEL) else { continue };
             if umem::read(inf.addrs[i], &mut v).is_ok() {
                 let _ = bufs.push((i as u8, v), GFP_KERNEL);

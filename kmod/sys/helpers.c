@@ -419,7 +419,7 @@ void roam_temp_sigmask_end(bool interrupted)
 {
 	sigset_t saved;
 
-	if (interrupted && signal_pending(current))
+	if (interrupted && task_sigpending(current))
 		return;
 	if (test_and_clear_restore_sigmask()) {
 		saved = current->saved_sigmask;

@@ -120,23 +120,19 @@ pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6])
                 Arg::OutArray { count_arg, elem } => Plan::OutElems { len: lowered_count(&mut out, count_arg, elem)?, elem: elem as usize },
                 Arg::InOutSized { lenp, max } => Plan::Sized { max: max as usize, lenp },
                 Arg::InOutBits { count_arg } => Plan::InOut { len: bits_len(args, count_arg)? },
-                Arg::SigMask { size_arg } => {
-                    if let Some(slot) = out.get_mut(i) {
-                        *slot = 0;
-                    }
-                    Plan::Mask { size_arg, pair: false }
-                }
-                Arg::SigMaskPair => {
-                    if let Some(slot) = out.get_mut(i) {
-                        *slot = 0;
-                    }
-                    Plan::Mask { size_arg: 0, pair: true }
-                }
+                Arg::SigMask { size_arg } => Plan::Mask { size_arg, pair: false },
+                Arg::SigMaskPair => Plan::Mask { size_arg: 0, pair: true },
                 Arg::Ptr if info.nr == NR_IOCTL && i == 2 => ioctl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
                 Arg::Ptr if info.nr == NR_FCNTL && i == 2 => fcntl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
                 Arg::Ptr => return Err(FwdError::Unsupported),
             }
         };
+        // A mask stays with the caller: the deputy gets a null pointer.
+        if matches!(p, Plan::Mask { .. }) {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = 0;
+            }
+        }
         if let Some(slot) = plans.get_mut(i) {
             *slot = p;
         }

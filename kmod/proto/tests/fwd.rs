@@ -202,3 +202,10 @@ fn signal_masks_stay_with_the_caller() {
     assert_eq!((args[4], args[5]), (0, 8));
     assert!(waits_for_events(271) && waits_for_events(7) && !waits_for_events(0));
 }
+
+#[test]
+fn the_waits_are_the_poll_select_and_epoll_calls() {
+    let mut waits: Vec<&str> = (0..=462u64).filter(|&n| waits_for_events(n)).map(|n| lookup(n).name).collect();
+    waits.sort_unstable();
+    assert_eq!(waits, ["epoll_pwait", "epoll_pwait2", "epoll_wait", "poll", "ppoll", "pselect6", "select"]);
+}

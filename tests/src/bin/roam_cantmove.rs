@@ -65,6 +65,20 @@ fn spawn(mode: &str) -> Child {
     Command::new(self_exe()).arg(mode).spawn().expect("spawn a child of this test")
 }
 
+/// Starts a child in `mode`, waits (up to 10 s) until `ready` holds for
+/// its pid, asks why it cannot move and tries to move it, then ends it:
+/// whether it got ready, the answer and the migration's outcome.
+fn refused_child(mode: &str, ready: impl Fn(u32) -> bool) -> (bool, std::io::Result<Why>, (Option<i32>, u32)) {
+    let mut c = spawn(mode);
+    let pid = c.id();
+    let ok = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || ready(pid));
+    let w = why(pid);
+    let m = migrate(pid, other_node());
+    let _ = c.kill();
+    let _ = c.wait();
+    (ok, w, m)
+}
+
 /// Child modes: stay alive (bounded) in a given shape until killed.
 fn child_mode(mode: &str) -> ! {
     match mode {
@@ -154,25 +168,13 @@ fn main() {
     let w = why(2);
     t.check(w.as_ref().map(|w| w.reasons & cantmove::KERNEL_THREAD != 0).unwrap_or(false), "kthreadd cannot migrate: kernel thread", &reasons_of(&w));
 
-    let mut mt = spawn("--threads-child");
-    let ok = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
-        why(mt.id()).map(|w| w.reasons & cantmove::MULTITHREADED != 0 && w.nr_threads == 2).unwrap_or(false)
-    });
-    t.check(ok, "a process with two threads cannot migrate: multithreaded", &reasons_of(&why(mt.id())));
-    let m = migrate(mt.id(), other_node());
+    let (ok, w, m) = refused_child("--threads-child", |p| why(p).is_ok_and(|w| w.reasons & cantmove::MULTITHREADED != 0 && w.nr_threads == 2));
+    t.check(ok, "a process with two threads cannot migrate: multithreaded", &reasons_of(&w));
     t.check(m == (Some(libc::EINVAL), refusal::CANT_MOVE), "migrating it is refused: EINVAL, cannot migrate", &format!("{m:?}"));
-    let _ = mt.kill();
-    let _ = mt.wait();
 
-    let mut shm = spawn("--shm-child");
-    let ok = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
-        why(shm.id()).map(|w| w.reasons & cantmove::SHARED_MEMORY != 0).unwrap_or(false)
-    });
-    t.check(ok, "a process with writable shared memory cannot migrate: shared memory", &reasons_of(&why(shm.id())));
-    let m = migrate(shm.id(), other_node());
+    let (ok, w, m) = refused_child("--shm-child", |p| why(p).is_ok_and(|w| w.reasons & cantmove::SHARED_MEMORY != 0));
+    t.check(ok, "a process with writable shared memory cannot migrate: shared memory", &reasons_of(&w));
     t.check(m == (Some(libc::EINVAL), refusal::CANT_MOVE), "migrating it is refused: EINVAL, cannot migrate", &format!("{m:?}"));
-    let _ = shm.kill();
-    let _ = shm.wait();
 
     let r = lock(pid, true);
     let w = why(pid);
@@ -222,15 +224,9 @@ fn main() {
     let _ = daemon.kill();
     let _ = daemon.wait();
     t.check(settled && denied, "a root process running with the caller's uid as its effective uid: EPERM for why, lock and migrate", &format!("euid set {settled}"));
-    let mut sandboxed = spawn("--seccomp-child");
-    let spid = sandboxed.id();
-    let under = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
-        std::fs::read_to_string(format!("/proc/{spid}/status")).is_ok_and(|st| st.lines().any(|l| l.starts_with("Seccomp:") && l.trim_end().ends_with('2')))
+    let (under, w, m) = refused_child("--seccomp-child", |p| {
+        std::fs::read_to_string(format!("/proc/{p}/status")).is_ok_and(|st| st.lines().any(|l| l.starts_with("Seccomp:") && l.trim_end().ends_with('2')))
     });
-    let w = why(spid);
-    let m = migrate(spid, other_node());
-    let _ = sandboxed.kill();
-    let _ = sandboxed.wait();
     t.check(
         under && w.as_ref().is_ok_and(|w| w.reasons == cantmove::SECCOMP) && m == (Some(libc::EINVAL), refusal::CANT_MOVE),
         "a process under a seccomp filter cannot migrate: seccomp; migrate refused, EINVAL",
@@ -257,13 +253,7 @@ fn main() {
         "a process in a pid namespace of its own cannot migrate: namespace; migrate refused, EINVAL",
         &format!("child in the namespace {inner}; {}; migrate {m:?}", reasons_of(&w)),
     );
-    let mut mdwe = spawn("--mdwe-child");
-    let mpid = mdwe.id();
-    let on = guest::wait_for(Duration::from_secs(10), Duration::from_millis(50), || why(mpid).is_ok_and(|w| w.reasons & cantmove::MDWE != 0));
-    let w = why(mpid);
-    let m = migrate(mpid, other_node());
-    let _ = mdwe.kill();
-    let _ = mdwe.wait();
+    let (on, w, m) = refused_child("--mdwe-child", |p| why(p).is_ok_and(|w| w.reasons & cantmove::MDWE != 0));
     t.check(
         on && w.as_ref().is_ok_and(|w| w.reasons == cantmove::MDWE) && m == (Some(libc::EINVAL), refusal::CANT_MOVE),
         "a process that forbids executable memory (PR_SET_MDWE) cannot migrate: mdwe; migrate refused, EINVAL",

@@ -55,30 +55,39 @@ fn arm_150ms() {
     unsafe { libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut()) };
 }
 
+/// What a one-byte `read` on the pipe did with `handler` installed for a
+/// SIGALRM due in 150 ms: its result, errno, the byte, how long it took
+/// and how often the handler ran.
+struct Read {
+    n: isize,
+    errno: i32,
+    byte: u8,
+    took: std::time::Duration,
+    ran: u64,
+}
+
+fn read_with_alarm(st: &State, handler: extern "C" fn(libc::c_int), restart: bool) -> Read {
+    let mut b = [0u8; 1];
+    on_alarm(handler, restart);
+    let before = ALRM.load(Ordering::SeqCst);
+    let t0 = std::time::Instant::now();
+    arm_150ms();
+    // SAFETY: one byte of room.
+    let n = unsafe { libc::read(st.pipe.0, b.as_mut_ptr().cast(), 1) };
+    Read { n, errno: errno(), byte: b[0], took: t0.elapsed(), ran: ALRM.load(Ordering::SeqCst) - before }
+}
+
 /// One round; an error message if anything differs.
 fn round(st: &State) -> Result<(), String> {
-    let mut b = [0u8; 1];
     // Without SA_RESTART: EINTR.
-    on_alarm(count, false);
-    let before = ALRM.load(Ordering::SeqCst);
-    let t0 = std::time::Instant::now();
-    arm_150ms();
-    // SAFETY: one byte of room.
-    let n = unsafe { libc::read(st.pipe.0, b.as_mut_ptr().cast(), 1) };
-    let (e, took, ran) = (errno(), t0.elapsed(), ALRM.load(Ordering::SeqCst) - before);
-    if n != -1 || e != libc::EINTR || ran != 1 || took.as_secs_f64() > 10.0 {
-        return Err(format!("read with SIGALRM (no SA_RESTART) due in 150 ms gave {n} (errno {e}) after {took:?}, handler ran {ran} times"));
+    let r = read_with_alarm(st, count, false);
+    if r.n != -1 || r.errno != libc::EINTR || r.ran != 1 || r.took.as_secs_f64() > 10.0 {
+        return Err(format!("read with SIGALRM (no SA_RESTART) due in 150 ms gave {} (errno {}) after {:?}, handler ran {} times", r.n, r.errno, r.took, r.ran));
     }
     // With SA_RESTART: the read goes on and gets the handler's byte.
-    on_alarm(count_and_write, true);
-    let before = ALRM.load(Ordering::SeqCst);
-    let t0 = std::time::Instant::now();
-    arm_150ms();
-    // SAFETY: one byte of room.
-    let n = unsafe { libc::read(st.pipe.0, b.as_mut_ptr().cast(), 1) };
-    let (e, took, ran) = (errno(), t0.elapsed(), ALRM.load(Ordering::SeqCst) - before);
-    if n != 1 || b[0] != b'x' || ran != 1 || took.as_secs_f64() > 10.0 {
-        return Err(format!("read with SIGALRM (SA_RESTART) due in 150 ms gave {n} (errno {e}, byte {:#x}) after {took:?}, handler ran {ran} times", b[0]));
+    let r = read_with_alarm(st, count_and_write, true);
+    if r.n != 1 || r.byte != b'x' || r.ran != 1 || r.took.as_secs_f64() > 10.0 {
+        return Err(format!("read with SIGALRM (SA_RESTART) due in 150 ms gave {} (errno {}, byte {:#x}) after {:?}, handler ran {} times", r.n, r.errno, r.byte, r.took, r.ran));
     }
     Ok(())
 }
