@@ -84,6 +84,9 @@ pub(crate) struct Stats {
     pub(crate) connections_refused: AtomicU64,
     /// Connections closed for sending no authentic frame in time.
     pub(crate) connections_unauthenticated: AtomicU64,
+    /// Unauthenticated connections closed to make room for a newer one
+    /// from the same address.
+    pub(crate) connections_evicted: AtomicU64,
     pub(crate) rejected: [AtomicU64; Reject::ALL.len()],
     /// Frames whose sender id belongs to another address: a duplicate
     /// node id or a spoofing attempt.
@@ -399,6 +402,7 @@ impl Cluster {
             Some(r) => {
                 r.authed.store(true, Ordering::Release); // not chosen twice
                 r.sock.shutdown();
+                self.stats.connections_evicted.fetch_add(1, Ordering::Relaxed);
                 true
             }
             None => false,

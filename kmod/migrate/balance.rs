@@ -93,6 +93,7 @@ struct Sample {
     tgid: u32,
     start_ns: u64,
     runtime_ns: u64,
+    switches: u64,
     at_ns: u64,
 }
 
@@ -292,7 +293,7 @@ impl Balancer {
             if p.exiting || p.nr_threads != 1 || &p.comm[..10] == b"roam-adopt" {
                 continue;
             }
-            let _ = samples.push(Sample { tgid: p.tgid, start_ns: p.start_ns, runtime_ns: p.runtime_ns, at_ns: now_ns }, GFP_KERNEL);
+            let _ = samples.push(Sample { tgid: p.tgid, start_ns: p.start_ns, runtime_ns: p.runtime_ns, switches: p.switches, at_ns: now_ns }, GFP_KERNEL);
             let prev = st.samples.iter().find(|s| s.tgid == p.tgid && s.start_ns == p.start_ns).copied();
             let Some(prev) = prev else { continue };
             let dt = now_ns.saturating_sub(prev.at_ns);
@@ -301,9 +302,12 @@ impl Balancer {
             }
             // Per mille of one CPU, and at least 1 if the process ran at
             // all: a process that wakes briefly now and then is still one
-            // that will be switched in to take its move.
+            // that will be switched in to take its move. Its context
+            // switches show it ran even where the CPU time, counted in
+            // jiffies without a usable TSC, did not move.
             let ran = p.runtime_ns.saturating_sub(prev.runtime_ns);
-            let share = (ran.saturating_mul(1000) / dt).clamp(u64::from(ran > 0), 1000) as u32;
+            let woke = p.switches != prev.switches;
+            let share = (ran.saturating_mul(1000) / dt).clamp(u64::from(ran > 0 || woke), 1000) as u32;
             let age_ms = (now_ns.saturating_sub(p.start_ns) / 1_000_000).min(u32::MAX as u64) as u32;
             let Some(profile) = mover.profile(p.tgid) else { continue };
             if profile.deputy || profile.moving || (lstay && !profile.guest) {

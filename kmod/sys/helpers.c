@@ -498,6 +498,7 @@ void roam_fill_proc(struct roam_proc *o, struct task_struct *p)
 	o->nr_threads = get_nr_threads(p);
 	o->start_ns = p->start_time;
 	o->runtime_ns = p->se.sum_exec_runtime;
+	o->switches = READ_ONCE(p->nvcsw) + READ_ONCE(p->nivcsw);
 	o->rss_pages = 0;
 	task_lock(p);
 	mm = p->mm;

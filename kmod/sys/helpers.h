@@ -21,6 +21,7 @@ struct roam_proc {
 	u32 nr_threads;
 	u64 start_ns;
 	u64 runtime_ns;
+	u64 switches;
 	u64 rss_pages;
 	u32 flags;
 	char comm[16];

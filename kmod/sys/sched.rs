@@ -16,6 +16,7 @@ struct RawProc {
     nr_threads: u32,
     start_ns: u64,
     runtime_ns: u64,
+    switches: u64,
     rss_pages: u64,
     flags: u32,
     comm: [u8; 16],
@@ -39,6 +40,10 @@ pub(crate) struct Proc {
     pub(crate) start_ns: u64,
     /// CPU time used so far (ns).
     pub(crate) runtime_ns: u64,
+    /// Context switches (voluntary and not) so far: evidence that it ran
+    /// where the scheduler clock is too coarse to show it (a guest
+    /// without a usable TSC counts CPU time in jiffies).
+    pub(crate) switches: u64,
     /// Resident memory (bytes).
     pub(crate) rss: u64,
     pub(crate) exiting: bool,
@@ -59,6 +64,7 @@ pub(crate) fn processes(max: usize) -> Result<KVec<Proc>> {
                 nr_threads: r.nr_threads,
                 start_ns: r.start_ns,
                 runtime_ns: r.runtime_ns,
+                switches: r.switches,
                 rss: r.rss_pages.saturating_mul(4096),
                 exiting: r.flags & 1 != 0,
                 comm: r.comm,

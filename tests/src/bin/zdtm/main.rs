@@ -63,9 +63,13 @@
 //! Defects not fixed yet are listed by `zdtm list-known` (runnable by
 //! name, not in the cluster suite until they pass): none at present.
 
+mod events;
+mod files;
 mod identity;
 mod interrupt;
 mod iovec;
+mod memory;
+mod procstate;
 mod rounds;
 mod sockets;
 mod timers;
@@ -76,28 +80,51 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 static TERM: AtomicBool = AtomicBool::new(false);
 const PAGE: usize = 4096;
 /// A test: its name and its setup, which returns its check.
-type Test = (&'static str, fn() -> Check);
-
-const TESTS: &[Test] = &[
-    ("mprotect", mprotect_anon),
-    ("mprotect_file", mprotect_file),
-    ("sigpending", sigpending),
-    ("monotonic", monotonic),
-    ("timers", timers::timers),
-    ("cputimers", timers::cputimers),
-    ("identity", identity::identity),
-    ("iovec", iovec::iovec),
-    ("sockets", sockets::sockets),
-    ("interrupt", interrupt::interrupt),
-];
-/// Tests that keep the CPU busy while they wait, instead of sleeping.
-const BUSY: &[&str] = &["cputimers"];
-/// Tests that look at something each time round the wait loop (every
+pub(crate) type Test = (&'static str, fn() -> Check);
+/// A test that looks at something each time round the wait loop (every
 /// 10 ms; the argument counts the rounds).
-const TICKS: &[(&str, fn(u64))] = &[("identity", identity::tick), ("iovec", iovec::tick), ("sockets", sockets::tick), ("interrupt", interrupt::tick)];
-/// Tests of defects not fixed yet: runnable by name, not in `list` (so
-/// not in the cluster suite); `zdtm list-known` names them.
-const KNOWN: &[Test] = &[];
+pub(crate) type Tick = (&'static str, fn(u64));
+
+/// The tests of one module of the suite.
+pub(crate) struct Group {
+    pub(crate) tests: &'static [Test],
+    /// Tests that keep the CPU busy while they wait, instead of sleeping.
+    pub(crate) busy: &'static [&'static str],
+    pub(crate) ticks: &'static [Tick],
+    /// Tests of defects not fixed yet: runnable by name, not in `list` (so
+    /// not in the cluster suite); `zdtm list-known` names them.
+    pub(crate) known: &'static [Test],
+}
+
+/// The tests defined in this file and in the older modules.
+const CORE: Group = Group {
+    tests: &[
+        ("mprotect", mprotect_anon),
+        ("mprotect_file", mprotect_file),
+        ("sigpending", sigpending),
+        ("monotonic", monotonic),
+        ("timers", timers::timers),
+        ("cputimers", timers::cputimers),
+        ("identity", identity::identity),
+        ("iovec", iovec::iovec),
+        ("sockets", sockets::sockets),
+        ("interrupt", interrupt::interrupt),
+    ],
+    busy: &["cputimers"],
+    ticks: &[("identity", identity::tick), ("iovec", iovec::tick), ("sockets", sockets::tick), ("interrupt", interrupt::tick)],
+    known: &[],
+};
+
+/// Every module's tests, in the order `list` prints them.
+const GROUPS: &[&Group] = &[&CORE, &procstate::GROUP, &memory::GROUP, &files::GROUP, &events::GROUP];
+
+fn tests() -> impl Iterator<Item = &'static Test> {
+    GROUPS.iter().flat_map(|g| g.tests.iter())
+}
+
+fn known() -> impl Iterator<Item = &'static Test> {
+    GROUPS.iter().flat_map(|g| g.known.iter())
+}
 
 /// The largest backward step of CLOCK_MONOTONIC and CLOCK_BOOTTIME seen
 /// between two samples of the waiting loop (ns).
@@ -115,12 +142,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map(String::as_str).unwrap_or("");
     if name == "list" || name == "list-known" {
-        for (n, _) in if name == "list" { TESTS } else { KNOWN } {
+        let names: Vec<&str> = if name == "list" { tests().map(|t| t.0).collect() } else { known().map(|t| t.0).collect() };
+        for n in names {
             println!("{n}");
         }
         return;
     }
-    let Some((name, setup)) = TESTS.iter().chain(KNOWN).find(|(n, _)| *n == name) else {
+    let Some((name, setup)) = tests().chain(known()).find(|(n, _)| *n == name) else {
         eprintln!("usage: zdtm NAME | list");
         std::process::exit(2);
     };
@@ -140,10 +168,10 @@ fn main() {
             eprintln!("zdtm {name}: no SIGTERM within 600 s");
             std::process::exit(3);
         }
-        if let Some((_, tick)) = TICKS.iter().find(|(n, _)| n == name) {
+        if let Some((_, tick)) = GROUPS.iter().flat_map(|g| g.ticks.iter()).find(|(n, _)| n == name) {
             tick(waited_ms / 10);
         }
-        if BUSY.contains(name) {
+        if GROUPS.iter().any(|g| g.busy.contains(name)) {
             timers::spin_ms(10);
         } else {
             sleep_ms(10);
