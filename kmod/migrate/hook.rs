@@ -18,7 +18,7 @@ use super::deputy::{MAGIC_RET, MAGIC_SIG};
 use super::Mover;
 use crate::fwd;
 use crate::sys::uctx;
-use super::vectored;
+use super::{filemap, vectored};
 use crate::syscalls::{self, Disposition};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc};
@@ -205,6 +205,20 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             regs.ax = (-ENOMEM_) as u64 as _;
             let Some(me) = MOVER.get() else { return };
             let _ = crate::sys::taskwork::queue_current(move || me.forward_vectored(nr, args), GFP_ATOMIC);
+            return;
+        }
+        // A file mapping: a private one is copied from home where the
+        // process runs; others are made at home.
+        filemap::NR_MMAP if regs.r10 as u64 & filemap::MAP_ANONYMOUS == 0 => {
+            if !filemap::copies(regs.r10 as u64) {
+                bring_home(regs, nr);
+                return;
+            }
+            let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = (-ENOMEM_) as u64 as _;
+            let Some(me) = MOVER.get() else { return };
+            let _ = crate::sys::taskwork::queue_current(move || me.map_home_file(args), GFP_ATOMIC);
             return;
         }
         NR_TIMER_CREATE if regs.si != 0 && crate::sys::timers::sigevent_notify(regs.si as u64).is_none_or(|n| n & 4 != 0) => {

@@ -19,6 +19,7 @@
 //! | taken over by a new stub (or, coming home, by the deputy) | `adopt.rs` |
 //! | the home side of a process away: forwarded calls, signals, exit | `deputy.rs` |
 //! | the guest side: forwarding a call, going home | `remote.rs` |
+//! | calls a guest makes at home in another form: vectored I/O, private file mappings | `vectored.rs`, `filemap.rs` |
 //! | the system-call hook that sends each call where it runs | `hook.rs` |
 //! | who is where | `registry.rs` |
 //! | what happened (`/sys/kernel/roam/events`) | `events.rs` |
@@ -58,6 +59,7 @@ mod controls;
 mod deputy;
 mod eligibility;
 mod events;
+mod filemap;
 mod frames;
 mod hook;
 mod incoming;

@@ -160,6 +160,31 @@ pub(crate) fn map_anon(addr: u64, len: u64, prot: u32, growsdown: bool) -> Resul
     Ok(r as u64)
 }
 
+/// Maps `len` bytes of private anonymous memory with protection `prot`
+/// in the current mm, as `mmap` would with the caller's `flags` (placement
+/// and reservation bits such as `MAP_FIXED`, `MAP_FIXED_NOREPLACE`,
+/// `MAP_32BIT`, `MAP_NORESERVE`, `MAP_POPULATE`; the mapping type and
+/// `MAP_ANONYMOUS` are set here). `addr` is the hint or the fixed address.
+/// Returns the address, or the errno `mmap` would give.
+pub(crate) fn map_private_anon(addr: u64, len: u64, prot: u32, flags: u32) -> core::result::Result<u64, i64> {
+    let keep = bindings::MAP_FIXED
+        | bindings::MAP_FIXED_NOREPLACE
+        | bindings::MAP_32BIT
+        | bindings::MAP_NORESERVE
+        | bindings::MAP_POPULATE
+        | bindings::MAP_LOCKED
+        | bindings::MAP_STACK
+        | bindings::MAP_GROWSDOWN;
+    let flags = (flags & keep) | bindings::MAP_PRIVATE | bindings::MAP_ANONYMOUS;
+    // SAFETY: `vm_mmap` with no file maps into the current mm, taking its
+    // own locks; every argument is a plain value it checks.
+    let r = unsafe { bindings::vm_mmap(core::ptr::null_mut(), addr as _, len as _, prot as _, flags as _, 0) } as i64;
+    if (-4095..0).contains(&r) {
+        return Err(r);
+    }
+    Ok(r as u64)
+}
+
 /// Unmaps `[addr, addr + len)` of the current mm.
 pub(crate) fn unmap(addr: u64, len: u64) -> Result {
     // SAFETY: `vm_munmap` acts on the current mm and takes its own locks.
@@ -189,6 +214,21 @@ pub(crate) fn read_forced(addr: u64, buf: &mut [u8]) -> usize {
     // and writes at most `len` bytes into `buf`, which has room for them.
     let n = unsafe { bindings::access_process_vm(bindings::get_current(), addr as _, buf.as_mut_ptr().cast(), len, flags as _) };
     usize::try_from(n).unwrap_or(0).min(buf.len())
+}
+
+/// Copies `data` into the current task's private memory at `addr` whatever
+/// its protection, as ptrace writes it (`FOLL_FORCE`: a read-only or
+/// `PROT_NONE` private page gets its own copy). Returns whether every byte
+/// was written.
+pub(crate) fn write_forced(addr: u64, data: &[u8]) -> bool {
+    let Ok(len) = i32::try_from(data.len()) else { return false };
+    let flags = bindings::FOLL_FORCE | bindings::FOLL_WRITE;
+    // SAFETY: `get_current` is the running task, valid for the call;
+    // `access_process_vm` takes its own reference on the mm and its lock,
+    // and with `FOLL_WRITE` only reads `len` bytes from `data`, which has
+    // them (the pointer is cast to mutable for its signature only).
+    let n = unsafe { bindings::access_process_vm(bindings::get_current(), addr as _, data.as_ptr().cast_mut().cast(), len, flags as _) };
+    n == len
 }
 
 /// Copies `data` to user memory at `addr`.

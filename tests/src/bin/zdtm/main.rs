@@ -64,6 +64,7 @@
 //! name, not in the cluster suite until they pass): none at present.
 
 mod events;
+mod filemap;
 mod files;
 mod identity;
 mod interrupt;
@@ -116,7 +117,7 @@ const CORE: Group = Group {
 };
 
 /// Every module's tests, in the order `list` prints them.
-const GROUPS: &[&Group] = &[&CORE, &procstate::GROUP, &memory::GROUP, &files::GROUP, &events::GROUP];
+const GROUPS: &[&Group] = &[&CORE, &procstate::GROUP, &memory::GROUP, &files::GROUP, &events::GROUP, &filemap::GROUP];
 
 fn tests() -> impl Iterator<Item = &'static Test> {
     GROUPS.iter().flat_map(|g| g.tests.iter())
