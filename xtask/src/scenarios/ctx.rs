@@ -151,6 +151,24 @@ impl Ctx<'_> {
         self.sh(node, &format!("roamctl where {pid}")).map(|o| o.text.trim().to_string()).unwrap_or_default()
     }
 
+    /// The task a move's `roamctl migrate` output names ("remote pid N"),
+    /// if it is alive on `node` under the name `comm` (the remote's own
+    /// `/proc`, not roam's bookkeeping).
+    pub(super) fn remote_task(&mut self, node: u32, moved: &str, comm: &str) -> Option<u32> {
+        let p: u32 = moved.split("remote pid ").nth(1)?.split(')').next()?.parse().ok()?;
+        let c = self.sh(node, &format!("cat /proc/{p}/comm")).ok()?;
+        (c.rc == 0 && c.text.trim() == comm).then_some(p)
+    }
+
+    /// The CPU time (user + system, in clock ticks) of `pid` on `node`, from
+    /// its `/proc` there.
+    pub(super) fn cpu_ticks(&mut self, node: u32, pid: u32) -> Option<u64> {
+        let o = self.sh(node, &format!("cat /proc/{pid}/stat")).ok()?;
+        let rest = o.text.rsplit_once(") ")?.1;
+        let f: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
+        (f.len() == 2).then(|| f[0] + f[1])
+    }
+
     pub(super) fn guests(&mut self, node: u32) -> String {
         self.sh(node, "cat /sys/kernel/roam/guests").map(|o| o.text).unwrap_or_default()
     }
@@ -160,10 +178,23 @@ impl Ctx<'_> {
         self.wait(Duration::from_secs(45), |c| c.guests(node).trim().is_empty()).is_some()
     }
 
-    pub(super) fn check_no_guests(&mut self, name: String, node: u32) {
-        let ok = self.no_guests(node);
+    /// Checks that `node` keeps nothing of a process that was moved there
+    /// (`moved`: what `roamctl migrate` printed): roam lists no guest, and
+    /// the node's own process table has neither the task it ran as (the
+    /// remote pid the move named) nor any adoption stub.
+    pub(super) fn check_no_guests(&mut self, name: String, node: u32, moved: &str) {
+        let listed = self.no_guests(node);
         let g = self.guests(node);
-        self.check(name, ok, g);
+        let remote: Option<u32> = moved.split("remote pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok());
+        let mut left = String::new();
+        let gone = self
+            .wait(Duration::from_secs(20), |c| {
+                let task = remote.map(|p| format!("/proc/{p}/comm")).unwrap_or_else(|| "/nonexistent".into());
+                left = c.sh(node, &format!("cat {task} 2>/dev/null; grep -l roam-adopt /proc/[0-9]*/comm 2>/dev/null")).map(|o| o.text).unwrap_or_else(|e| e.to_string());
+                left.trim().is_empty()
+            })
+            .is_some();
+        self.check(name, remote.is_some() && listed && gone, format!("remote pid {remote:?}; roam's guests: {g:?}; left in the process table: {left:?}"));
     }
 
     /// Writes the cluster's key and cluster file `toml` to `node` and

@@ -44,7 +44,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
         st == Some(0) && reference.rc == 0 && out.trim() == reference.text.trim() && out.starts_with("checksum "),
         format!("status {st:?}\nmigrated: {out}\nreference: {}", reference.text),
     );
-    c.check_no_guests("migrate: nothing is left on node 2 after it ended".into(), 2);
+    c.check_no_guests("migrate: nothing is left on node 2 after it ended (roam's list, its process table)".into(), 2, &m.text);
 
     // getpid/getppid unchanged; the exit status reaches the parent.
     let pid = c.start(1, "spin", &format!("{W} spin 3"))?;
@@ -92,21 +92,39 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
         format!("{}\nstatus {st:?}, output {out:?}\nnode 2 events:\n{ev2}", m.text),
     );
 
-    // A pipe between two processes, each migrated to another node.
-    let _ = c.sh(1, "rm -f /tmp/pc.st /tmp/pc.out; setsid sh -c '$0 produce 5000 | $0 consume > /tmp/pc.out 2>&1; echo $? > /tmp/pc.st' /usr/lib/roam/tests/migrate_work > /dev/null 2>&1 < /dev/null &");
-    std::thread::sleep(Duration::from_millis(300));
-    let pids = c.sh(1, "ps -o pid,args | grep 'migrate_work [pc][ro][on][ds]u' | grep -v 'sh -c' | awk '{print $1}'").map(|o| o.text).unwrap_or_default();
-    let pids: Vec<u32> = pids.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    // A pipe between two processes, each migrated to another node while
+    // the stream flows: both moves succeed, each end runs on its node
+    // (its task in the remote's own /proc, using CPU time there), the
+    // stream is not over when both have moved, and the consumer gets
+    // every line once, in order.
+    let _ = c.sh(1, "rm -f /tmp/pc.st /tmp/pc.out; setsid sh -c '$0 produce 10000 | $0 consume > /tmp/pc.out 2>&1; echo $? > /tmp/pc.st' /usr/lib/roam/tests/migrate_work > /dev/null 2>&1 < /dev/null &");
+    let mut pids: Vec<u32> = Vec::new();
+    c.wait(Duration::from_secs(10), |c| {
+        let o = c.sh(1, "ps -o pid,args | grep 'migrate_work [pc][ro][on][ds]u' | grep -v 'sh -c' | awk '{print $1}'").map(|o| o.text).unwrap_or_default();
+        pids = o.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        pids.len() == 2
+    });
     let (mp, mc) = match pids.as_slice() {
         [p, q] => (c.migrate(1, *p, "2"), c.migrate(1, *q, "3")),
         _ => (Output { rc: -1, text: format!("pids {pids:?}") }, Output { rc: -1, text: String::new() }),
     };
+    let mid_stream = c.sh(1, "cat /tmp/pc.st 2>/dev/null").map(|o| o.text.trim().is_empty()).unwrap_or(false);
+    let (rp, rc) = (c.remote_task(2, &mp.text, "migrate_work"), c.remote_task(3, &mc.text, "migrate_work"));
+    // CPU time accrues on the remotes.
+    let t0 = (rp.and_then(|p| c.cpu_ticks(2, p)), rc.and_then(|p| c.cpu_ticks(3, p)));
+    std::thread::sleep(Duration::from_millis(1000));
+    let t1 = (rp.and_then(|p| c.cpu_ticks(2, p)), rc.and_then(|p| c.cpu_ticks(3, p)));
+    let grew = |a: Option<u64>, b: Option<u64>| matches!((a, b), (Some(a), Some(b)) if b > a);
+    let (gp, gc) = (grew(t0.0, t1.0), grew(t0.1, t1.1));
     let st = c.status(1, "pc", long);
     let out = c.output(1, "pc");
     c.check(
-        "migrate: producer | consumer, each migrated mid-stream, loses and duplicates nothing".into(),
-        st == Some(0) && out.trim() == "consumed 5000 ok",
-        format!("{}{}status {st:?}, output {out:?}", mp.text, mc.text),
+        "migrate: producer | consumer, each migrated mid-stream (running and using CPU on nodes 2 and 3), loses and duplicates nothing".into(),
+        mp.rc == 0 && mc.rc == 0 && mid_stream && rp.is_some() && rc.is_some() && gp && gc && st == Some(0) && out.trim() == "consumed 10000 ok",
+        format!(
+            "{}{}mid-stream after both moves: {mid_stream}; remote tasks {rp:?} on 2, {rc:?} on 3; CPU ticks there {t0:?} then {t1:?}; status {st:?}, output {out:?}",
+            mp.text, mc.text
+        ),
     );
 
     // fork and exec from a migrated process (it comes home to fork).
@@ -128,7 +146,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     let m = c.migrate(1, pid, "4");
     let st = c.status(1, "ec", long);
     c.check("migrate: an exit on the remote reaches the parent at home as status 42".into(), m.rc == 0 && st == Some(42), format!("{}\nstatus {st:?}", m.text));
-    c.check_no_guests("migrate: and node 4 keeps no trace of it".into(), 4);
+    c.check_no_guests("migrate: and node 4 keeps no trace of it".into(), 4, &m.text);
 
     // Memory: 256 MiB with a pattern, a SIGUSR1 handler running remotely.
     let pid = c.start(1, "fill", &format!("{W} fill {mb} 900"))?;
@@ -160,7 +178,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
             format!("{}\nstatus {st:?}", m.text),
         );
         let d: u32 = dest.parse().unwrap_or(2);
-        c.check_no_guests(format!("migrate: node {dest} keeps no trace of it"), d);
+        c.check_no_guests(format!("migrate: node {dest} keeps no trace of it"), d, &m.text);
     }
 
     // SIGSTOP / SIGCONT sent at home stop and continue the remote.
@@ -198,6 +216,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
         m2.rc == 0 && w2.starts_with("node 2") && m3.rc == 0 && w3.starts_with("node 3") && left2,
         format!("{}{w2}\n{}{w3}\nnode 2 guests: {g2}", m2.text, m3.text),
     );
+    c.check_no_guests("migrate: node 2's process table keeps nothing of it either".into(), 2, &m2.text);
     let ps = c.sh(3, "roamctl ps").map(|o| o.text).unwrap_or_default();
     c.check("migrate: roamctl ps on node 3 lists it as a guest from node 1".into(), ps.lines().any(|l| l.contains("guest") && l.contains("migrate_work")), ps);
     let mh = c.migrate(1, pid, "home");
@@ -209,6 +228,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
         mh.rc == 0 && wh == "home" && gone3,
         format!("{}{wh}\nnode 3 guests: {g3}", mh.text),
     );
+    c.check_no_guests("migrate: node 3's process table keeps nothing of it either".into(), 3, &m3.text);
     let _ = c.sh(1, &format!("kill -KILL {pid}"));
     let _ = c.status(1, "hop", Duration::from_secs(30));
 
@@ -232,19 +252,37 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     c.wait(Duration::from_secs(180), |c| {
         c.sh(1, &format!("grep VmRSS /proc/{pid}/status")).map(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 150 * 1024).unwrap_or(false)
     });
+    // Killed once node 1 has sent 16 MiB more than before the move (of
+    // the 160 MiB it must send): the transfer is under way.
+    let sent0 = c.stats(1).get("bytes_sent").copied().unwrap_or(0);
     let _ = c.start(1, "mig", &format!("roamctl migrate {pid} 4"))?;
-    std::thread::sleep(Duration::from_millis(700));
+    let mut sent = 0;
+    let under_way = c.wait(Duration::from_secs(60), |c| {
+        sent = c.stats(1).get("bytes_sent").copied().unwrap_or(0).saturating_sub(sent0);
+        sent >= 16 << 20
+    });
     c.cl.kill_node(4);
     let mst = c.status(1, "mig", Duration::from_secs(90));
     let wh = c.where_is(1, pid);
+    let ev = c.sh(1, "cat /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
+    let failed = ev.lines().rev().find(|l| l.contains(&format!(" pid={pid} ")) && l.contains(" to=4 ")).unwrap_or("").to_string();
     let _ = c.sh(1, &format!("kill -USR1 {pid}"));
     let st = c.status(1, "big", long);
     let out = c.output(1, "big");
     let mout = c.output(1, "mig");
     c.check(
-        "migrate: the destination killed mid-transfer; the process goes on at home with its memory intact".into(),
-        mst.is_some() && mst != Some(0) && wh == "home" && st == Some(0) && out.contains("0 bad"),
-        format!("migrate status {mst:?}: {mout}\nwhere: {wh}\nstatus {st:?}, output {out:?}"),
+        "migrate: the destination killed mid-transfer (16 MiB of 160 sent); the move fails with its reason and the process goes on at home with its memory intact".into(),
+        under_way.is_some()
+            && sent < 160 << 20
+            && mst.is_some()
+            && mst != Some(0)
+            && !mout.trim().is_empty()
+            && !failed.is_empty()
+            && !failed.contains("result=ok")
+            && wh == "home"
+            && st == Some(0)
+            && out.contains("0 bad"),
+        format!("sent {sent} bytes before the kill; migrate status {mst:?}: {mout}\nevent: {failed}\nwhere: {wh}\nstatus {st:?}, output {out:?}"),
     );
     c.cl.restart_node(4)?;
     let back = c.reconfigure(4, toml)?;

@@ -190,5 +190,13 @@ pub(super) fn reload(c: &mut Ctx, all: &[u32]) -> Result<()> {
     let o = c.apply(1)?;
     let back = o.rc == 0 && c.wait(Duration::from_secs(30), |c| c.all_see_all(all)).is_some();
     c.check("reload: node 1 rejoins after the reload".into(), back, o.text);
+    // Node 3 hosted guests all along: it unloads cleanly too, with none
+    // left.
+    let g = c.guests(3);
+    let o = c.sh(3, "rmmod roam && insmod /lib/modules/roam.ko")?;
+    c.check("reload: node 3, which hosted guests, unloads and reloads roam.ko".into(), g.trim().is_empty() && o.rc == 0, format!("guests before: {g:?}\n{}", o.text));
+    let o = c.apply(3)?;
+    let back = o.rc == 0 && c.wait(Duration::from_secs(30), |c| c.all_see_all(all)).is_some();
+    c.check("reload: node 3 rejoins after the reload".into(), back, o.text);
     Ok(())
 }
