@@ -27,11 +27,8 @@ use crate::sys::task::TaskRef;
 use crate::sys::taskwork::ModuleRef;
 use crate::image::CpuTimes;
 use crate::sys::{time, timers, uctx, umem};
-use crate::syscalls;
-use crate::wire::MsgType;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
-    alloc::KVVec,
     new_condvar, new_mutex,
     prelude::*,
     sync::{Arc, CondVar, Mutex},
@@ -42,16 +39,18 @@ pub(super) const MAGIC_RET: i64 = 0x524f_0001;
 /// The deputy signal gate (saved rax in rdi, saved rip in rsi, signal in r10).
 pub(super) const MAGIC_SIG: i64 = 0x524f_0002;
 /// Deputy scratch layout: trampoline, gate, stack, then buffers.
-const CALL_OFF: u64 = 0;
+pub(super) const CALL_OFF: u64 = 0;
 const GATE_OFF: u64 = 64;
 const STACK_TOP: u64 = 64 * 1024;
-const DATA_OFF: u64 = 64 * 1024;
-const DEPUTY_SCRATCH_LEN: u64 = 384 * 1024;
+pub(super) const DATA_OFF: u64 = 64 * 1024;
+pub(super) const DEPUTY_SCRATCH_LEN: u64 = 384 * 1024;
 const NR_EXIT_GROUP: u64 = 231;
+const NR_GETPID: u64 = 39;
+const SIGSTOP: u32 = 19;
 /// The signal a deputy sends itself to interrupt the call it makes for
 /// its remote (SIGRTMAX: queued, so a real one sent meanwhile is not
 /// merged with it and still reaches the remote).
-const INTERRUPT_SIG: u32 = 64;
+pub(super) const INTERRUPT_SIG: u32 = 64;
 /// Most events kept for one process before its deputy registers (a
 /// confirmation, a call, an exit: a few are all a real remote sends).
 const MAX_EARLY: usize = 8;
@@ -108,16 +107,19 @@ pub(super) struct DeputyEvents {
     pub(super) chore_next: usize,
     /// A chore is being made natively.
     pub(super) chore_running: bool,
+    /// It went to user mode only to stop there (a `SIGSTOP` for the
+    /// process): what comes back through its gates is not a call's end.
+    pub(super) pausing: bool,
 }
 
 /// A forwarded call the deputy is making in user mode.
 pub(super) struct Inflight {
-    id: u32,
-    plans: [fwd::Plan; 6],
+    pub(super) id: u32,
+    pub(super) plans: [fwd::Plan; 6],
     /// Where each argument's buffer is in the scratch area.
-    addrs: [u64; 6],
+    pub(super) addrs: [u64; 6],
     /// Each sized buffer's capacity (its length word, capped).
-    caps: [usize; 6],
+    pub(super) caps: [usize; 6],
 }
 
 /// An event that arrived before its deputy registered.
@@ -331,7 +333,7 @@ impl Mover {
     }
 
     /// Gates the signals and starts serving, once the chores are done.
-    fn deputy_start(self: &Arc<Self>, d: &Arc<Deputy>) {
+    pub(super) fn deputy_start(self: &Arc<Self>, d: &Arc<Deputy>) {
         self.drop_timer_signals(d);
         uctx::gate_all_signals(d.scratch + GATE_OFF);
         pr_info!("pid {} runs on node {}; its deputy stays here\n", d.tgid, d.node.load(Ordering::Relaxed));
@@ -340,7 +342,7 @@ impl Mover {
 
     /// Sets the deputy up to make its next chore on the return to user
     /// mode; false if there is none left.
-    fn next_chore(self: &Arc<Self>, d: &Arc<Deputy>) -> bool {
+    pub(super) fn next_chore(self: &Arc<Self>, d: &Arc<Deputy>) -> bool {
         let next = {
             let mut ev = d.ev.lock();
             let next = ev.chores.get(ev.chore_next).copied();
@@ -389,9 +391,54 @@ impl Mover {
         self.reg.lock().drop_deputy(tgid);
     }
 
+    /// The process was sent `SIGSTOP` (passed on to its remote, which
+    /// stops): the deputy stops too, as the process would have at home, so
+    /// that its parent's `waitpid(WUNTRACED)` and `SIGCHLD` see the stop,
+    /// and a `SIGCONT` its `WCONTINUED`. The kernel makes a job-control
+    /// stop only on the way to user mode, so the deputy goes there with
+    /// `SIGSTOP` queued again and a harmless `getpid` to make; it comes
+    /// back through a gate (the `SIGCONT` that ended the stop, or the
+    /// call's end) and serves again (`after_native`). Killed while
+    /// stopped, it never comes back: [`Mover::sweep_deputies`] ends its
+    /// remote.
+    fn stop_at_home(self: &Arc<Self>, d: &Arc<Deputy>) {
+        if let Ok(t) = TaskRef::find(d.tgid) {
+            t.signal(SIGSTOP);
+        }
+        d.ev.lock().pausing = true;
+        d.native.store(true, Ordering::Release);
+        self.enter_call(d, NR_GETPID, [0; 6]);
+    }
+
+    /// Every tick of the balancer thread: deputies whose task is gone or
+    /// exiting without having ended their remote (killed while stopped at
+    /// home, where no call of theirs was in flight to notice) have their
+    /// remote ended and are forgotten, with their hook slot and module
+    /// reference.
+    pub(super) fn sweep_deputies(&self) {
+        let list: KVec<(u32, u32, u64)> = {
+            let reg = self.reg.lock();
+            let mut v = KVec::new();
+            for d in reg.deputies.iter() {
+                let _ = v.push((d.tgid, d.node.load(Ordering::Relaxed), d.token), GFP_KERNEL);
+            }
+            v
+        };
+        for (tgid, node, token) in list {
+            let alive = TaskRef::find(tgid).map(|t| t.tgid() == tgid && !t.is_exiting()).unwrap_or(false);
+            if alive {
+                continue;
+            }
+            pr_info!("pid {}: ended at home while away on node {}; ending it there\n", tgid, node);
+            let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: SIGKILL, token });
+            self.unhook(tgid);
+            self.reg.lock().drop_deputy(tgid);
+        }
+    }
+
     /// Points the task's registers at the call trampoline for system call
     /// `nr` with `args`.
-    fn enter_call(&self, d: &Deputy, nr: u64, args: [u64; 6]) {
+    pub(super) fn enter_call(&self, d: &Deputy, nr: u64, args: [u64; 6]) {
         let entry = d.scratch + CALL_OFF;
         let stack = d.scratch + STACK_TOP;
         uctx::with_pt_regs(|r| {
@@ -414,19 +461,24 @@ impl Mover {
     /// The deputy's work in the kernel: until there is a call to make
     /// natively (then it returns with the registers set up for it), or the
     /// process ends or comes home.
-    fn deputy_serve(self: &Arc<Self>, d: &Arc<Deputy>) {
+    pub(super) fn deputy_serve(self: &Arc<Self>, d: &Arc<Deputy>) {
         let tgid = d.tgid;
         let outcome = loop {
             if uctx::fatal_signal_pending() {
                 let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL, token: d.token });
                 break None;
             }
+            let mut stop = false;
             while let Some(sig) = uctx::dequeue_signal() {
                 // An interrupt request that came after its call ended.
                 if sig == INTERRUPT_SIG && d.interrupting.swap(false, Ordering::AcqRel) {
                     continue;
                 }
                 let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig, token: d.token });
+                stop |= sig == SIGSTOP;
+            }
+            if stop {
+                return self.stop_at_home(d);
             }
             let (exit, arriving, call) = {
                 let mut ev = d.ev.lock();
@@ -486,176 +538,6 @@ impl Mover {
             uctx::ungate_signals();
             replay_exit(tgid, status);
         }
-    }
-
-    /// Sets the deputy up to make the forwarded call in `payload` natively
-    /// on its return to user mode. False if the call was answered at once
-    /// (malformed, or its buffers did not fit).
-    fn start_native(self: &Arc<Self>, d: &Arc<Deputy>, payload: &[u8]) -> bool {
-        let Ok(call) = fwd::decode_call(payload) else { return false };
-        let node = d.node.load(Ordering::Relaxed);
-        let info = syscalls::lookup(call.nr as u64);
-        // Only what this node's own table forwards is made here: a peer
-        // cannot make the deputy run any other call.
-        let forwarded = matches!(info.disposition, syscalls::Disposition::Forward);
-        let answer = |me: &Self, result: i64| {
-            let mut b = [0u8; fwd::RET_HEAD];
-            if let Ok(n) = fwd::encode_ret(call.id, result, &[], &mut b) {
-                let _ = me.send(node, MsgType::Ret, d.tgid, &b[..n]);
-            }
-        };
-        if !forwarded {
-            answer(self, -38); // ENOSYS
-            return false;
-        }
-        let Ok((plans, mut args)) = fwd::plan(&info, &call.args) else {
-            answer(self, -38); // ENOSYS
-            return false;
-        };
-        // Lay the buffers out in the scratch data area and copy inputs in.
-        let mut addrs = [0u64; 6];
-        let mut at = d.scratch + DATA_OFF;
-        let end = d.scratch + DEPUTY_SCRATCH_LEN;
-        for i in 0..6 {
-            let need = plans[i].scratch() as u64;
-            if need == 0 {
-                continue;
-            }
-            at = (at + 15) & !15;
-            if at + need > end {
-                answer(self, -7); // E2BIG
-                return false;
-            }
-            addrs[i] = at;
-            args[i] = at;
-            if plans[i].is_in() {
-                if let Some(seg) = call.segs.get(i as u8) {
-                    // No more than the argument's room: a longer input is a
-                    // malformed call, not one to spill into the next buffer.
-                    if seg.data.len() as u64 > need {
-                        answer(self, -22); // EINVAL
-                        return false;
-                    }
-                    if umem::write(at, seg.data).is_err() {
-                        answer(self, -14); // EFAULT
-                        return false;
-                    }
-                }
-            }
-            at += need;
-        }
-        // A sized buffer's length word says how much the call may write:
-        // no more than the buffer's room here.
-        let mut caps = [0usize; 6];
-        for i in 0..6 {
-            let fwd::Plan::Sized { max, lenp } = plans[i] else { continue };
-            let Some(&lp) = addrs.get(lenp as usize) else { continue };
-            // The length word as the call brought it (already in place).
-            let Some(w) = call.segs.get(lenp).and_then(|s| <[u8; 4]>::try_from(s.data).ok()) else { continue };
-            if addrs[i] == 0 || lp == 0 {
-                continue;
-            }
-            let v = u32::from_le_bytes(w);
-            caps[i] = fwd::sized_cap(v, max);
-            if (v as i32) >= 0 && v as usize > max && umem::write(lp, &(max as u32).to_le_bytes()).is_err() {
-                answer(self, -14); // EFAULT
-                return false;
-            }
-        }
-        d.ev.lock().inflight = Some(Inflight { id: call.id, plans, addrs, caps });
-        d.native.store(true, Ordering::Release);
-        self.enter_call(d, call.nr as u64, args);
-        true
-    }
-
-    /// Back from a native call (`gate` is the magic number the trampoline
-    /// or the signal gate used; `a`, `b`, `c` its registers).
-    pub(super) fn after_native(self: &Arc<Self>, gate: i64, a: u64, b: u64, c: u64) {
-        let tgid = uctx::ids().1;
-        let Some(d) = self.reg.lock().deputy(tgid) else { return };
-        d.native.store(false, Ordering::Release);
-        let chore = core::mem::take(&mut d.ev.lock().chore_running);
-        if chore {
-            if !self.next_chore(&d) {
-                self.deputy_start(&d);
-            }
-            return;
-        }
-        let node = d.node.load(Ordering::Relaxed);
-        let inflight = d.ev.lock().inflight.take();
-        let Some(inf) = inflight else {
-            self.deputy_serve(&d);
-            return;
-        };
-        let call_insn = d.scratch + CALL_OFF;
-        let result: i64 = if gate == MAGIC_RET {
-            a as i64
-        } else {
-            // A signal arrived: the remote decides what it means. The
-            // call had not run, or is to be restarted, if the interrupted
-            // ip is the `syscall` instruction itself.
-            // The gate was entered as a handler, with every signal
-            // blocked, and is left without `sigreturn`: unblock them again,
-            // or the next signal could not interrupt the next call.
-            uctx::set_blocked(0);
-            // The remote's own interrupt request is not a signal for it.
-            let requested = c as u32 == INTERRUPT_SIG && d.interrupting.swap(false, Ordering::AcqRel);
-            if !requested {
-                let _ = self.send_proc(node, ProcMsg::Signal { home_pid: tgid, sig: c as u32, token: d.token });
-            }
-            if b == call_insn {
-                -512 // ERESTARTSYS
-            } else if b == call_insn + 2 {
-                a as i64
-            } else {
-                -4 // EINTR
-            }
-        };
-        // Outputs: how many bytes of each go back (a sized buffer's from
-        // the length word the call left).
-        let mut lens = [0usize; 6];
-        let mut total = 0usize;
-        for (i, p) in inf.plans.iter().enumerate() {
-            if !p.is_out() || inf.addrs[i] == 0 {
-                continue;
-            }
-            lens[i] = match *p {
-                fwd::Plan::Sized { lenp, .. } => {
-                    let mut w = [0u8; 4];
-                    let lp = inf.addrs.get(lenp as usize).copied().unwrap_or(0);
-                    if lp == 0 || umem::read(lp, &mut w).is_err() {
-                        0
-                    } else {
-                        fwd::sized_out_len(inf.caps[i], u32::from_le_bytes(w), result)
-                    }
-                }
-                _ => fwd::out_len(p, result),
-            };
-            total += lens[i] + fwd::SEG_HEAD;
-        }
-        let mut bufs: KVec<(u8, KVVec<u8>)> = KVec::new();
-        for (i, p) in inf.plans.iter().enumerate() {
-            if !p.is_out() || inf.addrs[i] == 0 {
-                continue;
-            }
-            let n = lens[i];
-            let Ok(mut v) = KVVec::from_elem(0u8, n, GFP_KERNEL) else { continue };
-            if umem::read(inf.addrs[i], &mut v).is_ok() {
-                let _ = bufs.push((i as u8, v), GFP_KERNEL);
-            }
-        }
-        let mut segs: KVec<fwd::Segment<'_>> = KVec::new();
-        for (i, v) in bufs.iter() {
-            let _ = segs.push(fwd::Segment { arg: *i, data: v }, GFP_KERNEL);
-        }
-        if let Ok(mut out) = KVVec::from_elem(0u8, fwd::RET_HEAD + total, GFP_KERNEL) {
-            if let Ok(n) = fwd::encode_ret(inf.id, result, &segs, &mut out) {
-                let _ = self.send(node, MsgType::Ret, tgid, &out[..n]);
-            }
-        }
-        drop(segs);
-        drop(bufs);
-        self.deputy_serve(&d);
     }
 }
 

@@ -17,7 +17,7 @@
 //! | each frame handed to the role it concerns | `frames.rs` |
 //! | admitted, received and installed on the destination | `incoming.rs` |
 //! | taken over by a new stub (or, coming home, by the deputy) | `adopt.rs` |
-//! | the home side of a process away: forwarded calls, signals, exit | `deputy.rs` |
+//! | the home side of a process away: forwarded calls, signals, exit | `deputy.rs`, `native.rs` |
 //! | the guest side: forwarding a call, going home | `remote.rs` |
 //! | calls a guest makes at home in another form: vectored I/O, private file mappings | `vectored.rs`, `filemap.rs` |
 //! | the system-call hook that sends each call where it runs | `hook.rs` |
@@ -64,6 +64,7 @@ mod frames;
 mod hook;
 mod incoming;
 mod msg;
+mod native;
 mod outgoing;
 mod registry;
 mod remote;
@@ -286,6 +287,7 @@ impl Running {
         let m2 = mover.clone();
         let th = KThread::spawn(c_str!("roam-balance"), move || {
             while !crate::sys::thread::should_stop() {
+                m2.sweep_deputies();
                 m2.balancer.tick(&m2, &m2.cluster, &m2.ctl, &m2.migration);
                 let ms = m2.cluster.tun.interval_ms.load(Ordering::Relaxed).max(100);
                 crate::sys::thread::sleep_ms(ms);

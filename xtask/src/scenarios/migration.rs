@@ -181,27 +181,42 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
         c.check_no_guests(format!("migrate: node {dest} keeps no trace of it"), d, &m.text);
     }
 
-    // SIGSTOP / SIGCONT sent at home stop and continue the remote.
-    let pid = c.start(1, "stop", &format!("{W} spin 200"))?;
+    // SIGSTOP / SIGCONT sent at home stop and continue the remote, and
+    // the parent at home sees both as a shell would (waitpid with
+    // WUNTRACED | WCONTINUED), then the child's death by SIGTERM.
+    let parent = c.start(1, "stop", "/usr/lib/roam/tests/jobctl")?;
+    let mut pid = 0u32;
+    c.wait(Duration::from_secs(10), |c| {
+        pid = c.output(1, "stop").lines().find_map(|l| l.strip_prefix("child ")?.trim().parse().ok()).unwrap_or(0);
+        pid != 0
+    });
     let m = c.migrate(1, pid, "2");
     let rpid = c.where_is(1, pid).split_whitespace().nth(3).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
-    let state = |c: &mut Ctx, want: char| {
+    let state = |c: &mut Ctx, stopped: bool| {
         c.wait(Duration::from_secs(20), |c| {
-            c.sh(2, &format!("cut -d' ' -f3 /proc/{rpid}/stat")).map(|o| o.text.trim().starts_with(want)).unwrap_or(false)
+            c.sh(2, &format!("cut -d' ' -f3 /proc/{rpid}/stat")).map(|o| o.rc == 0 && o.text.trim().starts_with('T') == stopped).unwrap_or(false)
         })
         .is_some()
     };
+    let said = |c: &mut Ctx, line: &str| c.wait(Duration::from_secs(20), |c| c.output(1, "stop").lines().any(|l| l == line)).is_some();
     let _ = c.sh(1, &format!("kill -STOP {pid}"));
-    let stopped = state(c, 'T');
+    let (stopped, saw_stop) = (state(c, true), said(c, "stopped 19"));
     let _ = c.sh(1, &format!("kill -CONT {pid}"));
-    let running = state(c, 'R');
+    let (running, saw_cont) = (state(c, false), said(c, "continued"));
+    let there = c.where_is(1, pid);
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let st = c.status(1, "stop", Duration::from_secs(60));
+    let out = c.output(1, "stop");
     c.check(
         "migrate: SIGSTOP and SIGCONT at home stop and continue the remote".into(),
-        m.rc == 0 && rpid != 0 && stopped && running,
-        format!("{}remote pid {rpid}: stopped {stopped}, running again {running}", m.text),
+        m.rc == 0 && rpid != 0 && stopped && running && there.starts_with("node 2"),
+        format!("{}remote pid {rpid}: stopped {stopped}, running again {running}; where after: {there}", m.text),
     );
-    let _ = c.sh(1, &format!("kill -KILL {pid}"));
-    let _ = c.status(1, "stop", Duration::from_secs(30));
+    c.check(
+        "migrate: the parent at home sees the remote child stop, continue and die (waitpid WUNTRACED | WCONTINUED)".into(),
+        saw_stop && saw_cont && st == Some(0) && out.lines().skip(1).collect::<Vec<_>>() == ["stopped 19", "continued", "signaled 15"],
+        format!("parent {parent} status {st:?}, output {out:?}"),
+    );
 
     // A -> B -> C -> home, nothing left behind.
     let pid = c.start(1, "hop", &format!("{W} spin 200"))?;

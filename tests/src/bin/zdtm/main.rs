@@ -60,8 +60,15 @@
 //!   an empty pipe at home: `EINTR` without `SA_RESTART`; with it, the
 //!   read restarts and gets the byte the handler wrote.
 //!
-//! Defects not fixed yet are listed by `zdtm list-known` (runnable by
-//! name, not in the cluster suite until they pass): none at present.
+//! The modules `procstate`, `memory`, `files` and `events` hold 42 more
+//! tests (process attributes; memory, FPU/AVX and signal state;
+//! descriptors, pipes, sockets and locks; event descriptors and IPC),
+//! each documented in its module. They pass unmigrated but have not yet
+//! run in the cluster suite: `zdtm list-new` names them, and each runs by
+//! name. Defects not fixed yet are listed by `zdtm list-known` (runnable
+//! by name, not in the cluster suite until they pass): `personality` and
+//! `prctl` (attributes the image does not carry) and `proc_args`
+//! (`/proc/self/cmdline` read while away).
 
 mod events;
 mod filemap;
@@ -116,15 +123,28 @@ const CORE: Group = Group {
     known: &[],
 };
 
-/// Every module's tests, in the order `list` prints them.
-const GROUPS: &[&Group] = &[&CORE, &procstate::GROUP, &memory::GROUP, &files::GROUP, &events::GROUP, &filemap::GROUP];
+/// The modules whose tests the cluster suite runs, in the order `list`
+/// prints them.
+const GROUPS: &[&Group] = &[&CORE, &filemap::GROUP];
+/// Modules written but not yet run in the cluster suite (each module's
+/// doc says what its tests check): runnable by name, listed by
+/// `zdtm list-new`.
+const NEW: &[&Group] = &[&procstate::GROUP, &memory::GROUP, &files::GROUP, &events::GROUP];
+
+fn all_groups() -> impl Iterator<Item = &'static &'static Group> {
+    GROUPS.iter().chain(NEW.iter())
+}
 
 fn tests() -> impl Iterator<Item = &'static Test> {
     GROUPS.iter().flat_map(|g| g.tests.iter())
 }
 
+fn new_tests() -> impl Iterator<Item = &'static Test> {
+    NEW.iter().flat_map(|g| g.tests.iter())
+}
+
 fn known() -> impl Iterator<Item = &'static Test> {
-    GROUPS.iter().flat_map(|g| g.known.iter())
+    all_groups().flat_map(|g| g.known.iter())
 }
 
 /// The largest backward step of CLOCK_MONOTONIC and CLOCK_BOOTTIME seen
@@ -142,14 +162,18 @@ extern "C" fn on_term(_: libc::c_int) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map(String::as_str).unwrap_or("");
-    if name == "list" || name == "list-known" {
-        let names: Vec<&str> = if name == "list" { tests().map(|t| t.0).collect() } else { known().map(|t| t.0).collect() };
+    if name == "list" || name == "list-known" || name == "list-new" {
+        let names: Vec<&str> = match name {
+            "list" => tests().map(|t| t.0).collect(),
+            "list-new" => new_tests().map(|t| t.0).collect(),
+            _ => known().map(|t| t.0).collect(),
+        };
         for n in names {
             println!("{n}");
         }
         return;
     }
-    let Some((name, setup)) = tests().chain(known()).find(|(n, _)| *n == name) else {
+    let Some((name, setup)) = tests().chain(new_tests()).chain(known()).find(|(n, _)| *n == name) else {
         eprintln!("usage: zdtm NAME | list");
         std::process::exit(2);
     };
@@ -169,10 +193,10 @@ fn main() {
             eprintln!("zdtm {name}: no SIGTERM within 600 s");
             std::process::exit(3);
         }
-        if let Some((_, tick)) = GROUPS.iter().flat_map(|g| g.ticks.iter()).find(|(n, _)| n == name) {
+        if let Some((_, tick)) = all_groups().flat_map(|g| g.ticks.iter()).find(|(n, _)| n == name) {
             tick(waited_ms / 10);
         }
-        if GROUPS.iter().any(|g| g.busy.contains(name)) {
+        if all_groups().any(|g| g.busy.contains(name)) {
             timers::spin_ms(10);
         } else {
             sleep_ms(10);
