@@ -223,11 +223,12 @@ pub(crate) fn read_forced(addr: u64, buf: &mut [u8]) -> usize {
 pub(crate) fn write_forced(addr: u64, data: &[u8]) -> bool {
     let Ok(len) = i32::try_from(data.len()) else { return false };
     let flags = bindings::FOLL_FORCE | bindings::FOLL_WRITE;
-    // SAFETY: `get_current` is the running task, valid for the call;
-    // `access_process_vm` takes its own reference on the mm and its lock,
-    // and with `FOLL_WRITE` only reads `len` bytes from `data`, which has
-    // them (the pointer is cast to mutable for its signature only).
-    let n = unsafe { bindings::access_process_vm(bindings::get_current(), addr as _, data.as_ptr().cast_mut().cast(), len, flags as _) };
+    // The pointer is cast to mutable for the signature only: with
+    // `FOLL_WRITE` the call reads `data`, it never writes it.
+    let src = data.as_ptr().cast_mut().cast();
+    // SAFETY: the running task is valid for the call, which takes its own
+    // mm reference and lock and reads `len` bytes from `src` (`data`'s).
+    let n = unsafe { bindings::access_process_vm(bindings::get_current(), addr as _, src, len, flags as _) };
     n == len
 }
 
