@@ -17,6 +17,16 @@ use kernel::prelude::*;
 /// Acts on a frame that [`verify`](super::frame::verify) accepted from `peer`,
 /// which arrived on `sock`.
 pub(crate) fn dispatch(c: &Cluster, peer: &Peer, h: &Header, payload: &[u8], sock: &TcpSocket) {
+    if peer.restarted.swap(false, Ordering::Relaxed) {
+        // The peer's module was loaded again, perhaps faster than it could
+        // be missed: whatever it hosted for us, or we hosted for it, went
+        // with its old session, and our connection to it is dead.
+        pr_info!("node {} restarted (a new session)\n", peer.id);
+        tx::disconnect(peer);
+        if let Some(s) = c.sink() {
+            s.node_down(peer.id);
+        }
+    }
     match h.msg_type {
         MsgType::LoadPush | MsgType::LoadReply => {
             let mut entries = [LoadEntry::default(); MAX_VECTOR + 1];

@@ -219,9 +219,19 @@ pub(crate) fn verify(c: &Cluster, h: &Header, frame: &[u8], from_ip: u32) -> Ver
         c.stats.reject(r);
         return Verdict::Drop;
     }
-    if let Err(r) = peer.rx.lock().check_and_update(h.epoch, h.seq) {
-        c.stats.reject(r);
-        return Verdict::Drop;
+    {
+        let mut guard = peer.rx.lock();
+        let before = guard.epoch();
+        if let Err(r) = guard.check_and_update(h.epoch, h.seq) {
+            c.stats.reject(r);
+            return Verdict::Drop;
+        }
+        // A newer session from a peer heard before: its module was loaded
+        // again. The receiver acts on it (`dispatch`); here, where a
+        // sender may hold the peer's connection, it is only noted.
+        if before != 0 && guard.epoch() != before {
+            peer.restarted.store(true, Ordering::Relaxed);
+        }
     }
     c.stats.frames_received.fetch_add(1, Ordering::Relaxed);
     peer.frames_from.fetch_add(1, Ordering::Relaxed);

@@ -87,6 +87,9 @@ pub(crate) struct Stats {
     /// Unauthenticated connections closed to make room for a newer one
     /// from the same address.
     pub(crate) connections_evicted: AtomicU64,
+    /// Outgoing connections found closed by the peer before a send and
+    /// replaced (the peer restarted its module or dropped the connection).
+    pub(crate) stale_connections: AtomicU64,
     pub(crate) rejected: [AtomicU64; Reject::ALL.len()],
     /// Frames whose sender id belongs to another address: a duplicate
     /// node id or a spoofing attempt.
@@ -129,6 +132,9 @@ pub(crate) struct Peer {
     /// Monotonic ms of the last authenticated frame from this peer (0 = never).
     pub(crate) last_heard_ms: AtomicU64,
     pub(crate) up: AtomicBool,
+    /// A frame of a new session came from it (its module was loaded again)
+    /// and the receivers have not acted on it yet.
+    pub(crate) restarted: AtomicBool,
     pub(crate) frames_from: AtomicU64,
     pub(crate) frames_to: AtomicU64,
 }
@@ -143,6 +149,7 @@ impl Peer {
                 rx <- new_mutex!(wire::ReplayGuard::new(), "roam_peer_rx"),
                 last_heard_ms: AtomicU64::new(0),
                 up: AtomicBool::new(false),
+                restarted: AtomicBool::new(false),
                 frames_from: AtomicU64::new(0),
                 frames_to: AtomicU64::new(0),
             }),

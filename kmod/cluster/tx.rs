@@ -67,8 +67,19 @@ fn seal_frame(c: &Cluster, peer: &Peer, tx: &mut TxState, ty: MsgType, request_i
 
 /// Makes sure `tx` has a connection, connecting (with backoff) if not.
 fn ensure_connected(c: &Cluster, peer: &Peer, tx: &mut TxState, now: u64) -> Result {
-    if tx.sock.is_some() {
-        return Ok(());
+    match tx.sock.as_ref() {
+        Some(s) if s.is_established() => return Ok(()),
+        // The peer closed or reset it (its module restarted, its receiver
+        // gave up): frames written now would be lost with it, so a fresh
+        // connection replaces it at once, without backoff.
+        Some(_) => {
+            tx.sock = None;
+            tx.reader = None;
+            tx.retry_at_ms = 0;
+            tx.backoff_ms = 0;
+            c.stats.stale_connections.fetch_add(1, Ordering::Relaxed);
+        }
+        None => {}
     }
     if now < tx.retry_at_ms {
         return Err(EAGAIN);

@@ -75,6 +75,7 @@ pub(crate) fn stats(c: &Cluster, w: &mut impl Write) -> Result {
     writeln!(w, "connections_refused {}", get(&s.connections_refused))?;
     writeln!(w, "connections_unauthenticated {}", get(&s.connections_unauthenticated))?;
     writeln!(w, "connections_evicted {}", get(&s.connections_evicted))?;
+    writeln!(w, "stale_connections {}", get(&s.stale_connections))?;
     writeln!(w, "receivers {}", c.receivers())?;
     let mut total = get(&s.rejected_addr_mismatch) + get(&s.rejected_no_key);
     for r in Reject::ALL {

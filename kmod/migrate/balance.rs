@@ -129,6 +129,11 @@ struct State {
     sent: KVec<(u32, u32, u64)>,
     /// What the last decision saw and decided (`balancer` file).
     last: Option<LastTick>,
+    /// A load move decided at the previous tick and not made yet: (the
+    /// target node, when, in ms). A load move is made only when two ticks
+    /// in a row decide it, so that a second's burst of runnable kernel
+    /// threads or shell commands here does not send a process away.
+    leaning: Option<(u32, u64)>,
 }
 
 /// The inputs and outcome of the last decision, for
@@ -184,7 +189,16 @@ impl Balancer {
         Arc::pin_init(
             pin_init!(Balancer {
                 state <- new_mutex!(
-                    State { samples: KVec::new(), armed: None, moving: None, refused: KVec::new(), quiet_until: 0, sent: KVec::new(), last: None },
+                    State {
+                        samples: KVec::new(),
+                        armed: None,
+                        moving: None,
+                        refused: KVec::new(),
+                        quiet_until: 0,
+                        sent: KVec::new(),
+                        last: None,
+                        leaning: None,
+                    },
                     "roam_balance"
                 ),
                 hook,
@@ -369,7 +383,20 @@ impl Balancer {
             },
             largest: largest(&cands),
         });
-        let Decision::Migrate { pid, to, reason } = decision else { return };
+        let Decision::Migrate { pid, to, reason } = decision else {
+            st.leaning = None;
+            return;
+        };
+        // A load move waits for a second decision for the same target one
+        // interval later (memory ushering does not wait: memory runs out).
+        if reason == policy::Reason::Load {
+            let confirmed = st.leaning.map(|(n, at)| n == to && now.saturating_sub(at) <= 3 * interval).unwrap_or(false);
+            if !confirmed {
+                st.leaning = Some((to, now));
+                return;
+            }
+        }
+        st.leaning = None;
         if let (Some(target), Some(cand)) = (others.iter().find(|e| e.node == to), cands.iter().find(|c| c.pid == pid)) {
             let _ = st.sent.push((to, policy::load_after_move(&me, target, cand), now + SENT_FOR_MS), GFP_KERNEL);
         }

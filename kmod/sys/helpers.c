@@ -24,6 +24,9 @@
 #include <linux/compat.h>
 #include <linux/pid_namespace.h>
 #include <linux/user_namespace.h>
+#include <linux/net.h>
+#include <net/sock.h>
+#include <net/tcp_states.h>
 #include "helpers.h"
 
 struct pt_regs *roam_current_regs(void)
@@ -34,6 +37,18 @@ struct pt_regs *roam_current_regs(void)
 int roam_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
+}
+
+/*
+ * Whether a TCP socket still looks usable for sending: established, with
+ * no error recorded (a peer that closed or reset it moves it out of
+ * ESTABLISHED). A lockless hint, read once.
+ */
+int roam_sock_established(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	return sk && READ_ONCE(sk->sk_state) == TCP_ESTABLISHED && !READ_ONCE(sk->sk_err);
 }
 
 /* Takes one pending signal other than SIGKILL off the current task. */

@@ -37,6 +37,8 @@ struct roam_sigact {
 
 struct pt_regs *roam_current_regs(void);
 int roam_fatal_signal_pending(void);
+struct socket;
+int roam_sock_established(struct socket *sock);
 int roam_dequeue_signal(void);
 int roam_take_signal(u8 *info, int *shared);
 int roam_give_signal(int sig, const u8 *info);

@@ -9,6 +9,10 @@
 
 use kernel::{bindings, prelude::*};
 
+extern "C" {
+    fn roam_sock_established(sock: *mut bindings::socket) -> i32;
+}
+
 /// An IPv4 address and TCP port, both in host byte order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct SockAddr {
@@ -149,6 +153,17 @@ impl TcpSocket {
     pub(crate) fn set_nodelay(&self) {
         // SAFETY: `self.sock` is a valid TCP socket.
         unsafe { bindings::tcp_sock_set_nodelay((*self.sock).sk) };
+    }
+
+    /// Whether the connection still looks usable for sending: established
+    /// and without a recorded error. A peer that closed or reset it (a
+    /// restarted module, a receiver that gave up) makes this false before
+    /// any send fails, so the caller can open a fresh one instead of
+    /// writing frames into a dead connection.
+    pub(crate) fn is_established(&self) -> bool {
+        // SAFETY: `self.sock` is a valid socket for the life of `self`
+        // (type invariant); the helper only reads two fields once.
+        unsafe { roam_sock_established(self.sock) != 0 }
     }
 
     /// The remote end's address.

@@ -45,10 +45,22 @@ pub(super) fn spread(c: &mut Ctx) -> Result<Vec<u32>> {
     std::thread::sleep(Duration::from_secs(15));
     let after = c.balancer_done(1) + c.balancer_done(2);
     let now = c.places(&pids);
+    let stable = after == before && count(&now, "home") == 2 && count(&now, "node 2") == 2;
+    // On failure, what each balancer saw and what moved (the reason).
+    let why = if stable {
+        String::new()
+    } else {
+        let mut w = String::new();
+        for n in [1u32, 2] {
+            let b = c.sh(n, "cat /sys/kernel/roam/balancer; tail -n 6 /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
+            w.push_str(&format!("\n      node {n}: {}", b.trim().replace('\n', "\n        ")));
+        }
+        w
+    };
     c.check(
         "balance: once balanced, no more migrations for 15 s".into(),
-        after == before && count(&now, "home") == 2 && count(&now, "node 2") == 2,
-        format!("migrations done {before} -> {after}; {now:?}"),
+        stable,
+        format!("migrations done {before} -> {after}; {now:?}{why}"),
     );
 
     // Load appears on node 2 (three local jobs): its guests from node 1 go
