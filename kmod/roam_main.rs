@@ -67,6 +67,9 @@ mod loadvec;
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/rng.rs"]
 mod rng;
+#[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/sockmsg.rs"]
+mod sockmsg;
 mod sys;
 #[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/wire.rs"]

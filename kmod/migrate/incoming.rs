@@ -415,7 +415,11 @@ impl Mover {
             for (i, a) in st.sig.actions.iter().enumerate() {
                 let signo = i as u32 + 1;
                 // At home every action is set: the deputy's gate is on all.
-                if (a.handler != 0 || inc.home) && signo != SIGKILL && signo != 19 {
+                // Elsewhere every one that differs from a fresh task's: a
+                // default action keeps its flags and mask too (a program
+                // reads them back with sigaction).
+                let fresh = a.handler == 0 && a.flags == 0 && a.mask == 0 && a.restorer == 0;
+                if (!fresh || inc.home) && signo != SIGKILL && signo != 19 {
                     b.sigaction(signo, a).map_err(|_| RefuseReason::BadImage)?;
                 }
             }

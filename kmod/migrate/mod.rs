@@ -69,6 +69,7 @@ mod outgoing;
 mod registry;
 mod remote;
 mod requests;
+mod sockmsg;
 mod vectored;
 
 pub(crate) use eligibility::Migration;

@@ -46,6 +46,8 @@ impl Mover {
         };
         // Lay the buffers out in the scratch data area and copy inputs in.
         let mut addrs = [0u64; 6];
+        // Sized buffers' capacities; a msghdr's address capacity.
+        let mut caps = [0usize; 6];
         let mut at = d.scratch + DATA_OFF;
         let end = d.scratch + DEPUTY_SCRATCH_LEN;
         for i in 0..6 {
@@ -60,6 +62,22 @@ impl Mover {
             }
             addrs[i] = at;
             args[i] = at;
+            if let fwd::Plan::Msg { send } = plans[i] {
+                // A msghdr: laid out from its image, pointing at its parts.
+                let placed = match call.segs.get(i as u8) {
+                    Some(seg) => super::sockmsg::place(at, seg.data, send),
+                    None => Err(-14),
+                };
+                match placed {
+                    Ok((_, name_cap)) => caps[i] = name_cap,
+                    Err(e) => {
+                        answer(self, e);
+                        return false;
+                    }
+                }
+                at += need;
+                continue;
+            }
             if plans[i].is_in() {
                 if let Some(seg) = call.segs.get(i as u8) {
                     // No more than the argument's room: a longer input is a
@@ -78,7 +96,6 @@ impl Mover {
         }
         // A sized buffer's length word says how much the call may write:
         // no more than the buffer's room here.
-        let mut caps = [0usize; 6];
         for i in 0..6 {
             let fwd::Plan::Sized { max, lenp } = plans[i] else { continue };
             let Some(&lp) = addrs.get(lenp as usize) else { continue };
@@ -159,8 +176,17 @@ impl Mover {
         // the length word the call left).
         let mut lens = [0usize; 6];
         let mut total = 0usize;
+        // A receive's msghdr goes back as an image of what the call left.
+        let mut images: KVec<(u8, KVVec<u8>)> = KVec::new();
         for (i, p) in inf.plans.iter().enumerate() {
             if !p.is_out() || inf.addrs[i] == 0 {
+                continue;
+            }
+            if let fwd::Plan::Msg { .. } = *p {
+                if let Some(img) = super::sockmsg::collect(inf.addrs[i], inf.caps[i], result) {
+                    total += img.len() + fwd::SEG_HEAD;
+                    let _ = images.push((i as u8, img), GFP_KERNEL);
+                }
                 continue;
             }
             lens[i] = match *p {
@@ -177,9 +203,9 @@ impl Mover {
             };
             total += lens[i] + fwd::SEG_HEAD;
         }
-        let mut bufs: KVec<(u8, KVVec<u8>)> = KVec::new();
+        let mut bufs = images;
         for (i, p) in inf.plans.iter().enumerate() {
-            if !p.is_out() || inf.addrs[i] == 0 {
+            if !p.is_out() || inf.addrs[i] == 0 || matches!(p, fwd::Plan::Msg { .. }) {
                 continue;
             }
             let n = lens[i];

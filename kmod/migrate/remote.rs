@@ -100,6 +100,14 @@ impl Mover {
                     }
                     v
                 }
+                fwd::Plan::Msg { send } => match super::sockmsg::pack(args[i], send) {
+                    super::sockmsg::Packed::Image(v) => v,
+                    super::sockmsg::Packed::Fail(e) => return fail(e),
+                    super::sockmsg::Packed::Home => {
+                        self.go_home_for(nr);
+                        return None;
+                    }
+                },
                 fwd::Plan::Mask { size_arg, pair } => {
                     match read_mask(args[i], args.get(size_arg as usize).copied().unwrap_or(0), pair) {
                         Ok(m) => mask = m,
@@ -165,6 +173,18 @@ impl Mover {
         for seg in r.segs.iter() {
             let i = seg.arg as usize;
             if i >= 6 || !plans[i].is_out() || args[i] == 0 {
+                continue;
+            }
+            if let fwd::Plan::Msg { .. } = plans[i] {
+                // What a receive left, written into the program's msghdr.
+                if r.result >= 0 {
+                    if let Err(e) = super::sockmsg::unpack(args[i], seg.data) {
+                        if mask.is_some() {
+                            uctx::end_temp_mask(false);
+                        }
+                        return fail(e);
+                    }
+                }
                 continue;
             }
             let room = if matches!(plans[i], fwd::Plan::Sized { .. }) { caps[i] } else { plans[i].scratch() };

@@ -10,7 +10,9 @@
 use kernel::{bindings, prelude::*};
 
 extern "C" {
-    fn roam_sock_established(sock: *mut bindings::socket) -> i32;
+    // `struct socket *`, passed untyped: its binding holds a field-less
+    // struct that Rust does not call FFI-safe.
+    fn roam_sock_established(sock: *mut core::ffi::c_void) -> i32;
 }
 
 /// An IPv4 address and TCP port, both in host byte order.
@@ -163,7 +165,7 @@ impl TcpSocket {
     pub(crate) fn is_established(&self) -> bool {
         // SAFETY: `self.sock` is a valid socket for the life of `self`
         // (type invariant); the helper only reads two fields once.
-        unsafe { roam_sock_established(self.sock) != 0 }
+        unsafe { roam_sock_established(self.sock.cast()) != 0 }
     }
 
     /// The remote end's address.

@@ -258,6 +258,7 @@ pub fn check_call(data: &[u8], cx: &mut Cx) -> Result<(), Violation> {
                 Plan::OutElems { .. } => "out_elems",
                 Plan::Sized { .. } => "sized",
                 Plan::Mask { .. } => "mask",
+                Plan::Msg { .. } => "msg",
             },
         );
         total = total.saturating_add(p.scratch());

@@ -4,7 +4,8 @@
 //!
 //! The files here, by what they decode: `wire` (frames), `replay` (the
 //! replay guard), `loads` (load messages and the vector they feed),
-//! `proc` (process events), `fwd` (forwarded calls and their answers),
+//! `proc` (process events), `fwd` (forwarded calls and their answers), `sockmsg` (their
+//! `msghdr` images),
 //! `image` (migration images, message by message and whole), `restore`
 //! (the restorer built from an image), `config` (sysfs text), `abi`
 //! (ioctl structures). [`all`] lists them in the order `roam-fuzz all`
@@ -18,6 +19,7 @@ pub mod loads;
 pub mod proc;
 pub mod replay;
 pub mod restore;
+pub mod sockmsg;
 pub mod wire;
 
 use crate::target::Target;
@@ -32,6 +34,7 @@ pub fn all() -> Vec<Arc<dyn Target>> {
         Arc::new(proc::Proc),
         Arc::new(fwd::Calls),
         Arc::new(fwd::Rets),
+        Arc::new(sockmsg::SockMsg),
         Arc::new(image::Msgs),
         Arc::new(image::parts::Begin),
         Arc::new(image::parts::Signals),

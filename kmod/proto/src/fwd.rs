@@ -73,6 +73,10 @@ pub enum Plan {
     /// (`pair`: `pselect6`'s pointer to a pointer and a size; else the
     /// size is argument `size_arg`). The deputy gets a null pointer.
     Mask { size_arg: u8, pair: bool },
+    /// `sendmsg`'s or `recvmsg`'s `struct msghdr` (`send`: the former):
+    /// carried as a message image ([`crate::sockmsg`]), laid out by the
+    /// deputy, and for a receive answered with one.
+    Msg { send: bool },
 }
 
 impl Plan {
@@ -82,17 +86,18 @@ impl Plan {
             Plan::Value | Plan::Mask { .. } => 0,
             Plan::In { len, .. } | Plan::Out { len, .. } | Plan::InOut { len } | Plan::OutElems { len, .. } => len,
             Plan::Sized { max, .. } => max,
+            Plan::Msg { .. } => crate::sockmsg::SCRATCH,
         }
     }
 
     /// Whether the call reads it from the caller.
     pub const fn is_in(&self) -> bool {
-        matches!(self, Plan::In { .. } | Plan::InOut { .. } | Plan::Sized { .. })
+        matches!(self, Plan::In { .. } | Plan::InOut { .. } | Plan::Sized { .. } | Plan::Msg { .. })
     }
 
     /// Whether the call writes it back to the caller.
     pub const fn is_out(&self) -> bool {
-        matches!(self, Plan::Out { .. } | Plan::InOut { .. } | Plan::OutElems { .. } | Plan::Sized { .. })
+        matches!(self, Plan::Out { .. } | Plan::InOut { .. } | Plan::OutElems { .. } | Plan::Sized { .. } | Plan::Msg { send: false })
     }
 }
 
@@ -124,6 +129,7 @@ pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6])
                 Arg::SigMaskPair => Plan::Mask { size_arg: 0, pair: true },
                 Arg::Ptr if info.nr == NR_IOCTL && i == 2 => ioctl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
                 Arg::Ptr if info.nr == NR_FCNTL && i == 2 => fcntl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
+                Arg::Ptr if (info.nr == NR_SENDMSG || info.nr == NR_RECVMSG) && i == 1 => Plan::Msg { send: info.nr == NR_SENDMSG },
                 Arg::Ptr => return Err(FwdError::Unsupported),
             }
         };
@@ -145,6 +151,10 @@ pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6])
 const NR_IOCTL: u16 = 16;
 /// `fcntl`'s number.
 const NR_FCNTL: u16 = 72;
+/// `sendmsg`'s number.
+pub const NR_SENDMSG: u16 = 46;
+/// `recvmsg`'s number.
+pub const NR_RECVMSG: u16 = 47;
 
 /// How `fcntl`'s third argument is forwarded for command `cmd`: an
 /// integer for most commands, `struct flock` (32 bytes) for the record

@@ -19,5 +19,6 @@ pub mod policy;
 pub mod rearm;
 pub mod restore;
 pub mod rng;
+pub mod sockmsg;
 pub mod syscalls;
 pub mod wire;

@@ -35,6 +35,12 @@ impl Ctx<'_> {
         self.cl.agents[(node - 1) as usize].run(cmd, T)
     }
 
+    /// [`Self::sh`] with a limit of its own (a command that makes several
+    /// moves).
+    pub(super) fn sh_long(&mut self, node: u32, cmd: &str, limit: Duration) -> Result<Output> {
+        self.cl.agents[(node - 1) as usize].run(cmd, limit)
+    }
+
     pub(super) fn check(&mut self, name: String, ok: bool, detail: String) -> bool {
         println!("    {} {name}", if ok { "ok  " } else { "FAIL" });
         self.tally.add(name, ok, detail);

@@ -1,19 +1,29 @@
 //! The zdtm-style transparency suite (`tests/src/bin/zdtm.rs`, modelled
 //! on CRIU's zdtm static tests): every program it lists is run once where
 //! it started and once moved 1 → 2 → 3 → home while it waits, each hop
-//! shown on the remote's own `/proc`; on SIGTERM it checks its own state,
-//! and both runs must print the same `READY`/`PASS` lines and exit 0.
-//! Also checks that the moves of a process already away report the bytes
-//! they carried.
+//! shown on the remote's own `/proc` and by `roamctl where` 0.7 s later;
+//! on SIGTERM it checks its own state, and both runs must print the same
+//! `READY`/`PASS` lines and exit 0. The programs run in batches of
+//! [`BATCH`] (each batch's reference runs together, then its moved runs
+//! together, every process checked on its own). The programs that
+//! `zdtm list-stays` names keep writable shared memory: a move must be
+//! refused, `roamctl why` must say so, and they pass at home. Also checks
+//! that the moves of a process already away report the bytes they
+//! carried.
 //!
 //! Calls only [`super::ctx`].
 
 use super::ctx::Ctx;
 use anyhow::Result;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The suite's program in the guest image.
 const Z: &str = "/usr/lib/roam/tests/zdtm";
+/// Programs run at once.
+const BATCH: usize = 8;
+/// The hops of a moved run: `roamctl migrate`'s destination and its node.
+const HOPS: [(&str, u32); 3] = [("2", 2), ("3", 3), ("home", 1)];
 
 /// Runs every test of the suite.
 pub(super) fn run(c: &mut Ctx) -> Result<()> {
@@ -23,28 +33,36 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     c.check("zdtm: the suite lists its programs".into(), list.rc == 0 && !names.is_empty(), list.text.clone());
     let mut bytes_ok = true;
     let mut bytes_detail = String::new();
-    for name in &names {
-        let reference = run_one(c, name, &[], long)?;
-        let moved = run_one(c, name, &[("2", 2), ("3", 3), ("home", 1)], long)?;
-        let want = format!("READY {name}\nPASS {name}");
-        for m in moved.moves.iter().skip(1) {
-            // Hops of a process already away (2 -> 3, 3 -> home).
-            if m.trim_end().ends_with(" 0 B") || !m.contains("B") {
-                bytes_ok = false;
-                bytes_detail.push_str(m);
+    for batch in names.chunks(BATCH) {
+        let reference = run_batch(c, batch, false, long)?;
+        let moved = run_batch(c, batch, true, long)?;
+        for name in batch {
+            let (r, m) = (&reference[name], &moved[name]);
+            let want = format!("READY {name}\nPASS {name}");
+            for mv in m.moves.iter().skip(1) {
+                // Hops of a process already away (2 -> 3, 3 -> home).
+                if mv.trim_end().ends_with(" 0 B") || !mv.contains('B') {
+                    bytes_ok = false;
+                    bytes_detail.push_str(mv);
+                }
             }
+            c.check(
+                format!("zdtm {name}: passes moved 1 -> 2 -> 3 -> home (running on each remote), as it does unmigrated"),
+                r.ok(&want) && m.ok(&want) && m.hops_ok,
+                format!("unmigrated: {}\nmoved: {}\nmoves:\n{}", r.describe(), m.describe(), m.moves.join("")),
+            );
         }
-        c.check(
-            format!("zdtm {name}: passes moved 1 -> 2 -> 3 -> home (running on each remote), as it does unmigrated"),
-            reference.ok(&want) && moved.ok(&want) && moved.hops_ok,
-            format!("unmigrated: {}\nmoved: {}\nmoves:\n{}", reference.describe(), moved.describe(), moved.moves.join("")),
-        );
     }
     c.check("zdtm: moves of a process already away report the bytes they carried".into(), bytes_ok && !names.is_empty(), bytes_detail);
+    let stays = c.sh(1, &format!("{Z} list-stays"))?;
+    for name in stays.text.split_whitespace() {
+        stays_home(c, name, long)?;
+    }
     Ok(())
 }
 
-/// One run of test `name`.
+/// One run of a test.
+#[derive(Default)]
 struct Run {
     status: Option<i32>,
     output: String,
@@ -64,40 +82,147 @@ impl Run {
     }
 }
 
-/// Starts test `name` on node 1, waits for `READY`, makes each move in
-/// `hops` (destination as `roamctl migrate` takes it, and its node),
-/// checking the process is there and still there 0.7 s later, then sends
-/// SIGTERM and collects the result.
-fn run_one(c: &mut Ctx, name: &str, hops: &[(&str, u32)], long: Duration) -> Result<Run> {
-    let tag = format!("zdtm-{name}-{}", if hops.is_empty() { "ref" } else { "moved" });
+/// Lines `@ KEY` open a section of `text`: the sections by key.
+fn sections(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut key: Option<String> = None;
+    for line in text.lines() {
+        if let Some(k) = line.strip_prefix("@ ") {
+            key = Some(k.trim().to_string());
+            out.insert(k.trim().to_string(), String::new());
+        } else if let Some(k) = &key {
+            let s = out.entry(k.clone()).or_insert_with(String::new);
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
+    out
+}
+
+/// Starts the tests of `batch` on node 1 together, waits for each
+/// `READY`, (with `moved`) moves each through [`HOPS`], checking after
+/// each hop that each process is on the remote's own `/proc` and still
+/// there 0.7 s later, then sends SIGTERM to all and collects each result.
+fn run_batch(c: &mut Ctx, batch: &[String], moved: bool, long: Duration) -> Result<BTreeMap<String, Run>> {
+    let kind = if moved { "moved" } else { "ref" };
+    let tag = |n: &str| format!("zdtm-{n}-{kind}");
+    let mut pids = Vec::new();
+    for name in batch {
+        pids.push((name.clone(), c.start(1, &tag(name), &format!("{Z} {name}"))?));
+    }
+    let outs = batch.iter().map(|n| format!("/tmp/{}.out", tag(n))).collect::<Vec<_>>().join(" ");
+    let want = batch.len();
+    let ready = c
+        .wait(Duration::from_secs(60), |c| {
+            c.sh(1, &format!("cat {outs} 2>/dev/null | grep -c '^READY '")).map(|o| o.text.trim().parse::<usize>().unwrap_or(0) >= want).unwrap_or(false)
+        })
+        .is_some();
+    let mut runs: BTreeMap<String, Run> = batch.iter().map(|n| (n.clone(), Run { hops_ok: ready, ..Run::default() })).collect();
+    if moved {
+        for (dest, node) in HOPS {
+            hop(c, &pids, dest, node, &mut runs);
+        }
+    }
+    let all = pids.iter().map(|p| p.1.to_string()).collect::<Vec<_>>().join(" ");
+    let _ = c.sh(1, &format!("kill -TERM {all}"));
+    let sts = batch.iter().map(|n| format!("/tmp/{}.st", tag(n))).collect::<Vec<_>>().join(" ");
+    let _ = c.wait(long, |c| c.sh(1, &format!("ls {sts} 2>/dev/null | wc -l")).map(|o| o.text.trim().parse::<usize>().unwrap_or(0) >= want).unwrap_or(false));
+    let script: String = batch.iter().map(|n| format!("echo '@ {n}'; cat /tmp/{t}.st 2>/dev/null; echo '@ {n}.out'; cat /tmp/{t}.out; ", t = tag(n))).collect();
+    let got = sections(&c.sh(1, &script).map(|o| o.text).unwrap_or_default());
+    for (name, run) in runs.iter_mut() {
+        run.status = got.get(name).and_then(|s| s.trim().parse().ok());
+        run.output = got.get(&format!("{name}.out")).cloned().unwrap_or_default();
+    }
+    Ok(runs)
+}
+
+/// Moves every process of `pids` (name, pid) to `dest` (node `node`) and
+/// checks each is there: for a remote, its pid there names a live `zdtm`
+/// task in that node's `/proc`; at home, `roamctl where` says home and its
+/// own `/proc` entry is `zdtm`; and 0.7 s after the batch's last move,
+/// each is still where it was sent (nothing it does while it waits brings
+/// it home).
+fn hop(c: &mut Ctx, pids: &[(String, u32)], dest: &str, node: u32, runs: &mut BTreeMap<String, Run>) {
+    let limit = Duration::from_secs(if c.debug { 180 } else { 90 }) * pids.len() as u32;
+    let script: String = pids.iter().map(|(_, p)| format!("echo '@ {p}'; roamctl migrate {p} {dest} 2>&1; echo \"rc $?\"; ")).collect();
+    let out = c.sh_long(1, &script, limit).map(|o| o.text).unwrap_or_default();
+    let moves = sections(&out);
+    let mut remote: BTreeMap<u32, u32> = BTreeMap::new();
+    for (name, pid) in pids {
+        let text = moves.get(&pid.to_string()).cloned().unwrap_or_default();
+        let rc_ok = text.lines().last().map(|l| l.trim() == "rc 0").unwrap_or(false);
+        let shown: String = text.lines().filter(|l| !l.starts_with("rc ")).collect::<Vec<_>>().join(" ");
+        if let Some(r) = shown.split("remote pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok()) {
+            remote.insert(*pid, r);
+        }
+        if let Some(run) = runs.get_mut(name) {
+            run.hops_ok &= rc_ok;
+            run.moves.push(format!("  -> {dest}: {}{}\n", if rc_ok { "" } else { "FAILED " }, shown));
+        }
+    }
+    let wheres = |c: &mut Ctx| -> BTreeMap<String, String> {
+        let script: String = pids.iter().map(|(_, p)| format!("echo '@ {p}'; roamctl where {p} 2>&1; ")).collect();
+        sections(&c.sh(1, &script).map(|o| o.text).unwrap_or_default())
+    };
+    let comms = |c: &mut Ctx, on: u32, of: &[u32]| -> BTreeMap<String, String> {
+        let script: String = of.iter().map(|p| format!("echo '@ {p}'; cat /proc/{p}/comm 2>/dev/null; ")).collect();
+        sections(&c.sh(on, &script).map(|o| o.text).unwrap_or_default())
+    };
+    let first = wheres(c);
+    let here: Vec<u32> = if node == 1 { pids.iter().map(|p| p.1).collect() } else { remote.values().copied().collect() };
+    let names_there = comms(c, node, &here);
+    std::thread::sleep(Duration::from_millis(700));
+    let later = wheres(c);
+    let place = if node == 1 { "home".to_string() } else { format!("node {node}") };
+    for (name, pid) in pids {
+        let w = first.get(&pid.to_string()).map(|s| s.trim().to_string()).unwrap_or_default();
+        let l = later.get(&pid.to_string()).map(|s| s.trim().to_string()).unwrap_or_default();
+        let on_node = if node == 1 { Some(*pid) } else { remote.get(pid).copied() };
+        let comm = on_node.and_then(|p| names_there.get(&p.to_string())).map(|s| s.trim().to_string());
+        let arrived = w.starts_with(&place) && comm.as_deref() == Some("zdtm");
+        let stayed = l.starts_with(&place);
+        if let Some(run) = runs.get_mut(name) {
+            run.hops_ok &= arrived && stayed;
+            if !arrived {
+                run.moves.push(format!("     [not seen there: where {w:?}, comm there {comm:?}]\n"));
+            } else if !stayed {
+                run.moves.push(format!("     [0.7 s later it was no longer there: where says {l:?}]\n"));
+            }
+        }
+    }
+}
+
+/// A test whose process keeps writable shared memory: a move is refused
+/// (the process stays, `roamctl where` says home), `roamctl why` names
+/// the shared memory, and it passes.
+fn stays_home(c: &mut Ctx, name: &str, long: Duration) -> Result<()> {
+    let tag = format!("zdtm-{name}-stays");
     let pid = c.start(1, &tag, &format!("{Z} {name}"))?;
     let ready = c.wait(Duration::from_secs(30), |c| c.output(1, &tag).starts_with("READY ")).is_some();
-    let mut hops_ok = ready;
-    let mut moves = Vec::new();
-    for &(dest, node) in hops {
-        let m = c.migrate(1, pid, dest);
-        let mut note = String::new();
-        let there = if node == 1 {
-            c.where_is(1, pid) == "home" && c.sh(1, &format!("grep -c zdtm /proc/{pid}/comm")).map(|o| o.text.trim() == "1").unwrap_or(false)
-        } else {
-            // The remote's own view: its pid there is a live zdtm task.
-            let remote: Option<u32> = m.text.split("remote pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok());
-            let comm = remote.and_then(|p| c.sh(node, &format!("cat /proc/{p}/comm")).ok()).map(|o| o.text.trim().to_string());
-            let arrived = c.where_is(1, pid).starts_with(&format!("node {node}")) && comm.as_deref() == Some("zdtm");
-            // And it stays there while it waits: nothing it does meanwhile
-            // brings it home.
-            std::thread::sleep(Duration::from_millis(700));
-            let later = c.where_is(1, pid);
-            if arrived && !later.starts_with(&format!("node {node}")) {
-                note = format!(" [0.7 s later it was no longer there: where says {later:?}]");
-            }
-            arrived && note.is_empty()
-        };
-        hops_ok &= m.rc == 0 && there;
-        moves.push(format!("  -> {dest}: rc {} {}{note}", m.rc, m.text));
-    }
+    let m = c.migrate(1, pid, "2");
+    let why = c.sh(1, &format!("roamctl why {pid}")).map(|o| o.text).unwrap_or_default();
+    let w = c.where_is(1, pid);
     let _ = c.sh(1, &format!("kill -TERM {pid}"));
     let status = c.status(1, &tag, long);
     let output = c.output(1, &tag);
-    Ok(Run { status, output, moves, hops_ok })
+    c.check(
+        format!("zdtm {name}: a move is refused (writable shared memory; roamctl why says so) and it passes at home"),
+        ready && m.rc != 0 && why.contains("shared-memory") && w == "home" && status == Some(0) && output.trim() == format!("READY {name}\nPASS {name}"),
+        format!("migrate: rc {} {}\nwhy: {why}\nwhere: {w}\nstatus {status:?}, output {:?}", m.rc, m.text.trim(), output.trim()),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sections;
+
+    #[test]
+    fn sections_split_on_markers() {
+        let s = sections("junk\n@ 12\nnode 2 (pid 7 there)\nrc 0\n@ 13\n@ 13.out\nREADY x\nPASS x\n");
+        assert_eq!(s["12"], "node 2 (pid 7 there)\nrc 0\n");
+        assert_eq!(s["13"], "");
+        assert_eq!(s["13.out"], "READY x\nPASS x\n");
+        assert_eq!(s.len(), 3);
+    }
 }

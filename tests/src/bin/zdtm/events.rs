@@ -133,12 +133,10 @@ pub(crate) const GROUP: Group = Group {
         ("eventfd", eventfd),
         ("timerfd", timerfd),
         ("signalfd", signalfd::signalfd),
-        ("signalfd_live", signalfd::live),
         ("inotify", inotify::inotify),
         ("epoll", epoll::epoll),
         ("sysv_msg", sysv::msg),
         ("sysv_sem", sysv::sem),
-        ("sysv_shm", sysv::shm),
         ("mqueue", mqueue::mqueue),
         ("pidfd", pidfd::pidfd),
     ],
@@ -152,7 +150,8 @@ pub(crate) const GROUP: Group = Group {
         ("mqueue", mqueue::tick),
         ("pidfd", pidfd::tick),
     ],
-    known: &[],
+    known: &[("signalfd_live", signalfd::live)],
+    stays: &[("sysv_shm", sysv::shm)],
 };
 
 pub(super) fn errno() -> i32 {

@@ -19,7 +19,7 @@ use super::Group;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
 
-pub(crate) const GROUP: Group = Group { tests: &[("filemap", filemap)], busy: &[], ticks: &[("filemap", tick)], known: &[] };
+pub(crate) const GROUP: Group = Group { tests: &[("filemap", filemap)], busy: &[], ticks: &[("filemap", tick)], known: &[], stays: &[] };
 
 const PAGE: usize = 4096;
 /// The file's length: 3 pages and 100 bytes.

@@ -64,6 +64,7 @@ pub(crate) const GROUP: Group = Group {
         ("fd_table", table::tick),
     ],
     known: &[],
+    stays: &[],
 };
 
 /// Runs a test's setup; if it fails, the test's check says so (a setup

@@ -69,7 +69,6 @@ pub(crate) const GROUP: Group = Group {
         ("brk", heap::brk),
         ("mremap", remap::mremap),
         ("sparse", heap::sparse),
-        ("maps_layout", remap::maps_layout),
         ("fpu", cpu::fpu),
         ("avx", cpu::avx),
         ("sighandlers", signals::sighandlers),
@@ -89,7 +88,8 @@ pub(crate) const GROUP: Group = Group {
         ("altstack_disarm", altstack::tick),
         ("sigmask", signals::sigmask_tick),
     ],
-    known: &[],
+    known: &[("maps_layout", remap::maps_layout)],
+    stays: &[],
 };
 
 /// A check that fails because the setup could not be made (`what`).

@@ -82,6 +82,7 @@ pub(crate) const GROUP: Group = Group {
         ("proc_args", args::proc_args_tick),
     ],
     known: &[("personality", task::personality), ("prctl", task::prctl_attrs), ("proc_args", args::proc_args)],
+    stays: &[],
 };
 
 /// A test's state and the rounds of its checks so far.
