@@ -151,6 +151,10 @@ impl Mover {
             let st = inc.state.lock();
             // Exactly its home credentials, groups and limits.
             cred::apply(&st.creds, &st.groups)?;
+            // And how it ran: nice value, policy, personality, prctl state.
+            if cred::apply_attrs(&st.creds.attrs).is_err() {
+                pr_info!("pid {}: its scheduling policy {:#x} cannot be set here; it runs with this node's default\n", st.header.tgid, st.creds.attrs.policy);
+            }
             (st.header, st.timers.cpu)
         };
         uctx::set_comm(&h.comm);
@@ -178,7 +182,13 @@ impl Mover {
     /// deputy is added to what the process used away.
     pub(super) fn take_over(&self, inc: &Incoming, cpu_left: &CpuTimes) -> bool {
         let Ok((entry, stack, _, timer_id)) = self.wait_install(inc) else { return false };
-        let away = inc.state.lock().timers.cpu;
+        // Attributes it changed away (personality, prctl state) are its own
+        // again here; its credentials and limits never changed away.
+        let (away, attrs) = {
+            let st = inc.state.lock();
+            (st.timers.cpu, st.creds.attrs)
+        };
+        let _ = cred::apply_attrs(&attrs);
         let here = timers::cputime();
         timers::raise_cputime(&CpuTimes {
             utime_ns: away.utime_ns.saturating_add(here.utime_ns.saturating_sub(cpu_left.utime_ns)),

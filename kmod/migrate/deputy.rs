@@ -601,14 +601,36 @@ fn timer_chores(zero: u64) -> KVec<(u64, [u64; 6])> {
     v
 }
 
-/// Unmaps every area of the current task but the vDSO pair and the one
-/// at `keep`.
+/// Unmaps every area of the current task but the vDSO pair, the one at
+/// `keep`, and the pages that hold the argument and environment strings:
+/// home's `/proc/PID/cmdline` and `environ`, which a remote's forwarded
+/// `open` reads through its deputy, are read from them (a copy as they
+/// were when the process left: changes made away, as `setproctitle`
+/// makes, do not show).
 fn drop_user_memory(keep: u64) {
     let vdso = uctx::vdso();
+    let strings = umem::layout().ok().and_then(|l| {
+        let (lo, hi) = (l.arg_start.min(l.env_start), l.arg_end.max(l.env_end));
+        (lo != 0 && hi > lo && hi - lo <= 1 << 20).then_some((lo & !0xfff, (hi + 0xfff) & !0xfff))
+    });
     if let Ok(areas) = umem::areas(vdso) {
         for v in areas.iter() {
-            if v.flags & (image::VMA_VDSO | image::VMA_VVAR) == 0 && v.start != keep {
-                let _ = umem::unmap(v.start, v.end - v.start);
+            if v.flags & (image::VMA_VDSO | image::VMA_VVAR) != 0 || v.start == keep {
+                continue;
+            }
+            match strings {
+                Some((lo, hi)) if v.start < hi && lo < v.end => {
+                    // Only the parts of the area around the strings go.
+                    if v.start < lo {
+                        let _ = umem::unmap(v.start, lo - v.start);
+                    }
+                    if hi < v.end {
+                        let _ = umem::unmap(hi, v.end - hi);
+                    }
+                }
+                _ => {
+                    let _ = umem::unmap(v.start, v.end - v.start);
+                }
             }
         }
     }

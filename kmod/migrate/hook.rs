@@ -46,6 +46,17 @@ const PR_SET_SECUREBITS: u64 = 28;
 const PR_CAP_AMBIENT: u64 = 47;
 const PR_CAP_AMBIENT_IS_SET: u64 = 1;
 const NR_PRLIMIT64: i64 = 302;
+/// `prctl` options about the process's relation to its parent and
+/// children, which live at home: the parent-death signal and the
+/// child-subreaper flag are set on the task at home (the next move
+/// carries them).
+const PR_SET_PDEATHSIG: u64 = 1;
+const PR_SET_CHILD_SUBREAPER: u64 = 36;
+/// Scheduling changes of the caller itself are made at home, so that the
+/// deputy and the next move agree (others' are forwarded as they are).
+const NR_SETPRIORITY: i64 = 141;
+const NR_SCHED_SETPARAM: i64 = 142;
+const NR_SCHED_SETSCHEDULER: i64 = 144;
 /// The errno a call skipped by the hook shows until its task_work runs.
 const ENOMEM_: i64 = 12;
 const ENOSYS_: i64 = 38;
@@ -195,6 +206,15 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             bring_home(regs, nr);
             return;
         }
+        // Its own nice value (PRIO_PROCESS) or scheduling policy.
+        NR_SETPRIORITY if regs.di == 0 && (regs.si as u32 == 0 || regs.si as u32 == ids.home_tgid) => {
+            bring_home(regs, nr);
+            return;
+        }
+        NR_SCHED_SETPARAM | NR_SCHED_SETSCHEDULER if regs.di as u32 == 0 || regs.di as u32 == ids.home_tgid => {
+            bring_home(regs, nr);
+            return;
+        }
         vectored::NR_READV | vectored::NR_WRITEV | vectored::NR_PREADV | vectored::NR_PWRITEV | vectored::NR_PREADV2 | vectored::NR_PWRITEV2 => {
             let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
             if !vectored::is_vectored(nr, &args) {
@@ -251,7 +271,8 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
 /// (seccomp, no-new-privileges) and changes of credentials.
 fn prctl_at_home(option: u64, arg2: u64) -> bool {
     match option {
-        PR_SET_SECCOMP | PR_SET_NO_NEW_PRIVS | PR_SET_KEEPCAPS | PR_CAPBSET_DROP | PR_SET_SECUREBITS => true,
+        PR_SET_SECCOMP | PR_SET_NO_NEW_PRIVS | PR_SET_KEEPCAPS | PR_CAPBSET_DROP | PR_SET_SECUREBITS | PR_SET_PDEATHSIG
+        | PR_SET_CHILD_SUBREAPER => true,
         PR_CAP_AMBIENT => arg2 != PR_CAP_AMBIENT_IS_SET,
         _ => false,
     }

@@ -2,9 +2,10 @@
 
 //! Privilege checks of the current task, and its credentials and limits
 //! for a migration (`creds.c`): [`read`] takes them as the kernel has
-//! them, [`apply`] gives them to the task that takes the process over.
+//! them, [`apply`] gives them to the task that takes the process over;
+//! with them travel the task's attributes ([`apply_attrs`]).
 
-use crate::image::{Creds, Rlimit, CREDS_NO_NEW_PRIVS, MAX_GROUPS, NLIMITS};
+use crate::image::{Attrs, Creds, Rlimit, CREDS_NO_NEW_PRIVS, MAX_GROUPS, NLIMITS};
 use kernel::{bindings, prelude::*};
 
 /// `struct roam_creds` (creds.h).
@@ -21,9 +22,26 @@ struct RawCreds {
     init_userns: u32,
 }
 
+/// `struct roam_attrs` (creds.h).
+#[repr(C)]
+#[derive(Default)]
+struct RawAttrs {
+    personality: u32,
+    nice: i32,
+    policy: u32,
+    rt_priority: u32,
+    timer_slack_ns: u64,
+    pdeath_signal: u32,
+    flags: u32,
+    mce_kill: u32,
+    pad: u32,
+}
+
 extern "C" {
     fn roam_creds_read(c: *mut RawCreds, groups: *mut u32, max: u32);
     fn roam_creds_apply(c: *const RawCreds, groups: *const u32, n: u32) -> i32;
+    fn roam_attrs_read(a: *mut RawAttrs);
+    fn roam_attrs_apply(a: *const RawAttrs) -> i32;
 }
 
 /// Why the credentials cannot travel.
@@ -78,7 +96,44 @@ pub(crate) fn read(groups: &mut KVec<u32>) -> core::result::Result<Creds, Unmova
     for (i, l) in c.rlimits.iter_mut().enumerate() {
         *l = Rlimit { cur: raw.rlim_cur[i], max: raw.rlim_max[i] };
     }
+    let mut a = RawAttrs::default();
+    // SAFETY: `a` is valid for writes; the C side reads the current task.
+    unsafe { roam_attrs_read(&mut a) };
+    c.attrs = Attrs {
+        personality: a.personality,
+        nice: a.nice,
+        policy: a.policy,
+        rt_priority: a.rt_priority,
+        timer_slack_ns: a.timer_slack_ns,
+        pdeath_signal: a.pdeath_signal,
+        flags: a.flags,
+        mce_kill: a.mce_kill,
+    };
     Ok(c)
+}
+
+/// Gives the current task (a stub taking a process over, or its deputy
+/// taking it back) the attributes `a`; an error if its scheduling policy
+/// could not be set (the rest is set all the same).
+pub(crate) fn apply_attrs(a: &Attrs) -> Result {
+    let raw = RawAttrs {
+        personality: a.personality,
+        nice: a.nice,
+        policy: a.policy,
+        rt_priority: a.rt_priority,
+        timer_slack_ns: a.timer_slack_ns,
+        pdeath_signal: a.pdeath_signal,
+        flags: a.flags,
+        mce_kill: a.mce_kill,
+        pad: 0,
+    };
+    // SAFETY: `raw` is a valid roam_attrs; the C side acts on the current
+    // task only.
+    let r = unsafe { roam_attrs_apply(&raw) };
+    if r < 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
 }
 
 /// Gives the current task (a fresh adopt stub, running as root) exactly

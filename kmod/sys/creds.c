@@ -25,6 +25,12 @@
 #include <linux/securebits.h>
 #include <linux/uidgid.h>
 #include <linux/user_namespace.h>
+#include <linux/personality.h>
+#include <linux/prctl.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <uapi/linux/sched.h>
+#include <uapi/linux/sched/types.h>
 
 #include "creds.h"
 
@@ -124,4 +130,62 @@ int roam_creds_apply(const struct roam_creds *c, const u32 *groups, u32 n)
 	}
 	task_unlock(leader);
 	return 0;
+}
+
+void roam_attrs_read(struct roam_attrs *a)
+{
+	struct task_struct *t = current;
+
+	memset(a, 0, sizeof(*a));
+	a->personality = t->personality;
+	a->nice = task_nice(t);
+	a->policy = t->policy | (t->sched_reset_on_fork ? SCHED_RESET_ON_FORK : 0);
+	a->rt_priority = (t->policy == SCHED_FIFO || t->policy == SCHED_RR) ? t->rt_priority : 0;
+	a->timer_slack_ns = t->timer_slack_ns == t->default_timer_slack_ns ? 0 : t->timer_slack_ns;
+	a->pdeath_signal = t->pdeath_signal;
+	if (t->signal->is_child_subreaper)
+		a->flags |= 1;
+	if (t->mm && test_bit(MMF_DISABLE_THP, &t->mm->flags))
+		a->flags |= 2;
+	if (t->flags & PF_MCE_PROCESS)
+		a->mce_kill = (t->flags & PF_MCE_EARLY) ? 1 : 2;
+}
+
+/*
+ * Gives the current task (an adopt stub taking a process over, or a deputy
+ * taking it back) the attributes it had where it ran: they were checked
+ * there when set, so they are set here without the checks again (as the
+ * credentials are). The scheduling policy is the one exception that can
+ * fail (a real-time policy the node refuses): the task keeps its own then.
+ */
+int roam_attrs_apply(const struct roam_attrs *a)
+{
+	struct task_struct *t = current;
+	struct sched_attr sa = {
+		.size = sizeof(sa),
+		.sched_policy = a->policy & ~SCHED_RESET_ON_FORK,
+		.sched_flags = (a->policy & SCHED_RESET_ON_FORK) ? SCHED_FLAG_RESET_ON_FORK : 0,
+		.sched_nice = a->nice,
+		.sched_priority = a->rt_priority,
+	};
+	int err;
+
+	t->personality = a->personality;
+	set_user_nice(t, a->nice);
+	err = sched_setattr_nocheck(t, &sa);
+	t->timer_slack_ns = a->timer_slack_ns ? a->timer_slack_ns : t->default_timer_slack_ns;
+	t->pdeath_signal = a->pdeath_signal;
+	t->signal->is_child_subreaper = !!(a->flags & 1);
+	if (a->flags & 1)
+		t->signal->has_child_subreaper = 1;
+	if (t->mm) {
+		if (a->flags & 2)
+			set_bit(MMF_DISABLE_THP, &t->mm->flags);
+		else
+			clear_bit(MMF_DISABLE_THP, &t->mm->flags);
+	}
+	t->flags &= ~(PF_MCE_PROCESS | PF_MCE_EARLY);
+	if (a->mce_kill)
+		t->flags |= PF_MCE_PROCESS | (a->mce_kill == 1 ? PF_MCE_EARLY : 0);
+	return err;
 }

@@ -27,7 +27,23 @@ struct roam_creds {
 	u32 init_userns;
 };
 
+/* How the task is run (the image's Attrs; mce_kill: 0 the system's, 1
+ * early, 2 late; flags: 1 child subreaper, 2 THP disabled). */
+struct roam_attrs {
+	u32 personality;
+	s32 nice;
+	u32 policy;
+	u32 rt_priority;
+	u64 timer_slack_ns;
+	u32 pdeath_signal;
+	u32 flags;
+	u32 mce_kill;
+	u32 pad;
+};
+
 void roam_creds_read(struct roam_creds *c, u32 *groups, u32 max);
+void roam_attrs_read(struct roam_attrs *a);
+int roam_attrs_apply(const struct roam_attrs *a);
 int roam_creds_apply(const struct roam_creds *c, const u32 *groups, u32 n);
 
 #endif

@@ -7,7 +7,9 @@
 //! [`BATCH`] (each batch's reference runs together, then its moved runs
 //! together, every process checked on its own). The programs that
 //! `zdtm list-stays` names keep writable shared memory: a move must be
-//! refused, `roamctl why` must say so, and they pass at home. Also checks
+//! refused, `roamctl why` must say so, and they pass at home. `sched`'s
+//! process must run on each remote with the nice value and policy it set
+//! at home (the remote's `/proc`). Also checks
 //! that the moves of a process already away report the bytes they
 //! carried.
 //!
@@ -179,7 +181,18 @@ fn hop(c: &mut Ctx, pids: &[(String, u32)], dest: &str, node: u32, runs: &mut BT
         let l = later.get(&pid.to_string()).map(|s| s.trim().to_string()).unwrap_or_default();
         let on_node = if node == 1 { Some(*pid) } else { remote.get(pid).copied() };
         let comm = on_node.and_then(|p| names_there.get(&p.to_string())).map(|s| s.trim().to_string());
-        let arrived = w.starts_with(&place) && comm.as_deref() == Some("zdtm");
+        let mut arrived = w.starts_with(&place) && comm.as_deref() == Some("zdtm");
+        // `sched` set nice 5 and SCHED_BATCH at home: the remote task runs
+        // with them (its own /proc there: stat fields 19 and 41).
+        if name == "sched" && node != 1 {
+            let got = on_node.and_then(|p| c.sh(node, &format!("cut -d' ' -f19,41 /proc/{p}/stat")).ok()).map(|o| o.text.trim().to_string());
+            if got.as_deref() != Some("5 3") {
+                arrived = false;
+                if let Some(run) = runs.get_mut(name) {
+                    run.moves.push(format!("     [on node {node} it runs with nice and policy {got:?}, not \"5 3\"]\n"));
+                }
+            }
+        }
         let stayed = l.starts_with(&place);
         if let Some(run) = runs.get_mut(name) {
             run.hops_ok &= arrived && stayed;
@@ -207,7 +220,7 @@ fn stays_home(c: &mut Ctx, name: &str, long: Duration) -> Result<()> {
     let output = c.output(1, &tag);
     c.check(
         format!("zdtm {name}: a move is refused (writable shared memory; roamctl why says so) and it passes at home"),
-        ready && m.rc != 0 && why.contains("shared-memory") && w == "home" && status == Some(0) && output.trim() == format!("READY {name}\nPASS {name}"),
+        ready && m.rc != 0 && why.contains("writable memory shared with other processes") && w == "home" && status == Some(0) && output.trim() == format!("READY {name}\nPASS {name}"),
         format!("migrate: rc {} {}\nwhy: {why}\nwhere: {w}\nstatus {status:?}, output {:?}", m.rc, m.text.trim(), output.trim()),
     );
     Ok(())

@@ -1,7 +1,10 @@
 //! The `Creds` message: who the process is and what it may do
 //! ([`Creds`], [`encode_creds`], [`decode_creds`]): its eight user and
 //! group ids, its supplementary groups, its five capability sets, its
-//! securebits, its no-new-privileges flag and its resource limits.
+//! securebits, its no-new-privileges flag and its resource limits; and
+//! how it is run ([`Attrs`]): personality, nice value, scheduling policy,
+//! timer slack, parent-death signal, child-subreaper flag, transparent
+//! huge pages disabled, machine-check kill policy.
 //!
 //! A guest runs with exactly these, so that on a remote it can do no
 //! more (and no less) than at home: a root process that dropped
@@ -40,6 +43,58 @@ pub struct Rlimit {
     pub max: u64,
 }
 
+/// [`Attrs::flags`]: the process is a child subreaper.
+pub const ATTR_CHILD_SUBREAPER: u32 = 1;
+/// [`Attrs::flags`]: transparent huge pages are disabled for it.
+pub const ATTR_THP_DISABLE: u32 = 2;
+/// `SCHED_RESET_ON_FORK`, or-ed into [`Attrs::policy`].
+pub const SCHED_RESET_ON_FORK: u32 = 0x4000_0000;
+
+/// How the process is run: what `personality`, `setpriority`,
+/// `sched_setscheduler` and `prctl` set on the task, carried so that it
+/// runs and answers the same wherever it is. All zero is a fresh task's
+/// (a timer slack of 0 stands for the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attrs {
+    /// `personality(2)`'s value.
+    pub personality: u32,
+    /// The nice value, -20..=19.
+    pub nice: i32,
+    /// `SCHED_NORMAL` (0), `FIFO` (1), `RR` (2), `BATCH` (3) or `IDLE`
+    /// (5), with [`SCHED_RESET_ON_FORK`].
+    pub policy: u32,
+    /// Real-time priority: 1..=99 for FIFO and RR, else 0.
+    pub rt_priority: u32,
+    /// Timer slack in ns (`PR_SET_TIMERSLACK`); 0: the default.
+    pub timer_slack_ns: u64,
+    /// Signal sent when the parent dies (`PR_SET_PDEATHSIG`), 0..=64.
+    pub pdeath_signal: u32,
+    /// [`ATTR_CHILD_SUBREAPER`], [`ATTR_THP_DISABLE`].
+    pub flags: u32,
+    /// Machine-check kill policy: 0 the system's, 1 early, 2 late.
+    pub mce_kill: u32,
+}
+
+impl Attrs {
+    /// Bytes in a message.
+    pub const LEN: usize = 4 * 7 + 8;
+
+    /// Whether the values are ones the kernel could have set.
+    pub fn valid(&self) -> bool {
+        let policy = self.policy & !SCHED_RESET_ON_FORK;
+        let rt_ok = match policy {
+            1 | 2 => (1..=99).contains(&self.rt_priority),
+            0 | 3 | 5 => self.rt_priority == 0,
+            _ => false,
+        };
+        (-20..=19).contains(&self.nice)
+            && rt_ok
+            && self.pdeath_signal <= 64
+            && self.flags & !(ATTR_CHILD_SUBREAPER | ATTR_THP_DISABLE) == 0
+            && self.mce_kill <= 2
+    }
+}
+
 /// Everything a `Creds` message carries but the supplementary groups,
 /// which travel beside it (a slice of at most [`MAX_GROUPS`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,6 +121,8 @@ pub struct Creds {
     pub cap_ambient: u64,
     /// `RLIMIT_CPU` .. `RLIMIT_RTTIME`, in the kernel's order.
     pub rlimits: [Rlimit; NLIMITS],
+    /// How the process is run.
+    pub attrs: Attrs,
 }
 
 impl Creds {
@@ -79,7 +136,7 @@ impl Creds {
     /// an id of -1 (in the groups too), an unknown capability or
     /// securebit, an effective set beyond the permitted one, an ambient
     /// set beyond permitted and inheritable, a soft limit above its hard
-    /// one, or an unknown flag; `TooLarge` past [`MAX_GROUPS`] groups.
+    /// one, an unknown flag, or attributes the kernel could not have set; `TooLarge` past [`MAX_GROUPS`] groups.
     pub fn check(&self, groups: &[u32]) -> Result<(), ImageError> {
         if groups.len() > MAX_GROUPS {
             return Err(ImageError::TooLarge);
@@ -94,6 +151,7 @@ impl Creds {
             || self.securebits & !SECUREBITS_VALID != 0
             || self.flags & !CREDS_NO_NEW_PRIVS != 0
             || self.rlimits.iter().any(|l| l.cur > l.max)
+            || !self.attrs.valid()
         {
             return Err(ImageError::BadCreds);
         }
@@ -102,8 +160,8 @@ impl Creds {
 }
 
 /// Length of the fixed part: prefix, 8 ids, securebits, flags, 5
-/// capability sets, the limits, the group count.
-pub const CREDS_HEAD_LEN: usize = PREFIX_LEN + 8 * 4 + 4 + 4 + 5 * 8 + NLIMITS * 16 + 4;
+/// capability sets, the limits, the attributes, the group count.
+pub const CREDS_HEAD_LEN: usize = PREFIX_LEN + 8 * 4 + 4 + 4 + 5 * 8 + NLIMITS * 16 + Attrs::LEN + 4;
 
 /// Length of a `Creds` message with `count` groups (saturating).
 pub const fn creds_len(count: usize) -> usize {
@@ -126,6 +184,14 @@ pub fn encode_creds(c: &Creds, groups: &[u32], out: &mut [u8]) -> Result<usize, 
     for l in &c.rlimits {
         w.u64(l.cur)?;
         w.u64(l.max)?;
+    }
+    let a = &c.attrs;
+    for v in [a.personality, a.nice as u32, a.policy, a.rt_priority] {
+        w.u32(v)?;
+    }
+    w.u64(a.timer_slack_ns)?;
+    for v in [a.pdeath_signal, a.flags, a.mce_kill] {
+        w.u32(v)?;
     }
     w.u32(groups.len() as u32)?;
     for g in groups {
@@ -186,6 +252,16 @@ pub fn decode_creds(buf: &[u8]) -> Result<CredsView<'_>, ImageError> {
     for l in c.rlimits.iter_mut() {
         *l = Rlimit { cur: r.u64()?, max: r.u64()? };
     }
+    c.attrs = Attrs {
+        personality: r.u32()?,
+        nice: r.u32()? as i32,
+        policy: r.u32()?,
+        rt_priority: r.u32()?,
+        timer_slack_ns: r.u64()?,
+        pdeath_signal: r.u32()?,
+        flags: r.u32()?,
+        mce_kill: r.u32()?,
+    };
     let count = usize::try_from(r.u32()?).map_err(|_| ImageError::TooLarge)?;
     if count > MAX_GROUPS {
         return Err(ImageError::TooLarge);

@@ -40,7 +40,14 @@ fn creds_round_trip_and_lengths() {
 /// encoder will not write it and the decoder will not take it.
 #[test]
 fn creds_refuses_what_the_kernel_would_not_build() {
-    let bad: [fn(&mut Creds, &mut [u32]); 9] = [
+    let bad: [fn(&mut Creds, &mut [u32]); 16] = [
+        |c, _| c.attrs.nice = 20,
+        |c, _| c.attrs.nice = -21,
+        |c, _| c.attrs.policy = 6,
+        |c, _| c.attrs.rt_priority = 3,
+        |c, _| (c.attrs.policy, c.attrs.rt_priority) = (1, 0),
+        |c, _| c.attrs.pdeath_signal = 65,
+        |c, _| c.attrs.flags = 4,
         |c, _| c.euid = u32::MAX,
         |c, _| c.fsgid = u32::MAX,
         |c, _| c.cap_bset |= 1 << 41,
@@ -51,6 +58,10 @@ fn creds_refuses_what_the_kernel_would_not_build() {
         |c, _| c.rlimits[3] = Rlimit { cur: 10, max: 9 },
         |_, g| g[1] = u32::MAX,
     ];
+    // A real-time policy with its priority is fine.
+    let mut rt = creds();
+    (rt.attrs.policy, rt.attrs.rt_priority) = (2, 50);
+    assert_eq!(rt.check(&GROUPS), Ok(()));
     for (i, f) in bad.iter().enumerate() {
         let (mut c, mut g) = (creds(), GROUPS);
         f(&mut c, &mut g);
@@ -79,6 +90,14 @@ fn unchecked(c: &Creds, groups: &[u32]) -> Vec<u8> {
     for l in &c.rlimits {
         put(&l.cur.to_le_bytes());
         put(&l.max.to_le_bytes());
+    }
+    let a = &c.attrs;
+    for v in [a.personality, a.nice as u32, a.policy, a.rt_priority] {
+        put(&v.to_le_bytes());
+    }
+    put(&a.timer_slack_ns.to_le_bytes());
+    for v in [a.pdeath_signal, a.flags, a.mce_kill] {
+        put(&v.to_le_bytes());
     }
     put(&(groups.len() as u32).to_le_bytes());
     for g in groups {

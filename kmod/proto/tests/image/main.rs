@@ -160,6 +160,18 @@ fn creds() -> Creds {
         cap_effective: 1 << 10,
         cap_bset: CAP_VALID & !(1 << 16),
         cap_ambient: 1 << 10,
+        // Niced, batch scheduled, with a parent-death signal, subreaper,
+        // no huge pages, early machine-check kills and a personality.
+        attrs: Attrs {
+            personality: 0x0040_0000,
+            nice: 5,
+            policy: 3 | SCHED_RESET_ON_FORK,
+            rt_priority: 0,
+            timer_slack_ns: 1_234_567,
+            pdeath_signal: 28,
+            flags: ATTR_CHILD_SUBREAPER | ATTR_THP_DISABLE,
+            mce_kill: 1,
+        },
         ..Creds::default()
     };
     for (i, l) in c.rlimits.iter_mut().enumerate() {

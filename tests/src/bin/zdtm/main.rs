@@ -65,14 +65,12 @@
 //!   process's own credentials; a truncated datagram's `MSG_TRUNC`; UDP
 //!   with the peer's address in `msg_name`.
 //!
-//! The modules `procstate`, `memory`, `files` and `events` hold 38 more
+//! The modules `procstate`, `memory`, `files` and `events` hold 41 more
 //! tests in the suite (process attributes; memory, FPU/AVX and signal
 //! state; descriptors, pipes, sockets and locks; event descriptors and
 //! IPC), each documented in its module. Defects not fixed yet are listed
 //! by `zdtm list-known` (runnable by name, not in the cluster suite until
-//! they pass): `personality` and `prctl` (attributes the image does not
-//! carry), `proc_args` (`/proc/self/cmdline` read while away),
-//! `maps_layout` (file areas arrive as anonymous ones, and the restorer's
+//! they pass): `maps_layout` (file areas arrive as anonymous ones, and the restorer's
 //! scratch area shows) and `signalfd_live` (a signal sent while away is
 //! read from a signalfd at home). `zdtm list-stays` names `sysv_shm`,
 //! whose writable shared memory keeps it home by design: the suite checks

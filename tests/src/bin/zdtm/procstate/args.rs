@@ -1,4 +1,4 @@
-//! `environ`, `cmdline` and (a known defect) `proc_args`: the process's
+//! `environ`, `cmdline` and `proc_args`: the process's
 //! arguments, environment and names.
 //!
 //! * `environ` — before `READY`: `ZDTM_ENV_A` (`alpha-PID`),
@@ -23,11 +23,11 @@
 //!   `/proc/self/stat` (fields 48-51) are as at setup, and
 //!   `/proc/self/exe` links to the program. At the end, home again,
 //!   `/proc/self/cmdline` is the rewritten arguments.
-//! * `proc_args` (known defect) — each round, wherever the process runs,
+//! * `proc_args` — each round, wherever the process runs,
 //!   `/proc/self/cmdline` and `/proc/self/environ` hold the bytes they
 //!   held at setup. On a remote these files are read at home, from the
-//!   memory of the deputy, which dropped its memory when the process
-//!   left: by code reading they read empty there.
+//!   deputy, which keeps the pages that hold them when it drops the rest
+//!   of the memory.
 
 use super::{read_bytes, same, setup_failed, stat_fields, Slot};
 use std::ffi::{OsStr, OsString};

@@ -1,4 +1,4 @@
-//! `sched`, `caps` and (known defects) `personality` and `prctl`:
+//! `sched`, `caps`, `personality` and `prctl`:
 //! attributes of the task, read back with the calls that set them.
 //!
 //! * `sched` — before `READY`: nice 5 (`setpriority`), policy
@@ -10,8 +10,8 @@
 //!   setup), each asked of
 //!   pid 0 and of `getpid()`; `/proc/self/stat` shows priority 25, nice 5
 //!   and policy 3. (On a remote these calls are answered at home, for the
-//!   deputy; the process runs there with the remote's defaults, which no
-//!   call shows.)
+//!   deputy; the image carries the values, so the process also runs with
+//!   them there, which the cluster suite checks in the remote's `/proc`.)
 //! * `caps` — before `READY` (as root): securebits
 //!   `SECBIT_NO_SETUID_FIXUP`, then `PR_SET_KEEPCAPS` 1 (which adds
 //!   `SECBIT_KEEP_CAPS`), and `CAP_SYS_BOOT` and `CAP_WAKE_ALARM` dropped
@@ -24,21 +24,19 @@
 //!   `PR_GET_NO_NEW_PRIVS` and the uid and euid as recorded; and home's
 //!   view, `/proc/self/status` `CapBnd`, `CapEff`, `CapPrm`, `CapInh`
 //!   agree.
-//! * `personality` (known defect) — `personality(ADDR_NO_RANDOMIZE |
+//! * `personality` — `personality(ADDR_NO_RANDOMIZE |
 //!   ADDR_COMPAT_LAYOUT | WHOLE_SECONDS)` before `READY` (none changes
 //!   the running program). Each round: `personality(0xffffffff)` (answered
 //!   where the process runs) and `/proc/self/personality` (home's) give
-//!   it. By code reading the image does not carry the personality, so a
-//!   remote answers 0.
-//! * `prctl` (known defect) — before `READY`: parent-death signal SIGWINCH
+//!   it (the image carries the personality).
+//! * `prctl` — before `READY`: parent-death signal SIGWINCH
 //!   (ignored by default), child subreaper, timer slack 1234567 ns,
 //!   transparent huge pages disabled, machine-check kill policy "early".
 //!   Each round: `PR_GET_PDEATHSIG`, `PR_GET_CHILD_SUBREAPER`,
 //!   `PR_GET_TIMERSLACK`, `PR_GET_THP_DISABLE` and `PR_MCE_KILL_GET`
 //!   (answered where the process runs) give them back, and home's view
 //!   agrees: `/proc/self/timerslack_ns`, `THP_enabled: 0` in
-//!   `/proc/self/status`. By code reading the image carries none of
-//!   these, so a remote answers its adopting task's defaults.
+//!   `/proc/self/status` (the image carries them all).
 
 use super::{errno, read_text, same, setup_failed, stat_fields, status_field, Slot};
 
