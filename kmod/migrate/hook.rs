@@ -55,6 +55,7 @@ const PR_SET_CHILD_SUBREAPER: u64 = 36;
 /// Scheduling changes of the caller itself are made at home, so that the
 /// deputy and the next move agree (others' are forwarded as they are).
 const NR_SETPRIORITY: i64 = 141;
+const NR_GETRUSAGE: i64 = 98;
 const NR_SCHED_SETPARAM: i64 = 142;
 const NR_SCHED_SETSCHEDULER: i64 = 144;
 /// The errno a call skipped by the hook shows until its task_work runs.
@@ -206,6 +207,10 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             bring_home(regs, nr);
             return;
         }
+        // Its own resource usage (RUSAGE_SELF, RUSAGE_THREAD) is counted
+        // where it runs: the task here started from the CPU time it had
+        // used. Its children's (RUSAGE_CHILDREN) are at home.
+        NR_GETRUSAGE if regs.di == 0 || regs.di == 1 => return,
         // Its own nice value (PRIO_PROCESS) or scheduling policy.
         NR_SETPRIORITY if regs.di == 0 && (regs.si as u32 == 0 || regs.si as u32 == ids.home_tgid) => {
             bring_home(regs, nr);

@@ -195,6 +195,21 @@ impl Mover {
                 return fail(-14);
             }
         }
+        // `times`: the children's times and the clock are home's, but the
+        // process's own CPU time is counted here, where it runs (the task
+        // here started from what it had used before).
+        if nr == NR_TIMES && r.result >= 0 && args[0] != 0 {
+            let (user, system) = own_times_ticks();
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&user.to_le_bytes());
+            b[8..].copy_from_slice(&system.to_le_bytes());
+            if umem::write(args[0], &b).is_err() {
+                if mask.is_some() {
+                    uctx::end_temp_mask(false);
+                }
+                return fail(-14);
+            }
+        }
         // Interrupted at home before it completed (-ERESTARTSYS): by a
         // signal that was forwarded here, or by the interrupt this side
         // asked for. The signal's handler flags decide, as the kernel's
@@ -366,4 +381,22 @@ fn read_mask(ptr: u64, size: u64, pair: bool) -> core::result::Result<Option<u64
     let mut m = [0u8; 8];
     umem::read(at, &mut m).map_err(|_| -14i64)?;
     Ok(Some(u64::from_le_bytes(m)))
+}
+
+/// `times`' number.
+const NR_TIMES: i64 = 100;
+/// `USER_HZ` on x86-64: `clock_t` ticks per second.
+const USER_HZ: u64 = 100;
+
+/// The current process's user and system CPU time in `clock_t` ticks,
+/// split as the kernel's `times` splits it: the scheduler's runtime
+/// shared in the ratio of the sampled user and system times.
+fn own_times_ticks() -> (u64, u64) {
+    let c = crate::sys::timers::cputime();
+    let sampled = c.utime_ns.saturating_add(c.stime_ns);
+    let total = c.runtime_ns.max(sampled);
+    let user = if sampled == 0 { total } else { ((u128::from(total) * u128::from(c.utime_ns)) / u128::from(sampled)) as u64 };
+    let system = total.saturating_sub(user);
+    let tick = 1_000_000_000 / USER_HZ;
+    (user / tick, system / tick)
 }

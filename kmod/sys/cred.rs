@@ -22,26 +22,12 @@ struct RawCreds {
     init_userns: u32,
 }
 
-/// `struct roam_attrs` (creds.h).
-#[repr(C)]
-#[derive(Default)]
-struct RawAttrs {
-    personality: u32,
-    nice: i32,
-    policy: u32,
-    rt_priority: u32,
-    timer_slack_ns: u64,
-    pdeath_signal: u32,
-    flags: u32,
-    mce_kill: u32,
-    pad: u32,
-}
-
 extern "C" {
     fn roam_creds_read(c: *mut RawCreds, groups: *mut u32, max: u32);
     fn roam_creds_apply(c: *const RawCreds, groups: *const u32, n: u32) -> i32;
-    fn roam_attrs_read(a: *mut RawAttrs);
-    fn roam_attrs_apply(a: *const RawAttrs) -> i32;
+    // `struct roam_attrs *`: the image's `Attrs`, which has its layout.
+    fn roam_attrs_read(a: *mut Attrs);
+    fn roam_attrs_apply(a: *const Attrs) -> i32;
 }
 
 /// Why the credentials cannot travel.
@@ -96,19 +82,9 @@ pub(crate) fn read(groups: &mut KVec<u32>) -> core::result::Result<Creds, Unmova
     for (i, l) in c.rlimits.iter_mut().enumerate() {
         *l = Rlimit { cur: raw.rlim_cur[i], max: raw.rlim_max[i] };
     }
-    let mut a = RawAttrs::default();
-    // SAFETY: `a` is valid for writes; the C side reads the current task.
-    unsafe { roam_attrs_read(&mut a) };
-    c.attrs = Attrs {
-        personality: a.personality,
-        nice: a.nice,
-        policy: a.policy,
-        rt_priority: a.rt_priority,
-        timer_slack_ns: a.timer_slack_ns,
-        pdeath_signal: a.pdeath_signal,
-        flags: a.flags,
-        mce_kill: a.mce_kill,
-    };
+    // SAFETY: `c.attrs` is valid for writes and has the layout of
+    // `struct roam_attrs` (repr(C)); the C side reads the current task.
+    unsafe { roam_attrs_read(&mut c.attrs) };
     Ok(c)
 }
 
@@ -116,48 +92,9 @@ pub(crate) fn read(groups: &mut KVec<u32>) -> core::result::Result<Creds, Unmova
 /// taking it back) the attributes `a`; an error if its scheduling policy
 /// could not be set (the rest is set all the same).
 pub(crate) fn apply_attrs(a: &Attrs) -> Result {
-    let raw = RawAttrs {
-        personality: a.personality,
-        nice: a.nice,
-        policy: a.policy,
-        rt_priority: a.rt_priority,
-        timer_slack_ns: a.timer_slack_ns,
-        pdeath_signal: a.pdeath_signal,
-        flags: a.flags,
-        mce_kill: a.mce_kill,
-        pad: 0,
-    };
-    // SAFETY: `raw` is a valid roam_attrs; the C side acts on the current
-    // task only.
-    let r = unsafe { roam_attrs_apply(&raw) };
-    if r < 0 {
-        return Err(Error::from_errno(r));
-    }
-    Ok(())
-}
-
-/// Gives the current task (a fresh adopt stub, running as root) exactly
-/// the credentials `c`, the groups `groups` and the limits of `c`.
-pub(crate) fn apply(c: &Creds, groups: &[u32]) -> Result {
-    if groups.len() > MAX_GROUPS {
-        return Err(EINVAL);
-    }
-    let mut raw = RawCreds {
-        ids: [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid],
-        securebits: c.securebits,
-        no_new_privs: u32::from(c.flags & CREDS_NO_NEW_PRIVS != 0),
-        caps: [c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bset, c.cap_ambient],
-        ngroups: groups.len() as u32,
-        init_userns: 1,
-        ..RawCreds::default()
-    };
-    for (i, l) in c.rlimits.iter().enumerate() {
-        raw.rlim_cur[i] = l.cur;
-        raw.rlim_max[i] = l.max;
-    }
-    // SAFETY: `raw` is a valid roam_creds; `groups` holds `groups.len()`
-    // u32s; the C side acts on the current task only.
-    let r = unsafe { roam_creds_apply(&raw, groups.as_ptr(), groups.len() as u32) };
+    // SAFETY: `a` has the layout of `struct roam_attrs` (repr(C)); the C
+    // side acts on the current task only.
+    let r = unsafe { roam_attrs_apply(a) };
     if r < 0 {
         return Err(Error::from_errno(r));
     }

@@ -132,17 +132,21 @@ int roam_creds_apply(const struct roam_creds *c, const u32 *groups, u32 n)
 	return 0;
 }
 
+/* The Rust side's Attrs has this size (kmod/proto/tests/image/creds.rs). */
+static_assert(sizeof(struct roam_attrs) == 40);
+
 void roam_attrs_read(struct roam_attrs *a)
 {
 	struct task_struct *t = current;
 
-	memset(a, 0, sizeof(*a));
 	a->personality = t->personality;
 	a->nice = task_nice(t);
 	a->policy = t->policy | (t->sched_reset_on_fork ? SCHED_RESET_ON_FORK : 0);
 	a->rt_priority = (t->policy == SCHED_FIFO || t->policy == SCHED_RR) ? t->rt_priority : 0;
 	a->timer_slack_ns = t->timer_slack_ns == t->default_timer_slack_ns ? 0 : t->timer_slack_ns;
 	a->pdeath_signal = t->pdeath_signal;
+	a->flags = 0;
+	a->mce_kill = 0;
 	if (t->signal->is_child_subreaper)
 		a->flags |= 1;
 	if (t->mm && test_bit(MMF_DISABLE_THP, &t->mm->flags))

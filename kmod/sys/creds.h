@@ -27,8 +27,10 @@ struct roam_creds {
 	u32 init_userns;
 };
 
-/* How the task is run (the image's Attrs; mce_kill: 0 the system's, 1
- * early, 2 late; flags: 1 child subreaper, 2 THP disabled). */
+/* How the task is run: the image's Attrs, which the Rust side declares
+ * repr(C) with these fields in this order (mce_kill: 0 the system's, 1
+ * early, 2 late; flags: 1 child subreaper, 2 THP disabled). `pad` is that
+ * struct's tail padding. */
 struct roam_attrs {
 	u32 personality;
 	s32 nice;

@@ -91,6 +91,8 @@ fn host_tests(ctx: &Ctx, tally: &mut Tally) -> Result<()> {
     }
     if let Err(e) = r {
         if failed == 0 && listed_failures == 0 {
+            // It failed without a failing test: it did not build.
+            println!("    host: cargo test failed before its tests ran (a build error?): {e:#}");
             tally.add("host: cargo test".into(), false, format!("{e:#}"));
         }
     }

@@ -128,6 +128,14 @@ impl Sample {
             cap_bset: CAP_VALID,
             cap_ambient: 0,
             rlimits: [Rlimit { cur: 1 << 20, max: u64::MAX }; NLIMITS],
+            attrs: Attrs {
+                nice: 5,
+                policy: 3 | SCHED_RESET_ON_FORK,
+                timer_slack_ns: 100_000,
+                pdeath_signal: 15,
+                flags: ATTR_CHILD_SUBREAPER,
+                ..Attrs::default()
+            },
         };
         let xlen = [XSTATE_MIN, 832, 2696, 0][variant % 4];
         let mut comm = [0u8; 16];

@@ -53,7 +53,10 @@ pub const SCHED_RESET_ON_FORK: u32 = 0x4000_0000;
 /// How the process is run: what `personality`, `setpriority`,
 /// `sched_setscheduler` and `prctl` set on the task, carried so that it
 /// runs and answers the same wherever it is. All zero is a fresh task's
-/// (a timer slack of 0 stands for the default).
+/// (a timer slack of 0 stands for the default). Laid out as the
+/// module's C side reads and writes it (`struct roam_attrs`,
+/// `kmod/sys/creds.h`).
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attrs {
     /// `personality(2)`'s value.

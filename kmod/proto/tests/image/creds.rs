@@ -58,6 +58,8 @@ fn creds_refuses_what_the_kernel_would_not_build() {
         |c, _| c.rlimits[3] = Rlimit { cur: 10, max: 9 },
         |_, g| g[1] = u32::MAX,
     ];
+    // The C side's struct roam_attrs has the same size (creds.c asserts 40).
+    assert_eq!(std::mem::size_of::<Attrs>(), 40);
     // A real-time policy with its priority is fine.
     let mut rt = creds();
     (rt.attrs.policy, rt.attrs.rt_priority) = (2, 50);

@@ -41,7 +41,8 @@
 //!   every 10 ms: each counted about one expiry per 10 ms of the CPU time
 //!   the process used in all (user, user + system, the CPU clock), so they
 //!   counted it wherever it ran; the process and thread CPU clocks never
-//!   stepped back, and `getrusage` agrees with the CPU clock.
+//!   stepped back, and `getrusage` and `times` agree with the CPU clock,
+//!   every 100 ms while it waits (wherever it runs) and at the end.
 //! * `identity` — while it waits, every 100 ms wherever it runs: `uname`
 //!   (node name, release, version, machine), `getpid`, `getppid`, the ids,
 //!   groups and `RLIMIT_NOFILE`, and the `Pid:` of `/proc/self/status`
@@ -130,7 +131,13 @@ const CORE: Group = Group {
         ("interrupt", interrupt::interrupt),
     ],
     busy: &["cputimers"],
-    ticks: &[("identity", identity::tick), ("iovec", iovec::tick), ("sockets", sockets::tick), ("interrupt", interrupt::tick)],
+    ticks: &[
+        ("identity", identity::tick),
+        ("iovec", iovec::tick),
+        ("sockets", sockets::tick),
+        ("interrupt", interrupt::tick),
+        ("cputimers", timers::cputimers_tick),
+    ],
     known: &[],
     stays: &[],
 };

@@ -166,6 +166,51 @@ fn rusage_ns() -> (i64, i64) {
     (ns(ru.ru_utime), ns(ru.ru_stime))
 }
 
+/// `times`' user and system CPU time of the process, ns.
+fn times_ns() -> i64 {
+    // SAFETY: a valid tms to write; sysconf has no preconditions.
+    let (mut t, hz) = (unsafe { std::mem::zeroed::<libc::tms>() }, unsafe { libc::sysconf(libc::_SC_CLK_TCK) });
+    // SAFETY: as above.
+    unsafe { libc::times(&mut t) };
+    (t.tms_utime + t.tms_stime) as i64 * (1_000_000_000 / hz.max(1) as i64)
+}
+
+/// Rounds of `cputimers`' accounting check run while it waited.
+static ACCOUNTED: AtomicU64 = AtomicU64::new(0);
+/// The first difference that check found.
+static ACCOUNTING: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Whether `what` (ns of CPU time) agrees with the CPU clock read just
+/// before and after it, to a tick or so each way.
+fn agrees(what: i64, before: i64, after: i64) -> bool {
+    what >= before - before / 5 - 50_000_000 && what <= after + after / 5 + 50_000_000
+}
+
+/// Every 100 ms while `cputimers` waits, wherever it runs: `getrusage`
+/// and `times` count all the CPU time the process used, as its CPU clock
+/// does (on a remote they count the time used there too).
+pub(super) fn cputimers_tick(n: u64) {
+    if n % 10 != 0 {
+        return;
+    }
+    let before = now_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let (user, system) = rusage_ns();
+    let t = times_ns();
+    let after = now_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
+    ACCOUNTED.fetch_add(1, Ordering::SeqCst);
+    let bad = if !agrees(user + system, before, after) {
+        Some(format!("getrusage: {} ms of CPU while the CPU clock said {}..{} ms", (user + system) / 1_000_000, before / 1_000_000, after / 1_000_000))
+    } else if !agrees(t, before, after) {
+        Some(format!("times: {} ms of CPU while the CPU clock said {}..{} ms", t / 1_000_000, before / 1_000_000, after / 1_000_000))
+    } else {
+        None
+    };
+    let mut first = ACCOUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    if first.is_none() {
+        *first = bad;
+    }
+}
+
 pub(super) fn cputimers() -> Check {
     // SAFETY: handlers that only touch atomics; zeroed sigaction is valid.
     unsafe {
@@ -217,6 +262,12 @@ pub(super) fn cputimers() -> Check {
         }
         if CPU_BAD.load(Ordering::SeqCst) != 0 {
             return Err(format!("{} CPU-clock timer signals without SI_TIMER and the cookie", CPU_BAD.load(Ordering::SeqCst)));
+        }
+        if let Some(e) = ACCOUNTING.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return Err(format!("while waiting, {e}"));
+        }
+        if ACCOUNTED.load(Ordering::SeqCst) < 2 {
+            return Err("the accounting check ran less than twice while waiting".into());
         }
         // getrusage and the CPU clock agree (to a tick or so each way).
         if (user + system - cpu).abs() > cpu / 5 + 50_000_000 {
