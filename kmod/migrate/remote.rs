@@ -394,9 +394,15 @@ const USER_HZ: u64 = 100;
 fn own_times_ticks() -> (u64, u64) {
     let c = crate::sys::timers::cputime();
     let sampled = c.utime_ns.saturating_add(c.stime_ns);
-    let total = c.runtime_ns.max(sampled);
-    let user = if sampled == 0 { total } else { ((u128::from(total) * u128::from(c.utime_ns)) / u128::from(sampled)) as u64 };
-    let system = total.saturating_sub(user);
     let tick = 1_000_000_000 / USER_HZ;
-    (user / tick, system / tick)
+    let total = c.runtime_ns.max(sampled) / tick;
+    // user / sampled, both scaled down to 32 bits so that the product
+    // cannot overflow (no 128-bit division in the kernel).
+    let (mut u, mut all) = (c.utime_ns, sampled);
+    while all > u64::from(u32::MAX) {
+        u >>= 1;
+        all >>= 1;
+    }
+    let user = if all == 0 { total } else { total.saturating_mul(u) / all };
+    (user, total.saturating_sub(user))
 }

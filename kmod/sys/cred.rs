@@ -101,6 +101,34 @@ pub(crate) fn apply_attrs(a: &Attrs) -> Result {
     Ok(())
 }
 
+/// Gives the current task (a fresh adopt stub, running as root) exactly
+/// the credentials `c`, the groups `groups` and the limits of `c`.
+pub(crate) fn apply(c: &Creds, groups: &[u32]) -> Result {
+    if groups.len() > MAX_GROUPS {
+        return Err(EINVAL);
+    }
+    let mut raw = RawCreds {
+        ids: [c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid],
+        securebits: c.securebits,
+        no_new_privs: u32::from(c.flags & CREDS_NO_NEW_PRIVS != 0),
+        caps: [c.cap_inheritable, c.cap_permitted, c.cap_effective, c.cap_bset, c.cap_ambient],
+        ngroups: groups.len() as u32,
+        init_userns: 1,
+        ..RawCreds::default()
+    };
+    for (i, l) in c.rlimits.iter().enumerate() {
+        raw.rlim_cur[i] = l.cur;
+        raw.rlim_max[i] = l.max;
+    }
+    // SAFETY: `raw` is a valid roam_creds; `groups` holds `groups.len()`
+    // u32s; the C side acts on the current task only.
+    let r = unsafe { roam_creds_apply(&raw, groups.as_ptr(), groups.len() as u32) };
+    if r < 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}
+
 /// Whether the current task may configure the cluster (`CAP_SYS_ADMIN` in
 /// the initial user namespace, like other system-wide settings).
 pub(crate) fn may_configure() -> bool {
