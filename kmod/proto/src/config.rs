@@ -66,7 +66,9 @@ pub fn parse_ipv4(s: &[u8]) -> Result<u32, ConfigError> {
     let mut ip: u32 = 0;
     for _ in 0..4 {
         let p = parts.next().ok_or(ConfigError::Syntax)?;
-        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+        // Digits only: `parse_u32` would also take a trailing newline,
+        // and so an address with one inside (found by the fuzzer).
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') || !p.iter().all(u8::is_ascii_digit) {
             return Err(ConfigError::Syntax);
         }
         let v = crate::abi::parse_u32(p).map_err(|_| ConfigError::Syntax)?;
@@ -91,6 +93,9 @@ pub fn parse_addr(s: &[u8], default_port: u16) -> Result<(u32, u16), ConfigError
     let port = match it.next() {
         None => default_port,
         Some(p) => {
+            if !p.iter().all(u8::is_ascii_digit) {
+                return Err(ConfigError::Syntax);
+            }
             let v = crate::abi::parse_u32(p).map_err(|_| ConfigError::Syntax)?;
             if v == 0 || v > 65535 {
                 return Err(ConfigError::Range);
@@ -242,6 +247,11 @@ mod tests {
         assert_eq!(parse_ipv4(b"10.77.0"), Err(ConfigError::Syntax));
         assert_eq!(parse_ipv4(b"10.77.0.1.5"), Err(ConfigError::Syntax));
         assert_eq!(parse_ipv4(b"10.077.0.1"), Err(ConfigError::Syntax));
+        assert_eq!(parse_ipv4(b"10\n.0.0.1"), Err(ConfigError::Syntax));
+        assert_eq!(parse_ipv4(b"10.0.0.1\n"), Err(ConfigError::Syntax));
+        assert_eq!(parse_listen(b"10.0.0.1:80\n"), Ok(ListenCmd::On { ip: 0x0a00_0001, port: 80 }));
+        assert_eq!(parse_listen(b"10.0.0.1:80\n\n"), Err(ConfigError::Syntax));
+        assert_eq!(parse_listen(b"10.0.0.1\n"), Ok(ListenCmd::On { ip: 0x0a00_0001, port: DEFAULT_PORT }));
         assert_eq!(parse_ipv4(b"a.b.c.d"), Err(ConfigError::Syntax));
     }
 
