@@ -18,7 +18,7 @@ use super::deputy::{MAGIC_RET, MAGIC_SIG};
 use super::Mover;
 use crate::fwd;
 use crate::sys::uctx;
-use super::{filemap, vectored};
+use super::{filemap, sockmsg, vectored};
 use crate::syscalls::{self, Disposition};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc};
@@ -230,6 +230,18 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             regs.ax = (-ENOMEM_) as u64 as _;
             let Some(me) = MOVER.get() else { return };
             let _ = crate::sys::taskwork::queue_current(move || me.forward_vectored(nr, args), GFP_ATOMIC);
+            return;
+        }
+        sockmsg::NR_SENDMMSG | sockmsg::NR_RECVMMSG => {
+            let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
+            if !sockmsg::is_mmsg(nr, &args) {
+                bring_home(regs, nr);
+                return;
+            }
+            regs.orig_ax = u64::MAX as _;
+            regs.ax = (-ENOMEM_) as u64 as _;
+            let Some(me) = MOVER.get() else { return };
+            let _ = crate::sys::taskwork::queue_current(move || me.forward_mmsg(nr, args), GFP_ATOMIC);
             return;
         }
         // A file mapping: a private one is copied from home where the

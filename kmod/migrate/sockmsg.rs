@@ -8,8 +8,12 @@
 //! left, which the guest writes back into the program's `msghdr`, address,
 //! ancillary buffer and vectors.
 //!
+//! `sendmmsg` and `recvmmsg` are made as one forwarded `sendmsg` or
+//! `recvmsg` per message ([`super::Mover::forward_mmsg`]).
+//!
 //! Plain functions over user memory, called by `remote.rs` (the guest's
-//! side of `forward_call`) and `native.rs` (the deputy's).
+//! side of `forward_call`) and `native.rs` (the deputy's), and the
+//! `mmsg` loop, which calls `forward_call`.
 
 use crate::sockmsg::{self as sm, Check, Image, MsgHdr};
 use crate::sys::umem;
@@ -218,4 +222,81 @@ pub(super) fn unpack(ptr: u64, seg: &[u8]) -> core::result::Result<(), i64> {
         at += n;
     }
     Ok(())
+}
+
+/// `sendmmsg`'s number.
+pub(super) const NR_SENDMMSG: i64 = 307;
+/// `recvmmsg`'s number.
+pub(super) const NR_RECVMMSG: i64 = 299;
+/// Bytes of an x86-64 `struct mmsghdr`: a `msghdr`, `msg_len`, padding.
+const MMSGHDR_LEN: u64 = 64;
+/// `UIO_MAXIOV`: `vlen` is lowered to it, as the kernel does.
+const MAX_VLEN: u64 = 1024;
+/// `MSG_WAITFORONE`: after the first message, do not wait.
+const MSG_WAITFORONE: u64 = 0x10000;
+/// `MSG_DONTWAIT`.
+const MSG_DONTWAIT: u64 = 0x40;
+
+/// Whether the hook may hand `nr` with `args` to
+/// [`super::Mover::forward_mmsg`]: `sendmmsg`, and `recvmmsg` without a
+/// timeout (one with a timeout is made at home).
+pub(super) fn is_mmsg(nr: i64, args: &[u64; 6]) -> bool {
+    match nr {
+        NR_SENDMMSG => true,
+        NR_RECVMMSG => args[4] == 0,
+        _ => false,
+    }
+}
+
+impl super::Mover {
+    /// In the guest's task_work: `sendmmsg` or `recvmmsg` made as one
+    /// forwarded `sendmsg` or `recvmsg` per message, as the kernel makes
+    /// them: each message's length goes to its `msg_len`; an error after
+    /// the first message ends the call with the count so far (the error
+    /// is lost, as the kernel loses it); with `MSG_WAITFORONE` the
+    /// receives after the first do not wait. Interrupted before its first
+    /// message, the call itself is restarted or fails as a single one
+    /// would.
+    pub(super) fn forward_mmsg(self: &kernel::sync::Arc<Self>, nr: i64, args: [u64; 6]) {
+        let set = |v: i64| crate::sys::uctx::with_pt_regs(|r| r.ax = v as u64 as _);
+        let (fd, vec, vlen, mut flags) = (args[0], args[1], args[2].min(MAX_VLEN), args[3]);
+        let single = i64::from(if nr == NR_SENDMMSG { crate::fwd::NR_SENDMSG } else { crate::fwd::NR_RECVMSG });
+        let mut done = 0u64;
+        while done < vlen {
+            let hdr = vec + done * MMSGHDR_LEN;
+            let targs = [fd, hdr, flags & !MSG_WAITFORONE, 0, 0, 0];
+            let Ok((plans, largs)) = crate::fwd::plan(&crate::syscalls::lookup(single as u64), &targs) else {
+                return set(-22);
+            };
+            // The first message: exactly a single call standing for the
+            // whole one (its restart re-issues `nr`).
+            let restart = if done == 0 { nr } else { single };
+            let got = self.forward_call(single, restart, targs, plans, largs);
+            let result = match got {
+                Some(r) => r,
+                None if done == 0 => return,
+                None => {
+                    // Left to be restarted, or failed before it was made:
+                    // the call ends with what was done (undo the restart).
+                    crate::sys::uctx::with_pt_regs(|r| {
+                        if r.ax as i64 == single {
+                            r.ip = (r.ip as u64).wrapping_add(2) as _;
+                        }
+                    });
+                    return set(done as i64);
+                }
+            };
+            if result < 0 {
+                return set(if done == 0 { result } else { done as i64 });
+            }
+            if umem::write(hdr + sm::MSGHDR_LEN as u64, &(result as u32).to_le_bytes()).is_err() {
+                return set(if done == 0 { -14 } else { done as i64 });
+            }
+            done += 1;
+            if nr == NR_RECVMMSG && flags & MSG_WAITFORONE != 0 {
+                flags |= MSG_DONTWAIT;
+            }
+        }
+        set(done as i64);
+    }
 }

@@ -63,8 +63,9 @@
 //! * `sockmsg` — while it waits, every 100 ms: `sendmsg` gathering three
 //!   vectors with a pipe's write end in `SCM_RIGHTS`, `recvmsg` scattering
 //!   it over two with the descriptor (`MSG_CMSG_CLOEXEC`) and the
-//!   process's own credentials; a truncated datagram's `MSG_TRUNC`; UDP
-//!   with the peer's address in `msg_name`.
+//!   process's own credentials; a truncated datagram's `MSG_TRUNC`; three
+//!   datagrams through one `sendmmsg` and one `recvmmsg`; UDP with the
+//!   peer's address in `msg_name`.
 //!
 //! The modules `procstate`, `memory`, `files` and `events` hold 41 more
 //! tests in the suite (process attributes; memory, FPU/AVX and signal

@@ -11,6 +11,8 @@
 //!   received descriptor come out of the pipe;
 //! * a datagram larger than the receive buffer: `recvmsg` gives the first
 //!   10 bytes and `MSG_TRUNC`;
+//! * three datagrams in one `sendmmsg`, received by one `recvmmsg` with
+//!   `MSG_WAITFORONE` and room for five: three, each with its length;
 //! * UDP on the loopback: `sendmsg` to an address in `msg_name`, and
 //!   `recvmsg` with a 16-byte address buffer names the sender's port.
 //!
@@ -231,9 +233,33 @@ fn addressed(st: &State, r: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Three datagrams in one `sendmmsg`, all received by one `recvmmsg`
+/// with `MSG_WAITFORONE` and room for five: three, each with its length.
+fn batched(st: &State, r: u64) -> Result<(), String> {
+    let data: Vec<Vec<u8>> = (0..3).map(|k| pattern(r * 3 + k, 50 + 700 * k as usize)).collect();
+    let mut iovs: Vec<[libc::iovec; 1]> = data.iter().map(|d| [iov(d)]).collect();
+    // SAFETY: zeroed mmsghdrs are valid; each points at its own vector.
+    let mut out: Vec<libc::mmsghdr> = iovs.iter_mut().map(|v| libc::mmsghdr { msg_hdr: msghdr(v), msg_len: 0 }).collect();
+    // SAFETY: `out` holds 3 valid mmsghdrs.
+    let n = unsafe { libc::sendmmsg(st.unix.0, out.as_mut_ptr(), 3, 0) };
+    let sent: Vec<u32> = out.iter().map(|m| m.msg_len).collect();
+    let mut bufs = vec![vec![0u8; 2000]; 5];
+    let mut riovs: Vec<[libc::iovec; 1]> = bufs.iter_mut().map(|b| [iov_mut(b)]).collect();
+    let mut inn: Vec<libc::mmsghdr> = riovs.iter_mut().map(|v| libc::mmsghdr { msg_hdr: msghdr(v), msg_len: 0 }).collect();
+    // SAFETY: `inn` holds 5 valid mmsghdrs.
+    let got = unsafe { libc::recvmmsg(st.unix.1, inn.as_mut_ptr(), 5, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
+    let lens: Vec<u32> = inn.iter().map(|m| m.msg_len).collect();
+    let want: Vec<u32> = data.iter().map(|d| d.len() as u32).collect();
+    if n != 3 || sent != want || got != 3 || lens[..3] != want[..] || (0..3).any(|k| bufs[k][..data[k].len()] != data[k][..]) {
+        return Err(format!("sendmmsg gave {n} {sent:?}, recvmmsg {got} (errno {}) {lens:?}; want 3 {want:?}", errno()));
+    }
+    Ok(())
+}
+
 fn round(st: &State, r: u64) -> Result<(), String> {
     pass_descriptor(st, r)?;
     truncated(st, r)?;
+    batched(st, r)?;
     addressed(st, r)
 }
 
