@@ -18,10 +18,16 @@ pub(crate) fn run_and_wait(path: &CStr, args: &[&CStr]) -> Result<i32> {
     argv.push(core::ptr::null_mut(), GFP_KERNEL)?;
     let env0 = kernel::c_str!("PATH=/sbin:/bin:/usr/sbin:/usr/bin");
     let mut envp = [env0.as_char_ptr().cast_mut(), core::ptr::null_mut()];
+    // The wait lasts as long as the program runs (a guest: minutes or
+    // days), so it is a killable one: the hung-task detector leaves those
+    // alone, where an uninterruptible wait is reported after its timeout.
+    // The caller is a kernel thread, which ignores every signal, so the
+    // wait still ends only when the program does.
+    let wait = (bindings::UMH_WAIT_PROC | bindings::UMH_KILLABLE) as i32;
     // SAFETY: `path`, `argv` and `envp` are NUL-terminated strings and
     // null-terminated arrays that stay alive until the call returns, which
     // with UMH_WAIT_PROC is after the program exited.
-    let r = unsafe { bindings::call_usermodehelper(path.as_char_ptr(), argv.as_mut_ptr(), envp.as_mut_ptr(), bindings::UMH_WAIT_PROC as i32) };
+    let r = unsafe { bindings::call_usermodehelper(path.as_char_ptr(), argv.as_mut_ptr(), envp.as_mut_ptr(), wait) };
     if r < 0 {
         return Err(Error::from_errno(r));
     }
