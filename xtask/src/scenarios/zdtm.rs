@@ -114,12 +114,18 @@ fn run_batch(c: &mut Ctx, batch: &[String], moved: bool, long: Duration) -> Resu
     }
     let outs = batch.iter().map(|n| format!("/tmp/{}.out", tag(n))).collect::<Vec<_>>().join(" ");
     let want = batch.len();
+    let ready_limit = Duration::from_secs(if c.debug { 240 } else { 90 });
     let ready = c
-        .wait(Duration::from_secs(60), |c| {
+        .wait(ready_limit, |c| {
             c.sh(1, &format!("cat {outs} 2>/dev/null | grep -c '^READY '")).map(|o| o.text.trim().parse::<usize>().unwrap_or(0) >= want).unwrap_or(false)
         })
         .is_some();
     let mut runs: BTreeMap<String, Run> = batch.iter().map(|n| (n.clone(), Run { hops_ok: ready, ..Run::default() })).collect();
+    if !ready {
+        for run in runs.values_mut() {
+            run.moves.push(format!("  [the batch did not print {want} READY lines within {} s]\n", ready_limit.as_secs()));
+        }
+    }
     if moved {
         for (dest, node) in HOPS {
             hop(c, &pids, dest, node, &mut runs);

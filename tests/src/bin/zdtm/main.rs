@@ -175,6 +175,17 @@ static BOOT_BACK: AtomicI64 = AtomicI64::new(0);
 /// The check a test runs after SIGTERM: Ok, or what differs.
 pub(crate) type Check = Box<dyn FnOnce() -> Result<(), String>>;
 
+/// Ok if every part is; otherwise every failure, joined by "; " (so one
+/// failure does not hide another that may be its cause).
+pub(crate) fn all_ok(parts: &[&Result<(), String>]) -> Result<(), String> {
+    let errs: Vec<&str> = parts.iter().filter_map(|r| r.as_ref().err().map(String::as_str)).collect();
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
+}
+
 extern "C" fn on_term(_: libc::c_int) {
     TERM.store(true, Ordering::SeqCst);
 }

@@ -28,7 +28,7 @@
 //! exits with status 0.
 
 use super::super::rounds::{every_100ms, Rounds};
-use super::super::Check;
+use super::super::{all_ok, Check};
 use super::{bytes, close, diff, errno, fork_child, guard, os_err, read_exact, read_once, reap, tmp, unlink, write_all};
 use std::sync::Mutex;
 
@@ -207,7 +207,7 @@ pub(super) fn unix() -> Check {
                 close(*fd);
             }
             unlink(&st.path);
-            r.and(end).and(st.rounds.verdict())
+            all_ok(&[&r, &end, &st.rounds.verdict()])
         }) as Check)
     })
 }
@@ -362,7 +362,7 @@ pub(super) fn tcp_home() -> Check {
             let r = tcp_check(&st);
             let end = finish(st.conn, st.child);
             close(st.conn);
-            r.and(end).and(st.rounds.verdict())
+            all_ok(&[&r, &end, &st.rounds.verdict()])
         }) as Check)
     })
 }
