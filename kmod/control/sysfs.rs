@@ -46,6 +46,7 @@ const BALANCER: usize = 28;
 const EVENTS: usize = 29;
 const MEM_LOW_MB: usize = 30;
 const FAIL_ARRIVALS: usize = 31;
+const MIGRATIONS: usize = 32;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -81,6 +82,7 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("events"), mode: 0o444 },
     AttrSpec { name: c_str!("mem_low_mb"), mode: 0o644 },
     AttrSpec { name: c_str!("fail_arrivals"), mode: 0o644 },
+    AttrSpec { name: c_str!("migrations"), mode: 0o444 },
 ];
 
 pub(crate) struct RoamAttrs {
@@ -165,6 +167,7 @@ impl AttrHandler for RoamAttrs {
             QUIET => writeln!(out, "{}", t.quiet.load(Ordering::Relaxed)),
             BALANCER => self.mover.show_balancer(out),
             EVENTS => self.mover.show_events(out),
+            MIGRATIONS => self.mover.show_metrics(out),
             _ => return Err(EINVAL),
         };
         // A view that does not fit in a page is cut off, not an error.

@@ -168,6 +168,7 @@ impl Mover {
             d.ev.lock().call = Some(v);
             d.cv.notify_all();
         }
+        self.metrics.served();
     }
 
     /// The remote of `home_pid` on node `from` ended with wait `status`.

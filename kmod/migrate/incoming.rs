@@ -114,6 +114,7 @@ impl Mover {
         let inc = self.reg.lock().incoming(from, id);
         if let Some(inc) = inc {
             self.drop_incoming(&inc);
+            self.metrics.arrived(false);
             self.reply(from, id, Verdict::Refused(why.code() as u32));
         }
     }
@@ -146,6 +147,7 @@ impl Mover {
                         self.fail_incoming(from, id, why);
                         // Not registered (refused before): answer anyway.
                         if self.reg.lock().incoming(from, id).is_none() {
+                            self.metrics.arrived(false);
                             self.reply(from, id, Verdict::Refused(why.code() as u32));
                         }
                     }
@@ -196,6 +198,7 @@ impl Mover {
                 let Some(inc) = self.reg.lock().incoming(from, id) else { return };
                 match self.commit(&inc, nr_pages, checksum) {
                     Ok(pid) => {
+                        self.metrics.arrived(true);
                         self.reply(from, id, Verdict::Accepted(pid));
                         // Without Go (within the target's wait) it is dropped.
                     }

@@ -59,6 +59,7 @@ mod controls;
 mod deputy;
 mod eligibility;
 mod events;
+mod metrics;
 mod filemap;
 mod frames;
 mod hook;
@@ -77,6 +78,7 @@ pub(crate) use eligibility::Migration;
 use balance::{Balancer, Engine, Profile};
 use controls::Controls;
 use events::{Cause, EventLog};
+use metrics::Metrics;
 use hook::{GuestIds, MOVER};
 use msg::{ProcMsg, Verdict};
 use registry::Registry;
@@ -108,6 +110,7 @@ pub(crate) struct Mover {
     pub(crate) ctl: Controls,
     #[pin]
     events: Mutex<EventLog>,
+    metrics: Metrics,
     balancer: Arc<Balancer>,
 }
 
@@ -128,6 +131,7 @@ impl Mover {
                 accept: AtomicU32::new(1),
                 ctl: Controls::new(),
                 events <- new_mutex!(events, "roam_events"),
+                metrics: Metrics::new(),
                 balancer,
             }),
             GFP_KERNEL,

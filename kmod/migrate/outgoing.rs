@@ -55,7 +55,9 @@ impl Mover {
         let (_, tgid) = uctx::ids();
         let comm = uctx::comm();
         let from = self.me();
+        let t0 = time::now_ns();
         let r = self.move_inner(dest, cause);
+        self.metrics.moved(cause, r.is_ok(), time::now_ns().saturating_sub(t0) / 1000);
         self.events.lock().record(Event::new(tgid, comm, from, dest, cause, r.err().unwrap_or(0)));
         r
     }

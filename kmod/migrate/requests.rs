@@ -222,6 +222,11 @@ impl Mover {
     pub(crate) fn show_events(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
         self.events.lock().show(out)
     }
+
+    /// `/sys/kernel/roam/migrations`: the migration counters.
+    pub(crate) fn show_metrics(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        self.metrics.show(out)
+    }
 }
 
 fn errno_of(code: u32) -> Error {

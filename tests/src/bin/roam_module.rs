@@ -30,6 +30,7 @@ const ATTRS: &[(&str, u32)] = &[
     ("lstay", 0o644),
     ("max_guests", 0o644),
     ("mem_low_mb", 0o644),
+    ("migrations", 0o444),
     ("min_age_ms", 0o644),
     ("min_residency_ms", 0o644),
     ("node_id", 0o644),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod keygen;
 pub mod lists;
+pub mod metrics;
 pub mod migrate;
 pub mod netif;
 pub mod node;

@@ -13,7 +13,7 @@ use roam_proto::abi::{NODE_ID_MAX, NODE_ID_MIN};
 
 use roamctl::error::CtlError;
 use roamctl::node::{Action, Control};
-use roamctl::{apply, counters, events, keygen, migrate, node, nodes, ping, procs, ps, status, sysfs};
+use roamctl::{apply, counters, events, keygen, metrics, migrate, node, nodes, ping, procs, ps, status, sysfs};
 
 #[derive(Parser)]
 #[command(name = "roamctl", version, about = "Inspect and control roam on this node")]
@@ -36,6 +36,19 @@ enum Command {
     Stats,
     /// Show this node's load figures.
     Load,
+    /// Show the migration counters: moves by cause and result, freeze
+    /// times, arrivals, forwarded calls.
+    Migrations,
+    /// Print this node's figures in the Prometheus text format (load,
+    /// memory, guests, migrations by cause and result, freeze-time
+    /// histogram, forwarded calls, frames and rejections, each peer's
+    /// link).
+    Metrics {
+        /// Write them to FILE (through a temporary file and a rename, for
+        /// node_exporter's textfile collector) and print nothing.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Configure this node from a TOML cluster file (as root).
     ///
     /// Checks the whole file and its key file first; a refused file changes
@@ -236,6 +249,8 @@ fn run_simple(command: &Command, json: bool) -> Result<String, CtlError> {
         Command::Nodes => nodes::run(json),
         Command::Stats => counters::run("stats", json),
         Command::Load => counters::run("load", json),
+        Command::Migrations => counters::run("migrations", json),
+        Command::Metrics { output } => metrics::run(output.as_deref(), json),
         Command::Apply { file, node, check } => apply::run(file, *node, *check, json),
         Command::Keygen => keygen::run(json),
         Command::Why { pid } => procs::why(*pid, json),
@@ -293,7 +308,7 @@ mod tests {
             assert_eq!(e.err().map(|e| e.exit_code()), Some(2), "--node {bad}");
         }
         assert!(Cli::try_parse_from(["roamctl", "apply"]).is_err());
-        for cmd in ["nodes", "stats", "load", "keygen", "ps"] {
+        for cmd in ["nodes", "stats", "load", "migrations", "metrics", "keygen", "ps"] {
             assert!(Cli::try_parse_from(["roamctl", cmd, "--json"]).unwrap().json);
         }
     }

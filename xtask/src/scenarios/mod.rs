@@ -5,7 +5,7 @@
 //! conditions with bounded timeouts.
 //!
 //! This file holds only [`run`], which configures the cluster and runs
-//! the scenarios of [`transport`], [`migration`], the [`zdtm`]
+//! the scenarios of [`transport`], [`migration`], [`monitoring`], the [`zdtm`]
 //! transparency suite, the [`security`] checks, [`balancing`], [`controls`] and
 //! [`placement`] in their fixed order (the checks' names
 //! and order are part of the output). Every scenario acts through
@@ -16,6 +16,7 @@ mod balancing;
 mod controls;
 mod ctx;
 mod migration;
+mod monitoring;
 mod placement;
 mod security;
 mod transport;
@@ -51,6 +52,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
 
     transport::run(&mut c, &toml, &all)?;
     migration::run(&mut c, &toml)?;
+    monitoring::run(&mut c)?;
     zdtm::run(&mut c)?;
     security::run(&mut c)?;
     let jobs = balancing::spread(&mut c)?;
