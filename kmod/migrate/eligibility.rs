@@ -57,6 +57,16 @@ impl Migration {
         }
     }
 
+    /// Whether the caller may see where process `pid` (an id in the
+    /// initial pid namespace, as roam keeps them) runs: root, or a caller
+    /// that could attach to it with ptrace. Placement is what `/proc`
+    /// mounted with `hidepid=invisible` would hide from other users, so
+    /// `ROAM_IOC_WHERE` and the `guests`, `away`, `locked` and `events`
+    /// files show a user only such processes.
+    pub(crate) fn may_see(pid: u32) -> bool {
+        crate::sys::cred::may_configure() || TaskRef::find(pid).map(|t| t.may_ptrace()).unwrap_or(false)
+    }
+
     fn is_locked(&self, t: &TaskRef) -> bool {
         let me = LockedProc { pid: t.tgid(), start_time: t.start_time() };
         self.locked.lock().iter().any(|l| *l == me)
@@ -212,8 +222,15 @@ impl Migration {
     /// Locked processes still alive, for `/sys/kernel/roam/locked`.
     pub(crate) fn locked_pids(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
         self.prune();
+        let mut pids: KVec<u32> = KVec::new();
         for p in self.locked.lock().iter() {
-            writeln!(out, "{}", p.pid)?;
+            if pids.push(p.pid, GFP_KERNEL).is_err() {
+                break;
+            }
+        }
+        // Looked up without the lock held.
+        for &pid in pids.iter().filter(|&&p| Self::may_see(p)) {
+            writeln!(out, "{}", pid)?;
         }
         Ok(())
     }

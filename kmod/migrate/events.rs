@@ -98,14 +98,15 @@ impl EventLog {
         }
     }
 
-    /// The last 36 events, oldest first, one per line (the log keeps 256).
-    pub(super) fn show(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+    /// The last 36 events, oldest first, one per line (the log keeps 256),
+    /// of the processes `visible` admits.
+    pub(super) fn show(&self, out: &mut impl core::fmt::Write, visible: impl Fn(u32) -> bool) -> core::fmt::Result {
         // The newest SHOWN fit in one sysfs page.
         const SHOWN: u64 = 36;
         let first = self.next.saturating_sub(SHOWN).max(1);
         for seq in first..self.next {
             let Some(e) = self.ring.get((seq as usize) % EVENTS) else { continue };
-            if e.seq != seq {
+            if e.seq != seq || !visible(e.pid) {
                 continue;
             }
             let comm = core::str::from_utf8(super::until_nul(&e.comm)).unwrap_or("?");

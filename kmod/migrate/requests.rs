@@ -184,7 +184,7 @@ impl Mover {
 
     /// `ROAM_IOC_WHERE`.
     pub(crate) fn where_is(&self, pid: u32) -> Result<Where> {
-        let t = TaskRef::find_visible(pid)?;
+        let t = Migration::find_permitted(pid)?;
         let tgid = t.tgid();
         let me = self.me();
         let deputy = self.reg.lock().deputy(tgid);
@@ -201,17 +201,34 @@ impl Mover {
         Ok(Where { pid, state: place::HOME, node: me, other_pid: 0 })
     }
 
-    /// `/sys/kernel/roam/guests` and `away`.
+    /// `/sys/kernel/roam/guests` and `away`: the processes the reader may
+    /// see ([`Migration::may_see`]).
     pub(crate) fn show(&self, guests: bool, out: &mut impl core::fmt::Write) -> core::fmt::Result {
-        let r = self.reg.lock();
-        if guests {
-            for g in r.live_guests() {
-                let comm = core::str::from_utf8(until_nul(&g.comm)).unwrap_or("?");
-                writeln!(out, "pid={} home={} home_pid={} comm={}", g.pid, g.home_node, g.home_tgid, comm)?;
+        // (pid, node, other pid, comm), copied under the lock; the tasks
+        // are looked up after.
+        let mut rows: KVec<(u32, u32, u32, [u8; 16])> = KVec::new();
+        {
+            let r = self.reg.lock();
+            if guests {
+                for g in r.live_guests() {
+                    if rows.push((g.pid, g.home_node, g.home_tgid, g.comm), GFP_KERNEL).is_err() {
+                        break;
+                    }
+                }
+            } else {
+                for d in r.deputies.iter() {
+                    if rows.push((d.tgid, d.node.load(Ordering::Relaxed), d.remote_pid.load(Ordering::Relaxed), [0; 16]), GFP_KERNEL).is_err() {
+                        break;
+                    }
+                }
             }
-        } else {
-            for d in r.deputies.iter() {
-                writeln!(out, "pid={} node={} remote_pid={}", d.tgid, d.node.load(Ordering::Relaxed), d.remote_pid.load(Ordering::Relaxed))?;
+        }
+        for (pid, node, other, comm) in rows.iter().filter(|r| Migration::may_see(r.0)) {
+            if guests {
+                let comm = core::str::from_utf8(until_nul(comm)).unwrap_or("?");
+                writeln!(out, "pid={} home={} home_pid={} comm={}", pid, node, other, comm)?;
+            } else {
+                writeln!(out, "pid={} node={} remote_pid={}", pid, node, other)?;
             }
         }
         Ok(())
@@ -220,7 +237,8 @@ impl Mover {
     /// `/sys/kernel/roam/events`: the last 36 migrations started here,
     /// oldest first, one per line (the log keeps 256).
     pub(crate) fn show_events(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
-        self.events.lock().show(out)
+        let root = crate::sys::cred::may_configure();
+        self.events.lock().show(out, |pid| root || Migration::may_see(pid))
     }
 
     /// `/sys/kernel/roam/migrations`: the migration counters.

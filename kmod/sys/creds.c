@@ -151,6 +151,8 @@ void roam_attrs_read(struct roam_attrs *a)
 		a->flags |= 1;
 	if (t->mm && test_bit(MMF_DISABLE_THP, &t->mm->flags))
 		a->flags |= 2;
+	if (t->mm && get_dumpable(t->mm) != SUID_DUMP_USER)
+		a->flags |= 4;
 	if (t->flags & PF_MCE_PROCESS)
 		a->mce_kill = (t->flags & PF_MCE_EARLY) ? 1 : 2;
 }
@@ -187,6 +189,14 @@ int roam_attrs_apply(const struct roam_attrs *a)
 			set_bit(MMF_DISABLE_THP, &t->mm->flags);
 		else
 			clear_bit(MMF_DISABLE_THP, &t->mm->flags);
+		/*
+		 * Dumpable as it was (after the credentials were committed,
+		 * which may have cleared it): whether its owner may ptrace it
+		 * and read its /proc files. As set_dumpable() does (not
+		 * exported).
+		 */
+		set_mask_bits(&t->mm->flags, MMF_DUMPABLE_MASK,
+			      (a->flags & 4) ? SUID_DUMP_DISABLE : SUID_DUMP_USER);
 	}
 	t->flags &= ~(PF_MCE_PROCESS | PF_MCE_EARLY);
 	if (a->mce_kill)

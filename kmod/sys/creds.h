@@ -29,7 +29,7 @@ struct roam_creds {
 
 /* How the task is run: the image's Attrs, which the Rust side declares
  * repr(C) with these fields in this order (mce_kill: 0 the system's, 1
- * early, 2 late; flags: 1 child subreaper, 2 THP disabled). `pad` is that
+ * early, 2 late; flags: 1 child subreaper, 2 THP disabled, 4 not dumpable). `pad` is that
  * struct's tail padding. */
 struct roam_attrs {
 	u32 personality;

@@ -1,14 +1,18 @@
 //! /dev/roam's ioctl interface: ROAM_IOC_STATUS reports what sysfs shows,
 //! to any user, writes the whole structure (no stale bytes), and every
 //! other command number or a bad pointer is refused without touching the
-//! caller's memory.
+//! caller's memory. Every other command with a bad pointer is `EFAULT`;
+//! `MIGRATE` of a pid that does not exist is `ESRCH`, to this node itself
+//! `EALREADY` (reason "already there"); `ALLOW` with a `set` other than 0
+//! or 1 is `EINVAL`.
 
 use std::os::unix::io::AsRawFd;
 
-use libc::{EFAULT, ENOTTY};
+use libc::{EALREADY, EFAULT, EINVAL, ENOTTY, ESRCH};
 use roam_proto::abi::{
-    ioc, NodeState, Status, IOC_NONE, IOC_READ, IOC_WRITE, NODE_ID_MAX, NODE_ID_MIN,
-    ROAM_ABI_VERSION, ROAM_IOC_MAGIC, ROAM_IOC_STATUS, ROAM_VERSION,
+    ioc, refusal, Allow, Migrate, NodeState, Status, IOC_NONE, IOC_READ, IOC_WRITE, NODE_ID_MAX, NODE_ID_MIN,
+    ROAM_ABI_VERSION, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS, ROAM_IOC_ALLOW, ROAM_IOC_LOCK, ROAM_IOC_MAGIC, ROAM_IOC_MIGRATE,
+    ROAM_IOC_PING, ROAM_IOC_STATUS, ROAM_IOC_UNLOCK, ROAM_IOC_WHERE, ROAM_IOC_WHY, ROAM_VERSION,
 };
 use roam_tests::guest::{self, errno_is, errno_name, IoctlArg, NOBODY};
 use roam_tests::ktap::{self, Ktap};
@@ -58,7 +62,18 @@ fn status_now() -> Result<Status, String> {
 
 fn main() {
     let foreign = foreign_commands();
-    let mut t = Ktap::plan(7 + foreign.len() + 2 + 2);
+    let others = [
+        ("PING", ROAM_IOC_PING),
+        ("WHY", ROAM_IOC_WHY),
+        ("LOCK", ROAM_IOC_LOCK),
+        ("UNLOCK", ROAM_IOC_UNLOCK),
+        ("ALLOW", ROAM_IOC_ALLOW),
+        ("MIGRATE", ROAM_IOC_MIGRATE),
+        ("WHERE", ROAM_IOC_WHERE),
+        ("ADOPT", ROAM_IOC_ADOPT),
+        ("ADOPT_CLOCKS", ROAM_IOC_ADOPT_CLOCKS),
+    ];
+    let mut t = Ktap::plan(7 + foreign.len() + 2 + 2 + others.len() + 3);
 
     let sysfs_id = guest::sysfs_node_id();
     let dev = guest::open_dev();
@@ -163,6 +178,40 @@ fn main() {
             &format!("result: {}", guest::describe(&r)),
         );
     }
+
+    // Every other command reads its argument first: a bad pointer is
+    // EFAULT (as root, so no permission check answers first).
+    for (label, cmd) in others {
+        let r = match &dev {
+            Ok(f) => guest::ioctl(f.as_raw_fd(), cmd, IoctlArg::Unmapped(0x10)),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        };
+        t.check(r.as_ref().is_err_and(|e| errno_is(e, &[EFAULT])), &format!("{label} with 0x10 as pointer gives EFAULT"), &format!("result: {}", guest::describe(&r)));
+    }
+    let call = |cmd: u32, bytes: &[u8]| -> (std::io::Result<i32>, Vec<u8>) {
+        let mut buf = [0u8; 64];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        let r = match &dev {
+            Ok(f) => guest::ioctl(f.as_raw_fd(), cmd, IoctlArg::Buf(&mut buf)),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        };
+        (r, buf.to_vec())
+    };
+    // No such process (pids stop at 2^22 by default; 2^30 is never one).
+    let (r, _) = call(ROAM_IOC_MIGRATE, &Migrate { pid: 1 << 30, node: 2, ..Migrate::default() }.to_bytes());
+    t.check(r.as_ref().is_err_and(|e| errno_is(e, &[ESRCH])), "MIGRATE of a pid that does not exist gives ESRCH", &format!("result: {}", guest::describe(&r)));
+    let me = sysfs_id.as_ref().copied().unwrap_or(0);
+    let (r, back) = call(ROAM_IOC_MIGRATE, &Migrate { pid: std::process::id(), node: me, ..Migrate::default() }.to_bytes());
+    let mut m = [0u8; Migrate::SIZE];
+    m.copy_from_slice(&back[..Migrate::SIZE]);
+    let reason = Migrate::from_bytes(&m).reason;
+    t.check(
+        r.as_ref().is_err_and(|e| errno_is(e, &[EALREADY])) && reason == refusal::ALREADY_THERE,
+        &format!("MIGRATE of this process to this node ({me}) gives EALREADY, reason already-there"),
+        &format!("result: {}; reason {reason}", guest::describe(&r)),
+    );
+    let (r, _) = call(ROAM_IOC_ALLOW, &Allow { pid: std::process::id(), set: 2, nodes: 0 }.to_bytes());
+    t.check(r.as_ref().is_err_and(|e| errno_is(e, &[EINVAL])), "ALLOW with set 2 gives EINVAL", &format!("result: {}", guest::describe(&r)));
 
     // The ioctl must show changes made through sysfs, on an fd opened
     // before the change as well as on a new one.

@@ -5,7 +5,16 @@
 //! their own (root there); each gets exactly the answer the rules give
 //! (docs/security.md: only root configures the cluster; a user acts only
 //! on processes they could ptrace; only the module's own stub adopts),
-//! and nothing a refused caller tried changed anything.
+//! and nothing a refused caller tried changed anything. Where a process
+//! runs, and whether it is locked, is shown only to those who could
+//! ptrace it: another user gets EPERM from `WHERE` and does not find the
+//! locked target in `locked`.
+//!
+//! Two modes serve the cluster's security scenario: `--run-as UID PROG
+//! ARGS...` execs PROG as UID (a process of that user's, dumpable), and
+//! `--views PID` prints, for root, the owner (uid 1000) and nobody, whether
+//! each finds PID in `guests`, `away` and `events` and what `WHERE` on it
+//! returns: `who=root guests=0 away=1 events=1 where=Ok(())`.
 
 use roam_proto::abi::{
     Adopt, AdoptClocks, Allow, Migrate, PidArg, Ping, Status, Where, Why, NODE_HOME, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS,
@@ -56,12 +65,13 @@ fn every_ioctl(pid: u32, node: u32) -> Vec<(&'static str, Outcome)> {
 fn expected(name: &str, who: Who) -> Outcome {
     let eperm = Err(libc::EPERM);
     match (name, who) {
-        ("STATUS" | "WHERE", _) => Ok(()),
+        ("STATUS", _) => Ok(()),
+        ("WHERE", Who::Root | Who::Owner) => Ok(()),
         ("PING", Who::Root) => Ok(()), // or any error but EPERM: see as_expected
         ("PING", _) => eperm,
         ("MIGRATE", Who::Root | Who::Owner) => Err(libc::EALREADY),
         ("WHY" | "LOCK" | "UNLOCK" | "ALLOW", Who::Root | Who::Owner) => Ok(()),
-        ("WHY" | "LOCK" | "UNLOCK" | "ALLOW" | "MIGRATE", Who::Other) => eperm,
+        ("WHY" | "LOCK" | "UNLOCK" | "ALLOW" | "MIGRATE" | "WHERE", Who::Other) => eperm,
         // Only a stub the module started (root, child of its kernel
         // thread) may adopt: root from a shell may not either.
         ("ADOPT" | "ADOPT_CLOCKS", _) => eperm,
@@ -153,13 +163,46 @@ fn other_node() -> u32 {
     guest::sysfs_node_id().unwrap_or(1) % 4 + 1
 }
 
+/// Whether `file` of /sys/kernel/roam has a line with the word `pid=PID`.
+fn lists(file: &str, pid: u32) -> u8 {
+    let text = guest::read_sysfs(file).unwrap_or_default();
+    let want = format!("pid={pid}");
+    u8::from(text.lines().any(|l| l.split_whitespace().any(|w| w == want)))
+}
+
+/// `--views PID`: one line per caller.
+fn views(pid: u32) {
+    let line = |who: &str| {
+        let w = call(ROAM_IOC_WHERE, &Where { pid, ..Where::default() }.to_bytes());
+        println!("who={who} guests={} away={} events={} where={w:?}", lists("guests", pid), lists("away", pid), lists("events", pid));
+        true
+    };
+    line("root");
+    guest::as_user(OWNER, || line("owner"));
+    guest::as_user(NOBODY, || line("other"));
+}
+
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("--sleep") {
-        std::thread::sleep(Duration::from_secs(120));
-        return;
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("--sleep") => {
+            std::thread::sleep(Duration::from_secs(120));
+            return;
+        }
+        Some("--views") => {
+            views(args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0));
+            return;
+        }
+        Some("--run-as") if args.len() > 3 => {
+            let uid: u32 = args[2].parse().unwrap_or(OWNER);
+            let e = Command::new(&args[3]).args(&args[4..]).uid(uid).gid(uid).exec();
+            eprintln!("roam_perms: exec {} as uid {uid}: {e}", args[3]);
+            std::process::exit(127);
+        }
+        _ => {}
     }
     let rows = ["STATUS", "PING", "WHY", "LOCK", "UNLOCK", "ALLOW", "MIGRATE", "WHERE", "ADOPT", "ADOPT_CLOCKS"];
-    let mut t = Ktap::plan(rows.len() + 5);
+    let mut t = Ktap::plan(rows.len() + 6);
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     // The target: a process of OWNER's (exec'd as that user: dumpable).
     let mut target = Command::new(&exe).arg("--sleep").uid(OWNER).gid(OWNER).spawn().expect("start the target as uid 1000");
@@ -260,6 +303,14 @@ fn main() {
             b.copy_from_slice(&a[..Allow::SIZE]);
             Allow::from_bytes(&b).nodes & 0b11 == 0b11
         });
+    // Still locked by root: the owner finds it in `locked`, nobody does not.
+    let seen_by = |uid: u32| guest::as_user(uid, || guest::read_sysfs("locked").unwrap_or_default().lines().any(|l| l.trim() == pid.to_string()));
+    let (owner_sees, other_sees) = (seen_by(OWNER), seen_by(NOBODY));
+    t.check(
+        kept_lock && owner_sees && !other_sees,
+        "locked: root and the owner find the locked target in it; another user does not",
+        &format!("root {kept_lock}, owner {owner_sees}, other {other_sees}"),
+    );
     let _ = call(ROAM_IOC_UNLOCK, &PidArg { pid }.to_bytes());
     let _ = call(ROAM_IOC_ALLOW, &Allow { pid, set: 1, nodes: 0 }.to_bytes());
     t.check(

@@ -77,8 +77,10 @@ pub fn self_id(root: &Path) -> Result<u32, CtlError> {
 }
 
 /// Lists the user processes under `proc_root`, asking `ask` where each
-/// runs. Processes that exit meanwhile (gone from /proc, or `ESRCH`) are
-/// left out; any other failure stops the listing.
+/// runs. Processes that exit meanwhile (gone from /proc, or `ESRCH`) and
+/// those whose placement the caller may not see (`EPERM`: another user's,
+/// for a caller who could not ptrace it) are left out; any other failure
+/// stops the listing.
 pub fn collect(
     proc_root: &Path,
     self_id: u32,
@@ -90,7 +92,7 @@ pub fn collect(
         let Some(comm) = user_comm(proc_root, pid) else { continue };
         match ask(pid) {
             Ok(w) => out.push(row(&Where { pid, ..w }, self_id, comm)),
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => continue,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH | libc::EPERM)) => continue,
             Err(e) => return Err(CtlError::from_ioctl(&format!("ask where pid {pid} runs"), "ROAM_IOC_WHERE", &e)),
         }
     }
@@ -152,6 +154,7 @@ mod tests {
         fake_proc(&d, 11, "gone\0", "300 100 80 1 0 40 0\n", "gone\n");
         fake_proc(&d, 12, "guest\0", "300 100 80 1 0 40 0\n", "guest\n");
         fake_proc(&d, 9, "moving\0", "300 100 80 1 0 40 0\n", "moving\n");
+        fake_proc(&d, 13, "others\0", "300 100 80 1 0 40 0\n", "others\n");
         fs::create_dir_all(d.path().join("self")).unwrap();
         fs::write(d.path().join("uptime"), "1 1\n").unwrap();
         let mut asked = Vec::new();
@@ -160,13 +163,14 @@ mod tests {
             match pid {
                 10 => Ok(Where { pid, state: place::AWAY, node: 3, other_pid: 77 }),
                 11 => Err(io::Error::from_raw_os_error(libc::ESRCH)),
+                13 => Err(io::Error::from_raw_os_error(libc::EPERM)),
                 12 => Ok(Where { pid, state: place::GUEST, node: 2, other_pid: 400 }),
                 9 => Ok(Where { pid, state: place::MOVING, node: 0, other_pid: 0 }),
                 _ => Ok(Where { pid, state: place::HOME, node: 0, other_pid: 0 }),
             }
         })
         .unwrap();
-        assert_eq!(asked, [1, 9, 10, 11, 12]);
+        assert_eq!(asked, [1, 9, 10, 11, 12, 13]);
         let text = format(&procs, false);
         assert_eq!(
             text,

@@ -63,29 +63,20 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     scrape(c)
 }
 
-/// Node 1's metrics against its `--json` views, all read in one command.
-fn scrape(c: &mut Ctx) -> Result<()> {
-    let script = "echo '@ load'; roamctl --json load; echo '@ migrations'; roamctl --json migrations; \
-        echo '@ nodes'; roamctl --json nodes; echo '@ node'; roamctl --json node; \
-        echo '@ metrics'; roamctl metrics; roamctl metrics --output /tmp/roam.prom; echo \"@ rc $?\"; echo '@ file'; cat /tmp/roam.prom";
-    let text = c.sh(1, script).map(|o| o.text).unwrap_or_default();
-    let mut parts: BTreeMap<String, String> = BTreeMap::new();
-    let mut key = String::new();
-    for line in text.lines() {
-        if let Some(k) = line.strip_prefix("@ ") {
-            key = k.to_string();
-            parts.entry(key.clone()).or_default();
-        } else {
-            parts.entry(key.clone()).or_default().push_str(&format!("{line}\n"));
-        }
-    }
-    let json = |k: &str| -> Value { serde_json::from_str(parts.get(k).map(|s| s.trim()).unwrap_or("")).unwrap_or(Value::Null) };
-    let (load, migr, nodes, node) = (json("load"), json("migrations"), json("nodes"), json("node"));
-    let printed = parts.get("metrics").cloned().unwrap_or_default();
-    let file = parts.get("file").cloned().unwrap_or_default();
-    let written = parts.contains_key("rc 0");
+/// `roamctl --json` of `load`, `migrations`, `nodes` and `node`.
+struct Views {
+    load: Value,
+    migr: Value,
+    nodes: Value,
+    node: Value,
+}
 
+/// Parses `printed` (the Prometheus text) with an independent parser and
+/// compares every value it can with `v`: how many were compared, and
+/// what differs or is malformed.
+fn compare(printed: &str, v: &Views) -> (usize, Vec<String>) {
     let parsed = prometheus_parse::Scrape::parse(printed.lines().map(|l| Ok(l.to_string())));
+    let Views { load, migr, nodes, node } = v;
     let mut problems: Vec<String> = Vec::new();
     let scrape = match parsed {
         Ok(s) => Some(s),
@@ -148,17 +139,55 @@ fn scrape(c: &mut Ctx) -> Result<()> {
             other => shape.push(format!("roam_migration_freeze_seconds is not a histogram: {other:?}")),
         }
         // Each peer's link state and CPUs, as `nodes` shows them.
-        for n in nodes.as_array().into_iter().flatten().filter(|n| n.get("self") == Some(&Value::Bool(false))) {
+        // (`roamctl --json nodes` is `{"nodes": [...]}`.)
+        let peers = nodes.get("nodes").and_then(Value::as_array).into_iter().flatten().filter(|n| n.get("self") == Some(&Value::Bool(false)));
+        let mut npeers = 0;
+        for n in peers {
+            npeers += 1;
             let Some(id) = n.get("id").and_then(Value::as_u64) else {
                 continue;
             };
             let id = id.to_string();
             let up = n.get("state").and_then(Value::as_str).map(|s| if s == "up" { 1.0 } else { 0.0 });
             want(format!("roam_peer_up{{peer={id}}}"), find("roam_peer_up", &[("peer", &id)]), up);
-            want(format!("roam_peer_cpus{{peer={id}}}"), find("roam_peer_cpus", &[("peer", &id)]), jf(n, "ncpus"));
+            // A peer never heard has no CPU count, and no sample.
+            match jf(n, "ncpus") {
+                Some(cpus) => want(format!("roam_peer_cpus{{peer={id}}}"), find("roam_peer_cpus", &[("peer", &id)]), Some(cpus)),
+                None if find("roam_peer_cpus", &[("peer", &id)]).is_some() => shape.push(format!("roam_peer_cpus{{peer={id}}} for a peer of unknown CPUs")),
+                None => {}
+            }
+        }
+        if npeers == 0 {
+            shape.push("roamctl --json nodes lists no peer".into());
         }
     }
     problems.extend(shape);
+    (compared, problems)
+}
+
+/// Node 1's metrics against its `--json` views, all read in one command.
+fn scrape(c: &mut Ctx) -> Result<()> {
+    let script = "echo '@ load'; roamctl --json load; echo '@ migrations'; roamctl --json migrations; \
+        echo '@ nodes'; roamctl --json nodes; echo '@ node'; roamctl --json node; \
+        echo '@ metrics'; roamctl metrics; roamctl metrics --output /tmp/roam.prom; echo \"@ rc $?\"; echo '@ file'; cat /tmp/roam.prom";
+    let text = c.sh(1, script).map(|o| o.text).unwrap_or_default();
+    let mut parts: BTreeMap<String, String> = BTreeMap::new();
+    let mut key = String::new();
+    for line in text.lines() {
+        if let Some(k) = line.strip_prefix("@ ") {
+            key = k.to_string();
+            parts.entry(key.clone()).or_default();
+        } else {
+            parts.entry(key.clone()).or_default().push_str(&format!("{line}\n"));
+        }
+    }
+    let json = |k: &str| -> Value { serde_json::from_str(parts.get(k).map(|s| s.trim()).unwrap_or("")).unwrap_or(Value::Null) };
+    let (load, migr, nodes, node) = (json("load"), json("migrations"), json("nodes"), json("node"));
+    let printed = parts.get("metrics").cloned().unwrap_or_default();
+    let file = parts.get("file").cloned().unwrap_or_default();
+    let written = parts.contains_key("rc 0");
+
+    let (compared, mut problems) = compare(&printed, &Views { load, migr, nodes, node });
     // The file the textfile collector reads holds the same families.
     let families = |t: &str| t.lines().filter(|l| l.starts_with("# TYPE ")).map(str::to_string).collect::<Vec<_>>();
     if !written || families(&file) != families(&printed) || families(&printed).is_empty() {
@@ -171,4 +200,63 @@ fn scrape(c: &mut Ctx) -> Result<()> {
         format!("{compared} values compared; {}\n{printed}", problems.join("; ")),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roamctl::counters::parse;
+    use roamctl::metrics::{format, Snapshot};
+
+    /// A snapshot, and the `--json` views of the same figures.
+    fn fixture() -> (Snapshot, Views) {
+        let load = "load 1200\nnr_running 2\nncpus 2\nspeed 1000\nfree_mem_mb 300\n";
+        let migr = "moves_manual_ok 3\nmoves_manual_failed 1\nmoves_load_ok 0\nmoves_load_failed 0\nmoves_memory_ok 0\nmoves_memory_failed 0\n\
+            moves_recall_ok 1\nmoves_recall_failed 0\nmoves_expel_ok 0\nmoves_expel_failed 0\nmoves_syscall_ok 0\nmoves_syscall_failed 0\n\
+            freeze_le_ms_5 0\nfreeze_le_ms_100 3\nfreeze_le_ms_30000 4\nfreeze_count 4\nfreeze_sum_us 250000\n\
+            arrivals_accepted 2\narrivals_refused 0\ncalls_forwarded 300\ncalls_served 7\n";
+        let nodes_text = "node=1 addr=10.0.0.1:7077 self=1 state=up\nnode=2 addr=10.0.0.2:7077 self=0 state=up ncpus=2\nnode=3 addr=10.0.0.3:7077 self=0 state=down ncpus=1\n";
+        let snap = Snapshot {
+            node_id: "1".into(),
+            state: "up".into(),
+            version: "0.1.0".into(),
+            load: parse(load),
+            stats: parse("frames_sent 5\n"),
+            migrations: parse(migr),
+            nodes: roamctl::nodes::parse(nodes_text),
+            guests: Some(0),
+            away: Some(1),
+        };
+        let json = |t: &str| serde_json::from_str(&roamctl::counters::format_json(&parse(t))).unwrap();
+        let views = Views {
+            load: json(load),
+            migr: json(migr),
+            nodes: serde_json::from_str(&roamctl::nodes::format_json(&snap.nodes)).unwrap(),
+            node: serde_json::json!({"guests": 0, "away": 1}),
+        };
+        (snap, views)
+    }
+
+    #[test]
+    fn matching_views_pass() {
+        let (snap, views) = fixture();
+        let (n, problems) = compare(&format(&snap), &views);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(n >= 20, "{n} compared");
+    }
+
+    #[test]
+    fn a_wrong_value_or_text_fails() {
+        let (snap, mut views) = fixture();
+        views.migr["calls_forwarded"] = serde_json::json!(301);
+        let (_, problems) = compare(&format(&snap), &views);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("roam_forwarded_calls_total"), "{problems:?}");
+        let (_, views) = fixture();
+        let broken = format(&snap).replace("roam_migration_freeze_seconds_bucket{le=\"30\"} 4", "roam_migration_freeze_seconds_bucket{le=\"30\"} 2");
+        let (_, problems) = compare(&broken, &views);
+        assert!(problems.iter().any(|p| p.contains("not cumulative")) && problems.iter().any(|p| p.contains("le=30")), "{problems:?}");
+        let (_, problems) = compare(&format(&snap).replace("roam_peer_up{peer=\"3\"", "roam_peer_up{peer=\"4\""), &views);
+        assert!(problems.iter().any(|p| p.contains("roam_peer_up{peer=3}")), "{problems:?}");
+    }
 }

@@ -35,6 +35,11 @@
 //!   says so) and the process runs on where it was; its deputy, whose
 //!   scratch area the arrival had cleared, still makes its forwarded
 //!   calls (the `PASS` it prints at SIGTERM is a forwarded `write`).
+//! * `views`: a process of uid 1000's, moved to node 2, shows in node 1's
+//!   `away` and `events` and node 2's `guests` (and `WHERE` finds it) for
+//!   root and for uid 1000, and for nobody else: another user gets none of
+//!   it and EPERM from `WHERE`, on both nodes. On node 2 this needs the
+//!   guest to be as dumpable as it was at home (its owner may ptrace it).
 //! * `stranger`: a connection to node 1's listener from an address that
 //!   is no member's (a second address on node 2) is closed at once, and
 //!   counted in `connections_refused`: it never gets a receiver slot.
@@ -57,6 +62,7 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     sandbox(c)?;
     credentials(c)?;
     failed_homecoming(c)?;
+    views(c)?;
     stranger(c)
 }
 
@@ -169,6 +175,38 @@ fn failed_homecoming(c: &mut Ctx) -> Result<()> {
             back.text.trim()
         ),
     );
+    Ok(())
+}
+
+/// What `roam_perms --views PID` on `node` printed, by caller.
+fn seen(c: &mut Ctx, node: u32, pid: u32) -> Vec<String> {
+    let out = c.sh(node, &format!("{T}/roam_perms --views {pid}")).map(|o| o.text).unwrap_or_default();
+    out.lines().filter(|l| l.starts_with("who=")).map(str::to_string).collect()
+}
+
+fn views(c: &mut Ctx) -> Result<()> {
+    let pid = c.start(1, "views", &format!("{T}/roam_perms --run-as 1000 /usr/lib/roam/tests/migrate_work spin 400"))?;
+    let m = c.migrate(1, pid, "2");
+    let remote = remote_pid(&m.text).unwrap_or(0);
+    let home = seen(c, 1, pid);
+    let there = seen(c, 2, remote);
+    let want_home = [
+        "who=root guests=0 away=1 events=1 where=Ok(())",
+        "who=owner guests=0 away=1 events=1 where=Ok(())",
+        "who=other guests=0 away=0 events=0 where=Err(1)",
+    ];
+    let want_there = [
+        "who=root guests=1 away=0 events=0 where=Ok(())",
+        "who=owner guests=1 away=0 events=0 where=Ok(())",
+        "who=other guests=0 away=0 events=0 where=Err(1)",
+    ];
+    c.check(
+        "security: where a process runs is shown to root and its owner only (node 1's away, events and WHERE; node 2's guests and WHERE); another user sees none of it".into(),
+        m.rc == 0 && home == want_home && there == want_there,
+        format!("{}node 1 (pid {pid}): {home:?}\nnode 2 (pid {remote}): {there:?}", m.text),
+    );
+    let _ = c.sh(1, &format!("kill -KILL {pid}"));
+    let _ = c.status(1, "views", Duration::from_secs(60));
     Ok(())
 }
 

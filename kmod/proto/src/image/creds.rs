@@ -47,6 +47,9 @@ pub struct Rlimit {
 pub const ATTR_CHILD_SUBREAPER: u32 = 1;
 /// [`Attrs::flags`]: transparent huge pages are disabled for it.
 pub const ATTR_THP_DISABLE: u32 = 2;
+/// `Attrs::flags`: not dumpable by its owner (`PR_SET_DUMPABLE` 0, or
+/// after a change of credentials): its owner may not ptrace it.
+pub const ATTR_NOT_DUMPABLE: u32 = 4;
 /// `SCHED_RESET_ON_FORK`, or-ed into [`Attrs::policy`].
 pub const SCHED_RESET_ON_FORK: u32 = 0x4000_0000;
 
@@ -72,7 +75,7 @@ pub struct Attrs {
     pub timer_slack_ns: u64,
     /// Signal sent when the parent dies (`PR_SET_PDEATHSIG`), 0..=64.
     pub pdeath_signal: u32,
-    /// [`ATTR_CHILD_SUBREAPER`], [`ATTR_THP_DISABLE`].
+    /// [`ATTR_CHILD_SUBREAPER`], [`ATTR_THP_DISABLE`], [`ATTR_NOT_DUMPABLE`].
     pub flags: u32,
     /// Machine-check kill policy: 0 the system's, 1 early, 2 late.
     pub mce_kill: u32,
@@ -93,7 +96,7 @@ impl Attrs {
         (-20..=19).contains(&self.nice)
             && rt_ok
             && self.pdeath_signal <= 64
-            && self.flags & !(ATTR_CHILD_SUBREAPER | ATTR_THP_DISABLE) == 0
+            && self.flags & !(ATTR_CHILD_SUBREAPER | ATTR_THP_DISABLE | ATTR_NOT_DUMPABLE) == 0
             && self.mce_kill <= 2
     }
 }

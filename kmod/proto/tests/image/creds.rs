@@ -47,7 +47,7 @@ fn creds_refuses_what_the_kernel_would_not_build() {
         |c, _| c.attrs.rt_priority = 3,
         |c, _| (c.attrs.policy, c.attrs.rt_priority) = (1, 0),
         |c, _| c.attrs.pdeath_signal = 65,
-        |c, _| c.attrs.flags = 4,
+        |c, _| c.attrs.flags = 8,
         |c, _| c.euid = u32::MAX,
         |c, _| c.fsgid = u32::MAX,
         |c, _| c.cap_bset |= 1 << 41,

@@ -169,7 +169,7 @@ fn creds() -> Creds {
             rt_priority: 0,
             timer_slack_ns: 1_234_567,
             pdeath_signal: 28,
-            flags: ATTR_CHILD_SUBREAPER | ATTR_THP_DISABLE,
+            flags: ATTR_CHILD_SUBREAPER | ATTR_THP_DISABLE | ATTR_NOT_DUMPABLE,
             mce_kill: 1,
         },
         ..Creds::default()
