@@ -221,27 +221,21 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
             return;
         }
         vectored::NR_READV | vectored::NR_WRITEV | vectored::NR_PREADV | vectored::NR_PWRITEV | vectored::NR_PREADV2 | vectored::NR_PWRITEV2 => {
-            let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
+            let args = call_args(regs);
             if !vectored::is_vectored(nr, &args) {
                 bring_home(regs, nr);
                 return;
             }
-            regs.orig_ax = u64::MAX as _;
-            regs.ax = (-ENOMEM_) as u64 as _;
-            let Some(me) = MOVER.get() else { return };
-            let _ = crate::sys::taskwork::queue_current(move || me.forward_vectored(nr, args), GFP_ATOMIC);
+            skip_for(regs, move |me| me.forward_vectored(nr, args));
             return;
         }
         sockmsg::NR_SENDMMSG | sockmsg::NR_RECVMMSG => {
-            let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
+            let args = call_args(regs);
             if !sockmsg::is_mmsg(nr, &args) {
                 bring_home(regs, nr);
                 return;
             }
-            regs.orig_ax = u64::MAX as _;
-            regs.ax = (-ENOMEM_) as u64 as _;
-            let Some(me) = MOVER.get() else { return };
-            let _ = crate::sys::taskwork::queue_current(move || me.forward_mmsg(nr, args), GFP_ATOMIC);
+            skip_for(regs, move |me| me.forward_mmsg(nr, args));
             return;
         }
         // A file mapping: a private one is copied from home where the
@@ -251,11 +245,8 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
                 bring_home(regs, nr);
                 return;
             }
-            let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
-            regs.orig_ax = u64::MAX as _;
-            regs.ax = (-ENOMEM_) as u64 as _;
-            let Some(me) = MOVER.get() else { return };
-            let _ = crate::sys::taskwork::queue_current(move || me.map_home_file(args), GFP_ATOMIC);
+            let args = call_args(regs);
+            skip_for(regs, move |me| me.map_home_file(args));
             return;
         }
         NR_TIMER_CREATE if regs.si != 0 && crate::sys::timers::sigevent_notify(regs.si as u64).is_none_or(|n| n & 4 != 0) => {
@@ -267,12 +258,11 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
     match syscalls::lookup(nr as u64).disposition {
         Disposition::Local => {}
         Disposition::Forward => {
-            let args = [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64];
+            let args = call_args(regs);
             if let Ok((plans, largs)) = fwd::plan(&syscalls::lookup(nr as u64), &args) {
-                regs.orig_ax = u64::MAX as _;
-                regs.ax = (-ENOMEM_) as u64 as _;
-                let Some(me) = MOVER.get() else { return };
-                let _ = crate::sys::taskwork::queue_current(move || { let _ = me.forward_call(nr, nr, args, plans, largs); }, GFP_ATOMIC);
+                skip_for(regs, move |me| {
+                    let _ = me.forward_call(nr, nr, args, plans, largs);
+                });
                 return;
             }
             if first_time(nr) {
@@ -353,12 +343,23 @@ fn first_time_compat() -> bool {
     !SEEN.swap(true, Ordering::Relaxed)
 }
 
-/// Skips call `nr` and moves the process home, where it is made again.
-fn bring_home(regs: &mut bindings::pt_regs, nr: i64) {
+/// The six argument registers of the call being made.
+fn call_args(regs: &bindings::pt_regs) -> [u64; 6] {
+    [regs.di as u64, regs.si as u64, regs.dx as u64, regs.r10 as u64, regs.r8 as u64, regs.r9 as u64]
+}
+
+/// Skips the call being made and queues `work` (with the node's mover)
+/// to make it on the way back to user mode.
+fn skip_for(regs: &mut bindings::pt_regs, work: impl FnOnce(&Arc<Mover>) + Send + 'static) {
     regs.orig_ax = u64::MAX as _;
     regs.ax = (-ENOMEM_) as u64 as _;
     let Some(me) = MOVER.get() else { return };
-    let _ = crate::sys::taskwork::queue_current(move || me.go_home_for(nr), GFP_ATOMIC);
+    let _ = crate::sys::taskwork::queue_current(move || work(&me), GFP_ATOMIC);
+}
+
+/// Skips call `nr` and moves the process home, where it is made again.
+fn bring_home(regs: &mut bindings::pt_regs, nr: i64) {
+    skip_for(regs, move |me| me.go_home_for(nr));
 }
 
 /// The node's mover, for the hook (set while the module is loaded).

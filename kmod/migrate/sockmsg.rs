@@ -155,7 +155,7 @@ pub(super) fn collect(base: u64, name_cap: usize, result: i64) -> Option<KVVec<u
     if result < 0 {
         return None;
     }
-    let (mh, iov, _, _, _) = sm::layout(base);
+    let (mh, iov, name_at, control_at, data_at) = sm::layout(base);
     let mut raw = [0u8; sm::MSGHDR_LEN];
     umem::read(mh, &mut raw).ok()?;
     let h = MsgHdr::parse(&raw);
@@ -165,7 +165,6 @@ pub(super) fn collect(base: u64, name_cap: usize, result: i64) -> Option<KVVec<u
     let nl = if h.name != 0 { (h.namelen as usize).min(name_cap).min(sm::NAME_MAX) } else { 0 };
     let cl = if h.control != 0 { (h.controllen as usize).min(sm::CONTROL_MAX) } else { 0 };
     let dl = (result as u64).min(room.min(sm::DATA_MAX) as u64) as usize;
-    let (_, _, name_at, control_at, data_at) = sm::layout(base);
     let mut name = zeroed(nl).ok()?;
     let mut control = zeroed(cl).ok()?;
     let mut data = zeroed(dl).ok()?;
