@@ -63,12 +63,6 @@ pub(super) fn copies(flags: u64) -> bool {
     flags & MAP_TYPE == MAP_PRIVATE && flags & MAP_HUGETLB == 0
 }
 
-fn word(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(w)
-}
-
 impl Mover {
     /// Call `nr` with `args` made at home for a guest's `mmap` (restarted
     /// as that `mmap` if a signal interrupts it there): its result, or
@@ -105,8 +99,8 @@ impl Mover {
         if umem::read(scratch, &mut st).is_err() {
             return set(EFAULT);
         }
-        let mode = word(&st, STAT_MODE) as u32;
-        let size = word(&st, STAT_SIZE);
+        let mode = crate::bytes::u64_at(&st, STAT_MODE) as u32;
+        let size = crate::bytes::u64_at(&st, STAT_SIZE);
         let want = size.saturating_sub(off).min(plen);
         if mode & S_IFMT != S_IFREG || want > MAX_COPY {
             return self.go_home_for(NR_MMAP);

@@ -196,19 +196,12 @@ impl Mover {
                 return fail(-14);
             }
         }
-        // `times`: the children's times and the clock are home's, but the
-        // process's own CPU time is counted here, where it runs (the task
-        // here started from what it had used before).
-        if nr == NR_TIMES && r.result >= 0 && args[0] != 0 {
-            let (user, system) = own_times_ticks();
-            let mut b = [0u8; 16];
-            b[..8].copy_from_slice(&user.to_le_bytes());
-            b[8..].copy_from_slice(&system.to_le_bytes());
-            if umem::write(args[0], &b).is_err() {
+        if r.result >= 0 {
+            if let Err(e) = complete_here(nr, &args) {
                 if mask.is_some() {
                     uctx::end_temp_mask(false);
                 }
-                return fail(-14);
+                return fail(e);
             }
         }
         // Interrupted at home before it completed (-ERESTARTSYS): by a
@@ -386,6 +379,21 @@ fn read_mask(ptr: u64, size: u64, pair: bool) -> core::result::Result<Option<u64
 
 /// `times`' number.
 const NR_TIMES: i64 = 100;
+
+/// What a forwarded call that succeeded at home still needs from this
+/// node, where the process runs: `times` gets the process's own CPU time
+/// from here (the children's times and the clock are home's; the task
+/// here started from what it had used before). Ok, or the errno.
+fn complete_here(nr: i64, args: &[u64; 6]) -> core::result::Result<(), i64> {
+    if nr == NR_TIMES && args[0] != 0 {
+        let (user, system) = own_times_ticks();
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&user.to_le_bytes());
+        b[8..].copy_from_slice(&system.to_le_bytes());
+        umem::write(args[0], &b).map_err(|_| -14)?;
+    }
+    Ok(())
+}
 /// `USER_HZ` on x86-64: `clock_t` ticks per second.
 const USER_HZ: u64 = 100;
 

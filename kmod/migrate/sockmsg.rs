@@ -48,9 +48,7 @@ fn read_msghdr(ptr: u64) -> core::result::Result<(MsgHdr, KVVec<(u64, u64)>, Opt
     }
     let mut vecs = KVVec::with_capacity(h.iovlen as usize, GFP_KERNEL).map_err(|_| -12)?;
     let mut total: Option<u64> = Some(0);
-    for c in raw.chunks_exact(sm::IOVEC_LEN) {
-        let w = |o: usize| u64::from_le_bytes([c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7]]);
-        let (base, len) = (w(0), w(8));
+    for (base, len) in crate::bytes::iovecs(&raw) {
         total = total.and_then(|t| if len > i64::MAX as u64 { None } else { t.checked_add(len) });
         vecs.push((base, len), GFP_KERNEL).map_err(|_| -12)?;
     }
@@ -161,7 +159,7 @@ pub(super) fn collect(base: u64, name_cap: usize, result: i64) -> Option<KVVec<u
     let h = MsgHdr::parse(&raw);
     let mut v = [0u8; sm::IOVEC_LEN];
     umem::read(iov, &mut v).ok()?;
-    let room = u64::from_le_bytes([v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]]) as usize;
+    let room = crate::bytes::u64_at(&v, 8) as usize;
     let nl = if h.name != 0 { (h.namelen as usize).min(name_cap).min(sm::NAME_MAX) } else { 0 };
     let cl = if h.control != 0 { (h.controllen as usize).min(sm::CONTROL_MAX) } else { 0 };
     let dl = (result as u64).min(room.min(sm::DATA_MAX) as u64) as usize;

@@ -60,14 +60,11 @@ impl Mover {
             _ => None,
         };
         // The vectors: (base, length) pairs.
-        let Ok(mut raw) = KVVec::from_elem(0u8, (count as usize) * 16, GFP_KERNEL) else { return fail(-12) };
+        let Ok(mut raw) = KVVec::from_elem(0u8, (count as usize) * crate::bytes::IOVEC_LEN, GFP_KERNEL) else { return fail(-12) };
         if count > 0 && umem::read(iov, &mut raw).is_err() {
             return fail(-14);
         }
-        let vecs = raw.chunks_exact(16).map(|c| {
-            let w = |o: usize| u64::from_le_bytes([c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7]]);
-            (w(0), w(8))
-        });
+        let vecs = crate::bytes::iovecs(&raw);
         let mut total: u64 = 0;
         for (_, len) in vecs.clone() {
             if len > i64::MAX as u64 {

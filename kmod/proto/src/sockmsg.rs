@@ -27,6 +27,7 @@
 //! receive none do); in an answer they are what the call left, and the
 //! bytes that follow are what goes back. `core` only; no panics.
 
+use crate::bytes::{put, u32_at as half, u64_at as word};
 use crate::fwd::{FwdError, MAX_BUF};
 
 /// Largest socket address (`struct sockaddr_storage`).
@@ -43,7 +44,7 @@ pub const DATA_MAX: usize = MAX_BUF - MSGHDR_LEN - IOVEC_LEN - NAME_MAX - CONTRO
 /// Bytes of an x86-64 `struct msghdr`.
 pub const MSGHDR_LEN: usize = 56;
 /// Bytes of an x86-64 `struct iovec`.
-pub const IOVEC_LEN: usize = 16;
+pub const IOVEC_LEN: usize = crate::bytes::IOVEC_LEN;
 /// Scratch the deputy lays an image out in: the `msghdr`, its one
 /// `iovec`, the address, the ancillary data and the data.
 pub const SCRATCH: usize = MSGHDR_LEN + IOVEC_LEN + NAME_MAX + CONTROL_MAX + DATA_MAX;
@@ -63,28 +64,6 @@ pub struct MsgHdr {
     pub control: u64,
     pub controllen: u64,
     pub flags: u32,
-}
-
-fn word(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    if let Some(s) = b.get(at..at + 8) {
-        w.copy_from_slice(s);
-    }
-    u64::from_le_bytes(w)
-}
-
-fn half(b: &[u8], at: usize) -> u32 {
-    let mut w = [0u8; 4];
-    if let Some(s) = b.get(at..at + 4) {
-        w.copy_from_slice(s);
-    }
-    u32::from_le_bytes(w)
-}
-
-fn put(b: &mut [u8], at: usize, v: &[u8]) {
-    if let Some(d) = b.get_mut(at..at + v.len()) {
-        d.copy_from_slice(v);
-    }
 }
 
 impl MsgHdr {

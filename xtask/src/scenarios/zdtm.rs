@@ -7,9 +7,10 @@
 //! [`BATCH`] (each batch's reference runs together, then its moved runs
 //! together, every process checked on its own). The programs that
 //! `zdtm list-stays` names keep writable shared memory: a move must be
-//! refused, `roamctl why` must say so, and they pass at home. `sched`'s
-//! process must run on each remote with the nice value and policy it set
-//! at home (the remote's `/proc`). Also checks
+//! refused, `roamctl why` must say so, and they pass at home. Some
+//! programs' tasks must show on each remote, in that node's own `/proc`,
+//! what they set at home ([`REMOTE_STATE`]: nice value and policy,
+//! personality, timer slack). Also checks
 //! that the moves of a process already away report the bytes they
 //! carried.
 //!
@@ -62,6 +63,17 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     }
     Ok(())
 }
+
+/// State a program sets at home that its task on a remote must show in
+/// that node's own `/proc` after each hop: (program, what, command with
+/// `{pid}`, expected output).
+const REMOTE_STATE: &[(&str, &str, &str, &str)] = &[
+    // nice 5 and SCHED_BATCH: stat fields 19 and 41.
+    ("sched", "nice and policy", "cut -d' ' -f19,41 /proc/{pid}/stat", "5 3"),
+    // ADDR_NO_RANDOMIZE | ADDR_COMPAT_LAYOUT | WHOLE_SECONDS.
+    ("personality", "personality", "cat /proc/{pid}/personality", "02240000"),
+    ("prctl", "timer slack", "cat /proc/{pid}/timerslack_ns", "1234567"),
+];
 
 /// One run of a test.
 #[derive(Default)]
@@ -188,14 +200,16 @@ fn hop(c: &mut Ctx, pids: &[(String, u32)], dest: &str, node: u32, runs: &mut BT
         let on_node = if node == 1 { Some(*pid) } else { remote.get(pid).copied() };
         let comm = on_node.and_then(|p| names_there.get(&p.to_string())).map(|s| s.trim().to_string());
         let mut arrived = w.starts_with(&place) && comm.as_deref() == Some("zdtm");
-        // `sched` set nice 5 and SCHED_BATCH at home: the remote task runs
-        // with them (its own /proc there: stat fields 19 and 41).
-        if name == "sched" && node != 1 {
-            let got = on_node.and_then(|p| c.sh(node, &format!("cut -d' ' -f19,41 /proc/{p}/stat")).ok()).map(|o| o.text.trim().to_string());
-            if got.as_deref() != Some("5 3") {
+        // What the program set at home, read on the remote's own /proc.
+        for (prog, what, cmd, want) in REMOTE_STATE {
+            if *prog != name.as_str() || node == 1 {
+                continue;
+            }
+            let got = on_node.and_then(|p| c.sh(node, &cmd.replace("{pid}", &p.to_string())).ok()).map(|o| o.text.trim().to_string());
+            if got.as_deref() != Some(*want) {
                 arrived = false;
                 if let Some(run) = runs.get_mut(name) {
-                    run.moves.push(format!("     [on node {node} it runs with nice and policy {got:?}, not \"5 3\"]\n"));
+                    run.moves.push(format!("     [on node {node} its {what} is {got:?}, not {want:?}]\n"));
                 }
             }
         }
