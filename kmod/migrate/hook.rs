@@ -58,6 +58,11 @@ const NR_SETPRIORITY: i64 = 141;
 const NR_GETRUSAGE: i64 = 98;
 const NR_SCHED_SETPARAM: i64 = 142;
 const NR_SCHED_SETSCHEDULER: i64 = 144;
+/// `ptrace` requests that attach a tracer: made on a deputy, they first
+/// bring its process home, so that the tracer sees the real process.
+pub(super) const NR_PTRACE: i64 = 101;
+const PTRACE_ATTACH: u64 = 16;
+const PTRACE_SEIZE: u64 = 0x4206;
 /// The errno a call skipped by the hook shows until its task_work runs.
 const ENOMEM_: i64 = 12;
 const ENOSYS_: i64 = 38;
@@ -126,6 +131,13 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
     let tgid = uctx::ids().1;
     // Most callers are not in the table: say so without the lock.
     if filter_slot(tgid).load(Ordering::Acquire) == 0 {
+        // A tracer attaching to a process that runs elsewhere (`gdb -p`,
+        // `strace -p` on its home pid): the process comes home first.
+        if nr == NR_PTRACE && (regs.di as u64 == PTRACE_ATTACH || regs.di as u64 == PTRACE_SEIZE) {
+            if let Some(pid) = deputy_named(m, regs.si as u64) {
+                skip_for(regs, move |me| me.home_for_tracer(pid));
+            }
+        }
         return;
     }
     let ids = {
@@ -341,6 +353,17 @@ fn first_time(nr: i64) -> bool {
 fn first_time_compat() -> bool {
     static SEEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
     !SEEN.swap(true, Ordering::Relaxed)
+}
+
+/// `pid`, if it names a deputy (for a caller in the initial pid
+/// namespace, whose ids are the ones the table keeps).
+fn deputy_named(m: &Mover, pid: u64) -> Option<u32> {
+    let pid = u32::try_from(pid).ok().filter(|&p| p != 0 && p <= i32::MAX as u32)?;
+    if filter_slot(pid).load(Ordering::Acquire) == 0 || !crate::sys::hook::caller_in_init_pid_ns() {
+        return None;
+    }
+    let t = m.hook_ids.lock();
+    t.iter().any(|s| s.pid == pid && s.deputy).then_some(pid)
 }
 
 /// The six argument registers of the call being made.

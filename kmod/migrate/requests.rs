@@ -182,6 +182,39 @@ impl Mover {
         }
     }
 
+    /// A tracer (`gdb -p`, `strace -p`) attaching to `pid`, which runs
+    /// on another node: the process is brought home first and the
+    /// `ptrace` call is then made again, on the process itself. If it
+    /// cannot come home, the call fails with why: `EPERM` if the tracer
+    /// may not act on it (ptrace's own rule, which its call would have
+    /// given too), `ESRCH` if it is gone, else `EAGAIN` (attaching to the
+    /// deputy would show the tracer a process that is not there); a
+    /// signal that interrupts the wait makes the call again after it.
+    /// Task_work of the tracer, whose call the hook skipped.
+    pub(super) fn home_for_tracer(self: &Arc<Self>, pid: u32) {
+        let tracer = uctx::ids().1;
+        let mut req = abi::Migrate { pid, node: abi::NODE_HOME, ..abi::Migrate::default() };
+        let again = || {
+            uctx::with_pt_regs(|r| {
+                r.ax = super::hook::NR_PTRACE as u64 as _;
+                r.ip = (r.ip as u64).wrapping_sub(2) as _;
+            })
+        };
+        match self.migrate(&mut req).map_err(|e| e.to_errno()) {
+            Ok(()) => {
+                pr_info!("pid {}: brought home for tracer pid {}\n", pid, tracer);
+                again();
+            }
+            // Interrupted by a signal: made again once it is handled.
+            Err(-4) => again(),
+            Err(e @ (-1 | -3)) => uctx::with_pt_regs(|r| r.ax = e as u64 as _),
+            Err(e) => {
+                pr_info!("pid {}: cannot come home for tracer pid {} (errno {}): its attach fails with EAGAIN\n", pid, tracer, -e);
+                uctx::with_pt_regs(|r| r.ax = (-11i64) as u64 as _);
+            }
+        }
+    }
+
     /// `ROAM_IOC_WHERE`.
     pub(crate) fn where_is(&self, pid: u32) -> Result<Where> {
         let t = Migration::find_permitted(pid)?;

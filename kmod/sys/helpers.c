@@ -170,6 +170,12 @@ int roam_in_compat_syscall(void)
 	return in_compat_syscall();
 }
 
+/* Whether the current task's pids are the initial namespace's (atomic). */
+int roam_current_in_init_pid_ns(void)
+{
+	return task_active_pid_ns(current) == &init_pid_ns;
+}
+
 /*
  * Whether the current task may attach to `task` with ptrace, by real ids
  * (PTRACE_MODE_ATTACH_REALCREDS): the kernel's __ptrace_may_access, which

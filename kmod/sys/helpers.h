@@ -62,6 +62,7 @@ struct callback_head *roam_choose(int tgid, struct callback_head *work);
 int roam_hook_register(void);
 int roam_hook_get(void);
 int roam_in_compat_syscall(void);
+int roam_current_in_init_pid_ns(void);
 int roam_may_ptrace(struct task_struct *task);
 int roam_task_seccomp(struct task_struct *task);
 int roam_task_foreign_ns(struct task_struct *task);

@@ -16,6 +16,14 @@ extern "C" {
     fn roam_hook_put();
     fn roam_hook_unregister();
     fn roam_in_compat_syscall() -> i32;
+    fn roam_current_in_init_pid_ns() -> i32;
+}
+
+/// Whether the calling task names processes by their ids in the initial
+/// pid namespace (the ids roam keeps). Callable with preemption disabled.
+pub(crate) fn caller_in_init_pid_ns() -> bool {
+    // SAFETY: reads the current task's pid namespace; no preconditions.
+    unsafe { roam_current_in_init_pid_ns() != 0 }
 }
 
 /// Whether the system call being hooked came in through a 32-bit entry

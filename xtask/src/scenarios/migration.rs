@@ -218,6 +218,43 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
         format!("parent {parent} status {st:?}, output {out:?}"),
     );
 
+    // A tracer at home (as `gdb -p` / `strace -p` attach): another user's
+    // attach is refused and leaves the process where it runs; root's
+    // brings it home first and then sees the real process (its counter,
+    // not moving while stopped), which carries on after the detach.
+    let pid = c.start(1, "ta", "/usr/lib/roam/tests/trace_attach target")?;
+    let mut addr = String::new();
+    c.wait(Duration::from_secs(10), |c| {
+        addr = c.output(1, "ta").lines().find_map(|l| l.strip_prefix("addr ").map(str::to_string)).unwrap_or_default();
+        !addr.is_empty()
+    });
+    let m = c.migrate(1, pid, "2");
+    let before = c.where_is(1, pid);
+    let tracer = "/usr/lib/roam/tests/trace_attach attach";
+    let other = c.sh(1, &format!("/usr/lib/roam/tests/roam_perms --run-as 65534 {tracer} {pid} {addr}")).map(|o| o.text).unwrap_or_default();
+    let still = c.where_is(1, pid);
+    let root = c.sh(1, &format!("{tracer} {pid} {addr}")).map(|o| o.text).unwrap_or_default();
+    let after = c.where_is(1, pid);
+    let peeked: Vec<u64> = root.trim().strip_prefix("peek ").map(|r| r.split_whitespace().take(2).filter_map(|v| v.parse().ok()).collect()).unwrap_or_default();
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let st = c.status(1, "ta", long);
+    let out = c.output(1, "ta");
+    let count: u64 = out.lines().find_map(|l| l.strip_prefix("count ")?.trim().parse().ok()).unwrap_or(0);
+    c.check(
+        "migrate: a tracer at home (ptrace attach, as gdb -p) brings the process home first and reads its real memory; another user's attach is refused and moves nothing".into(),
+        m.rc == 0
+            && before.starts_with("node 2")
+            && other.contains("failed: PTRACE_ATTACH")
+            && still.starts_with("node 2")
+            && peeked.len() == 2
+            && peeked[0] > 0
+            && peeked[0] == peeked[1]
+            && after == "home"
+            && st == Some(0)
+            && count >= peeked[0],
+        format!("{}where before {before:?}; nobody's attach: {other:?}, where then {still:?}; root's: {root:?}, where after {after:?}; status {st:?}, output {out:?}", m.text),
+    );
+
     // A -> B -> C -> home, nothing left behind.
     let pid = c.start(1, "hop", &format!("{W} spin 200"))?;
     let m2 = c.migrate(1, pid, "2");

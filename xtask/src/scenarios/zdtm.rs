@@ -116,7 +116,8 @@ fn sections(text: &str) -> BTreeMap<String, String> {
 /// Starts the tests of `batch` on node 1 together, waits for each
 /// `READY`, (with `moved`) moves each through [`HOPS`], checking after
 /// each hop that each process is on the remote's own `/proc` and still
-/// there 0.7 s later, then sends SIGTERM to all and collects each result.
+/// there 0.7 s later (without, lets them wait 2 s), then sends SIGTERM to
+/// all and collects each result.
 fn run_batch(c: &mut Ctx, batch: &[String], moved: bool, long: Duration) -> Result<BTreeMap<String, Run>> {
     let kind = if moved { "moved" } else { "ref" };
     let tag = |n: &str| format!("zdtm-{n}-{kind}");
@@ -142,6 +143,11 @@ fn run_batch(c: &mut Ctx, batch: &[String], moved: bool, long: Duration) -> Resu
         for (dest, node) in HOPS {
             hop(c, &pids, dest, node, &mut runs);
         }
+    } else {
+        // Unmoved, they still wait a while between READY and SIGTERM, as
+        // the moved ones do during their hops: the programs that repeat
+        // their work while waiting (every 100 ms) must have run it.
+        std::thread::sleep(Duration::from_secs(2));
     }
     let all = pids.iter().map(|p| p.1.to_string()).collect::<Vec<_>>().join(" ");
     let _ = c.sh(1, &format!("kill -TERM {all}"));
