@@ -47,6 +47,11 @@ impl Mover {
                 Ok(m) => self.on_image(from, id, m),
                 Err(e) => {
                     pr_warn!("migration {} from node {}: malformed message: {}\n", id, from, e.name());
+                    // An arrival under way is dropped (and counted there);
+                    // a first message that is no image is counted here.
+                    if !self.has_incoming(from, id) {
+                        self.metrics.arrived(false);
+                    }
                     self.fail_incoming(from, id, RefuseReason::BadImage);
                 }
             },

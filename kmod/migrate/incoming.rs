@@ -119,6 +119,11 @@ impl Mover {
         }
     }
 
+    /// Whether arrival `id` from `from` is under way.
+    pub(super) fn has_incoming(&self, from: u32, id: u32) -> bool {
+        self.reg.lock().incoming(from, id).is_some()
+    }
+
     pub(super) fn drop_incoming(&self, inc: &Arc<Incoming>) {
         inc.fail();
         self.reg.lock().drop_incoming(inc.from, inc.id);
@@ -216,6 +221,12 @@ impl Mover {
 
     fn begin(self: &Arc<Self>, from: u32, id: u32, b: &image::BeginView<'_>) -> core::result::Result<(), RefuseReason> {
         let h = b.header;
+        // Registers no user process has (a kernel segment, an address
+        // outside user space) mean a forged or broken image.
+        if !b.regs.user_mode_ok() {
+            pr_warn!("migration {} from node {}: registers not of a user process: refused\n", id, from);
+            return Err(RefuseReason::BadImage);
+        }
         let home = h.home_node == self.me();
         if home {
             // Only the node its deputy knows it runs on, with the token

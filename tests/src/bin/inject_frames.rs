@@ -20,7 +20,11 @@
 //! `Exit` (SIGKILL), a `Stayed` and an `Interrupt` as if it hosted it, and a `Signal`
 //! (SIGKILL) as if it were the process's home, and a forwarded call as
 //! if it ran it. The target must ignore them all; the runner checks that it counted them, that the process is
-//! where it was and that it still works.
+//! where it was and that it still works. Then, as a node sending the
+//! target a process of its own, three malformed images: a `Begin` cut in
+//! half, one of a later image version, and one whose registers no user
+//! process has (kernel code segment); each must be refused (the runner
+//! reads `arrivals_refused` in `migrations`).
 
 use hmac::{Hmac, Mac};
 use roam_proto::loadvec::LoadEntry;
@@ -180,9 +184,32 @@ fn forge(args: &[String]) -> ! {
         let n = roam_proto::fwd::encode_call(1, 39, &[0; 6], &[], &mut call).expect("a valid Call");
         call.truncate(n);
         s.write_all(&sealed(&key, head(MsgType::Call, call.len(), 10, tgid), &call))?;
-        Ok(still_open(&mut s))
+        // Malformed images of a process of its own (home: the forger).
+        let own = ImageHeader { home_node: fake, pid: 4243, tgid: 4243, ..h };
+        let mut bad = Vec::new();
+        let mut b = vec![0u8; begin_len(0)];
+        let n = encode_begin(&own, &regs, &MmLayout::default(), &SigState::default(), &[], &mut b).expect("a valid Begin");
+        bad.push(b[..n / 2].to_vec());
+        // A later version: both version fields (the message's and the
+        // header's, at offsets 0 and 4) say so.
+        let mut later = b[..n].to_vec();
+        for at in [0, 4] {
+            later[at..at + 2].copy_from_slice(&(IMAGE_VERSION + 1).to_le_bytes());
+        }
+        bad.push(later);
+        let kernel_cs = Regs { cs: 0x10, ..regs };
+        let n = encode_begin(&own, &kernel_cs, &MmLayout::default(), &SigState::default(), &[], &mut b).unwrap_or(0);
+        bad.push(b[..n].to_vec());
+        for (i, img) in bad.iter().enumerate() {
+            s.write_all(&sealed(&key, head(MsgType::Migrate, img.len(), 11 + i as u64, 7002 + i as u32), img))?;
+        }
+        Ok(still_open(&mut s) && bad.iter().all(|b| !b.is_empty()))
     });
-    t.check(matches!(r, Ok(true)), "forged Moved, Exit, Stayed, Signal, Interrupt, Begin and Call sent; the connection stays open (they are authentic)", &format!("{r:?}"));
+    t.check(
+        matches!(r, Ok(true)),
+        "forged Moved, Exit, Stayed, Signal, Interrupt, Begin and Call, and three malformed images, sent; the connection stays open (they are authentic)",
+        &format!("{r:?}"),
+    );
     t.finish();
 }
 

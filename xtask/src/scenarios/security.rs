@@ -235,6 +235,10 @@ fn forged_claims(c: &mut Ctx) -> Result<()> {
     let o = c.sh(1, &format!("echo 'add 99 {}.2:7099' > /sys/kernel/roam/peers", cluster::NET))?;
     let added = o.rc == 0;
     let ignored0 = c.stats(1).get("ignored_proc_frames").copied().unwrap_or(0);
+    let refused = |c: &mut Ctx| {
+        c.sh(1, "grep '^arrivals_refused ' /sys/kernel/roam/migrations").ok().and_then(|o| o.text.split_whitespace().nth(1)?.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let refused0 = refused(c);
     let o = c.sh(2, &format!("{T}/inject_frames --forge {}.1 7077 {KEY_PATH} 99 1 {pid}", cluster::NET))?;
     c.check_ktap("security: forged", "forger's", &o.text);
     // Both were handled by the time the forger saw its connection kept
@@ -243,16 +247,19 @@ fn forged_claims(c: &mut Ctx) -> Result<()> {
     let moved_ignored = log.contains(&format!("node 99 reported pid {pid} as moved there without its token"));
     let home_refused = log.contains(&format!("node 99 sent home pid {pid}, which does not run there"));
     let ignored = c.stats(1).get("ignored_proc_frames").copied().unwrap_or(0).saturating_sub(ignored0);
+    // The image home and the three malformed ones: refused, counted.
+    let images_refused = refused(c).saturating_sub(refused0);
+    let malformed_logged = log.contains("migration 7002 from node 99: malformed message");
     let still = c.where_is(1, pid);
     let _ = c.sh(1, "echo 'del 99' > /sys/kernel/roam/peers");
     let _ = c.sh(1, &format!("kill -TERM {pid}"));
     let status = c.status(1, "forged", Duration::from_secs(60));
     let out = c.output(1, "forged");
     c.check(
-        "security: a member that never hosted a process cannot claim it, end it, signal it, report on it or call through it (Moved, Exit, Stayed, Signal, Interrupt, Call and an image home are ignored and counted)".into(),
-        ready && away && added && moved_ignored && home_refused && ignored >= 6 && still.starts_with("node 3") && status == Some(0) && out.contains("PASS monotonic"),
+        "security: a member that never hosted a process cannot claim it, end it, signal it, report on it or call through it (Moved, Exit, Stayed, Signal, Interrupt, Call and an image home are ignored and counted); its malformed images are refused and counted".into(),
+        ready && away && added && moved_ignored && home_refused && ignored >= 6 && images_refused >= 4 && malformed_logged && still.starts_with("node 3") && status == Some(0) && out.contains("PASS monotonic"),
         format!(
-            "ready {ready}, moved to node 3 {away}, fake peer added {added}, Moved ignored {moved_ignored}, Begin refused {home_refused}, ignored_proc_frames rose by {ignored}, where afterwards {still:?}, status {status:?}, output {out:?}"
+            "ready {ready}, moved to node 3 {away}, fake peer added {added}, Moved ignored {moved_ignored}, Begin refused {home_refused}, ignored_proc_frames rose by {ignored}, arrivals_refused rose by {images_refused} (want 4), the cut Begin logged as malformed {malformed_logged}, where afterwards {still:?}, status {status:?}, output {out:?}"
         ),
     );
     Ok(())

@@ -59,7 +59,8 @@ pub fn encode_begin(
 pub struct BeginView<'a> {
     /// The header (version and bounds checked).
     pub header: ImageHeader,
-    /// The general registers (not checked: see [`Regs::user_mode_ok`]).
+    /// The general registers (not checked here: the destination refuses
+    /// an image for which [`Regs::user_mode_ok`] is false).
     pub regs: Regs,
     /// The address-space layout.
     pub mm: MmLayout,
