@@ -30,13 +30,26 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     // KASAN's shadow memory).
     let mb: u64 = if c.debug { 64 } else { 256 };
 
-    // CPU + FPU state: the same checksum as an unmigrated run.
-    let reference = c.sh(1, &format!("{W} fpu 100000"))?;
-    let pid = c.start(1, "fpu", &format!("{W} fpu 100000"))?;
+    // CPU + FPU state: the same checksum as an unmigrated run (about 10 s
+    // of work under TCG, so that it is still running after the move).
+    let reference = c.sh_long(1, &format!("{W} fpu 400000"), long)?;
+    let pid = c.start(1, "fpu", &format!("{W} fpu 400000"))?;
     random_pause();
     let m = c.migrate(1, pid, "2");
     let wh = c.where_is(1, pid);
-    c.check("migrate: fpu workload moves to node 2 mid-run".into(), m.rc == 0 && wh.starts_with("node 2"), format!("{}\nwhere: {wh}", m.text));
+    // It computes on node 2: its task there (the remote's own /proc) gains
+    // CPU time, and the task at home (its deputy) gains none.
+    let rp = c.remote_task(2, &m.text, "migrate_work");
+    let (r0, h0) = (rp.and_then(|p| c.cpu_ticks(2, p)), c.cpu_ticks(1, pid));
+    std::thread::sleep(Duration::from_millis(700));
+    let (r1, h1) = (rp.and_then(|p| c.cpu_ticks(2, p)), c.cpu_ticks(1, pid));
+    let remote_cpu = matches!((r0, r1), (Some(a), Some(b)) if b >= a + 10);
+    let home_idle = matches!((h0, h1), (Some(a), Some(b)) if b <= a + 1);
+    c.check(
+        "migrate: fpu workload moves to node 2 mid-run and computes there (CPU time grows in node 2's /proc, not at home)".into(),
+        m.rc == 0 && wh.starts_with("node 2") && remote_cpu && home_idle,
+        format!("{}\nwhere: {wh}; remote task {rp:?}: CPU ticks {r0:?} -> {r1:?} in 0.7 s; home task: {h0:?} -> {h1:?}", m.text),
+    );
     let st = c.status(1, "fpu", long);
     let out = c.output(1, "fpu");
     c.check(
