@@ -205,8 +205,9 @@ impl Mover {
                 pr_info!("pid {}: brought home for tracer pid {}\n", pid, tracer);
                 again();
             }
-            // Interrupted by a signal: made again once it is handled.
-            Err(-4) => again(),
+            // Interrupted by a signal: made again once it is handled. Home
+            // already (it came back meanwhile): made again, on it.
+            Err(-4 | -114) => again(),
             Err(e @ (-1 | -3)) => uctx::with_pt_regs(|r| r.ax = e as u64 as _),
             Err(e) => {
                 pr_info!("pid {}: cannot come home for tracer pid {} (errno {}): its attach fails with EAGAIN\n", pid, tracer, -e);
