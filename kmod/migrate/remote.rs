@@ -160,7 +160,9 @@ impl Mover {
             }
         }
         let sent = self.send(home, MsgType::Call, home_tgid, &payload);
-        self.metrics.forwarded();
+        if sent.is_ok() {
+            self.metrics.forwarded();
+        }
         let ret = if sent.is_ok() { self.wait_ret(&w, home_tgid, token) } else { None };
         let _ = crate::lists::retain_owned(&mut self.reg.lock().waits, |x| x.id != id);
         let decoded = ret.as_deref().map(fwd::decode_ret);
