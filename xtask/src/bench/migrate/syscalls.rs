@@ -98,8 +98,18 @@ pub(super) fn sysbench_once(cl: &mut Cluster, kind: &str, n: u64, remote: bool) 
             Ok(n)
         };
         let before = if remote { Some(frames_sent(cl)?) } else { None };
+        // The newest migration node 2 has started: a remote run of a call
+        // that is forwarded must leave it unchanged (the process stayed).
+        let last_event = |cl: &mut Cluster| -> Result<String> { Ok(sh(cl, 2, "tail -n 1 /sys/kernel/roam/events")?.trim().to_string()) };
+        let event0 = if remote { Some(last_event(cl)?) } else { None };
         sh(cl, 1, &format!("kill -USR1 {pid}"))?;
         let (st, out) = wait_end(cl, 1, &name, Duration::from_secs(300))?;
+        if let (Some(e0), Some(m)) = (&event0, &moved) {
+            let e1 = last_event(cl)?;
+            if !matches!(kind, "fork" | "exec") && e1 != *e0 {
+                bail!("migrate_work sysbench {kind} {n} left node 2 during the run (pid {} there): node 2's newest migration is now {e1:?}", m.remote_pid);
+            }
+        }
         let frames = match before {
             Some(b) => Some(frames_sent(cl)?.saturating_sub(b)),
             None => None,
