@@ -307,7 +307,7 @@ impl Mover {
             r.early = keep;
             r.release(tgid);
         }
-        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true, restoring: false }) {
+        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true, restoring: false, skipped: 0 }) {
             self.reg.lock().drop_deputy(tgid);
             return give_up("too many migrated processes on this node");
         }

@@ -80,6 +80,11 @@ pub(super) struct GuestIds {
     /// thread by id, its CPU time limit) run here, whatever the table
     /// says for the program's own.
     pub(super) restoring: bool,
+    /// The number (plus one; 0: none) of a call the hook skipped whose
+    /// work has not run yet. task_work runs newest first, so a move
+    /// queued after that work is captured before it: the image then
+    /// makes the call again on arrival ([`Mover::skipped_call`]).
+    pub(super) skipped: i64,
 }
 
 impl Mover {
@@ -372,12 +377,45 @@ fn call_args(regs: &bindings::pt_regs) -> [u64; 6] {
 }
 
 /// Skips the call being made and queues `work` (with the node's mover)
-/// to make it on the way back to user mode.
+/// to make it on the way back to user mode. For a process in the table
+/// the call's number is noted until the work has run.
 fn skip_for(regs: &mut bindings::pt_regs, work: impl FnOnce(&Arc<Mover>) + Send + 'static) {
+    let nr = regs.orig_ax as i64;
     regs.orig_ax = u64::MAX as _;
     regs.ax = (-ENOMEM_) as u64 as _;
     let Some(me) = MOVER.get() else { return };
-    let _ = crate::sys::taskwork::queue_current(move || work(&me), GFP_ATOMIC);
+    let tgid = uctx::ids().1;
+    me.note_skipped(tgid, nr + 1);
+    let _ = crate::sys::taskwork::queue_current(
+        move || {
+            work(&me);
+            me.note_skipped(tgid, 0);
+        },
+        GFP_ATOMIC,
+    );
+}
+
+impl Mover {
+    /// Notes (or with 0 clears) the skipped call of `tgid`, if it is in
+    /// the table. Any context.
+    fn note_skipped(&self, tgid: u32, nr_plus_one: i64) {
+        let mut t = self.hook_ids.lock();
+        if let Some(s) = t.iter_mut().find(|s| s.pid == tgid && tgid != 0) {
+            s.skipped = nr_plus_one;
+        }
+    }
+
+    /// The call the current task's registers show as skipped by the hook
+    /// and not yet made (its work is queued behind the caller's): its
+    /// number. Process context.
+    pub(super) fn skipped_call(&self, orig_ax: u64, ax: u64) -> Option<i64> {
+        if orig_ax != u64::MAX || ax as i64 != -ENOMEM_ {
+            return None;
+        }
+        let tgid = uctx::ids().1;
+        let t = self.hook_ids.lock();
+        t.iter().find(|s| s.pid == tgid && tgid != 0).map(|s| s.skipped - 1).filter(|&nr| nr >= 0)
+    }
 }
 
 /// Skips call `nr` and moves the process home, where it is made again.

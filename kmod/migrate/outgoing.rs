@@ -99,6 +99,13 @@ impl Mover {
                 _ => {}
             }
         }
+        // A call the hook skipped whose work (forwarding it, or going home
+        // for it) is queued behind this move: not made yet, so it is made
+        // on arrival. (The work, run here after a move, finds no guest.)
+        if let Some(nr) = self.skipped_call(regs.orig_rax, regs.rax) {
+            regs.rax = nr as u64;
+            regs.rip = regs.rip.wrapping_sub(2);
+        }
         regs.orig_rax = u64::MAX;
         let mut xstate = KVec::new();
         uctx::xstate(&mut xstate).map_err(|_| refusal::CAPTURE)?;
