@@ -11,6 +11,7 @@
 //! Owns [`Incoming`] and what it holds. Calls the engine's send helpers,
 //! the registry, and `adopt.rs` to start a stub.
 
+use super::fileareas::{in_taken, map_taken, Taken};
 use super::msg::Verdict;
 use super::{has_pages, wait_ms, Mover, SIGKILL};
 use crate::image::{
@@ -19,7 +20,7 @@ use crate::image::{
 };
 use crate::restore::{self, Builder};
 use crate::sys::{time, uctx, umem};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
@@ -68,6 +69,10 @@ pub(super) struct Incoming {
     /// on from where they were when it left (the time on the way is not
     /// counted, so they never step back). Zero at home.
     pub(super) clock_off: (i64, i64),
+    /// When its `Begin` came, and when its target was ready (ns, 0 until
+    /// then): the phases of an arrival (`metrics.rs`).
+    begun_ns: u64,
+    ready_ns: AtomicU64,
     #[pin]
     pub(super) state: Mutex<Arrival>,
     #[pin]
@@ -92,6 +97,8 @@ pub(super) struct Arrival {
     pub(super) groups: KVec<u32>,
     pub(super) xstate: KVec<u8>,
     pub(super) vmas: KVec<Vma>,
+    /// The file offers taken: areas mapped from files here.
+    pub(super) files: KVec<Taken>,
     pub(super) progress: Progress,
 }
 
@@ -131,9 +138,9 @@ impl Mover {
 
     pub(super) fn on_image(self: &Arc<Self>, from: u32, id: u32, m: MigrateMsg<'_>) {
         match m {
-            MigrateMsg::Accept { .. } | MigrateMsg::Refuse { .. } => {
+            MigrateMsg::Ready { .. } | MigrateMsg::Accept { .. } | MigrateMsg::Refuse { .. } => {
                 let v = match m {
-                    MigrateMsg::Accept { remote_pid: 0 } => Verdict::Ready,
+                    MigrateMsg::Ready { have } => Verdict::Ready(have),
                     MigrateMsg::Accept { remote_pid } => Verdict::Accepted(remote_pid),
                     MigrateMsg::Refuse { reason } => Verdict::Refused(reason.code() as u32),
                     _ => return,
@@ -144,9 +151,10 @@ impl Mover {
                 }
             }
             MigrateMsg::Begin(b) => {
+                // Answered after the file offers that follow (`Ready`).
                 let r = self.begin(from, id, &b);
                 match r {
-                    Ok(()) => self.reply(from, id, Verdict::Ready),
+                    Ok(()) => {}
                     Err(why) => {
                         pr_info!("migration {} from node {} refused: {}\n", id, from, why.reason());
                         self.fail_incoming(from, id, why);
@@ -157,6 +165,16 @@ impl Mover {
                         }
                     }
                 }
+            }
+            MigrateMsg::Files(f) => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                if inc.state.lock().progress.files().is_err() {
+                    self.fail_incoming(from, id, RefuseReason::BadImage);
+                    return;
+                }
+                let (taken, have) = self.take_offers(&f);
+                inc.state.lock().files = taken;
+                self.reply(from, id, Verdict::Ready(have));
             }
             MigrateMsg::Signals(s) => {
                 let Some(inc) = self.reg.lock().incoming(from, id) else { return };
@@ -201,9 +219,13 @@ impl Mover {
             }
             MigrateMsg::Commit { nr_pages, checksum } => {
                 let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                let t = time::now_ns();
                 match self.commit(&inc, nr_pages, checksum) {
                     Ok(pid) => {
                         self.metrics.arrived(true);
+                        let ready = inc.ready_ns.load(Ordering::Relaxed);
+                        let us = |a: u64, b: u64| b.saturating_sub(a) / 1000;
+                        self.metrics.arrival_phases([us(inc.begun_ns, ready), us(ready, t), us(t, time::now_ns())]);
                         self.reply(from, id, Verdict::Accepted(pid));
                         // Without Go (within the target's wait) it is dropped.
                     }
@@ -220,6 +242,7 @@ impl Mover {
     }
 
     fn begin(self: &Arc<Self>, from: u32, id: u32, b: &image::BeginView<'_>) -> core::result::Result<(), RefuseReason> {
+        let begun_ns = time::now_ns();
         let h = b.header;
         // Registers no user process has (a kernel segment, an address
         // outside user space) mean a forged or broken image.
@@ -288,6 +311,8 @@ impl Mover {
                 ticket,
                 home,
                 clock_off,
+                begun_ns,
+                ready_ns: AtomicU64::new(0),
                 state <- new_mutex!(
                     Arrival {
                         header: h,
@@ -300,6 +325,7 @@ impl Mover {
                         groups: KVec::new(),
                         xstate,
                         vmas: KVec::new(),
+                        files: KVec::new(),
                         progress,
                     },
                     "roam_arrival"
@@ -342,6 +368,7 @@ impl Mover {
         })
         .and_then(|r| r)
         .map_err(|_| RefuseReason::Busy)?;
+        inc.ready_ns.store(time::now_ns(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -370,10 +397,15 @@ impl Mover {
             st.vmas.push(a, GFP_KERNEL)?;
         }
         let first = v.first as usize;
+        let st = &mut *st;
         let list = &st.vmas[first..];
+        let taken = &mut st.files;
         mm.borrow(|| -> Result {
-            for a in list.iter() {
+            for (i, a) in list.iter().enumerate() {
                 if a.flags & (image::VMA_VDSO | image::VMA_VVAR) != 0 {
+                    continue;
+                }
+                if map_taken(taken, (first + i) as u32, a)? {
                     continue;
                 }
                 let prot = if has_pages(a) { a.prot | image::PROT_READ | image::PROT_WRITE } else { a.prot };
@@ -386,7 +418,7 @@ impl Mover {
     fn pages(&self, inc: &Incoming, h: &PageBatchHeader, data: &[u8]) -> Result {
         let (mm, _) = Self::target_mm(inc)?;
         let mut st = inc.state.lock();
-        if !image::batch_in_vmas(h, &st.vmas) || data.len() != h.data_len() {
+        if !image::batch_in_vmas(h, &st.vmas) || data.len() != h.data_len() || in_taken(&st.files, h.first_addr, data.len() as u64) {
             return Err(EINVAL);
         }
         st.progress.pages(h, data).map_err(|_| EINVAL)?;

@@ -3,9 +3,10 @@
 //! Migration counters since the module loaded
 //! (`/sys/kernel/roam/migrations`, which `roamctl metrics` turns into
 //! Prometheus text): moves started here by cause and result, how long each
-//! successful one kept its process frozen (a histogram), arrivals, and
-//! system calls forwarded and served. Lock-free counters; calls nothing of
-//! the engine's.
+//! successful one kept its process frozen (a histogram) and where that
+//! time went (phase sums, both sides), arrivals, and system calls
+//! forwarded and served. Lock-free counters; calls nothing of the
+//! engine's.
 
 use super::events::Cause;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,45 @@ const CAUSES: [Cause; 6] = [Cause::Manual, Cause::Load, Cause::Memory, Cause::Re
 /// an emulator (tens of seconds).
 pub(crate) const FREEZE_BOUNDS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000];
 
+/// The phases of a move out, in order, as the file names them (each
+/// `phase_out_NAME_us` is a sum over the successful moves): capturing the
+/// process; from `Begin` sent to the destination ready (admission, the
+/// target started and its address space cleared); the rest of the image
+/// sent (signals, timers, credentials, areas, pages); from `Commit` sent
+/// to the destination's acceptance (the restorer built).
+pub(crate) const OUT_PHASES: [&str; 4] = ["capture", "ready", "send", "commit"];
+
+/// The phases of an accepted arrival, as seen here: from `Begin` to the
+/// target checked in with its address space cleared; from then to
+/// `Commit` received (the image written in as it arrives); the commit
+/// itself (image checked, restorer written).
+pub(crate) const IN_PHASES: [&str; 3] = ["target", "receive", "commit"];
+
+/// Time stamps of a move in progress: [`Phases::mark`] ends the current
+/// phase and starts the next.
+pub(super) struct Phases {
+    last_ns: u64,
+    next: usize,
+    pub(super) us: [u64; 4],
+}
+
+impl Phases {
+    /// Phase 0 starts at `start_ns`.
+    pub(super) fn new(start_ns: u64) -> Self {
+        Phases { last_ns: start_ns, next: 0, us: [0; 4] }
+    }
+
+    /// Ends the current phase now (phases past the last are ignored).
+    pub(super) fn mark(&mut self) {
+        let now = crate::sys::time::now_ns();
+        if let Some(u) = self.us.get_mut(self.next) {
+            *u = now.saturating_sub(self.last_ns) / 1000;
+        }
+        self.last_ns = now;
+        self.next += 1;
+    }
+}
+
 /// The counters.
 pub(super) struct Metrics {
     /// Per cause (index in [`CAUSES`]): moves that succeeded, that failed.
@@ -25,11 +65,18 @@ pub(super) struct Metrics {
     /// Successful moves by freeze time: one count per bound, then over.
     freeze: [AtomicU64; 11],
     freeze_sum_us: AtomicU64,
+    /// Sums (µs) of the phases of successful moves out and of accepted
+    /// arrivals ([`OUT_PHASES`], [`IN_PHASES`]).
+    out_phase_us: [AtomicU64; 4],
+    in_phase_us: [AtomicU64; 3],
     /// Arrivals accepted here; arrivals refused or failed.
     arrivals: [AtomicU64; 2],
     /// Calls this node's guests sent home; calls deputies here served.
     calls_forwarded: AtomicU64,
     calls_served: AtomicU64,
+    /// Pages of areas that destinations mapped from their own files
+    /// instead of receiving them (moves out that succeeded).
+    pages_from_files: AtomicU64,
 }
 
 const ZERO: AtomicU64 = AtomicU64::new(0);
@@ -37,12 +84,12 @@ const ROW: [AtomicU64; 2] = [ZERO; 2];
 
 impl Metrics {
     pub(super) const fn new() -> Self {
-        Metrics { moves: [ROW; 6], freeze: [ZERO; 11], freeze_sum_us: ZERO, arrivals: [ZERO; 2], calls_forwarded: ZERO, calls_served: ZERO }
+        Metrics { moves: [ROW; 6], freeze: [ZERO; 11], freeze_sum_us: ZERO, out_phase_us: [ZERO; 4], in_phase_us: [ZERO; 3], arrivals: [ZERO; 2], calls_forwarded: ZERO, calls_served: ZERO, pages_from_files: ZERO }
     }
 
     /// A move started here ended: `ok`, after `frozen_us` with its process
-    /// stopped.
-    pub(super) fn moved(&self, cause: Cause, ok: bool, frozen_us: u64) {
+    /// stopped, spent as `phases` says.
+    pub(super) fn moved(&self, cause: Cause, ok: bool, frozen_us: u64, phases: &Phases) {
         let i = CAUSES.iter().position(|c| *c == cause).unwrap_or(0);
         if let Some(row) = self.moves.get(i) {
             row[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
@@ -53,6 +100,16 @@ impl Metrics {
                 c.fetch_add(1, Ordering::Relaxed);
             }
             self.freeze_sum_us.fetch_add(frozen_us, Ordering::Relaxed);
+            for (sum, us) in self.out_phase_us.iter().zip(phases.us.iter()) {
+                sum.fetch_add(*us, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// An accepted arrival spent `us` in the phases of [`IN_PHASES`].
+    pub(super) fn arrival_phases(&self, us: [u64; 3]) {
+        for (sum, us) in self.in_phase_us.iter().zip(us.iter()) {
+            sum.fetch_add(*us, Ordering::Relaxed);
         }
     }
 
@@ -64,6 +121,10 @@ impl Metrics {
 
     pub(super) fn forwarded(&self) {
         self.calls_forwarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn from_files(&self, pages: u64) {
+        self.pages_from_files.fetch_add(pages, Ordering::Relaxed);
     }
 
     pub(super) fn served(&self) {
@@ -87,9 +148,16 @@ impl Metrics {
         below += self.freeze.last().map(get).unwrap_or(0);
         writeln!(w, "freeze_count {}", below)?;
         writeln!(w, "freeze_sum_us {}", get(&self.freeze_sum_us))?;
+        for (name, sum) in OUT_PHASES.iter().zip(self.out_phase_us.iter()) {
+            writeln!(w, "phase_out_{}_us {}", name, get(sum))?;
+        }
+        for (name, sum) in IN_PHASES.iter().zip(self.in_phase_us.iter()) {
+            writeln!(w, "phase_in_{}_us {}", name, get(sum))?;
+        }
         writeln!(w, "arrivals_accepted {}", get(&self.arrivals[0]))?;
         writeln!(w, "arrivals_refused {}", get(&self.arrivals[1]))?;
         writeln!(w, "calls_forwarded {}", get(&self.calls_forwarded))?;
-        writeln!(w, "calls_served {}", get(&self.calls_served))
+        writeln!(w, "calls_served {}", get(&self.calls_served))?;
+        writeln!(w, "pages_from_files {}", get(&self.pages_from_files))
     }
 }

@@ -16,6 +16,7 @@
 //! | captured and sent by the process itself, in its task_work | `outgoing.rs` |
 //! | each frame handed to the role it concerns | `frames.rs` |
 //! | admitted, received and installed on the destination | `incoming.rs` |
+//! | areas the destination maps from its own copy of a file | `fileareas.rs` |
 //! | taken over by a new stub (or, coming home, by the deputy) | `adopt.rs` |
 //! | the home side of a process away: forwarded calls, signals, exit | `deputy.rs`, `native.rs` |
 //! | the guest side: forwarding a call, going home | `remote.rs` |
@@ -34,7 +35,7 @@
 //! Lock order: `reg` may be held while a deputy's `ev` is taken (when a
 //! new deputy takes the events that came early), never the reverse; an
 //! arrival's `state` and `target` are taken one at a time and never with
-//! `reg`; `hook_ids` (a spinlock) and `events` are taken alone. No lock
+//! `reg`; `hook_ids` (a spinlock), `events` and `file_hashes` are taken alone. No lock
 //! is held while sending a frame or sleeping for an answer, except the
 //! condition variables' own mutexes while they wait.
 
@@ -60,6 +61,7 @@ mod deputy;
 mod eligibility;
 mod events;
 mod metrics;
+mod fileareas;
 mod filemap;
 mod frames;
 mod hook;
@@ -78,6 +80,7 @@ pub(crate) use eligibility::Migration;
 use balance::{Balancer, Engine, Profile};
 use controls::Controls;
 use events::{Cause, EventLog};
+use fileareas::FileHashes;
 use metrics::Metrics;
 use hook::{GuestIds, MOVER};
 use msg::{ProcMsg, Verdict};
@@ -111,6 +114,9 @@ pub(crate) struct Mover {
     #[pin]
     events: Mutex<EventLog>,
     metrics: Metrics,
+    /// Hashes of file ranges offered or checked (`fileareas.rs`).
+    #[pin]
+    file_hashes: Mutex<FileHashes>,
     balancer: Arc<Balancer>,
 }
 
@@ -132,6 +138,7 @@ impl Mover {
                 ctl: Controls::new(),
                 events <- new_mutex!(events, "roam_events"),
                 metrics: Metrics::new(),
+                file_hashes <- new_mutex!(FileHashes::new(), "roam_file_hashes"),
                 balancer,
             }),
             GFP_KERNEL,
@@ -173,9 +180,9 @@ impl Mover {
 
     /// Answers migration `id` from `node`.
     fn reply(&self, node: u32, id: u32, v: Verdict) {
-        let mut b = [0u8; image::ACCEPT_LEN + image::REFUSE_LEN];
+        let mut b = [0u8; image::READY_LEN + image::ACCEPT_LEN + image::REFUSE_LEN];
         let n = match v {
-            Verdict::Ready => image::encode_accept(0, &mut b),
+            Verdict::Ready(have) => image::encode_ready(have, &mut b),
             Verdict::Accepted(pid) => image::encode_accept(pid, &mut b),
             Verdict::Refused(code) => {
                 let r = RefuseReason::from_code(code as u16).unwrap_or(RefuseReason::BadImage);

@@ -75,8 +75,9 @@ impl ProcMsg {
 /// The destination's answer to an outgoing migration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Verdict {
-    /// Ready for the areas and pages.
-    Ready,
+    /// Ready for the rest of the image; bit `i` set: it maps the area of
+    /// file offer `i` itself.
+    Ready(u64),
     /// Committed: runs there with this local pid (0 at home).
     Accepted(u32),
     /// Refused, with a `refusal` code.

@@ -15,6 +15,7 @@
 
 use super::deputy::Deputy;
 use super::events::{Cause, Event};
+use super::metrics::Phases;
 use super::msg::{ProcMsg, Verdict};
 use super::{has_pages, is_zero, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
 use crate::abi::refusal;
@@ -56,13 +57,14 @@ impl Mover {
         let comm = uctx::comm();
         let from = self.me();
         let t0 = time::now_ns();
-        let r = self.move_inner(dest, cause);
-        self.metrics.moved(cause, r.is_ok(), time::now_ns().saturating_sub(t0) / 1000);
+        let mut phases = Phases::new(t0);
+        let r = self.move_inner(dest, cause, &mut phases);
+        self.metrics.moved(cause, r.is_ok(), time::now_ns().saturating_sub(t0) / 1000, &phases);
         self.events.lock().record(Event::new(tgid, comm, from, dest, cause, r.err().unwrap_or(0)));
         r
     }
 
-    fn move_inner(&self, dest: u32, cause: Cause) -> core::result::Result<(u32, u64), u32> {
+    fn move_inner(&self, dest: u32, cause: Cause, phases: &mut Phases) -> core::result::Result<(u32, u64), u32> {
         let peer = self.cluster.peer(dest).ok_or(refusal::UNKNOWN_NODE)?;
         if !peer.up.load(Ordering::Relaxed) {
             return Err(refusal::UNKNOWN_NODE);
@@ -200,7 +202,7 @@ impl Mover {
         // pending signal would end every interruptible wait on the way
         // (a connect, a full socket, the destination's answer) at once.
         let mask = uctx::hold_signals();
-        let r = self.send_image(&out, &state);
+        let r = self.send_image(&out, &state, phases);
         if r.is_err() {
             uctx::set_blocked(mask);
         }
@@ -235,7 +237,7 @@ impl Mover {
         }
     }
 
-    fn send_image(&self, out: &Outgoing, c: &Captured<'_>) -> core::result::Result<(u32, u64), u32> {
+    fn send_image(&self, out: &Outgoing, c: &Captured<'_>, phases: &mut Phases) -> core::result::Result<(u32, u64), u32> {
         let (dest, id) = (out.dest, out.id);
         let (xstate, vmas) = (c.xstate, c.vmas);
         let link = |_| refusal::LINK;
@@ -244,14 +246,36 @@ impl Mover {
             .max(image::vmas_len(image::MAX_VMAS_PER_MSG))
             .max(image::signals_len(image::MAX_PENDING))
             .max(image::timers_len(image::MAX_TIMERS))
-            .max(image::creds_len(c.groups.len()));
+            .max(image::creds_len(c.groups.len()))
+            .max(image::files_max_len());
         let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         let n = image::encode_begin(c.header, c.regs, c.layout, c.sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
+        phases.mark();
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
-        match self.wait_verdict(out, READY_TIMEOUT_MS) {
-            Some(Verdict::Ready) => {}
+        // While the destination gets ready: the areas it may map from its
+        // own files (`fileareas.rs`); its answer says which it does.
+        let offers = self.file_offers(vmas);
+        let wire: KVec<image::FileOffer<'_>> = {
+            let mut w = KVec::with_capacity(offers.len(), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+            for o in offers.iter() {
+                w.push(o.wire(), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+            }
+            w
+        };
+        let n = image::encode_files(&wire, &mut buf).map_err(|_| refusal::CAPTURE)?;
+        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        let have = match self.wait_verdict(out, READY_TIMEOUT_MS) {
+            Some(Verdict::Ready(have)) => have,
             Some(Verdict::Refused(code)) => return Err(code),
             _ => return Err(refusal::LINK),
+        };
+        phases.mark();
+        // The areas the destination maps itself, by index in `vmas`.
+        let mut skip = KVec::new();
+        for (i, o) in offers.iter().enumerate() {
+            if i < 64 && have & (1u64 << i) != 0 {
+                skip.push(o.vma, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+            }
         }
         let n = image::encode_signals(c.pending, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
@@ -266,7 +290,12 @@ impl Mover {
         let mut sum = image::Checksum::new();
         let mut pages: u64 = 0;
         let mut data = KVVec::from_elem(0u8, image::MAX_BATCH_PAGES as usize * image::PAGE_SIZE, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-        for v in vmas.iter().filter(|v| has_pages(v)) {
+        let mut from_files = 0;
+        for (i, v) in vmas.iter().enumerate().filter(|(_, v)| has_pages(v)) {
+            if skip.contains(&(i as u32)) {
+                from_files += v.pages();
+                continue;
+            }
             let mut addr = v.start;
             while addr < v.end {
                 if uctx::fatal_signal_pending() {
@@ -310,12 +339,15 @@ impl Mover {
             }
         }
         let n = image::encode_commit(pages, sum.finish(), &mut buf).map_err(|_| refusal::CAPTURE)?;
+        phases.mark();
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         match self.wait_verdict(out, COMMIT_TIMEOUT_MS) {
             // The commit point: once Go is sent, the process is there. If the
             // destination never sees it, it drops the prepared process and
             // the deputy, hearing nothing, ends it (never two copies).
             Some(Verdict::Accepted(pid)) => {
+                phases.mark();
+                self.metrics.from_files(from_files);
                 self.send_proc(dest, ProcMsg::Go { id }).map_err(link)?;
                 Ok((pid, pages * PAGE))
             }

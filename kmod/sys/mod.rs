@@ -10,6 +10,7 @@
 pub(crate) mod cred;
 pub(crate) mod err;
 pub(crate) mod crypto;
+pub(crate) mod files;
 pub(crate) mod miscdev;
 pub(crate) mod socket;
 pub(crate) mod sysfs;

@@ -165,10 +165,25 @@ fn migration_families(s: &Snapshot, out: &mut Vec<Family>) {
     for (name, key, help) in [
         ("roam_forwarded_calls_total", "calls_forwarded", "System calls that guests here sent to their home node."),
         ("roam_served_calls_total", "calls_served", "System calls that deputies here served for their remote process."),
+        ("roam_pages_from_files_total", "pages_from_files", "Pages of migrations from here that destinations mapped from their own copy of the file instead of receiving them."),
     ] {
         single(out, name, "counter", help, num(m, key));
     }
+    let mut f = Family::new("roam_migration_phase_seconds_total", "counter", "Where the time of successful migrations went, by side (out: moves from here; in: arrivals here) and phase.");
+    for (side, phases) in PHASES {
+        for phase in *phases {
+            if let Some(us) = num(m, &format!("phase_{side}_{phase}_us")) {
+                f.add("", &[("side", side), ("phase", phase)], us / 1e6);
+            }
+        }
+    }
+    if !f.samples.is_empty() {
+        out.push(f);
+    }
 }
+
+/// The phases the `migrations` file sums, by side.
+pub const PHASES: &[(&str, &[&str])] = &[("out", &["capture", "ready", "send", "commit"]), ("in", &["target", "receive", "commit"])];
 
 /// `ms` as a Prometheus `le` label in seconds (`0.005`, `1`, `30`).
 fn seconds_label(ms: u64) -> String {
@@ -301,7 +316,7 @@ mod tests {
         d.file("stats", "frames_sent 10\nframes_received 9\nbytes_sent 1000\nbytes_received 900\nsend_failures 1\nreceivers 2\nrejected_bad_mac 3\nrejected_replay 1\nrejected_total 4\n");
         d.file(
             "migrations",
-            "moves_manual_ok 3\nmoves_manual_failed 1\nmoves_load_ok 2\nmoves_load_failed 0\nfreeze_le_ms_5 1\nfreeze_le_ms_1000 4\nfreeze_le_ms_30000 5\nfreeze_count 5\nfreeze_sum_us 2500000\narrivals_accepted 4\narrivals_refused 1\ncalls_forwarded 70\ncalls_served 12\n",
+            "moves_manual_ok 3\nmoves_manual_failed 1\nmoves_load_ok 2\nmoves_load_failed 0\nfreeze_le_ms_5 1\nfreeze_le_ms_1000 4\nfreeze_le_ms_30000 5\nfreeze_count 5\nfreeze_sum_us 2500000\narrivals_accepted 4\narrivals_refused 1\ncalls_forwarded 70\ncalls_served 12\nphase_out_capture_us 1500\nphase_out_ready_us 250000\nphase_in_commit_us 0\npages_from_files 303\n",
         );
         d.file("nodes", "node=1 addr=10.0.0.1:7077 self=1 state=up load=1200\nnode=2 addr=10.0.0.2:7077 self=0 state=up load=500 ncpus=4 free_mem_mb=2 heard_ms=250 frames_from=5 frames_to=6\nnode=3 addr=10.0.0.3:7077 self=0 state=down load=-\n");
         d.file("guests", "");
@@ -330,6 +345,11 @@ mod tests {
             "roam_migration_freeze_seconds_count 5",
             "roam_arrivals_total{result=\"refused\"} 1",
             "roam_forwarded_calls_total 70",
+            "roam_pages_from_files_total 303",
+            "# TYPE roam_migration_phase_seconds_total counter",
+            "roam_migration_phase_seconds_total{side=\"out\",phase=\"capture\"} 0.0015",
+            "roam_migration_phase_seconds_total{side=\"out\",phase=\"ready\"} 0.25",
+            "roam_migration_phase_seconds_total{side=\"in\",phase=\"commit\"} 0",
             "roam_frames_rejected_total{reason=\"bad_mac\"} 3",
             "roam_send_failures_total 1",
             "roam_receivers 2",

@@ -15,6 +15,7 @@
 mod balancing;
 mod controls;
 mod ctx;
+mod fileareas;
 mod migration;
 mod monitoring;
 mod placement;
@@ -52,6 +53,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
 
     transport::run(&mut c, &toml, &all)?;
     migration::run(&mut c, &toml)?;
+    fileareas::run(&mut c)?;
     monitoring::run(&mut c)?;
     zdtm::run(&mut c)?;
     security::run(&mut c)?;

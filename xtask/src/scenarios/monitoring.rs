@@ -19,6 +19,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The phase sums of the `migrations` file, by side (as roamctl's
+/// `metrics::PHASES`; a unit test holds them equal).
+const PHASES: &[(&str, &[&str])] = &[("out", &["capture", "ready", "send", "commit"]), ("in", &["target", "receive", "commit"])];
+
 /// `roamctl --json migrations` on `node`, as numbers by name.
 fn migrations(c: &mut Ctx, node: u32) -> BTreeMap<String, u64> {
     let text = c.sh(node, "roamctl --json migrations").map(|o| o.text).unwrap_or_default();
@@ -115,8 +119,19 @@ fn compare(printed: &str, v: &Views) -> (usize, Vec<String>) {
                 );
             }
         }
-        for (metric, key) in [("roam_forwarded_calls_total", "calls_forwarded"), ("roam_served_calls_total", "calls_served")] {
+        for (metric, key) in
+            [("roam_forwarded_calls_total", "calls_forwarded"), ("roam_served_calls_total", "calls_served"), ("roam_pages_from_files_total", "pages_from_files")]
+        {
             want(metric.into(), find(metric, &[]), jf(&migr, key));
+        }
+        for (side, phases) in PHASES {
+            for phase in *phases {
+                want(
+                    format!("roam_migration_phase_seconds_total{{side={side},phase={phase}}}"),
+                    find("roam_migration_phase_seconds_total", &[("side", side), ("phase", phase)]),
+                    jf(&migr, &format!("phase_{side}_{phase}_us")).map(|us| us / 1e6),
+                );
+            }
         }
         for (result, key) in [("accepted", "arrivals_accepted"), ("refused", "arrivals_refused")] {
             want(format!("roam_arrivals_total{{result={result}}}"), find("roam_arrivals_total", &[("result", result)]), jf(&migr, key));
@@ -207,6 +222,11 @@ mod tests {
     use super::*;
     use roamctl::counters::parse;
     use roamctl::metrics::{format, Snapshot};
+
+    #[test]
+    fn phases_are_roamctls() {
+        assert_eq!(super::PHASES, roamctl::metrics::PHASES);
+    }
 
     /// A snapshot, and the `--json` views of the same figures.
     fn fixture() -> (Snapshot, Views) {

@@ -8,7 +8,7 @@
 use super::error::ImageError;
 
 /// Version of the image format. Bumped on any incompatible change.
-pub const IMAGE_VERSION: u16 = 6;
+pub const IMAGE_VERSION: u16 = 7;
 
 /// Length of the prefix every message starts with.
 pub const PREFIX_LEN: usize = 4;
@@ -37,6 +37,12 @@ pub enum MsgKind {
     Timers = 9,
     /// The credentials and limits (after `Timers`, before the areas).
     Creds = 10,
+    /// The areas the destination may map from its own files (right
+    /// after `Begin`).
+    Files = 11,
+    /// The destination is ready for the rest, and which file offers it
+    /// took.
+    Ready = 12,
 }
 
 impl MsgKind {
@@ -53,6 +59,8 @@ impl MsgKind {
             8 => MsgKind::Signals,
             9 => MsgKind::Timers,
             10 => MsgKind::Creds,
+            11 => MsgKind::Files,
+            12 => MsgKind::Ready,
             _ => return None,
         })
     }

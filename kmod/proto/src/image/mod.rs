@@ -58,6 +58,8 @@
 //! * `pending`: [`PendingSignal`] and the `Signals` message;
 //! * `timers`: [`TimerState`] and the `Timers` message;
 //! * `creds`: [`Creds`] and the `Creds` message;
+//! * `files`: the `Files` offer of areas to map from the destination's
+//!   own files ([`FileOffer`]) and the `Ready` answer;
 //! * `vmas`: [`Vma`] and the `Vmas` message;
 //! * `pages`: [`PageBatchHeader`] and the `Pages` message;
 //! * `checksum`: the [`Checksum`] of the batches;
@@ -73,6 +75,7 @@ mod checksum;
 mod codec;
 mod creds;
 mod error;
+mod files;
 mod header;
 mod msg;
 mod outcome;
@@ -95,6 +98,10 @@ pub use self::{
         MAX_GROUPS, NLIMITS, SECUREBITS_VALID,
     },
     error::{ImageError, RefuseReason},
+    files::{
+        decode_files, decode_ready, encode_files, encode_ready, files_max_len, FileOffer, FilesView, FILES_HEAD_LEN, FILE_ENTRY_HEAD,
+        MAX_FILES, MAX_FILE_PATH, READY_LEN,
+    },
     header::{cause, ImageHeader, HEADER_LEN, MAX_PAGES, MAX_VMAS, MAX_XSTATE, PAGE_SIZE, USER_END},
     msg::{decode, MigrateMsg},
     outcome::{

@@ -1,13 +1,14 @@
 //! Any migration message: [`MigrateMsg`] and [`decode`], which reads the
 //! prefix and hands the message to its kind's decoder.
 //!
-//! Calls every message's decoder ([`super::begin`], [`super::pending`], [`super::timers`], [`super::creds`], [`super::vmas`],
+//! Calls every message's decoder ([`super::begin`], [`super::files`], [`super::pending`], [`super::timers`], [`super::creds`], [`super::vmas`],
 //! [`super::pages`], [`super::outcome`]); nothing calls back into it.
 
 use super::begin::{decode_begin, BeginView};
 use super::codec::{msg_kind, MsgKind};
 use super::creds::{decode_creds, CredsView};
 use super::error::{ImageError, RefuseReason};
+use super::files::{decode_files, decode_ready, FilesView};
 use super::outcome::{decode_abort, decode_accept, decode_commit, decode_refuse};
 use super::pages::{parse_batch, PageBatchHeader};
 use super::pending::{decode_signals, SignalsView};
@@ -20,6 +21,13 @@ use super::vmas::{decode_vmas, VmasView};
 pub enum MigrateMsg<'a> {
     /// See [`decode_begin`].
     Begin(BeginView<'a>),
+    /// See [`decode_files`].
+    Files(FilesView<'a>),
+    /// The destination is ready for the rest of the image ([`decode_ready`]).
+    Ready {
+        /// Bit `i`: it took file offer `i`.
+        have: u64,
+    },
     /// See [`decode_signals`].
     Signals(SignalsView<'a>),
     /// See [`decode_timers`].
@@ -57,6 +65,8 @@ impl MigrateMsg<'_> {
     pub const fn kind(&self) -> MsgKind {
         match self {
             MigrateMsg::Begin(_) => MsgKind::Begin,
+            MigrateMsg::Files(_) => MsgKind::Files,
+            MigrateMsg::Ready { .. } => MsgKind::Ready,
             MigrateMsg::Signals(_) => MsgKind::Signals,
             MigrateMsg::Timers(_) => MsgKind::Timers,
             MigrateMsg::Creds(_) => MsgKind::Creds,
@@ -74,6 +84,8 @@ impl MigrateMsg<'_> {
 pub fn decode(buf: &[u8]) -> Result<MigrateMsg<'_>, ImageError> {
     Ok(match msg_kind(buf)? {
         MsgKind::Begin => MigrateMsg::Begin(decode_begin(buf)?),
+        MsgKind::Files => MigrateMsg::Files(decode_files(buf)?),
+        MsgKind::Ready => MigrateMsg::Ready { have: decode_ready(buf)? },
         MsgKind::Signals => MigrateMsg::Signals(decode_signals(buf)?),
         MsgKind::Timers => MigrateMsg::Timers(decode_timers(buf)?),
         MsgKind::Creds => MigrateMsg::Creds(decode_creds(buf)?),

@@ -12,11 +12,12 @@ use super::pages::PageBatchHeader;
 use super::vmas::VmasView;
 
 /// A destination's view of how far an incoming image has got: enforces
-/// the message order (Begin, then Signals, then Timers, then Creds, then every area in order, then
+/// the message order (Begin, then Files, then Signals, then Timers, then Creds, then every area in order, then
 /// pages, then Commit), the announced totals and the checksum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
     begun: bool,
+    files: bool,
     signals: bool,
     timers: bool,
     creds: bool,
@@ -37,7 +38,7 @@ impl Default for Progress {
 impl Progress {
     /// Nothing received yet.
     pub const fn new() -> Progress {
-        Progress { begun: false, signals: false, timers: false, creds: false, nr_vmas: 0, nr_pages: 0, vmas: 0, last_end: 0, pages: 0, sum: Checksum::new() }
+        Progress { begun: false, files: false, signals: false, timers: false, creds: false, nr_vmas: 0, nr_pages: 0, vmas: 0, last_end: 0, pages: 0, sum: Checksum::new() }
     }
 
     /// Takes the `Begin` header: `BadLength` if one was taken already,
@@ -53,10 +54,20 @@ impl Progress {
         Ok(())
     }
 
+    /// Takes the `Files` message (checked when it was decoded):
+    /// `BadLength` before `Begin` or if one was taken already.
+    pub fn files(&mut self) -> Result<(), ImageError> {
+        if !self.begun || self.files {
+            return Err(ImageError::BadLength);
+        }
+        self.files = true;
+        Ok(())
+    }
+
     /// Takes the `Signals` message (its entries were checked when it was
-    /// decoded): `BadLength` before `Begin` or if one was taken already.
+    /// decoded): `BadLength` before `Files` or if one was taken already.
     pub fn signals(&mut self) -> Result<(), ImageError> {
-        if !self.begun || self.signals {
+        if !self.files || self.signals {
             return Err(ImageError::BadLength);
         }
         self.signals = true;

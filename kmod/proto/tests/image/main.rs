@@ -243,10 +243,27 @@ fn abort_msg() -> Vec<u8> {
 }
 
 /// One valid message of every kind.
+/// A `Files` message with two offers.
+fn files_msg() -> Vec<u8> {
+    let o = |vma: u32, path: &'static [u8]| FileOffer { vma, off: 0x1000, len: 0x2000, size: 0x2800, hash: [vma as u8; 32], path };
+    let mut out = vec![0u8; files_max_len()];
+    let n = encode_files(&[o(1, b"/bin/prog"), o(4, b"/lib/libc.so.6")], &mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+fn ready_msg(have: u64) -> Vec<u8> {
+    let mut out = vec![0u8; READY_LEN];
+    encode_ready(have, &mut out).unwrap();
+    out
+}
+
 fn every_message() -> Vec<Vec<u8>> {
     let b = PageBatchHeader { first_addr: 0x60_0000, count: 2 };
     vec![
         begin_msg(&[7u8; 100]),
+        files_msg(),
+        ready_msg(0x11),
         signals_msg(&pending()),
         timers_msg(&timer_state()),
         creds_msg(&creds(), &GROUPS),

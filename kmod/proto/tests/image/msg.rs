@@ -8,6 +8,8 @@ fn kinds_and_dispatch() {
     let all = every_message();
     let kinds = [
         MsgKind::Begin,
+        MsgKind::Files,
+        MsgKind::Ready,
         MsgKind::Signals,
         MsgKind::Timers,
         MsgKind::Creds,
@@ -24,12 +26,14 @@ fn kinds_and_dispatch() {
         assert_eq!(MsgKind::from_u8(k.as_u8()), Some(k));
     }
     for v in 0..=255u8 {
-        assert_eq!(MsgKind::from_u8(v).is_some(), (1..=10).contains(&v));
+        assert_eq!(MsgKind::from_u8(v).is_some(), (1..=12).contains(&v));
     }
     // Each specific decoder refuses every other kind.
     type Dec = fn(&[u8]) -> bool;
-    let decoders: [(MsgKind, Dec); 10] = [
+    let decoders: [(MsgKind, Dec); 12] = [
         (MsgKind::Begin, |b| decode_begin(b) == Err(ImageError::BadVersion)),
+        (MsgKind::Files, |b| decode_files(b) == Err(ImageError::BadVersion)),
+        (MsgKind::Ready, |b| decode_ready(b) == Err(ImageError::BadVersion)),
         (MsgKind::Signals, |b| decode_signals(b) == Err(ImageError::BadVersion)),
         (MsgKind::Timers, |b| decode_timers(b) == Err(ImageError::BadVersion)),
         (MsgKind::Creds, |b| decode_creds(b) == Err(ImageError::BadVersion)),
@@ -48,7 +52,7 @@ fn kinds_and_dispatch() {
         }
     }
     let mut m = abort_msg();
-    m[2] = 11;
+    m[2] = 13;
     assert_eq!(msg_kind(&m), Err(ImageError::BadVersion));
     assert_eq!(decode(&m), Err(ImageError::BadVersion));
     assert_eq!(msg_kind(&[]), Err(ImageError::Truncated));

@@ -22,7 +22,13 @@ fn progress_through_a_whole_image() {
         encode_begin(&h, &user_regs(), &mm(), &sig(), &[], &mut out).unwrap();
         out
     };
-    let mut msgs = vec![begin, signals_msg(&pending()), timers_msg(&timer_state()), creds_msg(&creds(), &GROUPS), vmas_msg(0, &v[..2]), vmas_msg(2, &v[2..])];
+    let files = {
+        let mut out = vec![0u8; files_max_len()];
+        let n = encode_files(&[], &mut out).unwrap();
+        out.truncate(n);
+        out
+    };
+    let mut msgs = vec![begin, files, signals_msg(&pending()), timers_msg(&timer_state()), creds_msg(&creds(), &GROUPS), vmas_msg(0, &v[..2]), vmas_msg(2, &v[2..])];
     for (h, d) in &batches {
         msgs.push(batch_msg(h, d));
     }
@@ -36,6 +42,10 @@ fn progress_through_a_whole_image() {
             MigrateMsg::Begin(b) => {
                 assert!(b.regs.user_mode_ok());
                 p.begin(&b.header).unwrap();
+            }
+            MigrateMsg::Files(f) => {
+                assert!(f.is_empty());
+                p.files().unwrap();
             }
             MigrateMsg::Signals(s) => {
                 assert_eq!(s.len(), pending().len());
@@ -96,10 +106,13 @@ fn progress_rejects_out_of_order() {
     p.begin(&header(5, 4, 0)).unwrap();
     assert_eq!(p.begin(&header(5, 4, 0)), Err(ImageError::BadLength));
 
-    // The signals, the timers, then the credentials come before the
-    // areas, once each.
+    // The file offers, the signals, the timers, then the credentials
+    // come before the areas, once each.
     assert_eq!(p.vmas(&view1), Err(ImageError::BadLength));
     assert_eq!(p.timers(), Err(ImageError::BadLength));
+    assert_eq!(p.signals(), Err(ImageError::BadLength));
+    p.files().unwrap();
+    assert_eq!(p.files(), Err(ImageError::BadLength));
     p.signals().unwrap();
     assert_eq!(p.signals(), Err(ImageError::BadLength));
     assert_eq!(p.vmas(&view1), Err(ImageError::BadLength));
@@ -133,6 +146,7 @@ fn progress_rejects_out_of_order() {
     // Areas overlapping across two messages.
     let mut p = Progress::new();
     p.begin(&header(3, 0, 0)).unwrap();
+    p.files().unwrap();
     p.signals().unwrap();
     p.timers().unwrap();
     p.creds().unwrap();
@@ -149,6 +163,8 @@ fn progress_needs_the_signals() {
     p.begin(&header(0, 0, 0)).unwrap();
     assert!(!p.vmas_done());
     assert_eq!(p.commit(0, Checksum::new().finish()), Err(ImageError::BadBatch));
+    p.files().unwrap();
+    assert!(!p.vmas_done());
     p.signals().unwrap();
     assert!(!p.vmas_done());
     assert_eq!(p.commit(0, Checksum::new().finish()), Err(ImageError::BadBatch));

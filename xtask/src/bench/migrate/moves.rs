@@ -9,6 +9,7 @@ use crate::bench::common::{kill_pids, sh, RUN, T, WORK};
 use crate::cluster::Cluster;
 use crate::config::parse_stats;
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Process sizes tried (MiB), as far as the guests' memory allows.
@@ -199,6 +200,40 @@ pub(super) struct NullRun {
     pub(super) out: Vec<Move>,
     pub(super) home: Vec<Move>,
     pub(super) end: String,
+    /// Where a move's time went, mean ms per move, from the nodes' phase
+    /// sums (`/sys/kernel/roam/migrations`): (side, phase, ms) of the
+    /// moves to node 2, then of the moves home.
+    pub(super) phases_out: Vec<(String, String, f64)>,
+    pub(super) phases_home: Vec<(String, String, f64)>,
+}
+
+/// The phases each side sums, as the `migrations` file names them.
+const PHASES: [(&str, &[&str]); 2] = [("out", &["capture", "ready", "send", "commit"]), ("in", &["target", "receive", "commit"])];
+
+/// `node`'s migration counters by name.
+fn counters(cl: &mut Cluster, node: u32) -> Result<BTreeMap<String, u64>> {
+    let text = sh(cl, node, "cat /sys/kernel/roam/migrations")?;
+    Ok(text.lines().filter_map(|l| l.split_once(' ')).filter_map(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?))).collect())
+}
+
+/// Mean ms per move of each phase: the source's `out` phases and the
+/// destination's `in` phases, from counters read before and after `n`
+/// moves.
+pub(super) fn phase_means(
+    src: (&BTreeMap<String, u64>, &BTreeMap<String, u64>),
+    dst: (&BTreeMap<String, u64>, &BTreeMap<String, u64>),
+    n: usize,
+) -> Vec<(String, String, f64)> {
+    let mut v = Vec::new();
+    for ((side, phases), (a, b)) in PHASES.iter().zip([src, dst]) {
+        for p in phases.iter() {
+            let k = format!("phase_{side}_{p}_us");
+            let d = b.get(&k).copied().unwrap_or(0).saturating_sub(a.get(&k).copied().unwrap_or(0));
+            let who = if *side == "out" { "source" } else { "destination" };
+            v.push((who.to_string(), p.to_string(), d as f64 / 1e3 / n.max(1) as f64));
+        }
+    }
+    v
 }
 
 pub(super) fn null_moves(cl: &mut Cluster) -> Result<NullRun> {
@@ -207,11 +242,15 @@ pub(super) fn null_moves(cl: &mut Cluster) -> Result<NullRun> {
         let st = sh(cl, 1, &format!("cat /proc/{pid}/status"))?;
         let rss_kb = kb_field(&st, "VmRSS").unwrap_or(0);
         let (mut out, mut home) = (Vec::new(), Vec::new());
+        let (a1, a2) = (counters(cl, 1)?, counters(cl, 2)?);
         for _ in 0..NULL_MOVES {
             out.push(migrate_once(cl, 1, pid, "2", 1)?);
             home.push(migrate_once(cl, 1, pid, "home", 2)?);
         }
-        Ok(NullRun { rss_kb, out, home, end: String::new() })
+        let (b1, b2) = (counters(cl, 1)?, counters(cl, 2)?);
+        let phases_out = phase_means((&a1, &b1), (&a2, &b2), NULL_MOVES);
+        let phases_home = phase_means((&a2, &b2), (&a1, &b1), NULL_MOVES);
+        Ok(NullRun { rss_kb, out, home, end: String::new(), phases_out, phases_home })
     })();
     kill_pids(cl, 1, &[pid]);
     let mut n = r?;
@@ -224,6 +263,18 @@ pub(super) fn null_moves(cl: &mut Cluster) -> Result<NullRun> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phase_means_per_move() {
+        let m = |v: &[(&str, u64)]| v.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>();
+        let a = m(&[("phase_out_capture_us", 1000), ("phase_in_target_us", 0)]);
+        let b = m(&[("phase_out_capture_us", 21000), ("phase_in_target_us", 50000)]);
+        let v = phase_means((&a, &b), (&a, &b), 10);
+        assert_eq!(v.len(), 7);
+        assert_eq!(v[0], ("source".to_string(), "capture".to_string(), 2.0));
+        assert_eq!(v[4], ("destination".to_string(), "target".to_string(), 5.0));
+        assert_eq!(v[1].2, 0.0, "missing counters count as 0");
+    }
 
     #[test]
     fn kb_fields() {
