@@ -234,7 +234,9 @@ mod tests {
         let migr = "moves_manual_ok 3\nmoves_manual_failed 1\nmoves_load_ok 0\nmoves_load_failed 0\nmoves_memory_ok 0\nmoves_memory_failed 0\n\
             moves_recall_ok 1\nmoves_recall_failed 0\nmoves_expel_ok 0\nmoves_expel_failed 0\nmoves_syscall_ok 0\nmoves_syscall_failed 0\n\
             freeze_le_ms_5 0\nfreeze_le_ms_100 3\nfreeze_le_ms_30000 4\nfreeze_count 4\nfreeze_sum_us 250000\n\
-            arrivals_accepted 2\narrivals_refused 0\ncalls_forwarded 300\ncalls_served 7\n";
+            arrivals_accepted 2\narrivals_refused 0\ncalls_forwarded 300\ncalls_served 7\n\
+            phase_out_capture_us 800\nphase_out_ready_us 27900\nphase_out_send_us 46600\nphase_out_commit_us 8700\n\
+            phase_in_target_us 24900\nphase_in_receive_us 55000\nphase_in_commit_us 1000\npages_from_files 3350\n";
         let nodes_text = "node=1 addr=10.0.0.1:7077 self=1 state=up\nnode=2 addr=10.0.0.2:7077 self=0 state=up ncpus=2\nnode=3 addr=10.0.0.3:7077 self=0 state=down ncpus=1\n";
         let snap = Snapshot {
             node_id: "1".into(),

@@ -20,7 +20,7 @@ pub mod session;
 use crate::ensure;
 use crate::target::{Cx, Target, Violation};
 use roam_proto::image::{
-    decode, encode_abort, encode_accept, encode_commit, encode_refuse, msg_kind, ImageError, MigrateMsg, ABORT_LEN,
+    decode, encode_abort, encode_accept, encode_commit, encode_files, encode_ready, encode_refuse, files_max_len, msg_kind, READY_LEN, ImageError, MigrateMsg, ABORT_LEN,
     ACCEPT_LEN, COMMIT_LEN, REFUSE_LEN,
 };
 use sample::Sample;
@@ -81,6 +81,20 @@ pub fn check_msg(data: &[u8], cx: &mut Cx) -> Result<(), Violation> {
         MigrateMsg::Creds(_) => return parts::check_creds(data, cx),
         MigrateMsg::Vmas(_) => return areas::check_vmas(data, cx),
         MigrateMsg::Pages(..) => return areas::check_pages(data, cx),
+        MigrateMsg::Files(f) => {
+            cx.hit("image", "files");
+            let offers: Vec<_> = f.iter().collect();
+            ensure!(offers.len() == f.len(), "{} of {} decoded offers readable", offers.len(), f.len());
+            let mut out = vec![0u8; files_max_len()];
+            let n = encode_files(&offers, &mut out);
+            ensure!(n == Ok(data.len()) && out[..data.len()] == *data, "re-encoding {} offers gives {n:?} and other bytes", offers.len());
+            return Ok(());
+        }
+        MigrateMsg::Ready { have } => {
+            cx.hit("image", "ready");
+            ensure!(data.len() == READY_LEN, "ready of {} bytes", data.len());
+            encode_ready(have, &mut b)
+        }
         MigrateMsg::Commit { nr_pages, checksum } => {
             cx.hit("image", "commit");
             ensure!(data.len() == COMMIT_LEN, "commit of {} bytes", data.len());

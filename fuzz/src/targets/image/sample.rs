@@ -200,6 +200,15 @@ impl Sample {
         out
     }
 
+    /// The `Files` message: one offer of the first area.
+    pub fn files(&self) -> Vec<u8> {
+        let o = FileOffer { vma: 0, off: 0, len: 0x1000, size: 0x1800, hash: [7; 32], path: b"/usr/lib/roam/tests/migrate_work" };
+        let mut out = vec![0u8; files_max_len()];
+        let n = encode_files(&[o], &mut out).expect("sample files");
+        out.truncate(n);
+        out
+    }
+
     /// The `Signals` message.
     pub fn signals(&self) -> Vec<u8> {
         let mut out = vec![0u8; signals_len(self.pending.len())];
@@ -273,7 +282,7 @@ impl Sample {
 
     /// Every message of the image in the order the source sends them.
     pub fn messages(&self, vmas_per_msg: usize) -> Vec<Vec<u8>> {
-        let mut m = vec![self.begin(), self.signals(), self.timers(), self.creds()];
+        let mut m = vec![self.begin(), self.files(), self.signals(), self.timers(), self.creds()];
         m.extend(self.vmas_msgs(vmas_per_msg));
         m.extend(self.pages_msgs());
         m.push(self.commit());
@@ -292,6 +301,9 @@ pub fn outcome_msgs() -> Vec<Vec<u8>> {
         if let Ok(n) = encode_accept(pid, &mut b) {
             out.push(b[..n].to_vec());
         }
+    }
+    if let Ok(n) = encode_ready(0x5, &mut b) {
+        out.push(b[..n].to_vec());
     }
     for r in RefuseReason::ALL {
         if let Ok(n) = encode_refuse(r, &mut b) {

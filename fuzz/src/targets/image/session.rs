@@ -142,6 +142,14 @@ pub fn check(data: &[u8], cx: &mut Cx) -> Result<(), Violation> {
         };
         let r = match msg {
             MigrateMsg::Begin(_) => Ok(()),
+            MigrateMsg::Files(f) => {
+                let r = a.progress.files();
+                if r.is_ok() {
+                    ensure!(f.iter().count() == f.len(), "{} of {} decoded file offers readable", f.iter().count(), f.len());
+                    ensure!(f.iter().all(|o| o.is_valid()), "a decoded file offer is not valid");
+                }
+                r
+            }
             MigrateMsg::Signals(s) => {
                 let r = a.progress.signals();
                 if r.is_ok() {
@@ -186,7 +194,7 @@ pub fn check(data: &[u8], cx: &mut Cx) -> Result<(), Violation> {
                 }
                 r
             }
-            MigrateMsg::Accept { .. } | MigrateMsg::Refuse { .. } | MigrateMsg::Abort => {
+            MigrateMsg::Ready { .. } | MigrateMsg::Accept { .. } | MigrateMsg::Refuse { .. } | MigrateMsg::Abort => {
                 cx.hit("session", "ended_by_peer");
                 return Ok(());
             }
