@@ -51,13 +51,18 @@ pub(super) fn run(c: &mut Ctx, pids: &[u32]) -> Result<Vec<u32>> {
     let _ = c.set(1, "balance", "0");
 
     // expel: node 2 sends its guests away (home) and returns when done.
-    let o = c.sh(2, "echo 1 > /sys/kernel/roam/expel");
+    // The kernel waits up to a minute for them (four moves home on the
+    // debug kernel can outlast an ordinary command's limit).
+    let t0 = std::time::Instant::now();
+    let o = c.sh_long(2, "echo 1 > /sys/kernel/roam/expel", Duration::from_secs(90));
+    let took = t0.elapsed();
     let g = c.guests(2);
     let now = c.places(pids);
+    let wrote = o.as_ref().map(|o| format!("rc {} {:?}", o.rc, o.text.trim())).unwrap_or_else(|e| e.to_string());
     c.check(
         "expel: node 2's guests go home and the write returns when they are gone".into(),
         o.map(|o| o.rc == 0).unwrap_or(false) && g.trim().is_empty() && count(&now, "home") == 4,
-        format!("guests {g:?}; {now:?}"),
+        format!("the write: {wrote} after {:.1} s; guests {g:?}; {now:?}", took.as_secs_f64()),
     );
 
     // bring: node 1 brings its processes home.
