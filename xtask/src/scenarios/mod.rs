@@ -17,7 +17,7 @@ mod controls;
 mod ctx;
 mod fileareas;
 mod migration;
-mod monitoring;
+pub(crate) mod monitoring;
 mod placement;
 mod security;
 mod transport;

@@ -20,8 +20,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The phase sums of the `migrations` file, by side (as roamctl's
-/// `metrics::PHASES`; a unit test holds them equal).
-const PHASES: &[(&str, &[&str])] = &[("out", &["capture", "ready", "send", "commit"]), ("in", &["target", "receive", "commit"])];
+/// `metrics::PHASES`; a unit test holds them equal). `bench migrate`
+/// reads them too.
+pub(crate) const PHASES: &[(&str, &[&str])] = &[("out", &["capture", "ready", "send", "commit"]), ("in", &["target", "receive", "commit"])];
 
 /// `roamctl --json migrations` on `node`, as numbers by name.
 fn migrations(c: &mut Ctx, node: u32) -> BTreeMap<String, u64> {

@@ -8,6 +8,7 @@
 use crate::bench::common::{kill_pids, sh, RUN, T, WORK};
 use crate::cluster::Cluster;
 use crate::config::parse_stats;
+use crate::scenarios::monitoring::PHASES;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -206,9 +207,6 @@ pub(super) struct NullRun {
     pub(super) phases_out: Vec<(String, String, f64)>,
     pub(super) phases_home: Vec<(String, String, f64)>,
 }
-
-/// The phases each side sums, as the `migrations` file names them.
-const PHASES: [(&str, &[&str]); 2] = [("out", &["capture", "ready", "send", "commit"]), ("in", &["target", "receive", "commit"])];
 
 /// `node`'s migration counters by name.
 fn counters(cl: &mut Cluster, node: u32) -> Result<BTreeMap<String, u64>> {
