@@ -47,6 +47,7 @@ const EVENTS: usize = 29;
 const MEM_LOW_MB: usize = 30;
 const FAIL_ARRIVALS: usize = 31;
 const MIGRATIONS: usize = 32;
+const ADOPT_POOL: usize = 33;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -83,6 +84,7 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("mem_low_mb"), mode: 0o644 },
     AttrSpec { name: c_str!("fail_arrivals"), mode: 0o644 },
     AttrSpec { name: c_str!("migrations"), mode: 0o444 },
+    AttrSpec { name: c_str!("adopt_pool"), mode: 0o644 },
 ];
 
 pub(crate) struct RoamAttrs {
@@ -168,6 +170,7 @@ impl AttrHandler for RoamAttrs {
             BALANCER => self.mover.show_balancer(out),
             EVENTS => self.mover.show_events(out),
             MIGRATIONS => self.mover.show_metrics(out),
+            ADOPT_POOL => writeln!(out, "{}", self.mover.ctl.adopt_pool.load(Ordering::Relaxed)),
             _ => return Err(EINVAL),
         };
         // A view that does not fit in a page is cut off, not an error.
@@ -204,6 +207,11 @@ impl AttrHandler for RoamAttrs {
             QUIET => self.set_tunable("quiet", input, 0, 1, &t.quiet),
             EXPEL => self.action("expel", input, |m| m.expel()),
             BRING => self.action("bring", input, |m| m.bring()),
+            ADOPT_POOL => {
+                self.set_tunable("adopt_pool", input, 0, crate::migrate::pool::MAX_POOL, &self.mover.ctl.adopt_pool)?;
+                self.mover.pool_fill();
+                Ok(())
+            }
             // Read-only files have no store callback; be safe anyway.
             _ => Err(EACCES),
         }

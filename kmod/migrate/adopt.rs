@@ -6,6 +6,8 @@
 //! installed in its address space, takes the owner's identity and returns
 //! into the restorer — it is now the guest, and its end is reported home.
 //! At home the deputy checks in the same way and takes its process back.
+//! Usually the stub is already running, parked in the pool (`pool.rs`),
+//! and adopts with ticket 0.
 //!
 //! Calls the registry, the hook table (`hook.rs`) and the send helpers;
 //! owns no type.
@@ -22,10 +24,16 @@ use crate::sys::{cred, err, time, timers, uctx, umem, umh};
 use kernel::{bindings, c_str, prelude::*, sync::Arc};
 
 /// Where the adopt stub lives on every node.
-const STUB: &kernel::str::CStr = c_str!("/bin/roam-adopt");
+pub(super) const STUB: &kernel::str::CStr = c_str!("/bin/roam-adopt");
 
 impl Mover {
+    /// Gives the arrival `inc` a process to become: a parked stub of the
+    /// pool (`pool.rs`) if one is ready, else a stub started for it.
     pub(super) fn start_stub(self: &Arc<Self>, inc: &Arc<Incoming>) -> Result {
+        if self.pool_give(inc) {
+            return Ok(());
+        }
+        self.metrics.adopted(false);
         let me2 = self.clone();
         let inc2 = inc.clone();
         let th = KThread::spawn(c_str!("roam-guest"), move || me2.run_stub(&inc2))?;
@@ -48,6 +56,15 @@ impl Mover {
         let s = fmt_u64(inc.ticket, &mut arg);
         let Ok(cs) = kernel::str::CStr::from_bytes_with_nul(s) else { return };
         let status = umh::run_and_wait(STUB, &[cs]);
+        self.stub_ended(inc, status);
+        // This thread's handle is joined on unload (joining ourselves here
+        // would deadlock).
+    }
+
+    /// The stub that was to become (or became) `inc`'s process ended with
+    /// `status`: the arrival fails if it has not yet; a guest's end is
+    /// reported to its home node.
+    pub(super) fn stub_ended(&self, inc: &Arc<Incoming>, status: Result<i32>) {
         let (home_node, home_tgid) = {
             let st = inc.state.lock();
             (st.header.home_node, st.header.tgid)
@@ -73,14 +90,18 @@ impl Mover {
             pr_info!("guest pid {} (pid {} of node {}) ended: status {:#x}\n", pid, home_tgid, home_node, status);
             let _ = self.send_proc(home_node, ProcMsg::Exit { home_pid: home_tgid, status, token });
         }
-        // This thread's handle is joined on unload (joining ourselves here
-        // would deadlock).
     }
 
     /// `ROAM_IOC_ADOPT`, in the stub's context.
-    pub(crate) fn adopt(&self, ticket: u64) -> Result {
+    /// Ticket 0 names the arrival given to the calling parked stub. Once
+    /// the process is adopted, the pool is topped up (from its context,
+    /// after the move, so that starting stubs does not slow the arrival).
+    pub(crate) fn adopt(self: &Arc<Self>, ticket: u64) -> Result {
         let inc = self.stub_arrival(ticket)?;
-        self.take_over_as_stub(&inc)
+        let (home, home_pid, token) = self.take_over_as_stub(&inc)?;
+        self.deliver_early_recall(home, home_pid, token);
+        self.pool_fill();
+        Ok(())
     }
 
     /// `ROAM_IOC_ADOPT_CLOCKS`, in the stub's context before it adopts:
@@ -95,6 +116,8 @@ impl Mover {
         if !cred::may_configure() || !cred::parent_is_kthread() {
             return Err(EPERM);
         }
+        // Ticket 0: the arrival given to this parked stub.
+        let ticket = if ticket == 0 { self.pool_claim().ok_or(ENOENT)? } else { ticket };
         self.reg.lock().incoming.iter().find(|i| i.ticket == ticket && !i.home).cloned().ok_or(ENOENT)
     }
 
@@ -145,7 +168,8 @@ impl Mover {
         }
     }
 
-    fn take_over_as_stub(&self, inc: &Incoming) -> Result {
+    /// Returns the process's home node, home pid and token.
+    fn take_over_as_stub(&self, inc: &Incoming) -> Result<(u32, u32, u64)> {
         let (entry, stack, scratch, timer_id) = self.wait_install(inc)?;
         let (h, cpu) = {
             let st = inc.state.lock();
@@ -160,7 +184,7 @@ impl Mover {
         uctx::set_comm(&h.comm);
         let pid = uctx::ids().1;
         self.reg.lock().add_guest(pid, &h, scratch, inc.clock_off, time::now_ms())?;
-        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false, restoring: true, skipped: 0 }) {
+        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false, restoring: true, held: false, skipped: 0 }) {
             let _ = crate::lists::retain_owned(&mut self.reg.lock().guests, |g| g.pid != pid);
             uctx::signal_self(SIGKILL);
             return Err(EBUSY);
@@ -174,14 +198,16 @@ impl Mover {
         // Tell home where it runs now (this also confirms the start).
         let pages = inc.state.lock().progress.pages_received().min(u32::MAX as u64) as u32;
         let _ = self.send_proc(h.home_node, ProcMsg::Moved { home_pid: h.tgid, pid, pages, token: h.token });
-        Ok(())
+        Ok((h.home_node, h.tgid, h.token))
     }
 
     /// The deputy takes its process back. `cpu_left` is the CPU time the
     /// task had used when the process left: what it used since as the
-    /// deputy is added to what the process used away.
-    pub(super) fn take_over(&self, inc: &Incoming, cpu_left: &CpuTimes) -> bool {
-        let Ok((entry, stack, _, timer_id)) = self.wait_install(inc) else { return false };
+    /// deputy is added to what the process used away. Returns where the
+    /// restorer's scratch area is (it stays mapped), or None if the
+    /// homecoming failed.
+    pub(super) fn take_over(&self, inc: &Incoming, cpu_left: &CpuTimes) -> Option<u64> {
+        let Ok((entry, stack, scratch, timer_id)) = self.wait_install(inc) else { return None };
         // Attributes it changed away (personality, prctl state) are its own
         // again here; its credentials and limits never changed away.
         let (away, attrs) = {
@@ -197,7 +223,7 @@ impl Mover {
         });
         enter_restorer(entry, stack, timer_id);
         inc.target.lock().mm = None;
-        true
+        Some(scratch)
     }
 
 }
@@ -270,7 +296,7 @@ fn fmt_u64(mut v: u64, buf: &mut [u8; 24]) -> &[u8] {
 
 /// Takes the stub threads whose work has ended out of `v`, for the caller
 /// to drop (reap). On allocation failure nothing is taken.
-fn take_done(v: &mut KVec<(u64, KThread)>) -> KVec<(u64, KThread)> {
+pub(super) fn take_done(v: &mut KVec<(u64, KThread)>) -> KVec<(u64, KThread)> {
     let mut done = KVec::new();
     let _ = crate::lists::split_off(v, &mut done, |t| t.1.finished());
     done

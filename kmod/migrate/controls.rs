@@ -15,7 +15,11 @@ use crate::policy::Tunables;
 use crate::sys::task::TaskRef;
 use crate::sys::{err, time, uctx};
 use core::sync::atomic::{AtomicU32, Ordering};
-use kernel::{prelude::*, sync::Arc};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+};
 
 /// The balancing tunables and node controls (`/sys/kernel/roam/`).
 pub(crate) struct Controls {
@@ -35,6 +39,8 @@ pub(crate) struct Controls {
     /// here are refused at their commit, after every page was written
     /// (`fail_arrivals`).
     pub(crate) fail_arrivals: AtomicU32,
+    /// Adopt stubs kept parked for arrivals (`adopt_pool`, `pool.rs`).
+    pub(crate) adopt_pool: AtomicU32,
 }
 
 impl Controls {
@@ -49,36 +55,77 @@ impl Controls {
             stay: AtomicU32::new(0),
             lstay: AtomicU32::new(0),
             fail_arrivals: AtomicU32::new(0),
+            adopt_pool: AtomicU32::new(super::pool::DEFAULT_POOL),
         }
     }
 }
 
 impl Mover {
     /// Sends every guest away (home), and returns when none is left (or
-    /// after a minute, with ETIMEDOUT).
+    /// after a minute, with ETIMEDOUT). A guest whose move fails (its home
+    /// busy or slow to answer, a transient refusal) is asked again every
+    /// few seconds until the minute is up; one that arrives meanwhile is
+    /// sent home too.
     pub(crate) fn expel(self: &Arc<Self>) -> Result {
-        let guests: KVec<(u32, u32)> = {
-            let r = self.reg.lock();
-            let mut v = KVec::new();
-            for g in r.live_guests() {
-                v.push((g.pid, g.home_node), GFP_KERNEL)?;
+        // Guests whose move is queued or running: not asked again until it
+        // ends (a failed move clears its entry).
+        let busy: Arc<Mutex<KVec<u32>>> = Arc::pin_init(new_mutex!(KVec::new(), "roam_expel"), GFP_KERNEL)?;
+        let deadline = time::now_ms() + 60_000;
+        loop {
+            let guests: KVec<(u32, u32)> = {
+                let r = self.reg.lock();
+                let mut v = KVec::new();
+                for g in r.live_guests() {
+                    v.push((g.pid, g.home_node), GFP_KERNEL)?;
+                }
+                v
+            };
+            if guests.is_empty() {
+                return Ok(());
             }
-            v
-        };
-        for &(pid, home) in guests.iter() {
-            if let Ok(t) = TaskRef::find(pid) {
+            for &(pid, home) in guests.iter() {
+                if busy.lock().contains(&pid) {
+                    continue;
+                }
+                let Ok(t) = TaskRef::find(pid) else { continue };
+                busy.lock().push(pid, GFP_KERNEL)?;
                 let me2 = self.clone();
-                let _ = t.queue_work(
+                let busy2 = busy.clone();
+                let queued = t.queue_work(
                     move || {
-                        if let Ok((p, _)) = me2.move_current(home, Cause::Expel) {
-                            me2.after_departure(home, p);
-                        }
+                        let me3 = me2.clone();
+                        me2.when_restored(move || match me3.move_current(home, Cause::Expel) {
+                            Ok((p, _)) => me3.after_departure(home, p),
+                            Err(_) => {
+                                let _ = crate::lists::retain(&mut busy2.lock(), |&b| b != pid);
+                            }
+                        })
                     },
                     true,
                 );
+                if queued.is_err() {
+                    let _ = crate::lists::retain(&mut busy.lock(), |&b| b != pid);
+                }
+            }
+            // Wait a few seconds for them, then ask the ones left again.
+            let round = time::now_ms() + 3_000;
+            loop {
+                if self.reg.lock().live_guests().next().is_none() {
+                    return Ok(());
+                }
+                let now = time::now_ms();
+                if now > deadline {
+                    return Err(err::etimedout());
+                }
+                if uctx::signal_pending() {
+                    return Err(EINTR);
+                }
+                if now > round {
+                    break;
+                }
+                crate::sys::thread::sleep_ms(50);
             }
         }
-        self.wait_until(|r| r.guests.iter().all(|g| g.left))
     }
 
     /// Brings every process of this node home, and returns when all are

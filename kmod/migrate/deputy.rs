@@ -307,7 +307,7 @@ impl Mover {
             r.early = keep;
             r.release(tgid);
         }
-        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true, restoring: false, skipped: 0 }) {
+        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true, restoring: false, held: false, skipped: 0 }) {
             self.reg.lock().drop_deputy(tgid);
             return give_up("too many migrated processes on this node");
         }
@@ -492,13 +492,13 @@ impl Mover {
                 break Some(status);
             }
             if let Some(inc) = arriving {
-                if self.take_over(&inc, &d.cpu_left) {
+                if let Some(scratch) = self.take_over(&inc, &d.cpu_left) {
                     pr_info!("pid {} is back home\n", tgid);
                     let (bounced, pages, seen_ns) = {
                         let st = inc.state.lock();
                         (st.header.cause == image::cause::SYSCALL, st.progress.pages_received(), st.header.mono_ns)
                     };
-                    self.reg.lock().came_home(tgid, bounced, pages, time::now_ms());
+                    self.reg.lock().came_home(tgid, bounced, pages, scratch, time::now_ms());
                     self.unhook(tgid);
                     uctx::ungate_signals();
                     self.reg.lock().drop_deputy(tgid);

@@ -80,6 +80,8 @@ pub(super) struct GuestIds {
     /// thread by id, its CPU time limit) run here, whatever the table
     /// says for the program's own.
     pub(super) restoring: bool,
+    /// Work waits for the restorer to finish (`arriving.rs`).
+    pub(super) held: bool,
     /// The number (plus one; 0: none) of a call the hook skipped whose
     /// work has not run yet. task_work runs newest first, so a move
     /// queued after that work is captured before it: the image then
@@ -153,9 +155,24 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
     if ids.restoring {
         match nr {
             NR_RT_SIGRETURN => {
-                let mut t = m.hook_ids.lock();
-                if let Some(s) = t.iter_mut().find(|s| s.pid == tgid) {
-                    s.restoring = false;
+                let held = {
+                    let mut t = m.hook_ids.lock();
+                    match t.iter_mut().find(|s| s.pid == tgid) {
+                        Some(s) => {
+                            s.restoring = false;
+                            core::mem::take(&mut s.held)
+                        }
+                        None => false,
+                    }
+                };
+                // Work held until now runs once the process is itself
+                // (this task_work runs after the sigreturn).
+                if held {
+                    if let Some(me) = MOVER.get() {
+                        if crate::sys::taskwork::queue_current(move || me.release_restored(tgid), GFP_ATOMIC).is_err() {
+                            pr_warn!("guest pid {}: cannot queue the work held for its restore's end\n", tgid);
+                        }
+                    }
                 }
                 return;
             }

@@ -77,6 +77,9 @@ pub(super) struct Metrics {
     /// Pages of areas that destinations mapped from their own files
     /// instead of receiving them (moves out that succeeded).
     pages_from_files: AtomicU64,
+    /// Arrivals here whose process was a parked stub of the pool; ones
+    /// for which a stub was started.
+    adoptions: [AtomicU64; 2],
 }
 
 const ZERO: AtomicU64 = AtomicU64::new(0);
@@ -84,7 +87,7 @@ const ROW: [AtomicU64; 2] = [ZERO; 2];
 
 impl Metrics {
     pub(super) const fn new() -> Self {
-        Metrics { moves: [ROW; 6], freeze: [ZERO; 11], freeze_sum_us: ZERO, out_phase_us: [ZERO; 4], in_phase_us: [ZERO; 3], arrivals: [ZERO; 2], calls_forwarded: ZERO, calls_served: ZERO, pages_from_files: ZERO }
+        Metrics { moves: [ROW; 6], freeze: [ZERO; 11], freeze_sum_us: ZERO, out_phase_us: [ZERO; 4], in_phase_us: [ZERO; 3], arrivals: [ZERO; 2], calls_forwarded: ZERO, calls_served: ZERO, pages_from_files: ZERO, adoptions: [ZERO; 2] }
     }
 
     /// A move started here ended: `ok`, after `frozen_us` with its process
@@ -127,6 +130,11 @@ impl Metrics {
         self.pages_from_files.fetch_add(pages, Ordering::Relaxed);
     }
 
+    /// An arrival was given a parked stub (`pooled`) or a new one.
+    pub(super) fn adopted(&self, pooled: bool) {
+        self.adoptions[usize::from(!pooled)].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(super) fn served(&self) {
         self.calls_served.fetch_add(1, Ordering::Relaxed);
     }
@@ -158,6 +166,8 @@ impl Metrics {
         writeln!(w, "arrivals_refused {}", get(&self.arrivals[1]))?;
         writeln!(w, "calls_forwarded {}", get(&self.calls_forwarded))?;
         writeln!(w, "calls_served {}", get(&self.calls_served))?;
-        writeln!(w, "pages_from_files {}", get(&self.pages_from_files))
+        writeln!(w, "pages_from_files {}", get(&self.pages_from_files))?;
+        writeln!(w, "adoptions_parked {}", get(&self.adoptions[0]))?;
+        writeln!(w, "adoptions_started {}", get(&self.adoptions[1]))
     }
 }

@@ -55,6 +55,7 @@ use kernel::{
 };
 
 mod adopt;
+mod arriving;
 pub(crate) mod balance;
 mod controls;
 mod deputy;
@@ -69,6 +70,7 @@ mod incoming;
 mod msg;
 mod native;
 mod outgoing;
+pub(crate) mod pool;
 mod registry;
 mod remote;
 mod requests;
@@ -202,6 +204,7 @@ impl Mover {
     /// Stops the balancer and reaps the stub threads (module unload).
     fn stop(&self) {
         self.balancer.stop();
+        self.pool_close();
         let stubs = core::mem::take(&mut self.reg.lock().stubs);
         drop(stubs);
     }
@@ -300,6 +303,7 @@ impl Running {
         let th = KThread::spawn(c_str!("roam-balance"), move || {
             while !crate::sys::thread::should_stop() {
                 m2.sweep_deputies();
+                m2.pool_fill();
                 m2.balancer.tick(&m2, &m2.cluster, &m2.ctl, &m2.migration);
                 let ms = m2.cluster.tun.interval_ms.load(Ordering::Relaxed).max(100);
                 crate::sys::thread::sleep_ms(ms);

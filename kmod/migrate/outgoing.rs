@@ -20,6 +20,7 @@ use super::msg::{ProcMsg, Verdict};
 use super::{has_pages, is_zero, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
 use crate::abi::refusal;
 use crate::image::{self, Creds, ImageHeader, MmLayout, PageBatchHeader, PendingSignal, Regs, SigState, TimerState, Vma};
+use crate::restore;
 use crate::sys::{cred, time, timers, uctx, umem};
 use core::sync::atomic::Ordering;
 use kernel::{
@@ -81,7 +82,8 @@ impl Mover {
                 // Leaving home: a new token, which its deputy will keep.
                 let token = time::random_u64();
                 self.reg.lock().set_token(tgid, token).map_err(|_| refusal::CAPTURE)?;
-                (self.me(), pid, tgid, 0, self.migration.allowed_of(tgid), (0, 0), token)
+                let scratch = self.reg.lock().homecoming(tgid).map(|h| h.scratch).unwrap_or(0);
+                (self.me(), pid, tgid, scratch, self.migration.allowed_of(tgid), (0, 0), token)
             }
         };
         // The clocks as the process sees them: this node's plus its time
@@ -116,11 +118,14 @@ impl Mover {
         let vdso = uctx::vdso();
         let all = umem::areas(vdso).map_err(|_| refusal::CAPTURE)?;
         let mut vmas = KVec::new();
+        // The restorer's scratch area (of its arrival here, or of its last
+        // homecoming) is not the process's: left out, also when it merged
+        // with a neighbouring area of the same kind.
+        let (lo, hi) = if scratch != 0 { (scratch, scratch + restore::SCRATCH_LEN as u64) } else { (0, 0) };
         for v in all.iter() {
-            if v.start == scratch && scratch != 0 {
-                continue;
+            for part in v.without(lo, hi).into_iter().flatten() {
+                vmas.push(part, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
             }
-            vmas.push(*v, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         }
         let nr_pages: u64 = vmas.iter().filter(|v| has_pages(v)).map(|v| v.pages()).sum();
         let (uid, gid, euid, egid) = cred::current_ids();

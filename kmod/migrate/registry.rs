@@ -50,6 +50,9 @@ pub(super) struct Homecoming {
     pub(super) bounces: u32,
     /// The pages it brought home.
     pub(super) pages: u64,
+    /// Where the restorer's scratch area of its homecoming is: not part
+    /// of the process, so its next move leaves it out.
+    pub(super) scratch: u64,
 }
 
 /// All of this node's moving processes.
@@ -73,6 +76,12 @@ pub(super) struct Registry {
     pub(super) waits: KVec<Arc<CallWait>>,
     /// Processes that came back home, and when (ms), for the residency rule.
     pub(super) homecomings: KVec<Homecoming>,
+    /// Parked adopt stubs (`pool.rs`).
+    pub(super) pool: super::pool::Pool,
+    /// Work for guests still in their restorer, and recalls that came
+    /// before their guest was registered (`arriving.rs`).
+    pub(super) held: KVec<super::arriving::Held>,
+    pub(super) early_recalls: KVec<super::arriving::EarlyRecall>,
 }
 
 impl Registry {
@@ -88,6 +97,9 @@ impl Registry {
             early: KVec::new(),
             waits: KVec::new(),
             homecomings: KVec::new(),
+            pool: super::pool::Pool::new(),
+            held: KVec::new(),
+            early_recalls: KVec::new(),
         }
     }
 
@@ -185,10 +197,10 @@ impl Registry {
     /// Records that `tgid` came home now with `pages` pages (`bounced`: for
     /// a call only home serves). Entries of processes that have ended are
     /// dropped.
-    pub(super) fn came_home(&mut self, tgid: u32, bounced: bool, pages: u64, now_ms: u64) {
+    pub(super) fn came_home(&mut self, tgid: u32, bounced: bool, pages: u64, scratch: u64, now_ms: u64) {
         let before = self.homecoming(tgid).map(|h| h.bounces).unwrap_or(0);
         let _ = lists::retain(&mut self.homecomings, |h| h.tgid != tgid && crate::sys::task::TaskRef::find(h.tgid).is_ok());
         let bounces = before + u32::from(bounced);
-        let _ = self.homecomings.push(Homecoming { tgid, at_ms: now_ms, bounces, pages }, GFP_KERNEL);
+        let _ = self.homecomings.push(Homecoming { tgid, at_ms: now_ms, bounces, pages, scratch }, GFP_KERNEL);
     }
 }

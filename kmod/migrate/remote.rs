@@ -307,7 +307,9 @@ impl Mover {
     /// (0: home).
     pub(super) fn guest_recall(self: &Arc<Self>, from: u32, home_pid: u32, dest: u32, token: u64) {
         let Some(pid) = self.reg.lock().guest_pid(from, home_pid, token) else {
-            self.ignored(from, "Recall", home_pid);
+            if !self.keep_early_recall(from, home_pid, dest, token) {
+                self.ignored(from, "Recall", home_pid);
+            }
             return;
         };
         let Ok(t) = TaskRef::find(pid) else { return };
@@ -315,14 +317,15 @@ impl Mover {
         let me2 = self.clone();
         let _ = t.queue_work(
             move || {
-                match me2.move_current(dest, Cause::Recall) {
-                    Ok((pid, _)) => me2.after_departure(dest, pid),
+                let me3 = me2.clone();
+                me2.when_restored(move || match me3.move_current(dest, Cause::Recall) {
+                    Ok((pid, _)) => me3.after_departure(dest, pid),
                     Err(code) => {
                         pr_info!("guest pid {} (pid {} of node {}): recalled to node {}, but it cannot move: {}\n", uctx::ids().1, home_pid, from, dest, refusal::explain(code));
                         // Home is waiting for it to show up: tell it now.
-                        let _ = me2.send_proc(from, ProcMsg::Stayed { home_pid, code, token });
+                        let _ = me3.send_proc(from, ProcMsg::Stayed { home_pid, code, token });
                     }
-                }
+                })
             },
             true,
         );

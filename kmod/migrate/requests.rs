@@ -12,7 +12,7 @@
 use super::events::Cause;
 use super::msg::ProcMsg;
 use super::{until_nul, wait_ms, Migration, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS};
-use crate::abi::{self, place, refusal, Where};
+use crate::abi::{self, cantmove, place, refusal, Where};
 use crate::image::RefuseReason;
 use crate::sys::task::TaskRef;
 use crate::sys::{err, time, uctx};
@@ -104,7 +104,10 @@ impl Mover {
             req.reason = refusal::ALREADY_THERE;
             return Err(err::ealready());
         }
-        let reasons = self.migration.reasons(&t);
+        let mut reasons = self.migration.reasons(&t);
+        if self.pool_holds(&t) {
+            reasons |= cantmove::ADOPT_STUB;
+        }
         if reasons != 0 {
             req.reason = refusal::CANT_MOVE;
             return Err(cant_move_errno(reasons));
@@ -277,7 +280,8 @@ impl Mover {
 
     /// `/sys/kernel/roam/migrations`: the migration counters.
     pub(crate) fn show_metrics(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
-        self.metrics.show(out)
+        self.metrics.show(out)?;
+        writeln!(out, "adopt_stubs_parked {}", self.pool_parked())
     }
 }
 

@@ -28,6 +28,11 @@ pub(crate) struct TaskRef {
     task: *mut bindings::task_struct,
 }
 
+// SAFETY: the reference may be dropped on any thread (`put_task_struct`
+// is), and every method uses the task through kernel APIs that take the
+// locks they need.
+unsafe impl Send for TaskRef {}
+
 /// What a process's memory map contains, for the eligibility check.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct MapSummary {
@@ -54,6 +59,20 @@ impl TaskRef {
         }
         // INVARIANT: the helper returned a referenced task.
         Ok(TaskRef { task: task.cast() })
+    }
+
+    /// The calling task (a user process, or a new one not yet running its
+    /// program).
+    pub(crate) fn current() -> Result<Self> {
+        // SAFETY: `get_current` is valid in process context; the reference
+        // taken here is the one the invariant speaks of.
+        let task = unsafe {
+            let t = bindings::get_current();
+            bindings::get_task_struct(t);
+            t
+        };
+        // INVARIANT: referenced above.
+        Ok(TaskRef { task })
     }
 
     /// The task the caller names `pid`: the number is looked up in the
@@ -172,6 +191,11 @@ impl TaskRef {
         // SAFETY: the task is valid (we hold a reference); the C helper
         // takes the task lock as `ptrace_may_access` requires.
         unsafe { roam_may_ptrace(self.task.cast()) != 0 }
+    }
+
+    /// Whether both name the same task.
+    pub(crate) fn same(&self, other: &TaskRef) -> bool {
+        self.task == other.task
     }
 
     /// Whether this is the calling task.

@@ -164,6 +164,19 @@ impl Prepared {
         r
     }
 
+    /// Runs the work now, in the caller's context (which frees it).
+    pub(crate) fn run(self) {
+        let (head, _) = self.into_raw();
+        // SAFETY: `head` is the head of a leaked `Work<F>` whose `func` is
+        // `run::<F>` (set in `new`), which takes the box back and drops the
+        // module reference exactly once; it is no longer ours after this.
+        unsafe {
+            if let Some(f) = (*head).func {
+                f(head);
+            }
+        }
+    }
+
     /// Takes back a pointer from [`Prepared::into_raw`] that was not queued.
     ///
     /// # Safety

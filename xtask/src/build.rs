@@ -21,6 +21,11 @@ pub const MORE_TOOLS: &[&str] = &["roamrun"];
 pub const HELPERS: &[(&str, &str)] = &[("roam-adopt", "/bin/roam-adopt")];
 /// The test package whose binaries run in the guests.
 pub const TEST_PACKAGE: &str = "roam-tests";
+/// How the static tools are built (`cargo` arguments before the `-p`s,
+/// RUSTFLAGS, and where the programs land); `package` builds the same way.
+pub const STATIC_TOOLS_ARGS: &[&str] = &["build", "--release", "--target", "x86_64-unknown-linux-gnu"];
+pub const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static";
+pub const STATIC_TOOLS_DIR: &str = "target/x86_64-unknown-linux-gnu/release";
 
 /// What a build produced.
 #[derive(Clone, Debug)]
@@ -59,12 +64,18 @@ fn copy_tree(from: &Path, to: &Path, filter: &dyn Fn(&Path) -> bool) -> Result<(
 /// Builds roam.ko against `k` with Kbuild. The sources are mirrored into the
 /// cache so the normal and debug builds do not share objects.
 pub fn module(ctx: &Ctx, k: &Kernel) -> Result<PathBuf> {
-    let dir = build_dir(ctx, k.profile).join("kmod");
+    module_in(ctx, k, &build_dir(ctx, k.profile).join("kmod"), &format!("module-{}", k.profile.name()))
+}
+
+/// Builds roam.ko against `k` in `dir` (a mirror of `kmod/`), logging to
+/// the log named `log_name`.
+pub fn module_in(ctx: &Ctx, k: &Kernel, dir: &Path, log_name: &str) -> Result<PathBuf> {
+    let dir = dir.to_path_buf();
     copy_tree(&ctx.root.join("kmod"), &dir, &|p| {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
         name == "Kbuild" || name.ends_with(".rs") || name.ends_with(".c") || name.ends_with(".h")
     })?;
-    let log = ctx.log_path(&format!("module-{}", k.profile.name()));
+    let log = ctx.log_path(log_name);
     let _ = fs::remove_file(&log);
     let mut c = Command::new("make");
     c.arg("-C")
@@ -105,15 +116,13 @@ pub fn userspace(ctx: &Ctx) -> Result<PathBuf> {
     let log = ctx.log_path("userspace");
     let _ = fs::remove_file(&log);
     let mut c = Command::new("cargo");
-    c.current_dir(&ctx.root)
-        .args(["build", "--release", "--target", "x86_64-unknown-linux-gnu"])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static");
+    c.current_dir(&ctx.root).args(STATIC_TOOLS_ARGS).env("RUSTFLAGS", STATIC_RUSTFLAGS);
     for p in TOOLS.iter().chain(HELPERS.iter().map(|(p, _)| p)).chain([TEST_PACKAGE].iter()) {
         c.args(["-p", p]);
     }
     let t = util::run_logged(&mut c, &log, "building the static tools and tests", "fix the compiler errors in the log")?;
     println!("    static tools and tests built in {}", util::fmt_duration(t));
-    Ok(ctx.root.join("target/x86_64-unknown-linux-gnu/release"))
+    Ok(ctx.root.join(STATIC_TOOLS_DIR))
 }
 
 /// The test programs: the binaries of the test package (`bin/NAME.rs`, or

@@ -14,6 +14,7 @@ mod config;
 mod deps;
 mod guest;
 mod kernel;
+mod package;
 mod scenarios;
 mod tally;
 mod test;
@@ -102,6 +103,18 @@ enum Cmd {
     /// Simulate a heavy-tailed job stream with and without migration.
     #[command(name = "jobsim")]
     JobSim(roam_sim::cli::JobSimArgs),
+    /// Build the `roam` Debian package (roam.ko for the normal kernel, the
+    /// tools, roam.service, man pages, completions) and check it.
+    Package {
+        /// Only check the package built before.
+        #[arg(long)]
+        check: bool,
+        /// Build roam.ko against this kernel build tree (a Rust-enabled
+        /// kernel, e.g. one built with `make bindeb-pkg`; docs/install.md)
+        /// instead of the kernel `cargo xtask kernel` built.
+        #[arg(long, value_name = "DIR", conflicts_with = "check")]
+        kdir: Option<std::path::PathBuf>,
+    },
     /// Host tests, then the KTAP tests in a fresh cluster; `N passed, N failed`.
     Test {
         #[arg(long)]
@@ -177,6 +190,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Bench { what: BenchKind::Transport, accel } => bench::transport::run(&ctx, accel),
         Cmd::Bench { what: BenchKind::Migrate, accel } => bench::migrate::run(&ctx, accel),
         Cmd::Bench { what: BenchKind::Balance, accel } => bench::balance::run(&ctx, accel),
+        Cmd::Package { check, kdir } => package::run(&ctx, check, kdir.as_deref()),
         Cmd::Test { debug, nodes, accel, memory } => {
             test::run(&ctx, &test::Options { profile: Profile::from_debug(debug), nodes, accel, memory_mb: memory })
         }

@@ -1,4 +1,4 @@
-//! `roam-adopt TICKET`: the adopt stub.
+//! `roam-adopt TICKET` or `roam-adopt --park`: the adopt stub.
 //!
 //! When a process migrates to this node, roam starts this program (with
 //! `call_usermodehelper`, installed in the guest image as `/bin/roam-adopt`)
@@ -6,6 +6,14 @@
 //! stub opens `/dev/roam` read-write and calls `ROAM_IOC_ADOPT` with that
 //! ticket; on success the kernel turns the stub into the arriving process
 //! and the call never returns here.
+//!
+//! Usually the stub was started ahead of time instead, with `--park` (the
+//! module keeps a pool of them, see `kmod/migrate/pool.rs`): it renames
+//! itself `roam-parked` and waits for SIGUSR1, which the kernel blocked
+//! for it before the program started, holding nothing of the module
+//! meanwhile. The signal means an arrival was given to it: it renames
+//! itself back to `roam-adopt` and goes on as above with ticket 0, which
+//! the module reads as "the arrival given to me".
 //!
 //! First it keeps the process on its home clock: `ROAM_IOC_ADOPT_CLOCKS`
 //! gives the offsets that make this node's CLOCK_MONOTONIC and
@@ -23,7 +31,8 @@
 //! | --- | --- |
 //! | 112 + (errno mod 16) | opening `/dev/roam` or the adopt ioctl failed with errno (line: `roam-adopt: adopt failed: <strerror>` or `roam-adopt: cannot open /dev/roam: <strerror>`) |
 //! | 111 | the adopt ioctl returned success, which it never should |
-//! | 2 | usage: not exactly one argument, or not a decimal `u64` |
+//! | 2 | usage: not exactly one argument, or neither a decimal `u64` nor `--park` |
+//! | 110 | parked, waiting for SIGUSR1 failed |
 //!
 //! So 112..=127 always mean "errno ≡ status − 112 (mod 16)"; the usual
 //! ones are: 112 EBUSY, 113 EPERM (or EEXIST), 114 ENOENT, 115 ESRCH (or
@@ -39,7 +48,8 @@
 //! (aborting if it cannot) — all before `main`. It reads `argv` directly,
 //! allocates nothing, starts no threads and, after the static C library's
 //! own start-up, makes only the system calls `open`, `ioctl`, `close`,
-//! `write`, `unshare`, `setns` and `exit_group`.
+//! `write`, `unshare`, `setns` and `exit_group` (and, parked, `prctl` and
+//! `rt_sigtimedwait`).
 
 #![cfg_attr(not(test), no_main)]
 
@@ -47,6 +57,25 @@
 pub const STATUS_USAGE: i32 = 2;
 /// Exit status when the adopt ioctl returns success (it must not return).
 pub const STATUS_RETURNED: i32 = 111;
+/// Exit status when a parked stub cannot wait for its signal.
+pub const STATUS_PARK: i32 = 110;
+
+/// What the stub was asked to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Adopt the arrival with this ticket.
+    Ticket(u64),
+    /// Park until given an arrival (ticket 0).
+    Park,
+}
+
+/// Parses the one argument.
+pub fn parse_mode(s: &[u8]) -> Option<Mode> {
+    if s == b"--park" {
+        return Some(Mode::Park);
+    }
+    parse_ticket(s).map(Mode::Ticket)
+}
 
 /// The exit status for a failure with `errno`: 112 + (errno mod 16).
 pub const fn status_for(errno: i32) -> i32 {
@@ -186,6 +215,34 @@ mod stub {
         }
     }
 
+    /// Parked: waits for SIGUSR1 (blocked by the kernel before this program
+    /// started, so one sent early waits pending), named `roam-parked`
+    /// meanwhile. Returns the errno of a failed wait.
+    fn park() -> Result<(), c_int> {
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16
+        // bytes from the pointer.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c"roam-parked".as_ptr()) };
+        // SAFETY: `set` is a local sigset_t that sigemptyset/sigaddset
+        // initialise before sigwaitinfo reads it; a null siginfo pointer is
+        // allowed.
+        unsafe {
+            let mut set: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            loop {
+                if libc::sigwaitinfo(&set, core::ptr::null_mut()) == libc::SIGUSR1 {
+                    break;
+                }
+                let e = errno();
+                if e != libc::EINTR {
+                    return Err(e);
+                }
+            }
+            libc::prctl(libc::PR_SET_NAME, c"roam-adopt".as_ptr());
+        }
+        Ok(())
+    }
+
     /// The entry point, called by the C runtime.
     #[no_mangle]
     pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
@@ -198,9 +255,19 @@ mod stub {
         } else {
             None
         };
-        let Some(ticket) = arg.and_then(|a| parse_ticket(a.to_bytes())) else {
-            say(Line::new().push(b"roam-adopt: usage: roam-adopt TICKET (a decimal u64)").finish());
-            return STATUS_USAGE;
+        let ticket = match arg.and_then(|a| parse_mode(a.to_bytes())) {
+            Some(Mode::Ticket(t)) => t,
+            Some(Mode::Park) => {
+                if let Err(e) = park() {
+                    fail(b"cannot wait parked", e);
+                    return STATUS_PARK;
+                }
+                0
+            }
+            None => {
+                say(Line::new().push(b"roam-adopt: usage: roam-adopt TICKET (a decimal u64) | roam-adopt --park").finish());
+                return STATUS_USAGE;
+            }
         };
 
         // SAFETY: the path is a NUL-terminated literal.
@@ -241,6 +308,15 @@ mod tests {
     }
 
     #[test]
+    fn modes() {
+        assert_eq!(parse_mode(b"--park"), Some(Mode::Park));
+        assert_eq!(parse_mode(b"17"), Some(Mode::Ticket(17)));
+        for bad in [&b"--parked"[..], b"park", b"", b"-p"] {
+            assert_eq!(parse_mode(bad), None);
+        }
+    }
+
+    #[test]
     fn exit_statuses() {
         assert_eq!(status_for(libc::EPERM), 113);
         assert_eq!(status_for(libc::ENOENT), 114);
@@ -258,7 +334,7 @@ mod tests {
         for e in 0..4096 {
             assert!((112..=127).contains(&status_for(e)));
         }
-        assert!(![STATUS_USAGE, STATUS_RETURNED].iter().any(|s| (112..=127).contains(s)));
+        assert!(![STATUS_USAGE, STATUS_RETURNED, STATUS_PARK].iter().any(|s| (112..=127).contains(s)));
     }
 
     #[test]

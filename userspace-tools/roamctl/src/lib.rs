@@ -1,6 +1,7 @@
 //! The library half of `roamctl`: reading and writing roam's sysfs files
 //! and `/dev/roam`, parsing what they show, and formatting it. The
-//! `roamctl` binary (`main.rs`) is its command line; `roamtop` uses the
+//! `roamctl` binary (`main.rs`) runs the command line defined in [`cli`]
+//! (also roamrun's, for man pages and completions); `roamtop` uses the
 //! same parsers and the `ps` listing; `roamrun` (`roamrun.rs`) uses
 //! [`run`].
 //!
@@ -9,6 +10,7 @@
 //! status.
 
 pub mod apply;
+pub mod cli;
 pub mod counters;
 pub mod dev;
 pub mod error;
@@ -26,3 +28,13 @@ pub mod ps;
 pub mod run;
 pub mod status;
 pub mod sysfs;
+
+/// `roamctl`'s command-line definition, for man pages and completions.
+pub fn command() -> clap::Command {
+    <cli::Cli as clap::CommandFactory>::command()
+}
+
+/// `roamrun`'s command-line definition, for man pages and completions.
+pub fn roamrun_command() -> clap::Command {
+    <cli::RunCli as clap::CommandFactory>::command()
+}

@@ -162,6 +162,16 @@ fn migration_families(s: &Snapshot, out: &mut Vec<Family>) {
         }
     }
     out.push(f);
+    let mut f = Family::new("roam_adoptions_total", "counter", "Processes that arrived here, by the adopt stub that became them: parked in the pool, or started for the arrival.");
+    for stub in ["parked", "started"] {
+        if let Some(v) = num(m, &format!("adoptions_{stub}")) {
+            f.add("", &[("stub", stub)], v);
+        }
+    }
+    if !f.samples.is_empty() {
+        out.push(f);
+    }
+    single(out, "roam_adopt_stubs_parked", "gauge", "Adopt stubs parked here, ready for arrivals (`adopt_pool` sets how many).", num(m, "adopt_stubs_parked"));
     for (name, key, help) in [
         ("roam_forwarded_calls_total", "calls_forwarded", "System calls that guests here sent to their home node."),
         ("roam_served_calls_total", "calls_served", "System calls that deputies here served for their remote process."),
@@ -316,7 +326,7 @@ mod tests {
         d.file("stats", "frames_sent 10\nframes_received 9\nbytes_sent 1000\nbytes_received 900\nsend_failures 1\nreceivers 2\nrejected_bad_mac 3\nrejected_replay 1\nrejected_total 4\n");
         d.file(
             "migrations",
-            "moves_manual_ok 3\nmoves_manual_failed 1\nmoves_load_ok 2\nmoves_load_failed 0\nfreeze_le_ms_5 1\nfreeze_le_ms_1000 4\nfreeze_le_ms_30000 5\nfreeze_count 5\nfreeze_sum_us 2500000\narrivals_accepted 4\narrivals_refused 1\ncalls_forwarded 70\ncalls_served 12\nphase_out_capture_us 1500\nphase_out_ready_us 250000\nphase_in_commit_us 0\npages_from_files 303\n",
+            "moves_manual_ok 3\nmoves_manual_failed 1\nmoves_load_ok 2\nmoves_load_failed 0\nfreeze_le_ms_5 1\nfreeze_le_ms_1000 4\nfreeze_le_ms_30000 5\nfreeze_count 5\nfreeze_sum_us 2500000\narrivals_accepted 4\narrivals_refused 1\ncalls_forwarded 70\ncalls_served 12\nphase_out_capture_us 1500\nphase_out_ready_us 250000\nphase_in_commit_us 0\npages_from_files 303\nadoptions_parked 3\nadoptions_started 1\nadopt_stubs_parked 2\n",
         );
         d.file("nodes", "node=1 addr=10.0.0.1:7077 self=1 state=up load=1200\nnode=2 addr=10.0.0.2:7077 self=0 state=up load=500 ncpus=4 free_mem_mb=2 heard_ms=250 frames_from=5 frames_to=6\nnode=3 addr=10.0.0.3:7077 self=0 state=down load=-\n");
         d.file("guests", "");
@@ -346,6 +356,9 @@ mod tests {
             "roam_arrivals_total{result=\"refused\"} 1",
             "roam_forwarded_calls_total 70",
             "roam_pages_from_files_total 303",
+            "roam_adoptions_total{stub=\"parked\"} 3",
+            "roam_adoptions_total{stub=\"started\"} 1",
+            "roam_adopt_stubs_parked 2",
             "# TYPE roam_migration_phase_seconds_total counter",
             "roam_migration_phase_seconds_total{side=\"out\",phase=\"capture\"} 0.0015",
             "roam_migration_phase_seconds_total{side=\"out\",phase=\"ready\"} 0.25",

@@ -22,28 +22,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use clap::Parser;
 use roam_proto::abi::{refusal, Migrate, PidArg, ROAM_IOC_LOCK, ROAM_IOC_MIGRATE};
+use roamctl::cli::RunCli as Cli;
 use roamctl::dev::Device;
 use roamctl::{nodes, run, sysfs};
-
-#[derive(Parser)]
-#[command(name = "roamrun", version, about = "Start a program with a roam migration policy")]
-struct Cli {
-    /// Keep the program on this node.
-    #[arg(long, conflicts_with_all = ["best", "on", "nodes"])]
-    lock: bool,
-    /// Nodes it may be moved to: ids and ranges (`2,4-6`), or `any`.
-    #[arg(long, value_name = "LIST", value_parser = run::parse_nodes)]
-    nodes: Option<u64>,
-    /// Start it on the least-loaded node that is up (and in --nodes).
-    #[arg(long, conflicts_with = "on")]
-    best: bool,
-    /// Start it on this node.
-    #[arg(long, value_name = "NODE", value_parser = clap::value_parser!(u32).range(1..=64))]
-    on: Option<u32>,
-    /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<std::ffi::OsString>,
-}
 
 /// The child, for the signal forwarder (0: none yet).
 static CHILD: AtomicI32 = AtomicI32::new(0);

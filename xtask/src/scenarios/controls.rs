@@ -59,10 +59,12 @@ pub(super) fn run(c: &mut Ctx, pids: &[u32]) -> Result<Vec<u32>> {
     let g = c.guests(2);
     let now = c.places(pids);
     let wrote = o.as_ref().map(|o| format!("rc {} {:?}", o.rc, o.text.trim())).unwrap_or_else(|e| e.to_string());
+    // What node 2 recorded of its moves (a failed move names its reason).
+    let events = c.sh(2, "tail -n 8 /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
     c.check(
         "expel: node 2's guests go home and the write returns when they are gone".into(),
         o.map(|o| o.rc == 0).unwrap_or(false) && g.trim().is_empty() && count(&now, "home") == 4,
-        format!("the write: {wrote} after {:.1} s; guests {g:?}; {now:?}", took.as_secs_f64()),
+        format!("the write: {wrote} after {:.1} s; guests {g:?}; {now:?}; node 2's last events:\n{events}", took.as_secs_f64()),
     );
 
     // bring: node 1 brings its processes home.

@@ -16,6 +16,7 @@ mod balancing;
 mod controls;
 mod ctx;
 mod fileareas;
+mod pool;
 mod migration;
 pub(crate) mod monitoring;
 mod placement;
@@ -54,6 +55,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
     transport::run(&mut c, &toml, &all)?;
     migration::run(&mut c, &toml)?;
     fileareas::run(&mut c)?;
+    pool::run(&mut c)?;
     monitoring::run(&mut c)?;
     zdtm::run(&mut c)?;
     security::run(&mut c)?;

@@ -185,8 +185,20 @@ fn crash(c: &mut Ctx, toml: &str, all: &[u32]) -> Result<()> {
 
 /// Unload and reload the module on node 1 while its peers keep talking.
 pub(super) fn reload(c: &mut Ctx, all: &[u32]) -> Result<()> {
-    let o = c.sh(1, "rmmod roam && insmod /lib/modules/roam.ko")?;
-    c.check("reload: node 1 unloads and reloads roam.ko while peers talk".into(), o.rc == 0, o.text);
+    // With its pool of parked adopt stubs: unloading ends them.
+    let o = c.sh(
+        1,
+        "n=$(grep -lx roam-parked /proc/[0-9]*/comm 2>/dev/null | wc -l); rmmod roam; r=$?; \
+         left=$(grep -lx roam-parked /proc/[0-9]*/comm 2>/dev/null | wc -l); echo \"parked $n rmmod $r left $left\"; \
+         [ $r = 0 ] && insmod /lib/modules/roam.ko",
+    )?;
+    let said = o.text.lines().find(|l| l.starts_with("parked ")).unwrap_or("").to_string();
+    let parked: u32 = said.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+    c.check(
+        "reload: node 1 unloads roam.ko with adopt stubs parked (none left after) and reloads it while peers talk".into(),
+        o.rc == 0 && parked >= 1 && said.ends_with("rmmod 0 left 0"),
+        o.text,
+    );
     let o = c.apply(1)?;
     let back = o.rc == 0 && c.wait(Duration::from_secs(30), |c| c.all_see_all(all)).is_some();
     c.check("reload: node 1 rejoins after the reload".into(), back, o.text);

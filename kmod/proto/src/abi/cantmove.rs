@@ -35,9 +35,11 @@ pub const TRACED: u32 = 1 << 11;
 /// Its memory may never become executable (`prctl(PR_SET_MDWE)`), which
 /// the restorer needs for a moment.
 pub const MDWE: u32 = 1 << 12;
+/// One of roam's own adopt stubs, parked for an arrival.
+pub const ADOPT_STUB: u32 = 1 << 13;
 
 /// Every reason: bit, short name, explanation.
-pub const ALL: [(u32, &str, &str); 13] = [
+pub const ALL: [(u32, &str, &str); 14] = [
     (KERNEL_THREAD, "kernel-thread", "it is a kernel thread"),
     (INIT, "init", "it is init (pid 1 of its namespace)"),
     (MULTITHREADED, "multithreaded", "it has more than one thread"),
@@ -51,4 +53,5 @@ pub const ALL: [(u32, &str, &str); 13] = [
     (GROUPS, "groups", "it has more supplementary groups than a migration carries"),
     (TRACED, "traced", "it is traced (a debugger or strace is attached), and its tracer stays here"),
     (MDWE, "mdwe", "it forbids executable memory (PR_SET_MDWE), which its restore needs"),
+    (ADOPT_STUB, "adopt-stub", "it is one of roam's adopt stubs, parked for an arriving process"),
 ];

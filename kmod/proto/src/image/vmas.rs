@@ -105,6 +105,18 @@ impl Vma {
         self.end.saturating_sub(self.start) / PAGE
     }
 
+    /// The area without the range `lo..hi`: what lies below it and what
+    /// lies above it (the part above keeps its file offset right). An
+    /// area the range does not touch is returned whole, as the first.
+    pub fn without(&self, lo: u64, hi: u64) -> [Option<Vma>; 2] {
+        if hi <= self.start || lo >= self.end || lo >= hi {
+            return [Some(*self), None];
+        }
+        let below = (lo > self.start).then(|| Vma { end: lo, ..*self });
+        let above = (hi < self.end).then(|| Vma { start: hi, pgoff: self.pgoff + (hi - self.start) / PAGE, ..*self });
+        [below, above]
+    }
+
     /// Whether the area itself is valid: page-aligned, non-empty, below
     /// [`USER_END`], only known protection and flag bits.
     pub const fn is_valid(&self) -> bool {
@@ -257,4 +269,23 @@ pub fn decode_vmas(buf: &[u8]) -> Result<VmasView<'_>, ImageError> {
         i += 1;
     }
     Ok(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_range() {
+        let v = Vma { pgoff: 3, ..Vma::new(0x10000, 0x20000, 7, 0) };
+        assert_eq!(v.without(0x30000, 0x31000), [Some(v), None]);
+        assert_eq!(v.without(0x8000, 0x10000), [Some(v), None]);
+        assert_eq!(v.without(0x10000, 0x20000), [None, None]);
+        assert_eq!(v.without(0x0, 0x40000), [None, None]);
+        let [b, a] = v.without(0x14000, 0x16000);
+        assert_eq!(b, Some(Vma { end: 0x14000, ..v }));
+        assert_eq!(a, Some(Vma { start: 0x16000, pgoff: 3 + 6, ..v }));
+        assert_eq!(v.without(0x10000, 0x12000), [None, Some(Vma { start: 0x12000, pgoff: 5, ..v })]);
+        assert_eq!(v.without(0x1e000, 0x22000), [Some(Vma { end: 0x1e000, ..v }), None]);
+    }
 }

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A guest that has just arrived is not yet itself: until its restorer's
+//! `rt_sigreturn`, its registers are the restorer's, in a scratch area
+//! that is not part of the process. A move captured then would carry the
+//! restorer's state without its code (the process would fault where it
+//! lands), so work that moves a guest (a recall, an expel) waits for the
+//! restorer to finish: [`Mover::when_restored`] holds it, and the hook
+//! releases it at that `rt_sigreturn` ([`Mover::release_restored`]).
+//!
+//! A recall can even come before the guest exists here: home hears of the
+//! move's success (the Go) before the stub here has taken the process
+//! over. Such a recall, about a process whose arrival from that node with
+//! that token is under way here, is kept ([`Mover::keep_early_recall`])
+//! and delivered once the guest is registered.
+//!
+//! Calls the registry, the hook table and `remote.rs`.
+
+use super::Mover;
+use crate::sys::taskwork::Prepared;
+use crate::sys::{time, uctx};
+use kernel::{prelude::*, sync::Arc};
+
+/// Work held for a guest until its restorer has finished.
+pub(super) struct Held {
+    pid: u32,
+    work: Prepared,
+}
+
+/// A recall that came before its guest was registered.
+#[derive(Clone, Copy)]
+pub(super) struct EarlyRecall {
+    from: u32,
+    home_pid: u32,
+    dest: u32,
+    token: u64,
+    at_ms: u64,
+}
+
+/// Most early recalls kept at once; and how long one is kept.
+const MAX_EARLY: usize = 64;
+const EARLY_MS: u64 = 60_000;
+
+impl Mover {
+    /// Runs `f` now, in the current task's context, or, if the current
+    /// task is a guest still in its restorer, once the restorer has
+    /// finished.
+    pub(super) fn when_restored(self: &Arc<Self>, f: impl FnOnce() + Send + 'static) {
+        let tgid = uctx::ids().1;
+        let restoring = {
+            let mut t = self.hook_ids.lock();
+            match t.iter_mut().find(|s| s.pid == tgid && tgid != 0) {
+                Some(s) if s.restoring => {
+                    s.held = true;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !restoring {
+            f();
+            return;
+        }
+        let pushed = match Prepared::new(f) {
+            Ok(b) => self.reg.lock().held.push(Held { pid: tgid, work: b }, GFP_KERNEL).is_ok(),
+            Err(_) => false,
+        };
+        if !pushed {
+            pr_warn!("guest pid {}: out of memory holding work until its restore ends; dropped\n", tgid);
+        }
+    }
+
+    /// The hook saw guest `tgid`'s restorer finish: the work held for it
+    /// runs (in its context, from task_work).
+    pub(super) fn release_restored(&self, tgid: u32) {
+        let held = {
+            let mut r = self.reg.lock();
+            crate::lists::take_where(&mut r.held, |h| h.pid == tgid).unwrap_or_default()
+        };
+        for h in held.into_iter() {
+            h.work.run();
+        }
+    }
+
+    /// A recall from `from` about `home_pid` found no guest: kept if a
+    /// process with that home and token is arriving here (true).
+    pub(super) fn keep_early_recall(&self, from: u32, home_pid: u32, dest: u32, token: u64) -> bool {
+        let arriving = {
+            let r = self.reg.lock();
+            let mut v = KVec::new();
+            for i in r.incoming.iter().filter(|i| i.from == from && !i.home) {
+                if v.push(i.clone(), GFP_KERNEL).is_err() {
+                    return false;
+                }
+            }
+            v
+        };
+        let ours = arriving.iter().any(|i| {
+            let st = i.state.lock();
+            st.header.tgid == home_pid && st.header.token == token
+        });
+        if !ours {
+            return false;
+        }
+        let now = time::now_ms();
+        let mut r = self.reg.lock();
+        let _ = crate::lists::retain(&mut r.early_recalls, |e| now.saturating_sub(e.at_ms) < EARLY_MS);
+        if r.early_recalls.len() >= MAX_EARLY {
+            return false;
+        }
+        r.early_recalls.push(EarlyRecall { from, home_pid, dest, token, at_ms: now }, GFP_KERNEL).is_ok()
+    }
+
+    /// Guest `home_pid` of node `home` (with `token`) is registered here:
+    /// a recall that came early is delivered now (and held until its
+    /// restorer finishes, as any).
+    pub(super) fn deliver_early_recall(self: &Arc<Self>, home: u32, home_pid: u32, token: u64) {
+        let early = {
+            let mut r = self.reg.lock();
+            crate::lists::take_where(&mut r.early_recalls, |e| e.from == home && e.home_pid == home_pid && e.token == token).unwrap_or_default()
+        };
+        if let Some(e) = early.iter().next() {
+            pr_info!("pid {} of node {}: a recall that came before it was taken over here is carried out\n", home_pid, home);
+            self.guest_recall(e.from, e.home_pid, e.dest, e.token);
+        }
+    }
+}
