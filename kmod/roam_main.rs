@@ -72,6 +72,9 @@ mod rng;
 mod sockmsg;
 mod sys;
 #[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/mac.rs"]
+mod mac;
+#[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/wire.rs"]
 mod wire;
 

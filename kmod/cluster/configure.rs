@@ -13,6 +13,7 @@ use crate::load::Decay;
 use crate::loadvec::{MAX_VECTOR, MIN_SIZE};
 use crate::sys::crypto::HmacSha256;
 use crate::sys::socket::SockAddr;
+use crate::wire::{self, FrameKey};
 use kernel::{prelude::*, sync::Arc};
 
 fn refuse(what: &str, e: ConfigError) -> Error {
@@ -30,10 +31,15 @@ impl Cluster {
     pub(crate) fn set_key(&self, input: &[u8]) -> Result {
         let mut raw = [0u8; config::KEY_MAX];
         let n = config::parse_key_hex(input, &mut raw).map_err(|e| refuse("key", e))?;
+        // The frame key: HMAC-SHA256 of a fixed label under the cluster key
+        // (`wire.rs`), so that a key of any length gives the 32 bytes the
+        // frame MAC takes.
         let h = HmacSha256::new(&raw[..n]);
         raw.fill(0);
-        let h = Arc::new(h?, GFP_KERNEL)?;
-        self.cfg.lock().key = Some(h);
+        let mut k = h?.digest(wire::FRAME_KEY_LABEL)?;
+        let key = Arc::new(FrameKey::new(k), GFP_KERNEL);
+        k.fill(0);
+        self.cfg.lock().key = Some(key?);
         pr_info!("cluster key set ({} bytes)\n", n);
         Ok(())
     }

@@ -15,26 +15,14 @@
 //! header cannot be trusted to delimit it ends the connection.
 
 use super::{Cluster, Peer};
-use crate::sys::crypto::HmacSha256;
 use crate::sys::socket::{RecvError, TcpSocket};
 use crate::sys::{thread, time};
-use crate::wire::{self, FrameMac, Header, Reject, HEADER_LEN, MAC_LEN};
+use crate::wire::{self, Header, Reject, HEADER_LEN};
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
 
 /// A frame that has started must be complete within this time.
 const FRAME_DEADLINE_MS: u64 = 10_000;
-
-/// The kernel's HMAC as the frame MAC.
-pub(crate) struct KernelMac<'a>(pub(crate) &'a HmacSha256);
-
-impl FrameMac for KernelMac<'_> {
-    fn mac(&mut self, data: &[u8]) -> [u8; MAC_LEN] {
-        // A failed digest yields a tag that matches nothing a peer sent, so
-        // the frame is refused rather than trusted.
-        self.0.digest(data).unwrap_or([0u8; MAC_LEN])
-    }
-}
 
 /// Fills `buf` completely. `Ok(false)` means nothing arrived yet (the
 /// caller may check whether to stop); a partial frame is waited for up to
@@ -211,7 +199,7 @@ pub(crate) fn verify(c: &Cluster, h: &Header, frame: &[u8], from_ip: u32) -> Ver
         c.stats.rejected_addr_mismatch.fetch_add(1, Ordering::Relaxed);
         return Verdict::HangUp;
     }
-    if let Err(r) = wire::open(frame, &mut KernelMac(&key)) {
+    if let Err(r) = wire::open(frame, &mut &*key) {
         c.stats.reject(r);
         return Verdict::Drop;
     }

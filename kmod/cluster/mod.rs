@@ -55,7 +55,7 @@ use crate::lists::take_where;
 use crate::load::LoadEstimator;
 use crate::loadvec::{LoadEntry, LoadVector, DEFAULT_SIZE};
 use crate::rng::XorShift64;
-use crate::sys::crypto::HmacSha256;
+use crate::wire::FrameKey;
 use crate::sys::socket::{SockAddr, TcpSocket};
 use crate::sys::thread::KThread;
 use crate::sys::time;
@@ -160,7 +160,7 @@ impl Peer {
 
 /// Configuration that changes together.
 pub(crate) struct Config {
-    pub(crate) key: Option<Arc<HmacSha256>>,
+    pub(crate) key: Option<Arc<FrameKey>>,
     pub(crate) listen: Option<SockAddr>,
     pub(crate) peers: KVec<Arc<Peer>>,
 }
@@ -204,8 +204,13 @@ pub(crate) struct Threads {
 #[pin_data]
 pub(crate) struct Cluster {
     pub(crate) node: Arc<Node>,
-    /// This load of the module's session epoch (wall-clock ns).
+    /// This load of the module's session epoch (wall-clock ns, the last
+    /// 20 bits random: with the sender, destination and sequence number it
+    /// is the frame MAC's nonce, never to repeat under one key).
     pub(crate) epoch: u64,
+    /// The last sequence number sealed, to any peer: one count for all, so
+    /// that a peer removed and added again never sees a number twice.
+    pub(crate) seq: AtomicU64,
     #[pin]
     pub(crate) cfg: Mutex<Config>,
     #[pin]
@@ -229,7 +234,8 @@ impl Cluster {
         Arc::pin_init(
             pin_init!(Cluster {
                 node,
-                epoch: time::real_ns(),
+                epoch: (time::real_ns() & !0xf_ffff) | (time::random_u64() & 0xf_ffff),
+                seq: AtomicU64::new(0),
                 cfg <- new_mutex!(Config { key: None, listen: None, peers: KVec::new() }, "roam_cfg"),
                 lv <- new_mutex!(
                     LoadState {
@@ -263,7 +269,7 @@ impl Cluster {
     }
 
     /// The current key, if any.
-    pub(crate) fn key(&self) -> Option<Arc<HmacSha256>> {
+    pub(crate) fn key(&self) -> Option<Arc<FrameKey>> {
         self.cfg.lock().key.clone()
     }
 

@@ -7,7 +7,7 @@
 use super::{tx, Cluster, Peer};
 use crate::abi::{self, Ping};
 use crate::sys::{err, time};
-use crate::wire::{self, MsgType};
+use crate::wire::{self, FrameMac, MsgType};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
@@ -78,7 +78,7 @@ impl Cluster {
             if kernel::current!().signal_pending() {
                 return Err(EINTR);
             }
-            key.digest(&data)?;
+            let _ = (&*key).mac(&data);
             done += 1;
         }
         req.elapsed_ns = time::now_ns() - start;

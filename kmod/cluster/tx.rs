@@ -5,7 +5,7 @@
 //! is read back on the same connection with `frame`'s reader and checks;
 //! never calls the receiving side (`rx`).
 
-use super::frame::{verify, FrameReader, KernelMac, Verdict};
+use super::frame::{verify, FrameReader, Verdict};
 use super::{Cluster, Peer, IO_TIMEOUT_MS};
 use crate::sys::socket::TcpSocket;
 use crate::sys::time;
@@ -21,8 +21,6 @@ pub(crate) struct TxState {
     sock: Option<TcpSocket>,
     /// Reads answers that come back on this connection (`request`).
     reader: Option<FrameReader>,
-    /// Sequence number of the last frame sent in this session.
-    seq: u64,
     /// No reconnect before this monotonic time (ms).
     retry_at_ms: u64,
     backoff_ms: u32,
@@ -30,7 +28,7 @@ pub(crate) struct TxState {
 
 impl TxState {
     pub(crate) fn new() -> Self {
-        TxState { sock: None, reader: None, seq: 0, retry_at_ms: 0, backoff_ms: 0 }
+        TxState { sock: None, reader: None, retry_at_ms: 0, backoff_ms: 0 }
     }
 }
 
@@ -41,8 +39,10 @@ fn fail(tx: &mut TxState, now: u64) {
     tx.retry_at_ms = now + tx.backoff_ms as u64;
 }
 
-/// Seals one frame for `peer` with the next sequence number of `tx`.
-fn seal_frame(c: &Cluster, peer: &Peer, tx: &mut TxState, ty: MsgType, request_id: u32, payload: &[u8]) -> Result<KVec<u8>> {
+/// Seals one frame for `peer` with the node's next sequence number; the
+/// caller holds the peer's sender (`_held`), so frames to a peer are
+/// numbered in the order they are sent.
+fn seal_frame(c: &Cluster, peer: &Peer, _held: &mut TxState, ty: MsgType, request_id: u32, payload: &[u8]) -> Result<KVec<u8>> {
     let Some(key) = c.key() else { return Err(EINVAL) };
     // Header room, the payload, tag room: one copy of the payload, no
     // zero-filling of the bulk of the buffer.
@@ -50,7 +50,7 @@ fn seal_frame(c: &Cluster, peer: &Peer, tx: &mut TxState, ty: MsgType, request_i
     frame.extend_from_slice(&[0u8; HEADER_LEN], GFP_KERNEL)?;
     frame.extend_from_slice(payload, GFP_KERNEL)?;
     frame.extend_from_slice(&[0u8; MAC_LEN], GFP_KERNEL)?;
-    tx.seq += 1;
+    let seq = c.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let h = Header {
         msg_type: ty,
         flags: 0,
@@ -58,10 +58,10 @@ fn seal_frame(c: &Cluster, peer: &Peer, tx: &mut TxState, ty: MsgType, request_i
         sender: c.me(),
         dest: peer.id,
         epoch: c.epoch,
-        seq: tx.seq,
+        seq,
         request_id,
     };
-    wire::seal_in_place(&h, &mut frame, &mut KernelMac(&key)).map_err(|_| EINVAL)?;
+    wire::seal_in_place(&h, &mut frame, &mut &*key).map_err(|_| EINVAL)?;
     Ok(frame)
 }
 

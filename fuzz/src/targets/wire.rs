@@ -20,8 +20,9 @@ use crate::rng::Rng;
 use crate::target::{Cx, Field, Target, Violation};
 use roam_proto::wire::{self, FrameMac, Header, MsgType, Reject, HEADER_LEN, MAC_LEN, MAX_PAYLOAD};
 
-/// A keyed 256-bit hash standing in for HMAC-SHA256: four SplitMix-style
-/// lanes over the data's 64-bit words. Deterministic; not secure.
+/// A keyed hash standing in for the frame MAC: four SplitMix-style lanes
+/// over the data's 64-bit words, the first ones of which make the tag.
+/// Deterministic; not secure.
 pub struct FuzzMac;
 
 impl FrameMac for FuzzMac {
@@ -46,7 +47,7 @@ pub fn mac_of(data: &[u8]) -> [u8; MAC_LEN] {
         *lane = mix(*lane ^ u64::from_le_bytes(w));
     }
     let mut out = [0u8; MAC_LEN];
-    for (i, l) in lanes.iter().enumerate() {
+    for (i, l) in lanes.iter().enumerate().take(MAC_LEN / 8) {
         let v = mix(*l ^ data.len() as u64 ^ ((i as u64) << 56));
         out[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
     }

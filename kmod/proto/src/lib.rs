@@ -15,6 +15,7 @@ pub mod fwd;
 pub mod image;
 pub mod load;
 pub mod loadvec;
+pub mod mac;
 pub mod policy;
 pub mod rearm;
 pub mod restore;

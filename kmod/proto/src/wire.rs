@@ -16,10 +16,13 @@
 //! | 36     | 4    | request id (ties a reply to its request)        |
 //! | 40     | 4    | reserved, must be 0                             |
 //!
-//! All integers are little-endian. The MAC is HMAC-SHA256 under the cluster
-//! key over header and payload. This file does no cryptography itself: the
-//! caller supplies the MAC through [`FrameMac`] (the kernel's crypto API in
-//! the module, the `hmac`/`sha2` crates in host tests).
+//! All integers are little-endian. The MAC is the 16-byte tag of
+//! XChaCha20-Poly1305 over header and payload as associated data (nothing
+//! encrypted), under the frame key, with bytes 12..36 of the header
+//! (sender, destination, epoch, sequence number) as the nonce
+//! ([`FrameKey`], `mac.rs`). The frame key is HMAC-SHA256 of
+//! [`FRAME_KEY_LABEL`] under the cluster key, computed once when the key
+//! is set. Version 1 frames carried HMAC-SHA256 tags of 32 bytes.
 //!
 //! Receiving a frame is [`open`] (parse, length and MAC checks), then, and
 //! only then, [`ReplayGuard::check_and_update`] for the sender.
@@ -35,13 +38,20 @@ use crate::loadvec::{LoadEntry, ENTRY_WIRE_LEN};
 pub const MAGIC: u32 = 0x4d41_4f52;
 
 /// Frame format version.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 4 + 1 + 1 + 2 + 4 + 4 + 4 + 8 + 8 + 4 + 4;
 
-/// Length of the trailing MAC (HMAC-SHA256).
-pub const MAC_LEN: usize = 32;
+/// Length of the trailing MAC (a Poly1305 tag).
+pub const MAC_LEN: usize = crate::mac::TAG_LEN;
+
+/// What the cluster key is HMAC-SHA256'd over to give the frame key.
+pub const FRAME_KEY_LABEL: &[u8] = b"roam frame key, version 2";
+
+/// Where a frame's nonce lies in its header: sender, destination, epoch
+/// and sequence number, which no two frames sealed under one key share.
+const NONCE_AT: usize = 12;
 
 /// Largest payload accepted.
 pub const MAX_PAYLOAD: usize = 256 * 1024;
@@ -67,12 +77,45 @@ pub const fn frame_len(payload_len: usize) -> usize {
     HEADER_LEN.saturating_add(payload_len).saturating_add(MAC_LEN)
 }
 
-/// Computes the frame MAC: HMAC-SHA256 under the cluster key over
-/// `header || payload`, which frames always hold contiguously (so the
-/// kernel can digest them in place, without a copy).
+/// Computes the frame MAC over `header || payload`, which frames always
+/// hold contiguously (so it is computed in place, without a copy).
 pub trait FrameMac {
-    /// The 32-byte tag of `data` (a frame's header followed by its payload).
+    /// The tag of `data` (a frame's header followed by its payload).
     fn mac(&mut self, data: &[u8]) -> [u8; MAC_LEN];
+}
+
+/// The frame key: the MAC every node computes ([`FrameMac`]).
+#[derive(Clone)]
+pub struct FrameKey([u8; crate::mac::KEY_LEN]);
+
+impl FrameKey {
+    /// The frame key whose bytes are `k` (HMAC-SHA256 of
+    /// [`FRAME_KEY_LABEL`] under the cluster key).
+    pub const fn new(k: [u8; crate::mac::KEY_LEN]) -> Self {
+        FrameKey(k)
+    }
+}
+
+impl Drop for FrameKey {
+    fn drop(&mut self) {
+        // Not left behind in freed memory: written through `black_box`,
+        // which the compiler cannot drop as a dead store.
+        for b in self.0.iter_mut() {
+            *core::hint::black_box(b) = 0;
+        }
+    }
+}
+
+impl FrameMac for &FrameKey {
+    fn mac(&mut self, data: &[u8]) -> [u8; MAC_LEN] {
+        let mut nonce = [0u8; crate::mac::NONCE_LEN];
+        if let Some(n) = data.get(NONCE_AT..NONCE_AT + crate::mac::NONCE_LEN) {
+            for (d, s) in nonce.iter_mut().zip(n) {
+                *d = *s;
+            }
+        }
+        crate::mac::tag(&self.0, &nonce, data)
+    }
 }
 
 /// Frame types.

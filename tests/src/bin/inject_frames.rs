@@ -28,20 +28,28 @@
 
 use hmac::{Hmac, Mac};
 use roam_proto::loadvec::LoadEntry;
-use roam_proto::wire::{self, FrameMac, Header, MsgType, HEADER_LEN, MAC_LEN, MAX_PAYLOAD};
+use roam_proto::wire::{self, FrameKey, FrameMac, Header, MsgType, HEADER_LEN, MAC_LEN, MAX_PAYLOAD};
 use roam_tests::ktap::Ktap;
 use sha2::Sha256;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-struct HostMac(Vec<u8>);
+/// The frame MAC under the cluster key, derived as the module derives it
+/// (`wire::FRAME_KEY_LABEL`).
+struct HostMac(FrameKey);
+
+impl HostMac {
+    fn new(cluster_key: &[u8]) -> Self {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(cluster_key).expect("any key length works");
+        m.update(wire::FRAME_KEY_LABEL);
+        HostMac(FrameKey::new(m.finalize().into_bytes().into()))
+    }
+}
 
 impl FrameMac for HostMac {
     fn mac(&mut self, data: &[u8]) -> [u8; MAC_LEN] {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("any key length works");
-        m.update(data);
-        m.finalize().into_bytes().into()
+        (&self.0).mac(data)
     }
 }
 
@@ -90,7 +98,7 @@ fn frame(key: &[u8], sender: u32, dest: u32, epoch: u64, seq: u64) -> Vec<u8> {
         request_id: 0,
     };
     let mut out = vec![0u8; wire::frame_len(n)];
-    let len = wire::seal(&h, &payload, &mut HostMac(key.to_vec()), &mut out).expect("valid header");
+    let len = wire::seal(&h, &payload, &mut HostMac::new(key), &mut out).expect("valid header");
     out.truncate(len);
     out
 }
@@ -140,7 +148,7 @@ fn flood(args: &[String]) -> ! {
 /// Seals one frame of type `ty` with `payload`.
 fn sealed(key: &[u8], h: Header, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; wire::frame_len(payload.len())];
-    let len = wire::seal(&h, payload, &mut HostMac(key.to_vec()), &mut out).expect("valid header");
+    let len = wire::seal(&h, payload, &mut HostMac::new(key), &mut out).expect("valid header");
     out.truncate(len);
     out
 }
