@@ -48,7 +48,7 @@ impl IoctlHandler for RoamDevice {
                 let (mut r, mut w) = UserSlice::new(arg, abi::Why::SIZE).reader_writer();
                 let mut raw = [0u8; abi::Why::SIZE];
                 r.read_slice(&mut raw)?;
-                let why = self.migration.why(abi::Why::from_bytes(&raw).pid)?;
+                let why = self.mover.why(abi::Why::from_bytes(&raw).pid)?;
                 w.write_slice(&why.to_bytes())?;
                 Ok(0)
             }

@@ -78,12 +78,14 @@ impl Mover {
         }
         inc.cv.notify_all();
         let pid = inc.target.lock().pid;
-        let left = {
+        let (left, held) = {
             let mut r = self.reg.lock();
             let left = r.guests.iter().find(|g| g.pid == pid && g.home_tgid == home_tgid).map(|g| (g.left, g.token));
             let _ = crate::lists::retain_owned(&mut r.guests, |g| !(g.pid == pid && g.home_tgid == home_tgid));
-            left
+            (left, self.take_held(&mut r, pid))
         };
+        // Work held for a restore that never ended goes unrun.
+        drop(held);
         self.unhook(pid);
         if let Some((false, token)) = left {
             let status = status.unwrap_or(SIGKILL as i32) as u32;

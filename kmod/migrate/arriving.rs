@@ -16,6 +16,7 @@
 //!
 //! Calls the registry, the hook table and `remote.rs`.
 
+use super::registry::Registry;
 use super::Mover;
 use crate::sys::taskwork::Prepared;
 use crate::sys::{time, uctx};
@@ -80,6 +81,12 @@ impl Mover {
         for h in held.into_iter() {
             h.work.run();
         }
+    }
+
+    /// The work held for `pid` (a guest that ended before its restorer
+    /// finished), for the caller to drop outside the registry lock.
+    pub(super) fn take_held(&self, r: &mut Registry, pid: u32) -> KVec<Held> {
+        crate::lists::take_where(&mut r.held, |h| h.pid == pid).unwrap_or_default()
     }
 
     /// A recall from `from` about `home_pid` found no guest: kept if a

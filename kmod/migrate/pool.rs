@@ -29,6 +29,7 @@
 //! sets its size (0 turns it off). Unloading kills the parked stubs.
 
 use super::adopt::{take_done, STUB};
+use crate::abi::{cantmove, Why};
 use super::incoming::Incoming;
 use super::{Mover, SIGKILL};
 use crate::sys::task::TaskRef;
@@ -194,6 +195,16 @@ impl Mover {
     /// Whether `t` is a stub of the pool (never moved).
     pub(super) fn pool_holds(&self, t: &TaskRef) -> bool {
         self.reg.lock().pool.parked.iter().any(|s| s.task.as_ref().is_some_and(|p| p.same(t)))
+    }
+
+    /// `ROAM_IOC_WHY`: the eligibility rules' answer, plus `adopt-stub`
+    /// for a stub of the pool.
+    pub(crate) fn why(&self, pid: u32) -> Result<Why> {
+        let mut w = self.migration.why(pid)?;
+        if TaskRef::find_visible(pid).is_ok_and(|t| self.pool_holds(&t)) {
+            w.reasons |= cantmove::ADOPT_STUB;
+        }
+        Ok(w)
     }
 
     /// Idle stubs parked now (`/sys/kernel/roam/migrations`).

@@ -32,46 +32,47 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 }
 
 fn le32(b: &[u8], i: usize) -> u32 {
-    let mut w = [0u8; 4];
-    if let Some(s) = b.get(i..i + 4) {
-        copy(&mut w, s);
+    match b.get(i..i + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()) {
+        Some(w) => u32::from_le_bytes(w),
+        None => 0,
     }
-    u32::from_le_bytes(w)
 }
 
-fn quarter(s: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
-    s[a] = s[a].wrapping_add(s[b]);
-    s[d] = (s[d] ^ s[a]).rotate_left(16);
-    s[c] = s[c].wrapping_add(s[d]);
-    s[b] = (s[b] ^ s[c]).rotate_left(12);
-    s[a] = s[a].wrapping_add(s[b]);
-    s[d] = (s[d] ^ s[a]).rotate_left(8);
-    s[c] = s[c].wrapping_add(s[d]);
-    s[b] = (s[b] ^ s[c]).rotate_left(7);
+/// One ChaCha quarter round on four words.
+macro_rules! quarter {
+    ($a:expr, $b:expr, $c:expr, $d:expr) => {
+        $a = $a.wrapping_add($b);
+        $d = ($d ^ $a).rotate_left(16);
+        $c = $c.wrapping_add($d);
+        $b = ($b ^ $c).rotate_left(12);
+        $a = $a.wrapping_add($b);
+        $d = ($d ^ $a).rotate_left(8);
+        $c = $c.wrapping_add($d);
+        $b = ($b ^ $c).rotate_left(7);
+    };
 }
 
-/// The 20 rounds of ChaCha over `s` (without the final addition).
+/// The 20 rounds of ChaCha over `s` (without the final addition), on
+/// locals: no indexing in the loop.
+#[inline(always)]
 fn rounds(s: &mut [u32; 16]) {
+    let [mut x0, mut x1, mut x2, mut x3, mut x4, mut x5, mut x6, mut x7, mut x8, mut x9, mut x10, mut x11, mut x12, mut x13, mut x14, mut x15] = *s;
     for _ in 0..10 {
-        quarter(s, 0, 4, 8, 12);
-        quarter(s, 1, 5, 9, 13);
-        quarter(s, 2, 6, 10, 14);
-        quarter(s, 3, 7, 11, 15);
-        quarter(s, 0, 5, 10, 15);
-        quarter(s, 1, 6, 11, 12);
-        quarter(s, 2, 7, 8, 13);
-        quarter(s, 3, 4, 9, 14);
+        quarter!(x0, x4, x8, x12);
+        quarter!(x1, x5, x9, x13);
+        quarter!(x2, x6, x10, x14);
+        quarter!(x3, x7, x11, x15);
+        quarter!(x0, x5, x10, x15);
+        quarter!(x1, x6, x11, x12);
+        quarter!(x2, x7, x8, x13);
+        quarter!(x3, x4, x9, x14);
     }
+    *s = [x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15];
 }
 
 fn initial(key: &[u8; KEY_LEN], tail: [u32; 4]) -> [u32; 16] {
-    let mut s = [0u32; 16];
-    copy(&mut s[..4], &SIGMA);
-    for i in 0..8 {
-        s[4 + i] = le32(key, 4 * i);
-    }
-    copy(&mut s[12..], &tail);
-    s
+    let k = |i: usize| le32(key, 4 * i);
+    [SIGMA[0], SIGMA[1], SIGMA[2], SIGMA[3], k(0), k(1), k(2), k(3), k(4), k(5), k(6), k(7), tail[0], tail[1], tail[2], tail[3]]
 }
 
 /// The ChaCha20 block for `key`, block counter `counter` and 12-byte
@@ -99,59 +100,61 @@ pub fn hchacha20(key: &[u8; KEY_LEN], nonce: &[u8; 16]) -> [u8; KEY_LEN] {
     out
 }
 
-/// Poly1305 (RFC 8439 §2.5) in five 26-bit limbs.
+/// Poly1305 (RFC 8439 §2.5) in three limbs of 44, 44 and 42 bits, with
+/// 64x64-bit products.
 pub struct Poly1305 {
-    r: [u32; 5],
-    s: [u32; 4],
-    h: [u32; 5],
+    r: [u64; 3],
+    /// r1 and r2 times 20 (5 · 4: the reduction folded in).
+    s: [u64; 2],
+    pad: [u64; 2],
+    h: [u64; 3],
     /// Bytes of an unfinished block.
     buf: [u8; 16],
     used: usize,
 }
 
+const M44: u64 = 0xfff_ffff_ffff;
+const M42: u64 = 0x3ff_ffff_ffff;
+
+fn le64(b: &[u8], i: usize) -> u64 {
+    match b.get(i..i + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
+        Some(w) => u64::from_le_bytes(w),
+        None => 0,
+    }
+}
+
 impl Poly1305 {
     /// A new computation with the one-time key `key` (r, then s).
     pub fn new(key: &[u8; 32]) -> Self {
-        Poly1305 {
-            r: [
-                le32(key, 0) & 0x03ff_ffff,
-                (le32(key, 3) >> 2) & 0x03ff_ff03,
-                (le32(key, 6) >> 4) & 0x03ff_c0ff,
-                (le32(key, 9) >> 6) & 0x03f0_3fff,
-                (le32(key, 12) >> 8) & 0x000f_ffff,
-            ],
-            s: [le32(key, 16), le32(key, 20), le32(key, 24), le32(key, 28)],
-            h: [0; 5],
-            buf: [0; 16],
-            used: 0,
-        }
+        let (t0, t1) = (le64(key, 0), le64(key, 8));
+        let r0 = t0 & 0xffc_0fff_ffff;
+        let r1 = ((t0 >> 44) | (t1 << 20)) & 0xfff_ffc0_ffff;
+        let r2 = (t1 >> 24) & 0x00f_ffff_fc0f;
+        Poly1305 { r: [r0, r1, r2], s: [r1 * 20, r2 * 20], pad: [le64(key, 16), le64(key, 24)], h: [0; 3], buf: [0; 16], used: 0 }
     }
 
-    /// One 16-byte block; `hibit` is 2^128 (as 1 << 24 in the top limb)
+    /// One 16-byte block; `hibit` is 2^128 (as 1 << 40 in the top limb)
     /// for whole blocks, 0 for a padded final one.
-    fn block(&mut self, m: &[u8], hibit: u32) {
-        let [r0, r1, r2, r3, r4] = self.r.map(u64::from);
-        let (s1, s2, s3, s4) = (r1 * 5, r2 * 5, r3 * 5, r4 * 5);
-        let h = &mut self.h;
-        let h0 = u64::from(h[0] + (le32(m, 0) & 0x03ff_ffff));
-        let h1 = u64::from(h[1] + ((le32(m, 3) >> 2) & 0x03ff_ffff));
-        let h2 = u64::from(h[2] + ((le32(m, 6) >> 4) & 0x03ff_ffff));
-        let h3 = u64::from(h[3] + ((le32(m, 9) >> 6) & 0x03ff_ffff));
-        let h4 = u64::from(h[4] + ((le32(m, 12) >> 8) | hibit));
-        let d0 = h0 * r0 + h1 * s4 + h2 * s3 + h3 * s2 + h4 * s1;
-        let mut d1 = h0 * r1 + h1 * r0 + h2 * s4 + h3 * s3 + h4 * s2;
-        let mut d2 = h0 * r2 + h1 * r1 + h2 * r0 + h3 * s4 + h4 * s3;
-        let mut d3 = h0 * r3 + h1 * r2 + h2 * r1 + h3 * r0 + h4 * s4;
-        let mut d4 = h0 * r4 + h1 * r3 + h2 * r2 + h3 * r1 + h4 * r0;
-        const M: u64 = 0x03ff_ffff;
-        d1 += d0 >> 26;
-        d2 += d1 >> 26;
-        d3 += d2 >> 26;
-        d4 += d3 >> 26;
-        let mut n0 = (d0 & M) + (d4 >> 26) * 5;
-        let n1 = (d1 & M) + (n0 >> 26);
-        n0 &= M;
-        *h = [n0 as u32, n1 as u32, (d2 & M) as u32, (d3 & M) as u32, (d4 & M) as u32];
+    #[inline(always)]
+    fn block(&mut self, m: &[u8; 16], hibit: u64) {
+        let (t0, t1) = (le64(m, 0), le64(m, 8));
+        let [r0, r1, r2] = self.r;
+        let [s1, s2] = self.s;
+        let h0 = self.h[0].wrapping_add(t0 & M44);
+        let h1 = self.h[1].wrapping_add(((t0 >> 44) | (t1 << 20)) & M44);
+        let h2 = self.h[2].wrapping_add(((t1 >> 24) & M42) | hibit);
+        let mul = |a: u64, b: u64| u128::from(a) * u128::from(b);
+        let d0 = mul(h0, r0) + mul(h1, s2) + mul(h2, s1);
+        let mut d1 = mul(h0, r1) + mul(h1, r0) + mul(h2, s2);
+        let mut d2 = mul(h0, r2) + mul(h1, r1) + mul(h2, r0);
+        d1 += d0 >> 44;
+        let n0 = (d0 as u64) & M44;
+        d2 += d1 >> 44;
+        let n1 = (d1 as u64) & M44;
+        let c = (d2 >> 42) as u64;
+        let n2 = (d2 as u64) & M42;
+        let n0 = n0 + c * 5;
+        self.h = [n0 & M44, n1 + (n0 >> 44), n2];
     }
 
     /// Adds `data` to the message.
@@ -165,12 +168,14 @@ impl Poly1305 {
                 return;
             }
             let b = self.buf;
-            self.block(&b, 1 << 24);
+            self.block(&b, 1 << 40);
             self.used = 0;
         }
         let mut chunks = data.chunks_exact(16);
         for c in &mut chunks {
-            self.block(c, 1 << 24);
+            if let Ok(b) = <&[u8; 16]>::try_from(c) {
+                self.block(b, 1 << 40);
+            }
         }
         let rest = chunks.remainder();
         copy(&mut self.buf[..rest.len()], rest);
@@ -194,53 +199,40 @@ impl Poly1305 {
             b[self.used] = 1;
             self.block(&b, 0);
         }
-        let [mut h0, mut h1, mut h2, mut h3, mut h4] = self.h;
-        const M: u32 = 0x03ff_ffff;
-        let mut c;
-        c = h1 >> 26;
-        h1 &= M;
-        h2 += c;
-        c = h2 >> 26;
-        h2 &= M;
-        h3 += c;
-        c = h3 >> 26;
-        h3 &= M;
-        h4 += c;
-        c = h4 >> 26;
-        h4 &= M;
-        h0 += c * 5;
-        c = h0 >> 26;
-        h0 &= M;
-        h1 += c;
-        // h - p: taken if it does not go below zero.
-        let mut g0 = h0.wrapping_add(5);
-        c = g0 >> 26;
-        g0 &= M;
-        let mut g1 = h1.wrapping_add(c);
-        c = g1 >> 26;
-        g1 &= M;
-        let mut g2 = h2.wrapping_add(c);
-        c = g2 >> 26;
-        g2 &= M;
-        let mut g3 = h3.wrapping_add(c);
-        c = g3 >> 26;
-        g3 &= M;
-        let g4 = h4.wrapping_add(c).wrapping_sub(1 << 26);
-        let take_g = (g4 >> 31).wrapping_sub(1);
-        let keep_h = !take_g;
-        h0 = (h0 & keep_h) | (g0 & take_g);
-        h1 = (h1 & keep_h) | (g1 & take_g);
-        h2 = (h2 & keep_h) | (g2 & take_g);
-        h3 = (h3 & keep_h) | (g3 & take_g);
-        h4 = (h4 & keep_h) | (g4 & take_g);
-        let w = [h0 | (h1 << 26), (h1 >> 6) | (h2 << 20), (h2 >> 12) | (h3 << 14), (h3 >> 18) | (h4 << 8)];
-        let mut out = [0u8; TAG_LEN];
-        let mut carry = 0u64;
-        for i in 0..4 {
-            let f = u64::from(w[i]) + u64::from(self.s[i]) + carry;
-            copy(&mut out[4 * i..4 * i + 4], &(f as u32).to_le_bytes());
-            carry = f >> 32;
+        let [mut h0, mut h1, mut h2] = self.h;
+        // Full carry, twice.
+        for _ in 0..2 {
+            h2 += h1 >> 44;
+            h1 &= M44;
+            h0 += (h2 >> 42) * 5;
+            h2 &= M42;
+            h1 += h0 >> 44;
+            h0 &= M44;
         }
+        // h - p, taken if it does not go below zero.
+        let mut g0 = h0 + 5;
+        let mut g1 = h1 + (g0 >> 44);
+        g0 &= M44;
+        let g2 = (h2 + (g1 >> 44)).wrapping_sub(1 << 42);
+        g1 &= M44;
+        let take_g = (g2 >> 63).wrapping_sub(1);
+        h0 = (h0 & !take_g) | (g0 & take_g);
+        h1 = (h1 & !take_g) | (g1 & take_g);
+        h2 = (h2 & !take_g) | (g2 & take_g);
+        // + s, mod 2^128.
+        let [t0, t1] = self.pad;
+        h0 += t0 & M44;
+        let mut c = h0 >> 44;
+        h0 &= M44;
+        h1 += (((t0 >> 44) | (t1 << 20)) & M44) + c;
+        c = h1 >> 44;
+        h1 &= M44;
+        h2 = (h2 + ((t1 >> 24) & M42) + c) & M42;
+        let lo = h0 | (h1 << 44);
+        let hi = (h1 >> 20) | (h2 << 24);
+        let mut out = [0u8; TAG_LEN];
+        copy(&mut out[..8], &lo.to_le_bytes());
+        copy(&mut out[8..], &hi.to_le_bytes());
         out
     }
 }
