@@ -108,22 +108,12 @@ impl Mover {
                 }
             }
             // Wait a few seconds for them, then ask the ones left again.
-            let round = time::now_ms() + 3_000;
-            loop {
-                if self.reg.lock().live_guests().next().is_none() {
-                    return Ok(());
-                }
-                let now = time::now_ms();
-                if now > deadline {
-                    return Err(err::etimedout());
-                }
-                if uctx::signal_pending() {
-                    return Err(EINTR);
-                }
-                if now > round {
-                    break;
-                }
-                crate::sys::thread::sleep_ms(50);
+            let round = (time::now_ms() + 3_000).min(deadline);
+            if self.wait_for(round, |r| r.live_guests().next().is_none())? {
+                return Ok(());
+            }
+            if time::now_ms() > deadline {
+                return Err(err::etimedout());
             }
         }
     }
@@ -146,13 +136,22 @@ impl Mover {
     }
 
     fn wait_until(&self, done: impl Fn(&Registry) -> bool) -> Result {
-        let deadline = time::now_ms() + 60_000;
+        if self.wait_for(time::now_ms() + 60_000, done)? {
+            Ok(())
+        } else {
+            Err(err::etimedout())
+        }
+    }
+
+    /// Waits until `done` holds (true) or the clock passes `deadline_ms`
+    /// (false); a signal ends the wait with EINTR.
+    fn wait_for(&self, deadline_ms: u64, done: impl Fn(&Registry) -> bool) -> Result<bool> {
         loop {
             if done(&self.reg.lock()) {
-                return Ok(());
+                return Ok(true);
             }
-            if time::now_ms() > deadline {
-                return Err(err::etimedout());
+            if time::now_ms() > deadline_ms {
+                return Ok(false);
             }
             if uctx::signal_pending() {
                 return Err(EINTR);

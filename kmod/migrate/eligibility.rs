@@ -6,7 +6,7 @@
 //! the nodes it may go to (`allow`). Owns [`Migration`]; calls only `sys`
 //! and `lists`.
 
-use crate::abi::{cantmove, Why};
+use crate::abi::cantmove;
 use crate::lists::retain;
 use crate::sys::task::TaskRef;
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
@@ -121,12 +121,6 @@ impl Migration {
             }
         }
         r
-    }
-
-    /// `ROAM_IOC_WHY`.
-    pub(crate) fn why(&self, pid: u32) -> Result<Why> {
-        let t = Self::find_permitted(pid)?;
-        Ok(Why { pid, reasons: self.reasons(&t), nr_threads: t.nr_threads() })
     }
 
     /// `ROAM_IOC_LOCK`: the process stays on this node until unlocked.

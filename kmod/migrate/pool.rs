@@ -31,7 +31,7 @@
 use super::adopt::{take_done, STUB};
 use crate::abi::{cantmove, Why};
 use super::incoming::Incoming;
-use super::{Mover, SIGKILL};
+use super::{Migration, Mover, SIGKILL};
 use crate::sys::task::TaskRef;
 use crate::sys::taskwork::ModuleRef;
 use crate::sys::thread::KThread;
@@ -192,19 +192,17 @@ impl Mover {
         s.given.as_ref().map(|g| g.0.ticket)
     }
 
-    /// Whether `t` is a stub of the pool (never moved).
-    pub(super) fn pool_holds(&self, t: &TaskRef) -> bool {
-        self.reg.lock().pool.parked.iter().any(|s| s.task.as_ref().is_some_and(|p| p.same(t)))
+    /// Why `t` cannot migrate: the eligibility rules, plus `adopt-stub`
+    /// for a stub of the pool (which they cannot know).
+    pub(super) fn reasons(&self, t: &TaskRef) -> u32 {
+        let ours = self.reg.lock().pool.parked.iter().any(|s| s.task.as_ref().is_some_and(|p| p.same(t)));
+        self.migration.reasons(t) | if ours { cantmove::ADOPT_STUB } else { 0 }
     }
 
-    /// `ROAM_IOC_WHY`: the eligibility rules' answer, plus `adopt-stub`
-    /// for a stub of the pool.
+    /// `ROAM_IOC_WHY`, with [`Self::reasons`].
     pub(crate) fn why(&self, pid: u32) -> Result<Why> {
-        let mut w = self.migration.why(pid)?;
-        if TaskRef::find_visible(pid).is_ok_and(|t| self.pool_holds(&t)) {
-            w.reasons |= cantmove::ADOPT_STUB;
-        }
-        Ok(w)
+        let t = Migration::find_permitted(pid)?;
+        Ok(Why { pid, reasons: self.reasons(&t), nr_threads: t.nr_threads() })
     }
 
     /// Idle stubs parked now (`/sys/kernel/roam/migrations`).

@@ -12,7 +12,7 @@
 use super::events::Cause;
 use super::msg::ProcMsg;
 use super::{until_nul, wait_ms, Migration, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS};
-use crate::abi::{self, cantmove, place, refusal, Where};
+use crate::abi::{self, place, refusal, Where};
 use crate::image::RefuseReason;
 use crate::sys::task::TaskRef;
 use crate::sys::{err, time, uctx};
@@ -104,10 +104,7 @@ impl Mover {
             req.reason = refusal::ALREADY_THERE;
             return Err(err::ealready());
         }
-        let mut reasons = self.migration.reasons(&t);
-        if self.pool_holds(&t) {
-            reasons |= cantmove::ADOPT_STUB;
-        }
+        let reasons = self.reasons(&t);
         if reasons != 0 {
             req.reason = refusal::CANT_MOVE;
             return Err(cant_move_errno(reasons));

@@ -63,7 +63,7 @@ impl TaskRef {
 
     /// The calling task (a user process, or a new one not yet running its
     /// program).
-    pub(crate) fn current() -> Result<Self> {
+    pub(crate) fn current() -> Self {
         // SAFETY: `get_current` is valid in process context; the reference
         // taken here is the one the invariant speaks of.
         let task = unsafe {
@@ -72,7 +72,7 @@ impl TaskRef {
             t
         };
         // INVARIANT: referenced above.
-        Ok(TaskRef { task })
+        TaskRef { task }
     }
 
     /// The task the caller names `pid`: the number is looked up in the

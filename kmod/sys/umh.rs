@@ -13,16 +13,28 @@ use kernel::{bindings, prelude::*, str::CStr};
 pub(crate) fn run_and_wait(path: &CStr, args: &[&CStr]) -> Result<i32> {
     let mut argv = argv_of(path, args)?;
     let mut envp = [ENV_PATH.as_char_ptr().cast_mut(), core::ptr::null_mut()];
+    // SAFETY: NUL-terminated strings and null-terminated arrays that stay
+    // alive until `exec_and_wait` returns; no init callback or data.
+    let info = unsafe {
+        bindings::call_usermodehelper_setup(path.as_char_ptr(), argv.as_mut_ptr(), envp.as_mut_ptr(), bindings::GFP_KERNEL, None, None, core::ptr::null_mut())
+    };
+    exec_and_wait(info)
+}
+
+/// Starts the helper set up as `info` (null: the set-up failed), waits
+/// until it exits and returns its wait status.
+fn exec_and_wait(info: *mut bindings::subprocess_info) -> Result<i32> {
+    if info.is_null() {
+        return Err(ENOMEM);
+    }
     // The wait lasts as long as the program runs (a guest: minutes or
     // days), so it is a killable one: the hung-task detector leaves those
     // alone, where an uninterruptible wait is reported after its timeout.
-    // The caller is a kernel thread, which ignores every signal, so the
+    // The callers are kernel threads, which ignore every signal, so the
     // wait still ends only when the program does.
     let wait = (bindings::UMH_WAIT_PROC | bindings::UMH_KILLABLE) as i32;
-    // SAFETY: `path`, `argv` and `envp` are NUL-terminated strings and
-    // null-terminated arrays that stay alive until the call returns, which
-    // with UMH_WAIT_PROC is after the program exited.
-    let r = unsafe { bindings::call_usermodehelper(path.as_char_ptr(), argv.as_mut_ptr(), envp.as_mut_ptr(), wait) };
+    // SAFETY: `info` was just set up and is handed over (the call frees it).
+    let r = unsafe { bindings::call_usermodehelper_exec(info, wait) };
     if r < 0 {
         return Err(Error::from_errno(r));
     }
@@ -54,36 +66,21 @@ pub(crate) type Started<'a> = &'a (dyn Fn(TaskRef) -> bool + Sync);
 /// `execve`, so a signal in it sent from then on waits for the program to
 /// take it), and `started` is told its task.
 pub(crate) fn run_and_wait_noting(path: &CStr, args: &[&CStr], blocked: u64, started: Started<'_>) -> Result<i32> {
+    // `hook` below lives on this stack: only a caller that no signal can
+    // wake early (a kernel thread) is sure to outlive the helper's use of it.
+    if !TaskRef::current().is_kthread() {
+        return Err(EINVAL);
+    }
     let mut argv = argv_of(path, args)?;
     let mut envp = [ENV_PATH.as_char_ptr().cast_mut(), core::ptr::null_mut()];
     let hook = Hook { blocked, started };
-    // SAFETY: the strings and arrays stay alive until the call below
-    // returns; `hook` lives on this stack frame just as long, and the
-    // kernel calls `before_exec` with it only before the program runs,
-    // which is before `call_usermodehelper_exec` returns (it waits for the
-    // program to end, and this caller — a kernel thread, which ignores
-    // every signal — is never woken early by UMH_KILLABLE).
+    let data = (&raw const hook).cast_mut().cast();
+    // SAFETY: strings, arrays and `hook` outlive the helper's use of them:
+    // `exec_and_wait` returns only once the program ended (see above).
     let info = unsafe {
-        bindings::call_usermodehelper_setup(
-            path.as_char_ptr(),
-            argv.as_mut_ptr(),
-            envp.as_mut_ptr(),
-            bindings::GFP_KERNEL,
-            Some(before_exec),
-            None,
-            (&raw const hook).cast_mut().cast(),
-        )
+        bindings::call_usermodehelper_setup(path.as_char_ptr(), argv.as_mut_ptr(), envp.as_mut_ptr(), bindings::GFP_KERNEL, Some(before_exec), None, data)
     };
-    if info.is_null() {
-        return Err(ENOMEM);
-    }
-    let wait = (bindings::UMH_WAIT_PROC | bindings::UMH_KILLABLE) as i32;
-    // SAFETY: `info` was just set up and is handed over (the call frees it).
-    let r = unsafe { bindings::call_usermodehelper_exec(info, wait) };
-    if r < 0 {
-        return Err(Error::from_errno(r));
-    }
-    Ok(r)
+    exec_and_wait(info)
 }
 
 /// What [`before_exec`] does in the new process.
@@ -102,8 +99,7 @@ unsafe extern "C" fn before_exec(info: *mut bindings::subprocess_info, _new: *mu
     // SAFETY: per the function's contract.
     let hook = unsafe { &*(*info).data.cast::<Hook<'_>>() };
     super::uctx::set_blocked(hook.blocked);
-    let started = TaskRef::current().map(|t| (hook.started)(t)).unwrap_or(false);
-    if started {
+    if (hook.started)(TaskRef::current()) {
         0
     } else {
         super::err::ecanceled().to_errno()
