@@ -16,7 +16,7 @@
 
 use super::{Cluster, Peer};
 use crate::sys::socket::{RecvError, TcpSocket};
-use crate::sys::{thread, time};
+use crate::sys::{bytes, thread, time};
 use crate::wire::{self, Header, Reject, HEADER_LEN};
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
@@ -81,7 +81,7 @@ pub(crate) struct FrameReader {
 impl FrameReader {
     pub(crate) fn new() -> Result<Self> {
         let mut buf = KVec::new();
-        buf.extend_with(READ_BUF, 0u8, GFP_KERNEL)?;
+        bytes::extend_zeros(&mut buf, READ_BUF, GFP_KERNEL)?;
         Ok(FrameReader { buf, start: 0, end: 0 })
     }
 
@@ -160,8 +160,8 @@ impl FrameReader {
         // Larger than the buffer, so everything buffered belongs to it.
         let have = self.buffered();
         let mut frame = KVVec::with_capacity(total, GFP_KERNEL).map_err(|_| ())?;
-        frame.extend_from_slice(&self.buf[self.start..self.end], GFP_KERNEL).map_err(|_| ())?;
-        frame.extend_with(total - have, 0u8, GFP_KERNEL).map_err(|_| ())?;
+        bytes::extend(&mut frame, &self.buf[self.start..self.end], GFP_KERNEL).map_err(|_| ())?;
+        bytes::extend_zeros(&mut frame, total - have, GFP_KERNEL).map_err(|_| ())?;
         self.start = 0;
         self.end = 0;
         if recv_exact(sock, &mut frame[have..], true).is_err() {

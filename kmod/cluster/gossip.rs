@@ -19,7 +19,7 @@ pub(crate) fn gossip_loop(c: Arc<Cluster>) {
     let mut last_exchange = time::now_ms();
     let mut next_exchange = last_exchange;
     while !thread::should_stop() {
-        let nr = sysinfo::nr_running().unwrap_or(0);
+        let nr = sysinfo::nr_running();
         let ncpus = sysinfo::online_cpus();
         let free = sysinfo::free_mem_mb();
         let speed = c.tun.speed.load(Ordering::Relaxed);

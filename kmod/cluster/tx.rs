@@ -7,6 +7,7 @@
 
 use super::frame::{verify, FrameReader, Verdict};
 use super::{Cluster, Peer, IO_TIMEOUT_MS};
+use crate::sys::bytes;
 use crate::sys::socket::TcpSocket;
 use crate::sys::time;
 use crate::wire::{self, Header, MsgType, HEADER_LEN, MAC_LEN};
@@ -47,9 +48,9 @@ fn seal_frame(c: &Cluster, peer: &Peer, _held: &mut TxState, ty: MsgType, reques
     // Header room, the payload, tag room: one copy of the payload, no
     // zero-filling of the bulk of the buffer.
     let mut frame = KVec::with_capacity(wire::frame_len(payload.len()), GFP_KERNEL)?;
-    frame.extend_from_slice(&[0u8; HEADER_LEN], GFP_KERNEL)?;
-    frame.extend_from_slice(payload, GFP_KERNEL)?;
-    frame.extend_from_slice(&[0u8; MAC_LEN], GFP_KERNEL)?;
+    bytes::extend_zeros(&mut frame, HEADER_LEN, GFP_KERNEL)?;
+    bytes::extend(&mut frame, payload, GFP_KERNEL)?;
+    bytes::extend_zeros(&mut frame, MAC_LEN, GFP_KERNEL)?;
     let seq = c.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let h = Header {
         msg_type: ty,

@@ -530,6 +530,24 @@ void roam_fill_proc(struct roam_proc *o, struct task_struct *p)
 	memcpy(o->comm, p->comm, sizeof(o->comm));
 }
 
+/*
+ * User tasks runnable now (running or queued), read from each task's
+ * state under RCU; kernel threads are not counted (see sysinfo.rs).
+ */
+unsigned int roam_nr_running(void)
+{
+	struct task_struct *g, *t;
+	unsigned int n = 0;
+
+	rcu_read_lock();
+	for_each_process_thread(g, t) {
+		if (!(t->flags & PF_KTHREAD) && task_is_running(t))
+			n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
 /* Fills `out` with up to `max` user processes; returns how many. */
 int roam_collect_procs(struct roam_proc *out, int max)
 {

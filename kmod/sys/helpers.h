@@ -46,6 +46,7 @@ void roam_sig_snapshot(u64 *blocked, struct roam_sigact *acts, unsigned int n,
 		       u64 *ss_sp, u64 *ss_size, u32 *ss_flags);
 u64 roam_current_vdso(void);
 int roam_parent_is_kthread(void);
+unsigned int roam_nr_running(void);
 unsigned int roam_fpu_user_size(void);
 void roam_block_all_signals(void);
 void roam_set_comm(const char *name);

@@ -7,6 +7,7 @@
 //! `# Invariants` what keeps its raw pointers valid; everything above this
 //! module is safe Rust.
 
+pub(crate) mod bytes;
 pub(crate) mod cred;
 pub(crate) mod err;
 pub(crate) mod crypto;

@@ -28,6 +28,9 @@ pub(super) struct Ctx<'a> {
     /// The debug kernel (KASAN, lockdep, ...): several times slower, and
     /// KASAN's shadow takes an eighth of guest memory.
     pub(super) debug: bool,
+    /// When the scenarios began: every check line ends with the time
+    /// since (minutes:seconds), so a slow run shows where its time went.
+    pub(super) t0: Instant,
 }
 
 impl Ctx<'_> {
@@ -42,7 +45,8 @@ impl Ctx<'_> {
     }
 
     pub(super) fn check(&mut self, name: String, ok: bool, detail: String) -> bool {
-        println!("    {} {name}", if ok { "ok  " } else { "FAIL" });
+        let t = self.t0.elapsed().as_secs();
+        println!("    {} {name}  [{}:{:02}]", if ok { "ok  " } else { "FAIL" }, t / 60, t % 60);
         self.tally.add(name, ok, detail);
         ok
     }
