@@ -25,6 +25,10 @@ use std::time::Duration;
 const Z: &str = "/usr/lib/roam/tests/zdtm";
 /// Programs run at once.
 const BATCH: usize = 8;
+/// The programs the debug kernel runs (one batch): forwarded file, pipe,
+/// socket, epoll and vectored calls, pending signals, a file mapping and
+/// the heap, across the suite's groups.
+const DEBUG_SET: [&str; BATCH] = ["mprotect_file", "sigpending", "iovec", "sockets", "epoll", "pipe", "tcp_home", "brk"];
 /// The hops of a moved run: `roamctl migrate`'s destination and its node.
 const HOPS: [(&str, u32); 3] = [("2", 2), ("3", 3), ("home", 1)];
 
@@ -32,8 +36,18 @@ const HOPS: [(&str, u32); 3] = [("2", 2), ("3", 3), ("home", 1)];
 pub(super) fn run(c: &mut Ctx) -> Result<()> {
     let long = Duration::from_secs(if c.debug { 300 } else { 120 });
     let list = c.sh(1, &format!("{Z} list"))?;
-    let names: Vec<String> = list.text.split_whitespace().map(str::to_string).collect();
+    let mut names: Vec<String> = list.text.split_whitespace().map(str::to_string).collect();
     c.check("zdtm: the suite lists its programs".into(), list.rc == 0 && !names.is_empty(), list.text.clone());
+    if c.debug {
+        // One batch on the debug kernel: the whole suite (75 programs, 225
+        // moves) took over 40 minutes there, beyond what CI allows. The
+        // normal kernel runs every program; the ones not run here are
+        // counted as skipped, not passed.
+        for n in names.iter().filter(|n| !DEBUG_SET.contains(&n.as_str())) {
+            c.tally.skip(format!("zdtm {n}: passes moved 1 -> 2 -> 3 -> home (debug kernel)"), "run on the normal kernel only (time)".into());
+        }
+        names.retain(|n| DEBUG_SET.contains(&n.as_str()));
+    }
     let mut bytes_ok = true;
     let mut bytes_detail = String::new();
     for batch in names.chunks(BATCH) {
