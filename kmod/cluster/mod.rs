@@ -118,6 +118,9 @@ pub(crate) struct Tunables {
     /// Send no load pushes (MOSIX `quiet`); pushes from others are still
     /// answered, so this node stays known.
     pub(crate) quiet: AtomicU32,
+    /// Whether this node takes guests (`/sys/kernel/roam/accept`); its
+    /// load entry says so, and arriving guests are refused while it is 0.
+    pub(crate) accept: AtomicU32,
 }
 
 /// One configured peer.
@@ -256,6 +259,7 @@ impl Cluster {
                     down_after_ms: AtomicU32::new(5000),
                     speed: AtomicU32::new(crate::load::SPEED_REF),
                     quiet: AtomicU32::new(0),
+                    accept: AtomicU32::new(1),
                 },
                 running: AtomicBool::new(false),
                 sink <- new_mutex!(None, "roam_sink"),

@@ -22,13 +22,14 @@ pub(crate) fn nodes(c: &Cluster, w: &mut impl Write) -> Result {
     }
     writeln!(
         w,
-        ":{} self=1 state={} load={} speed={} ncpus={} free_mem_mb={} age_ms=0",
+        ":{} self=1 state={} load={} speed={} ncpus={} free_mem_mb={} age_ms=0 guests={}",
         listen.map(|l| l.port).unwrap_or(0),
         if c.running.load(Ordering::Relaxed) { "up" } else { "stopped" },
         own.load,
         own.speed,
         own.ncpus,
-        own.free_mem_mb
+        own.free_mem_mb,
+        if c.tun.accept.load(Ordering::Relaxed) == 0 { "no" } else { "yes" }
     )?;
     let Ok(peers) = c.peers() else { return Ok(()) };
     for p in peers.iter() {
@@ -40,10 +41,15 @@ pub(crate) fn nodes(c: &Cluster, w: &mut impl Write) -> Result {
         match e {
             Some(e) => write!(
                 w,
-                " load={} speed={} ncpus={} free_mem_mb={} age_ms={}",
-                e.load, e.speed, e.ncpus, e.free_mem_mb, e.age_ms
+                " load={} speed={} ncpus={} free_mem_mb={} age_ms={} guests={}",
+                e.load,
+                e.speed,
+                e.ncpus,
+                e.free_mem_mb,
+                e.age_ms,
+                if e.no_guests { "no" } else { "yes" }
             )?,
-            None => w.write_str(" load=- speed=- ncpus=- free_mem_mb=- age_ms=-")?,
+            None => w.write_str(" load=- speed=- ncpus=- free_mem_mb=- age_ms=- guests=-")?,
         }
         if heard == 0 {
             w.write_str(" heard_ms=-")?;

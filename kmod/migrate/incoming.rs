@@ -262,7 +262,7 @@ impl Mover {
                 }
             }
         } else {
-            if self.accept.load(Ordering::Relaxed) == 0 {
+            if self.cluster.tun.accept.load(Ordering::Relaxed) == 0 {
                 return Err(RefuseReason::NotAccepting);
             }
             if !crate::policy::allowed_on(h.allowed, self.me()) {

@@ -109,8 +109,6 @@ pub(crate) struct Mover {
     hook_ids: SpinLock<KVec<GuestIds>>,
     nguests: AtomicU32,
     next_id: AtomicU32,
-    /// Whether this node takes guests (`/sys/kernel/roam/accept`).
-    pub(crate) accept: AtomicU32,
     /// Balancing tunables and node controls.
     pub(crate) ctl: Controls,
     #[pin]
@@ -136,7 +134,6 @@ impl Mover {
                 hook_ids <- new_spinlock!(hook_slots, "roam_guest_ids"),
                 nguests: AtomicU32::new(0),
                 next_id: AtomicU32::new((time::random_u64() as u32) | 1),
-                accept: AtomicU32::new(1),
                 ctl: Controls::new(),
                 events <- new_mutex!(events, "roam_events"),
                 metrics: Metrics::new(),

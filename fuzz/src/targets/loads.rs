@@ -29,7 +29,7 @@ static FIELDS: [Field; 1] = [Field::len(0, 2, 2, ENTRY_WIRE_LEN)];
 
 /// A load entry about `node`.
 fn entry(node: u32, k: u32) -> LoadEntry {
-    LoadEntry { node, load: k * 370, speed: 1000 + k * 10, ncpus: (k % 8) as u16, free_mem_mb: 64 * k, age_ms: k * 400 }
+    LoadEntry { node, load: k * 370, speed: 1000 + k * 10, ncpus: (k % 8) as u16, free_mem_mb: 64 * k, age_ms: k * 400, no_guests: k % 5 == 0 }
 }
 
 /// Valid load messages with 0 to `MAX_VECTOR + 1` entries.

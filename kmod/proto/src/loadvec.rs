@@ -20,8 +20,16 @@ use crate::bytes::{put, take};
 use crate::rng::XorShift64;
 
 /// Size of one [`LoadEntry`] on the wire: node, load, speed (u32 each),
-/// ncpus (u16), free_mem_mb and age_ms (u32 each), little-endian.
-pub const ENTRY_WIRE_LEN: usize = 4 + 4 + 4 + 2 + 4 + 4;
+/// ncpus (u16), free_mem_mb and age_ms (u32 each), little-endian, then one
+/// flags byte (bit 0: the node takes no guests).
+pub const ENTRY_WIRE_LEN: usize = 4 + 4 + 4 + 2 + 4 + 4 + 1;
+
+/// Flags bit: the node takes no guests.
+pub const FLAG_NO_GUESTS: u8 = 1;
+
+/// Offset of the flags byte in an entry's wire form; bits other than
+/// [`FLAG_NO_GUESTS`] are reserved (zero).
+pub const ENTRY_FLAGS_AT: usize = 22;
 
 /// Capacity of a [`LoadVector`] (entries about other nodes).
 pub const MAX_VECTOR: usize = 32;
@@ -48,6 +56,9 @@ pub struct LoadEntry {
     pub free_mem_mb: u32,
     /// How old the information is, in milliseconds, as of the last aging.
     pub age_ms: u32,
+    /// The node takes no guests (`accept` is 0): no balancer sends it a
+    /// process, rather than asking and being refused.
+    pub no_guests: bool,
 }
 
 impl LoadEntry {
@@ -60,6 +71,7 @@ impl LoadEntry {
         put(&mut b, 12, &self.ncpus.to_le_bytes());
         put(&mut b, 14, &self.free_mem_mb.to_le_bytes());
         put(&mut b, 18, &self.age_ms.to_le_bytes());
+        put(&mut b, ENTRY_FLAGS_AT, &[if self.no_guests { FLAG_NO_GUESTS } else { 0 }]);
         b
     }
 
@@ -73,6 +85,7 @@ impl LoadEntry {
             ncpus: u16::from_le_bytes(take(b, 12)),
             free_mem_mb: u32::from_le_bytes(take(b, 14)),
             age_ms: u32::from_le_bytes(take(b, 18)),
+            no_guests: take::<1>(b, ENTRY_FLAGS_AT)[0] & FLAG_NO_GUESTS != 0,
         }
     }
 }
@@ -158,6 +171,11 @@ impl LoadVector {
         self.me.ncpus = ncpus;
         self.me.free_mem_mb = free_mem_mb;
         self.me.age_ms = 0;
+    }
+
+    /// Whether this node's own entry says it takes no guests.
+    pub fn set_no_guests(&mut self, no_guests: bool) {
+        self.me.no_guests = no_guests;
     }
 
     /// The stored entries about other nodes, in no particular order.

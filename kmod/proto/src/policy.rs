@@ -11,8 +11,10 @@
 //!
 //! 1. A candidate's *target* is the lightest fresh node of `others` that
 //!    its `allowed` mask permits: node id not 0 and not this node, entry at
-//!    most `max_info_age_ms` old. Loads in a [`LoadEntry`] are already
-//!    normalized by speed and CPU count.
+//!    most `max_info_age_ms` old, taking guests (`no_guests` clear: a
+//!    node with `accept` 0 says so in its entry, and is not asked only to
+//!    refuse). Loads in a [`LoadEntry`] are already normalized by speed
+//!    and CPU count.
 //! 2. A candidate process is movable if it is `eligible`, at least
 //!    `min_age_ms` old (most processes are short-lived, and one that has
 //!    run a while is likely to run a while longer: Harchol-Balter & Downey)
@@ -225,7 +227,7 @@ pub enum Refusal {
 
 /// Whether `e` describes another node and is fresh enough to act on.
 fn usable(me: &LoadEntry, e: &LoadEntry, t: &Tunables) -> bool {
-    e.node != 0 && e.node != me.node && e.age_ms <= t.max_info_age_ms
+    e.node != 0 && e.node != me.node && e.age_ms <= t.max_info_age_ms && !e.no_guests
 }
 
 /// Whether `c` may move now.

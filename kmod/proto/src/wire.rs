@@ -32,13 +32,13 @@
 
 use crate::abi::{NODE_ID_MAX, NODE_ID_MIN};
 use crate::bytes::{put, take};
-use crate::loadvec::{LoadEntry, ENTRY_WIRE_LEN};
+use crate::loadvec::{LoadEntry, ENTRY_FLAGS_AT, ENTRY_WIRE_LEN, FLAG_NO_GUESTS};
 
 /// The first four bytes of every frame: `b"ROAM"` read little-endian.
 pub const MAGIC: u32 = 0x4d41_4f52;
 
 /// Frame format version.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 4 + 1 + 1 + 2 + 4 + 4 + 4 + 8 + 8 + 4 + 4;
@@ -543,7 +543,8 @@ pub fn encode_loads(entries: &[LoadEntry], out: &mut [u8]) -> Result<usize, Reje
 ///
 /// The buffer must be exactly the count and that many entries: fewer bytes
 /// give `Truncated`, more give `BadLength`, and so does a count larger than
-/// `out`. An entry whose node id is not in 1..=65534 gives `UnknownNode`.
+/// `out`. An entry whose node id is not in 1..=65534 gives `UnknownNode`,
+/// one with a reserved flag bit set `Reserved`.
 /// On error `out` may be partly written.
 pub fn decode_loads(buf: &[u8], out: &mut [LoadEntry]) -> Result<usize, Reject> {
     let count = usize::from(u16::from_le_bytes(
@@ -569,6 +570,9 @@ pub fn decode_loads(buf: &[u8], out: &mut [LoadEntry]) -> Result<usize, Reject> 
         let e = LoadEntry::from_bytes(&raw);
         if !valid_node(e.node) {
             return Err(Reject::UnknownNode);
+        }
+        if take::<1>(&raw, ENTRY_FLAGS_AT)[0] & !FLAG_NO_GUESTS != 0 {
+            return Err(Reject::Reserved);
         }
         *slot = e;
     }

@@ -5,7 +5,7 @@ use roam_proto::loadvec::LoadEntry;
 use roam_proto::policy::{accept, decide, Candidate, Decision, Reason, Refusal, Tunables};
 
 fn node(id: u32, load: u32) -> LoadEntry {
-    LoadEntry { node: id, load, speed: 1000, ncpus: 1, free_mem_mb: 4096, age_ms: 500 }
+    LoadEntry { node: id, load, speed: 1000, ncpus: 1, free_mem_mb: 4096, age_ms: 500, no_guests: false }
 }
 
 fn cand(pid: u32) -> Candidate {
@@ -128,6 +128,27 @@ fn processes_that_keep_coming_home_wait_longer() {
     assert_eq!(decide(&me, &others, &[many], &t()), Decision::Stay);
     let many_later = Candidate { since_migration_ms: 5000 * 64, ..many };
     assert_eq!(decide(&me, &others, &[many_later], &t()), Decision::Migrate { pid: 10, to: 2, reason: Reason::Load });
+}
+
+#[test]
+fn nodes_that_take_no_guests_are_never_targets() {
+    let me = node(1, 3000);
+    let closed = LoadEntry { no_guests: true, ..node(2, 0) };
+    let cands = [cand(10), cand(11), cand(12)];
+    assert_eq!(decide(&me, &[closed], &cands, &t()), Decision::Stay);
+    // The heavier node that takes guests wins over the idle one that takes none.
+    assert_eq!(decide(&me, &[closed, node(3, 1000)], &cands, &t()), Decision::Migrate { pid: 10, to: 3, reason: Reason::Load });
+    // Memory ushering skips it too, however much memory it has free.
+    let short = LoadEntry { free_mem_mb: 10, ..node(1, 0) };
+    let big = Candidate { rss_mb: 100, ..cand(20) };
+    assert_eq!(decide(&short, &[LoadEntry { free_mem_mb: 100_000, ..closed }], &[big], &t()), Decision::Stay);
+    // Open again: both moves go to it.
+    let open = LoadEntry { no_guests: false, ..closed };
+    assert_eq!(decide(&me, &[open], &cands, &t()), Decision::Migrate { pid: 10, to: 2, reason: Reason::Load });
+    assert_eq!(
+        decide(&short, &[LoadEntry { free_mem_mb: 100_000, ..open }], &[big], &t()),
+        Decision::Migrate { pid: 20, to: 2, reason: Reason::Memory }
+    );
 }
 
 #[test]
@@ -263,8 +284,8 @@ fn accept_refusals() {
 
 #[test]
 fn extreme_values_do_not_panic() {
-    let max = LoadEntry { node: u32::MAX, load: u32::MAX, speed: u32::MAX, ncpus: u16::MAX, free_mem_mb: 0, age_ms: 0 };
-    let zero = LoadEntry { node: 2, load: 0, speed: 0, ncpus: 0, free_mem_mb: u32::MAX, age_ms: 0 };
+    let max = LoadEntry { node: u32::MAX, load: u32::MAX, speed: u32::MAX, ncpus: u16::MAX, free_mem_mb: 0, age_ms: 0, no_guests: true };
+    let zero = LoadEntry { node: 2, load: 0, speed: 0, ncpus: 0, free_mem_mb: u32::MAX, age_ms: 0, no_guests: false };
     let c = Candidate {
         pid: u32::MAX,
         age_ms: u32::MAX,
@@ -293,7 +314,7 @@ fn extreme_values_do_not_panic() {
 
 fn entry() -> impl Strategy<Value = LoadEntry> {
     (0u32..8, 0u32..6000, 0u32..3000, 0u16..8, 0u32..5000, 0u32..10_000).prop_map(
-        |(node, load, speed, ncpus, free_mem_mb, age_ms)| LoadEntry { node, load, speed, ncpus, free_mem_mb, age_ms },
+        |(node, load, speed, ncpus, free_mem_mb, age_ms)| LoadEntry { node, load, speed, ncpus, free_mem_mb, age_ms, no_guests: node % 7 == 0 },
     )
 }
 

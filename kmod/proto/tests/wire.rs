@@ -155,8 +155,8 @@ fn every_header_check() {
         open(&g, &mut key()).err()
     };
     assert_eq!(with(0, b"MAOR"), Some(Reject::BadMagic));
-    assert_eq!(with(4, &[1]), Some(Reject::BadVersion));
-    assert_eq!(with(4, &[3]), Some(Reject::BadVersion));
+    assert_eq!(with(4, &[2]), Some(Reject::BadVersion));
+    assert_eq!(with(4, &[4]), Some(Reject::BadVersion));
     assert_eq!(with(4, &[0]), Some(Reject::BadVersion));
     assert_eq!(with(5, &[0]), Some(Reject::BadType));
     assert_eq!(with(5, &[14]), Some(Reject::BadType));
@@ -280,7 +280,7 @@ fn replay_window_matches_a_set_model() {
 }
 
 fn entry(node: u32) -> LoadEntry {
-    LoadEntry { node, load: node * 10, speed: 1000, ncpus: 4, free_mem_mb: 512, age_ms: node * 3 }
+    LoadEntry { node, load: node * 10, speed: 1000, ncpus: 4, free_mem_mb: 512, age_ms: node * 3, no_guests: node % 3 == 0 }
 }
 
 #[test]
@@ -329,6 +329,12 @@ fn loads_refusals() {
         let mut b = buf.clone();
         b[2 + ENTRY_WIRE_LEN..2 + ENTRY_WIRE_LEN + 4].copy_from_slice(&bad.to_le_bytes());
         assert_eq!(decode_loads(&b, &mut out), Err(Reject::UnknownNode));
+    }
+    // A reserved flag bit; the defined one alone is fine.
+    for (flags, want) in [(0x02u8, Err(Reject::Reserved)), (0x81, Err(Reject::Reserved)), (0x01, Ok(out.len()))] {
+        let mut b = buf.clone();
+        b[2 + ENTRY_WIRE_LEN + 22] = flags;
+        assert_eq!(decode_loads(&b, &mut out), want, "flags {flags:#x}");
     }
 }
 
@@ -413,7 +419,7 @@ proptest! {
         (1u32..=65534, any::<u32>(), any::<u32>(), any::<u16>(), any::<u32>(), any::<u32>()), 0..40)
     ) {
         let entries: Vec<LoadEntry> = raw.iter().map(|&(node, load, speed, ncpus, free_mem_mb, age_ms)| {
-            LoadEntry { node, load, speed, ncpus, free_mem_mb, age_ms }
+            LoadEntry { node, load, speed, ncpus, free_mem_mb, age_ms, no_guests: load % 2 == 1 }
         }).collect();
         let mut buf = vec![0u8; loads_len(entries.len())];
         prop_assert_eq!(encode_loads(&entries, &mut buf), Ok(buf.len()));

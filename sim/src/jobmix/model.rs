@@ -72,6 +72,7 @@ impl World {
             ncpus: 1,
             free_mem_mb: NODE_MEM_MB.saturating_sub(used),
             age_ms: 0,
+            no_guests: false,
         }
     }
 

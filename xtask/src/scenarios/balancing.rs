@@ -6,7 +6,7 @@
 //!
 //! Calls only [`super::ctx`] and `config`.
 
-use super::ctx::{count, secs, Ctx, W};
+use super::ctx::{count, event_seq, secs, Ctx, W};
 use crate::config::{base64, cluster_toml, parse_stats, RUN_SH};
 use anyhow::Result;
 use std::time::Duration;
@@ -18,6 +18,16 @@ pub(super) fn spread(c: &mut Ctx) -> Result<Vec<u32>> {
     for n in [3u32, 4] {
         c.set(n, "accept", "0");
     }
+    // Their load entries say so: node 1 learns it from the exchange (and
+    // node 2, which takes guests, says that).
+    let mut seen = String::new();
+    let told = c.wait(Duration::from_secs(30), |c| {
+        let g = |c: &mut Ctx, id: u32| c.view_of(1, id).and_then(|l| l.get("guests").cloned()).unwrap_or_default();
+        seen = format!("node 2 guests={}, node 3 guests={}, node 4 guests={}", g(c, 2), g(c, 3), g(c, 4));
+        seen == "node 2 guests=yes, node 3 guests=no, node 4 guests=no"
+    });
+    c.check(format!("balance: node 1 learns that nodes 3 and 4 take no guests ({})", secs(told)), told.is_some(), seen);
+    let first_event = c.sh(1, "tail -n 1 /sys/kernel/roam/events").ok().and_then(|o| event_seq(o.text.trim())).unwrap_or(0);
     // Four CPU-bound jobs on node 1, one of them locked.
     let mut pids = Vec::new();
     for j in 1..=4 {
@@ -27,9 +37,14 @@ pub(super) fn spread(c: &mut Ctx) -> Result<Vec<u32>> {
     let _ = c.sh(1, &format!("roamctl lock {locked}"));
     let on = c.set(1, "balance", "1") && c.set(2, "balance", "1");
     let mut last = Vec::new();
-    let took = c.wait(Duration::from_secs(120), |c| {
-        last = c.places(&pids);
-        count(&last, "home") == 2 && count(&last, "node 2") == 2
+    // Asked seldom and cheaply (see Ctx::places_quick); once the quick
+    // answer says spread, each job's place is confirmed.
+    let took = c.wait_every(Duration::from_secs(120), Duration::from_secs(2), |c| {
+        last = c.places_quick(&pids);
+        count(&last, "home") == 2 && count(&last, "node 2") == 2 && {
+            last = c.places(&pids);
+            count(&last, "home") == 2 && count(&last, "node 2") == 2
+        }
     });
     c.check(
         format!(
@@ -39,6 +54,11 @@ pub(super) fn spread(c: &mut Ctx) -> Result<Vec<u32>> {
         on && took.is_some(),
         format!("{last:?}"),
     );
+    // No balancer asked nodes 3 or 4 (they would have refused).
+    let events = c.sh(1, "cat /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
+    let asked: Vec<&str> =
+        events.lines().filter(|l| event_seq(l).is_some_and(|s| s > first_event) && (l.contains(" to=3 ") || l.contains(" to=4 "))).collect();
+    c.check("balance: no job is sent to a node that takes no guests".into(), asked.is_empty() && took.is_some(), format!("{asked:?}"));
     let wl = c.where_is(1, locked);
     c.check("balance: the locked job stayed on node 1".into(), wl == "home", wl);
     let before = c.balancer_done(1) + c.balancer_done(2);
@@ -68,9 +88,12 @@ pub(super) fn spread(c: &mut Ctx) -> Result<Vec<u32>> {
     let _ = c.sh(2, &format!("echo {} | base64 -d > /bin/run.sh; chmod 755 /bin/run.sh", base64(RUN_SH.as_bytes())));
     let local: Vec<u32> = (1..=3).filter_map(|j| c.start(2, &format!("local{j}"), &format!("{W} spin 400")).ok()).collect();
     let mut seen = Vec::new();
-    let back = c.wait(Duration::from_secs(90), |c| {
-        seen = c.places(&pids);
-        count(&seen, "home") >= 3
+    let back = c.wait_every(Duration::from_secs(90), Duration::from_secs(2), |c| {
+        seen = c.places_quick(&pids);
+        count(&seen, "home") >= 3 && {
+            seen = c.places(&pids);
+            count(&seen, "home") >= 3
+        }
     });
     c.check(
         format!("balance: load appears on node 2; a guest goes back to node 1 ({})", secs(back)),

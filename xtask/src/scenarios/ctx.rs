@@ -86,7 +86,13 @@ impl Ctx<'_> {
 
     /// Polls `cond` every 500 ms until it holds or `limit` passes; returns
     /// the time it took.
-    pub(super) fn wait(&mut self, limit: Duration, mut cond: impl FnMut(&mut Self) -> bool) -> Option<Duration> {
+    pub(super) fn wait(&mut self, limit: Duration, cond: impl FnMut(&mut Self) -> bool) -> Option<Duration> {
+        self.wait_every(limit, Duration::from_millis(500), cond)
+    }
+
+    /// [`Self::wait`], asking every `every` (a balancing wait asks seldom:
+    /// each question is a command on a node whose load is being measured).
+    pub(super) fn wait_every(&mut self, limit: Duration, every: Duration, mut cond: impl FnMut(&mut Self) -> bool) -> Option<Duration> {
         let start = Instant::now();
         loop {
             if cond(self) {
@@ -95,7 +101,7 @@ impl Ctx<'_> {
             if start.elapsed() > limit {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(every);
         }
     }
 
@@ -236,6 +242,24 @@ impl Ctx<'_> {
     /// Where each of `pids` (of node 1) runs: "home" or "node N ...".
     pub(super) fn places(&mut self, pids: &[u32]) -> Vec<String> {
         pids.iter().map(|&p| self.where_is(1, p)).collect()
+    }
+
+    /// [`Self::places`] from one read of node 1's `away` file: "node N"
+    /// for a process away, "home" for the others (a process in the middle
+    /// of a move counts as home). One `cat` instead of a `roamctl` per
+    /// process: on a one-CPU debug guest those commands alone kept about
+    /// one task runnable, which is what the balancer measures.
+    pub(super) fn places_quick(&mut self, pids: &[u32]) -> Vec<String> {
+        let away = self.sh(1, "cat /sys/kernel/roam/away").map(|o| o.text).unwrap_or_default();
+        pids.iter()
+            .map(|p| {
+                let at = away.lines().find(|l| l.split_whitespace().next() == Some(&format!("pid={p}")));
+                match at.and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("node="))) {
+                    Some(n) => format!("node {n}"),
+                    None => "home".into(),
+                }
+            })
+            .collect()
     }
 }
 
