@@ -40,7 +40,7 @@ impl Cluster {
             p.busy = true;
         }
         let mut payload = KVec::new();
-        let r = payload.extend_with(req.size as usize, 0x5au8, GFP_KERNEL).map_err(Error::from).and_then(|_| {
+        let r = crate::sys::bytes::extend_fill(&mut payload, req.size as usize, 0x5a, GFP_KERNEL).map_err(Error::from).and_then(|_| {
             let start = time::now_ns();
             let mut done = 0;
             if req.flags & abi::PING_BULK != 0 {
@@ -71,7 +71,7 @@ impl Cluster {
     fn mac_only(&self, mut req: Ping) -> Result<Ping> {
         let key = self.key().ok_or(EINVAL)?;
         let mut data = KVec::new();
-        data.extend_with(req.size as usize, 0x5au8, GFP_KERNEL)?;
+        crate::sys::bytes::extend_fill(&mut data, req.size as usize, 0x5a, GFP_KERNEL)?;
         let start = time::now_ns();
         let mut done = 0;
         while done < req.count {

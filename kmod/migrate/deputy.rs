@@ -155,7 +155,7 @@ impl Mover {
     /// to make a system call.
     pub(super) fn deputy_call(&self, from: u32, tgid: u32, payload: &[u8]) {
         let mut v = KVec::new();
-        if v.extend_from_slice(payload, GFP_KERNEL).is_err() {
+        if crate::sys::bytes::extend(&mut v, payload, GFP_KERNEL).is_err() {
             return;
         }
         let mut v = Some(v);
@@ -550,7 +550,7 @@ fn replay_exit(tgid: u32, status: u32) {
         uctx::signal_self(SIGKILL);
         return;
     }
-    let Ok(mut buf) = KVec::from_elem(0u8, restore::SCRATCH_LEN, GFP_KERNEL) else {
+    let Ok(mut buf) = crate::sys::bytes::zeroed_kv(restore::SCRATCH_LEN, GFP_KERNEL) else {
         uctx::signal_self(SIGKILL);
         return;
     };

@@ -136,7 +136,7 @@ impl Mover {
         if !id.world_readable() {
             return None;
         }
-        let mut buf = KVec::from_elem(0u8, image::MAX_FILE_PATH + 1, GFP_KERNEL).ok()?;
+        let mut buf = crate::sys::bytes::zeroed_kv(image::MAX_FILE_PATH + 1, GFP_KERNEL).ok()?;
         let n = f.path(&mut buf).ok()?;
         if n == 0 || n > image::MAX_FILE_PATH {
             return None;

@@ -26,7 +26,7 @@ use crate::fwd;
 use crate::restore;
 use crate::sys::{uctx, umem};
 use crate::syscalls;
-use kernel::{alloc::KVVec, prelude::*, sync::Arc};
+use kernel::{prelude::*, sync::Arc};
 
 pub(super) const NR_MMAP: i64 = 9;
 const NR_PREAD64: i64 = 17;
@@ -116,7 +116,7 @@ impl Mover {
             }
         };
         let chunk = restore::SCRATCH_LEN.min(fwd::MAX_BUF) as u64;
-        let Ok(mut buf) = KVVec::from_elem(0u8, chunk as usize, GFP_KERNEL) else { return undo(Some(ENOMEM)) };
+        let Ok(mut buf) = crate::sys::bytes::zeroed_kvv(chunk as usize, GFP_KERNEL) else { return undo(Some(ENOMEM)) };
         let mut done = 0u64;
         while done < want {
             let n = chunk.min(want - done);

@@ -296,7 +296,7 @@ impl Mover {
         let mut progress = Progress::new();
         progress.begin(&h).map_err(|e| e.refuse_reason())?;
         let mut xstate = KVec::new();
-        xstate.extend_from_slice(b.xstate, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        crate::sys::bytes::extend(&mut xstate, b.xstate, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
         let timers = KBox::new(TimerState::default(), GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
         let clock_off = if home {
             (0, 0)
@@ -438,7 +438,7 @@ impl Mover {
             pr_info!("migration {} from node {}: refused at its commit (fail_arrivals)\n", inc.id, inc.from);
             return Err(RefuseReason::BadImage);
         }
-        let mut buf = KVec::from_elem(0u8, restore::SCRATCH_LEN, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let mut buf = crate::sys::bytes::zeroed_kv(restore::SCRATCH_LEN, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
         let r = mm.borrow(|| -> core::result::Result<(u64, u64, u64, Option<u32>), RefuseReason> {
             let scratch = umem::map_anon(0, restore::SCRATCH_LEN as u64, image::PROT_READ | image::PROT_WRITE | image::PROT_EXEC, false)
                 .map_err(|_| RefuseReason::NoMemory)?;

@@ -209,7 +209,7 @@ impl Mover {
                 continue;
             }
             let n = lens[i];
-            let Ok(mut v) = KVVec::from_elem(0u8, n, GFP_KERNEL) else { continue };
+            let Ok(mut v) = crate::sys::bytes::zeroed_kvv(n, GFP_KERNEL) else { continue };
             if umem::read(inf.addrs[i], &mut v).is_ok() {
                 let _ = bufs.push((i as u8, v), GFP_KERNEL);
             }
@@ -218,7 +218,7 @@ impl Mover {
         for (i, v) in bufs.iter() {
             let _ = segs.push(fwd::Segment { arg: *i, data: v }, GFP_KERNEL);
         }
-        if let Ok(mut out) = KVVec::from_elem(0u8, fwd::RET_HEAD + total, GFP_KERNEL) {
+        if let Ok(mut out) = crate::sys::bytes::zeroed_kvv(fwd::RET_HEAD + total, GFP_KERNEL) {
             if let Ok(n) = fwd::encode_ret(inf.id, result, &segs, &mut out) {
                 let _ = self.send(node, MsgType::Ret, tgid, &out[..n]);
             }

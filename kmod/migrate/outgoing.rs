@@ -24,7 +24,6 @@ use crate::restore;
 use crate::sys::{cred, time, timers, uctx, umem};
 use core::sync::atomic::Ordering;
 use kernel::{
-    alloc::KVVec,
     new_condvar, new_mutex,
     prelude::*,
     sync::{Arc, CondVar, Mutex},
@@ -253,7 +252,7 @@ impl Mover {
             .max(image::timers_len(image::MAX_TIMERS))
             .max(image::creds_len(c.groups.len()))
             .max(image::files_max_len());
-        let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let mut buf = crate::sys::bytes::zeroed_kvv(len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         let n = image::encode_begin(c.header, c.regs, c.layout, c.sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
         phases.mark();
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
@@ -294,7 +293,7 @@ impl Mover {
         }
         let mut sum = image::Checksum::new();
         let mut pages: u64 = 0;
-        let mut data = KVVec::from_elem(0u8, image::MAX_BATCH_PAGES as usize * image::PAGE_SIZE, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let mut data = crate::sys::bytes::zeroed_kvv(image::MAX_BATCH_PAGES as usize * image::PAGE_SIZE, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         let mut from_files = 0;
         for (i, v) in vmas.iter().enumerate().filter(|(_, v)| has_pages(v)) {
             if skip.contains(&(i as u32)) {

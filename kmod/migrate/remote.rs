@@ -67,11 +67,11 @@ impl Mover {
         for (i, p) in plans.iter().enumerate() {
             let v = match *p {
                 fwd::Plan::In { len, path: true } => {
-                    let Ok(mut v) = KVVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
+                    let Ok(mut v) = crate::sys::bytes::zeroed_kvv(len, GFP_KERNEL) else { return fail(-12) };
                     match umem::read_str(args[i], &mut v) {
                         Ok(n) => {
                             // Keep the NUL.
-                            let Ok(mut k) = KVVec::from_elem(0u8, n + 1, GFP_KERNEL) else { return fail(-12) };
+                            let Ok(mut k) = crate::sys::bytes::zeroed_kvv(n + 1, GFP_KERNEL) else { return fail(-12) };
                             k[..n].copy_from_slice(&v[..n]);
                             k
                         }
@@ -79,7 +79,7 @@ impl Mover {
                     }
                 }
                 fwd::Plan::In { len, path: false } | fwd::Plan::InOut { len } => {
-                    let Ok(mut v) = KVVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
+                    let Ok(mut v) = crate::sys::bytes::zeroed_kvv(len, GFP_KERNEL) else { return fail(-12) };
                     if umem::read(args[i], &mut v).is_err() {
                         return fail(-14);
                     }
@@ -94,7 +94,7 @@ impl Mover {
                         return fail(-14);
                     }
                     caps[i] = if lp == 0 { 0 } else { fwd::sized_cap(u32::from_le_bytes(w), max) };
-                    let Ok(mut v) = KVVec::from_elem(0u8, caps[i], GFP_KERNEL) else { return fail(-12) };
+                    let Ok(mut v) = crate::sys::bytes::zeroed_kvv(caps[i], GFP_KERNEL) else { return fail(-12) };
                     if umem::read(args[i], &mut v).is_err() {
                         return fail(-14);
                     }
@@ -128,11 +128,11 @@ impl Mover {
             for (i, v) in bufs.iter() {
                 let _ = segs.push(fwd::Segment { arg: *i, data: v }, GFP_KERNEL);
             }
-            let Ok(mut out) = KVVec::from_elem(0u8, fwd::CALL_HEAD + total, GFP_KERNEL) else { return fail(-12) };
+            let Ok(mut out) = crate::sys::bytes::zeroed_kvv(fwd::CALL_HEAD + total, GFP_KERNEL) else { return fail(-12) };
             match fwd::encode_call(id, nr as u32, &largs, &segs, &mut out) {
                 Ok(n) => {
                     let mut p = KVVec::new();
-                    if p.extend_from_slice(&out[..n], GFP_KERNEL).is_err() {
+                    if crate::sys::bytes::extend(&mut p, &out[..n], GFP_KERNEL).is_err() {
                         return fail(-12);
                     }
                     p
@@ -285,7 +285,7 @@ impl Mover {
         let w = self.reg.lock().waits.iter().find(|w| w.id == rid && w.home == from).cloned();
         if let Some(w) = w {
             let mut v = KVec::new();
-            if v.extend_from_slice(payload, GFP_KERNEL).is_ok() {
+            if crate::sys::bytes::extend(&mut v, payload, GFP_KERNEL).is_ok() {
                 *w.ret.lock() = Some(v);
                 w.cv.notify_all();
             }

@@ -30,7 +30,7 @@ pub(super) enum Packed {
 }
 
 fn zeroed(n: usize) -> core::result::Result<KVVec<u8>, i64> {
-    KVVec::from_elem(0u8, n, GFP_KERNEL).map_err(|_| -12)
+    crate::sys::bytes::zeroed_kvv(n, GFP_KERNEL).map_err(|_| -12)
 }
 
 /// The program's `msghdr` at `ptr` and its vectors: (header, (base,

@@ -18,7 +18,7 @@ use crate::fwd;
 use crate::restore;
 use crate::sys::{uctx, umem};
 use crate::syscalls;
-use kernel::{alloc::KVVec, prelude::*, sync::Arc};
+use kernel::{prelude::*, sync::Arc};
 
 pub(super) const NR_READV: i64 = 19;
 pub(super) const NR_WRITEV: i64 = 20;
@@ -60,7 +60,7 @@ impl Mover {
             _ => None,
         };
         // The vectors: (base, length) pairs.
-        let Ok(mut raw) = KVVec::from_elem(0u8, (count as usize) * crate::bytes::IOVEC_LEN, GFP_KERNEL) else { return fail(-12) };
+        let Ok(mut raw) = crate::sys::bytes::zeroed_kvv((count as usize) * crate::bytes::IOVEC_LEN, GFP_KERNEL) else { return fail(-12) };
         if count > 0 && umem::read(iov, &mut raw).is_err() {
             return fail(-14);
         }
@@ -79,7 +79,7 @@ impl Mover {
         let len = total.min(cap) as usize;
         if write {
             // Gather.
-            let Ok(mut buf) = KVVec::from_elem(0u8, len, GFP_KERNEL) else { return fail(-12) };
+            let Ok(mut buf) = crate::sys::bytes::zeroed_kvv(len, GFP_KERNEL) else { return fail(-12) };
             let mut at = 0usize;
             for (base, l) in vecs.clone() {
                 if at >= len {
@@ -108,7 +108,7 @@ impl Mover {
         }
         // Scatter what was read.
         let got = (got as usize).min(len);
-        let Ok(mut buf) = KVVec::from_elem(0u8, got, GFP_KERNEL) else { return fail(-12) };
+        let Ok(mut buf) = crate::sys::bytes::zeroed_kvv(got, GFP_KERNEL) else { return fail(-12) };
         if umem::read(scratch, &mut buf).is_err() {
             return fail(-14);
         }

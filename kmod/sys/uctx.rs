@@ -101,7 +101,7 @@ pub(crate) fn xstate(out: &mut KVec<u8>) -> Result {
     if full > crate::image::MAX_XSTATE as usize {
         return Err(E2BIG);
     }
-    let mut buf = KVec::from_elem(0u8, full, GFP_KERNEL)?;
+    let mut buf = crate::sys::bytes::zeroed_kv(full, GFP_KERNEL)?;
     let n = read_regset(bindings::NT_X86_XSTATE, &mut buf)?;
     // The regset is sized for every feature the CPU has; a signal frame
     // may carry only what this task's fpstate holds (features it never

@@ -10,7 +10,19 @@
 /// Copies `src` into `out` from offset `at`; bytes past the end of `out`
 /// are dropped (callers size `out` so that none are).
 pub(crate) fn put(out: &mut [u8], at: usize, src: &[u8]) {
-    for (d, s) in out.iter_mut().skip(at).zip(src) {
+    let Some(out) = out.get_mut(at..) else { return };
+    let n = out.len().min(src.len());
+    let (Some(out), Some(src)) = (out.get_mut(..n), src.get(..n)) else { return };
+    // 64 bytes at a time (a page is 64 blocks): a byte loop stays a loop
+    // on the debug kernel, with a KASAN check per byte.
+    let mut d = out.chunks_exact_mut(64);
+    let mut s = src.chunks_exact(64);
+    for (d, s) in (&mut d).zip(&mut s) {
+        if let (Ok(d), Ok(s)) = (<&mut [u8; 64]>::try_from(d), <&[u8; 64]>::try_from(s)) {
+            *d = *s;
+        }
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
         *d = *s;
     }
 }
@@ -59,5 +71,24 @@ mod tests {
         assert_eq!(u64_at(&b, 36), 0, "too short: zero");
         let v: [(u64, u64); 2] = [(0x1122_3344_5566_7788, 5), (0x9000, 7)];
         assert!(iovecs(&b).eq(v), "the 8 trailing bytes are no entry");
+    }
+
+    #[test]
+    fn put_copies_what_fits_at_any_offset() {
+        let src: [u8; 300] = core::array::from_fn(|i| (i * 7 + 1) as u8);
+        for out_len in [0usize, 1, 63, 64, 65, 130, 200, 300] {
+            for at in [0usize, 1, 5, 64, 199, 400] {
+                for src_len in [0usize, 1, 64, 129, 300] {
+                    let mut out = [0xeeu8; 300];
+                    put(&mut out[..out_len], at, &src[..src_len]);
+                    // The byte-by-byte meaning of put.
+                    let mut want = [0xeeu8; 300];
+                    for (d, s) in want[..out_len].iter_mut().skip(at).zip(&src[..src_len]) {
+                        *d = *s;
+                    }
+                    assert_eq!(out, want, "out_len {out_len}, at {at}, src_len {src_len}");
+                }
+            }
+        }
     }
 }

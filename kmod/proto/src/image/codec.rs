@@ -160,9 +160,7 @@ impl<'a> Writer<'a> {
 /// Copies as much of `src` as fits into `dst` (callers pass equal
 /// lengths). Unlike `copy_from_slice` it has no panic path.
 pub(super) fn copy(dst: &mut [u8], src: &[u8]) {
-    for (d, s) in dst.iter_mut().zip(src.iter()) {
-        *d = *s;
-    }
+    crate::bytes::put(dst, 0, src);
 }
 
 /// The u64 at byte `at` of `b`, 0 if `b` is too short.
