@@ -217,6 +217,7 @@ impl Mover {
             return;
         }
         d.stayed.store(code, Ordering::Release);
+        d.cv.notify_all();
     }
 
     /// Node `node` asks to interrupt forwarded call `id` of `home_pid`: a

@@ -148,7 +148,12 @@ impl Registry {
         self.deputies.iter().find(|d| d.tgid == tgid).cloned()
     }
 
+    /// Forgets the deputy of `tgid`, waking whoever waits on it (a move
+    /// request waiting for its process to come home).
     pub(super) fn drop_deputy(&mut self, tgid: u32) {
+        if let Some(d) = self.deputy(tgid) {
+            d.cv.notify_all();
+        }
         let _ = lists::retain_owned(&mut self.deputies, |x| x.tgid != tgid);
     }
 

@@ -55,7 +55,10 @@ impl Mover {
             d.stayed.store(0, Ordering::Release);
             self.send_proc(node, ProcMsg::Recall { home_pid: tgid, dest: if dest == me { 0 } else { dest }, token: d.token })
                 .inspect_err(|_| req.reason = refusal::LINK)?;
-            // Wait until it has moved (or came home) or the move failed.
+            // Wait until it has moved (or came home) or the move failed:
+            // the deputy's condition variable is signalled on each (moved,
+            // stayed, dropped); a wakeup missed between the check and the
+            // wait costs at most one 20 ms round.
             let deadline = time::now_ms() + COMMIT_TIMEOUT_MS + READY_TIMEOUT_MS;
             loop {
                 let deputy = self.reg.lock().deputy(tgid);
@@ -85,7 +88,8 @@ impl Mover {
                 if uctx::signal_pending() {
                     return Err(EINTR);
                 }
-                crate::sys::thread::sleep_ms(20);
+                let mut g = d.ev.lock();
+                wait_ms(&d.cv, &mut g, 20);
             }
             req.elapsed_ns = time::now_ns() - start;
             return Ok(());

@@ -11,19 +11,28 @@
 
 use kernel::alloc::{kvec::Vec, AllocError, Allocator, Flags, KVVec, KVec};
 
-/// Appends `src` to `v`.
-pub(crate) fn extend<A: Allocator>(v: &mut Vec<u8, A>, src: &[u8], flags: Flags) -> Result<(), AllocError> {
-    v.reserve(src.len(), flags)?;
-    let spare = v.spare_capacity_mut();
-    // SAFETY: `reserve` made room for `src.len()` more bytes, so `spare` is
-    // at least that long; `src` is borrowed shared while `v` is borrowed
-    // mutably, so the two cannot overlap.
-    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), spare.as_mut_ptr().cast::<u8>(), src.len()) };
-    let len = v.len() + src.len();
-    // SAFETY: the `src.len()` bytes after the old length were written just
-    // above, and the new length is within the capacity `reserve` made.
+/// Appends `n` bytes to `v`, written by `write` into the new room.
+///
+/// # Safety
+///
+/// `write` must initialize all of the `n` bytes at the pointer it is given
+/// (room for exactly `n` bytes, not initialized yet).
+unsafe fn append<A: Allocator>(v: &mut Vec<u8, A>, n: usize, flags: Flags, write: impl FnOnce(*mut u8)) -> Result<(), AllocError> {
+    v.reserve(n, flags)?;
+    write(v.spare_capacity_mut().as_mut_ptr().cast::<u8>());
+    let len = v.len() + n;
+    // SAFETY: `reserve` made room for `n` more bytes and the caller's
+    // `write` initialized them; the new length is within that capacity.
     unsafe { v.set_len(len) };
     Ok(())
+}
+
+/// Appends `src` to `v`.
+pub(crate) fn extend<A: Allocator>(v: &mut Vec<u8, A>, src: &[u8], flags: Flags) -> Result<(), AllocError> {
+    // SAFETY: the closure writes `src.len()` bytes at `dst`, which has room
+    // for that many; `src` is borrowed shared while `v` is borrowed
+    // mutably, so the two cannot overlap.
+    unsafe { append(v, src.len(), flags, |dst| core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len())) }
 }
 
 /// Appends `n` zero bytes to `v`.
@@ -33,16 +42,9 @@ pub(crate) fn extend_zeros<A: Allocator>(v: &mut Vec<u8, A>, n: usize, flags: Fl
 
 /// Appends `n` bytes of value `byte` to `v`.
 pub(crate) fn extend_fill<A: Allocator>(v: &mut Vec<u8, A>, n: usize, byte: u8, flags: Flags) -> Result<(), AllocError> {
-    v.reserve(n, flags)?;
-    let spare = v.spare_capacity_mut();
-    // SAFETY: `reserve` made room for `n` more bytes, so `spare` is at
-    // least `n` long.
-    unsafe { core::ptr::write_bytes(spare.as_mut_ptr().cast::<u8>(), byte, n) };
-    let len = v.len() + n;
-    // SAFETY: the `n` bytes after the old length were written just above,
-    // and the new length is within the capacity `reserve` made.
-    unsafe { v.set_len(len) };
-    Ok(())
+    // SAFETY: the closure writes `n` bytes at `dst`, which has room for
+    // that many.
+    unsafe { append(v, n, flags, |dst| core::ptr::write_bytes(dst, byte, n)) }
 }
 
 /// A `kmalloc`ed vector of `n` zero bytes.

@@ -19,6 +19,9 @@ pub struct Node {
     pub ncpus: Option<u64>,
     pub free_mem_mb: Option<u64>,
     pub age_ms: Option<u64>,
+    /// Whether the node takes guests (its `accept` switch, as its load
+    /// entry says).
+    pub guests: Option<bool>,
     pub heard_ms: Option<u64>,
     pub frames_from: Option<u64>,
     pub frames_to: Option<u64>,
@@ -62,6 +65,13 @@ pub fn parse_line(line: &str) -> Node {
             "ncpus" => n.ncpus = num(),
             "free_mem_mb" => n.free_mem_mb = num(),
             "age_ms" => n.age_ms = num(),
+            "guests" => {
+                n.guests = match value {
+                    "yes" => Some(true),
+                    "no" => Some(false),
+                    _ => None,
+                }
+            }
             "heard_ms" => n.heard_ms = num(),
             "frames_from" => n.frames_from = num(),
             "frames_to" => n.frames_to = num(),
@@ -75,10 +85,10 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| "-".to_string(), T::to_string)
 }
 
-/// A table: `ID ADDR STATE LOAD SPEED CPUS FREE_MB AGE_MS`, this node's id
-/// followed by `*`; unknown values as `-` (no trailing newline).
+/// A table: `ID ADDR STATE LOAD SPEED CPUS FREE_MB AGE_MS GUESTS`, this
+/// node's id followed by `*`; unknown values as `-` (no trailing newline).
 pub fn format_human(nodes: &[Node]) -> String {
-    let header = ["ID", "ADDR", "STATE", "LOAD", "SPEED", "CPUS", "FREE_MB", "AGE_MS"];
+    let header = ["ID", "ADDR", "STATE", "LOAD", "SPEED", "CPUS", "FREE_MB", "AGE_MS", "GUESTS"];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for n in nodes {
         let mark = if n.is_self == Some(true) { "*" } else { "" };
@@ -91,6 +101,7 @@ pub fn format_human(nodes: &[Node]) -> String {
             opt(&n.ncpus),
             opt(&n.free_mem_mb),
             opt(&n.age_ms),
+            n.guests.map_or("-", |g| if g { "yes" } else { "no" }).to_string(),
         ]);
     }
     table(&rows)
@@ -126,9 +137,9 @@ pub fn format_json(nodes: &[Node]) -> String {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "node=1 addr=*:7077 self=1 state=up load=120 speed=1000 ncpus=1 free_mem_mb=900 age_ms=0\n\
-        node=2 addr=10.77.0.2:7077 self=0 state=up load=1000 speed=1000 ncpus=1 free_mem_mb=880 age_ms=340 heard_ms=120 frames_from=10 frames_to=12\n\
-        node=3 addr=10.77.0.3:7077 self=0 state=down load=- speed=- ncpus=- free_mem_mb=- age_ms=- heard_ms=- frames_from=0 frames_to=4\n";
+    const SAMPLE: &str = "node=1 addr=*:7077 self=1 state=up load=120 speed=1000 ncpus=1 free_mem_mb=900 age_ms=0 guests=yes\n\
+        node=2 addr=10.77.0.2:7077 self=0 state=up load=1000 speed=1000 ncpus=1 free_mem_mb=880 age_ms=340 guests=no heard_ms=120 frames_from=10 frames_to=12\n\
+        node=3 addr=10.77.0.3:7077 self=0 state=down load=- speed=- ncpus=- free_mem_mb=- age_ms=- guests=- heard_ms=- frames_from=0 frames_to=4\n";
 
     #[test]
     fn parses_self_and_peers() {
@@ -146,12 +157,15 @@ mod tests {
                 ncpus: Some(1),
                 free_mem_mb: Some(900),
                 age_ms: Some(0),
+                guests: Some(true),
                 heard_ms: None,
                 frames_from: None,
                 frames_to: None,
             }
         );
         assert_eq!(nodes[1].heard_ms, Some(120));
+        assert_eq!(nodes[1].guests, Some(false));
+        assert_eq!(nodes[2].guests, None);
         assert_eq!(nodes[1].frames_to, Some(12));
         assert_eq!(nodes[2].state.as_deref(), Some("down"));
         assert_eq!(nodes[2].load, None);
@@ -175,19 +189,19 @@ mod tests {
     fn human_table() {
         let text = format_human(&parse(SAMPLE));
         let want = "\
-ID  ADDR            STATE  LOAD  SPEED  CPUS  FREE_MB  AGE_MS
-1*  *:7077          up     120   1000   1     900      0
-2   10.77.0.2:7077  up     1000  1000   1     880      340
-3   10.77.0.3:7077  down   -     -      -     -        -";
+ID  ADDR            STATE  LOAD  SPEED  CPUS  FREE_MB  AGE_MS  GUESTS
+1*  *:7077          up     120   1000   1     900      0       yes
+2   10.77.0.2:7077  up     1000  1000   1     880      340     no
+3   10.77.0.3:7077  down   -     -      -     -        -       -";
         assert_eq!(text, want);
-        assert_eq!(format_human(&[]), "ID  ADDR  STATE  LOAD  SPEED  CPUS  FREE_MB  AGE_MS");
+        assert_eq!(format_human(&[]), "ID  ADDR  STATE  LOAD  SPEED  CPUS  FREE_MB  AGE_MS  GUESTS");
     }
 
     #[test]
     fn json_shape() {
         let text = format_json(&parse(SAMPLE));
         assert!(text.starts_with(
-            r#"{"nodes":[{"id":1,"addr":"*:7077","self":true,"state":"up","load":120,"speed":1000,"ncpus":1,"free_mem_mb":900,"age_ms":0,"heard_ms":null,"frames_from":null,"frames_to":null},"#
+            r#"{"nodes":[{"id":1,"addr":"*:7077","self":true,"state":"up","load":120,"speed":1000,"ncpus":1,"free_mem_mb":900,"age_ms":0,"guests":true,"heard_ms":null,"frames_from":null,"frames_to":null},"#
         ), "{text}");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["nodes"][1]["self"], false);

@@ -70,8 +70,9 @@ pub fn allow(pid: u32, set: Option<u64>, json: bool) -> Result<String, CtlError>
     })
 }
 
-/// The node to start on: the least-loaded node that is up and allowed
-/// (`mask` 0: any), this node on a tie or when nothing else qualifies.
+/// The node to start on: the least-loaded node that is up, allowed (`mask`
+/// 0: any) and not known to refuse guests, this node on a tie or when
+/// nothing else qualifies.
 /// `nodes` is the parsed `/sys/kernel/roam/nodes`. Returns `None` for this
 /// node.
 pub fn best_node(nodes: &[Node], mask: u64) -> Option<u32> {
@@ -79,7 +80,7 @@ pub fn best_node(nodes: &[Node], mask: u64) -> Option<u32> {
     let my_load = me.and_then(|n| n.load).unwrap_or(u64::MAX);
     nodes
         .iter()
-        .filter(|n| n.is_self != Some(true) && n.state.as_deref() == Some("up"))
+        .filter(|n| n.is_self != Some(true) && n.state.as_deref() == Some("up") && n.guests != Some(false))
         .filter_map(|n| Some((n.load?, n.id?)))
         .filter(|&(_, id)| allowed_on(mask, id))
         .min()
@@ -124,5 +125,9 @@ mod tests {
         let light = parse("node=1 self=1 state=up load=100\nnode=2 self=0 state=up load=100\n");
         assert_eq!(best_node(&light, 0), None);
         assert_eq!(best_node(&[], 0), None);
+        // A lighter node that takes no guests is passed over.
+        let closed = parse("node=1 self=1 state=up load=3000\nnode=2 self=0 state=up load=0 guests=no\nnode=3 self=0 state=up load=900 guests=yes\n");
+        assert_eq!(best_node(&closed, 0), Some(3));
+        assert_eq!(best_node(&closed, 0b10), None);
     }
 }
