@@ -186,7 +186,7 @@ impl Mover {
         uctx::set_comm(&h.comm);
         let pid = uctx::ids().1;
         self.reg.lock().add_guest(pid, &h, scratch, inc.clock_off, time::now_ms())?;
-        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false, restoring: true, held: false, skipped: 0 }) {
+        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false, restoring: true, held: false, skipped: 0, back: false }) {
             let _ = crate::lists::retain_owned(&mut self.reg.lock().guests, |g| g.pid != pid);
             uctx::signal_self(SIGKILL);
             return Err(EBUSY);

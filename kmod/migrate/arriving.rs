@@ -71,9 +71,16 @@ impl Mover {
         }
     }
 
-    /// The hook saw guest `tgid`'s restorer finish: the work held for it
-    /// runs (in its context, from task_work).
-    pub(super) fn release_restored(&self, tgid: u32) {
+    /// The hook saw guest `tgid`'s restorer finish (in its context, from
+    /// task_work): the restorer's scratch area is unmapped, so that the
+    /// process's `/proc/PID/maps` here shows only its own areas, and the
+    /// work held for it (if `held`) runs.
+    pub(super) fn release_restored(&self, tgid: u32, held: bool) {
+        let scratch = self.reg.lock().guest_mut(tgid).map(|g| core::mem::take(&mut g.scratch)).unwrap_or(0);
+        unmap_scratch(tgid, scratch);
+        if !held {
+            return;
+        }
         let held = {
             let mut r = self.reg.lock();
             crate::lists::take_where(&mut r.held, |h| h.pid == tgid).unwrap_or_default()
@@ -81,6 +88,16 @@ impl Mover {
         for h in held.into_iter() {
             h.work.run();
         }
+    }
+
+    /// Process `tgid`, back home, finished its restorer (in its context,
+    /// from task_work): the restorer's scratch area is unmapped and the
+    /// hook forgets the process.
+    pub(super) fn back_restored(&self, tgid: u32) {
+        let start = crate::sys::task::TaskRef::find(tgid).map(|t| t.start_time()).unwrap_or(0);
+        let scratch = self.reg.lock().homecoming_mut(tgid).filter(|h| h.start == start).map(|h| core::mem::take(&mut h.scratch)).unwrap_or(0);
+        unmap_scratch(tgid, scratch);
+        self.unhook(tgid);
     }
 
     /// The work held for `pid` (a guest that ended before its restorer
@@ -130,5 +147,41 @@ impl Mover {
             pr_info!("pid {} of node {}: a recall that came before it was taken over here is carried out\n", home_pid, home);
             self.guest_recall(e.from, e.home_pid, e.dest, e.token);
         }
+    }
+}
+
+/// A buffer in a guest's address space for a call forwarded on its behalf
+/// with data the module puts there (the gathered bytes of a vectored
+/// call, a `stat` of a file to map): mapped for the call, unmapped when
+/// dropped, so that between calls the process holds nothing of roam's.
+pub(super) struct CallBuffer {
+    /// Its address; `restore::SCRATCH_LEN` bytes, read-write.
+    pub(super) addr: u64,
+}
+
+impl Drop for CallBuffer {
+    fn drop(&mut self) {
+        let _ = crate::sys::umem::unmap(self.addr, crate::restore::SCRATCH_LEN as u64);
+    }
+}
+
+impl Mover {
+    /// A [`CallBuffer`] in the current task, guest `tgid`; `None` if it is
+    /// not a guest here or the mapping fails.
+    pub(super) fn call_buffer(&self, tgid: u32) -> Option<CallBuffer> {
+        self.reg.lock().guest(tgid)?;
+        let rw = crate::image::PROT_READ | crate::image::PROT_WRITE;
+        crate::sys::umem::map_anon(0, crate::restore::SCRATCH_LEN as u64, rw, false).ok().map(|addr| CallBuffer { addr })
+    }
+}
+
+/// Unmaps the restorer's scratch area at `scratch` (0: none) of the
+/// current task, process `tgid`.
+fn unmap_scratch(tgid: u32, scratch: u64) {
+    if scratch == 0 {
+        return;
+    }
+    if let Err(e) = crate::sys::umem::unmap(scratch, crate::restore::SCRATCH_LEN as u64) {
+        pr_warn!("pid {}: cannot unmap its restorer's scratch area at {:#x}: {:?}\n", tgid, scratch, e);
     }
 }

@@ -308,7 +308,7 @@ impl Mover {
             r.early = keep;
             r.release(tgid);
         }
-        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true, restoring: false, held: false, skipped: 0 }) {
+        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true, restoring: false, held: false, skipped: 0, back: false }) {
             self.reg.lock().drop_deputy(tgid);
             return give_up("too many migrated processes on this node");
         }
@@ -500,7 +500,9 @@ impl Mover {
                         (st.header.cause == image::cause::SYSCALL, st.progress.pages_received(), st.header.mono_ns)
                     };
                     self.reg.lock().came_home(tgid, bounced, pages, scratch, time::now_ms());
-                    self.unhook(tgid);
+                    // Its entry stays until its restorer has finished,
+                    // which then unmaps the restorer's scratch area.
+                    let _ = self.hook_back(tgid);
                     uctx::ungate_signals();
                     self.reg.lock().drop_deputy(tgid);
                     // Home already (`where` says so); the process runs once

@@ -89,7 +89,8 @@ impl Mover {
         if off.checked_add(plen).is_none_or(|e| e > i64::MAX as u64) {
             return set(EOVERFLOW);
         }
-        let Some(scratch) = self.reg.lock().guest(uctx::ids().1).map(|g| g.scratch) else { return set(-5) };
+        let Some(call_buf) = self.call_buffer(uctx::ids().1) else { return set(ENOMEM) };
+        let scratch = call_buf.addr;
         // The file: a regular one, and how much of it the mapping shows.
         match self.for_mmap(NR_FSTAT, [fd, scratch, 0, 0, 0, 0]) {
             Some(0) => {}

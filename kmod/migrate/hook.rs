@@ -87,6 +87,10 @@ pub(super) struct GuestIds {
     /// queued after that work is captured before it: the image then
     /// makes the call again on arrival ([`Mover::skipped_call`]).
     pub(super) skipped: i64,
+    /// A process of this node just taken back by its deputy, still in
+    /// its restorer: every call runs here, and at its `rt_sigreturn` the
+    /// restorer's scratch area goes and so does this entry.
+    pub(super) back: bool,
 }
 
 impl Mover {
@@ -165,18 +169,21 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
                         None => false,
                     }
                 };
-                // Work held until now runs once the process is itself
-                // (this task_work runs after the sigreturn).
-                if held {
-                    if let Some(me) = MOVER.get() {
-                        if crate::sys::taskwork::queue_current(move || me.release_restored(tgid), GFP_ATOMIC).is_err() {
-                            pr_warn!("guest pid {}: cannot queue the work held for its restore's end\n", tgid);
-                        }
+                // Once the process is itself (this task_work runs after the
+                // sigreturn): the restorer's scratch area goes, and work
+                // held until now runs.
+                if let Some(me) = MOVER.get() {
+                    let back = ids.back;
+                    let done = move || if back { me.back_restored(tgid) } else { me.release_restored(tgid, held) };
+                    if crate::sys::taskwork::queue_current(done, GFP_ATOMIC).is_err() {
+                        pr_warn!("pid {}: cannot queue the end of its restore (its scratch area stays mapped)\n", tgid);
                     }
                 }
                 return;
             }
             NR_TIMER_CREATE | NR_PRLIMIT64 => return,
+            // Back home: the restorer's calls are the process's own here.
+            _ if ids.back => return,
             _ => {}
         }
     }
@@ -413,6 +420,44 @@ fn skip_for(regs: &mut bindings::pt_regs, work: impl FnOnce(&Arc<Mover>) + Send 
 }
 
 impl Mover {
+    /// The deputy of `tgid` took its process back, which now runs its
+    /// restorer at home: the deputy's entry becomes a [`GuestIds::back`]
+    /// one until the restorer's `rt_sigreturn`. Returns whether it had an
+    /// entry. Process context.
+    pub(super) fn hook_back(&self, tgid: u32) -> bool {
+        let mut t = self.hook_ids.lock();
+        match t.iter_mut().find(|s| s.pid == tgid && tgid != 0) {
+            Some(s) => {
+                *s = GuestIds { pid: tgid, home_pid: tgid, home_tgid: tgid, restoring: true, back: true, ..GuestIds::default() };
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets the [`GuestIds::back`] entries of processes that ended
+    /// before their restorer finished. Process context (the balancer's
+    /// tick).
+    pub(super) fn sweep_back(&self) {
+        let mut ended = [0u32; 8];
+        let mut n = 0;
+        {
+            let t = self.hook_ids.lock();
+            for s in t.iter().filter(|s| s.back && s.pid != 0) {
+                if n < ended.len() {
+                    ended[n] = s.pid;
+                    n += 1;
+                }
+            }
+        }
+        for &pid in ended.iter().take(n) {
+            let alive = crate::sys::task::TaskRef::find(pid).map(|t| t.tgid() == pid && !t.is_exiting()).unwrap_or(false);
+            if !alive {
+                self.unhook(pid);
+            }
+        }
+    }
+
     /// Notes (or with 0 clears) the skipped call of `tgid`, if it is in
     /// the table. Any context.
     fn note_skipped(&self, tgid: u32, nr_plus_one: i64) {

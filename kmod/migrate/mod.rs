@@ -300,6 +300,7 @@ impl Running {
         let th = KThread::spawn(c_str!("roam-balance"), move || {
             while !crate::sys::thread::should_stop() {
                 m2.sweep_deputies();
+                m2.sweep_back();
                 m2.pool_fill();
                 m2.balancer.tick(&m2, &m2.cluster, &m2.ctl, &m2.migration);
                 let ms = m2.cluster.tun.interval_ms.load(Ordering::Relaxed).max(100);

@@ -24,7 +24,8 @@ pub(super) struct Guest {
     pub(super) home_tgid: u32,
     /// It left this node (to another node or home): its end is not news.
     pub(super) left: bool,
-    /// The scratch area of its restorer (not migrated further).
+    /// The scratch area of its restorer (not migrated further); 0 once
+    /// its restorer has finished and the area is unmapped.
     pub(super) scratch: u64,
     pub(super) comm: [u8; 16],
     /// When it arrived (ms).
@@ -51,8 +52,12 @@ pub(super) struct Homecoming {
     /// The pages it brought home.
     pub(super) pages: u64,
     /// Where the restorer's scratch area of its homecoming is: not part
-    /// of the process, so its next move leaves it out.
+    /// of the process, so its next move leaves it out; 0 once its
+    /// restorer has finished and the area is unmapped.
     pub(super) scratch: u64,
+    /// The process's start time (`TaskRef::start_time`): a later process
+    /// with the same pid is not this one.
+    pub(super) start: u64,
 }
 
 /// All of this node's moving processes.
@@ -199,6 +204,11 @@ impl Registry {
         self.homecomings.iter().find(|h| h.tgid == tgid).copied()
     }
 
+    /// The record of `tgid`'s last homecoming, to change.
+    pub(super) fn homecoming_mut(&mut self, tgid: u32) -> Option<&mut Homecoming> {
+        self.homecomings.iter_mut().find(|h| h.tgid == tgid)
+    }
+
     /// Records that `tgid` came home now with `pages` pages (`bounced`: for
     /// a call only home serves). Entries of processes that have ended are
     /// dropped.
@@ -206,6 +216,7 @@ impl Registry {
         let before = self.homecoming(tgid).map(|h| h.bounces).unwrap_or(0);
         let _ = lists::retain(&mut self.homecomings, |h| h.tgid != tgid && crate::sys::task::TaskRef::find(h.tgid).is_ok());
         let bounces = before + u32::from(bounced);
-        let _ = self.homecomings.push(Homecoming { tgid, at_ms: now_ms, bounces, pages, scratch }, GFP_KERNEL);
+        let start = crate::sys::task::TaskRef::find(tgid).map(|t| t.start_time()).unwrap_or(0);
+        let _ = self.homecomings.push(Homecoming { tgid, at_ms: now_ms, bounces, pages, scratch, start }, GFP_KERNEL);
     }
 }

@@ -47,7 +47,8 @@ impl Mover {
     pub(super) fn forward_vectored(self: &Arc<Self>, nr: i64, args: [u64; 6]) {
         let fail = |e: i64| uctx::with_pt_regs(|r| r.ax = e as u64 as _);
         let tgid = uctx::ids().1;
-        let Some(scratch) = self.reg.lock().guest(tgid).map(|g| g.scratch) else { return fail(-5) };
+        let Some(buf) = self.call_buffer(tgid) else { return fail(-12) };
+        let scratch = buf.addr;
         let (fd, iov, count) = (args[0], args[1], args[2]);
         if count > UIO_MAXIOV {
             return fail(-22);

@@ -278,6 +278,16 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
         format!("{}{w2}\n{}{w3}\nnode 2 guests: {g2}", m2.text, m3.text),
     );
     c.check_no_guests("migrate: node 2's process table keeps nothing of it either".into(), 2, &m2.text);
+    // Its memory on node 3 is its own: the restorer's scratch area went
+    // when the restorer finished.
+    let rp3 = c.remote_task(3, &m3.text, "migrate_work");
+    let maps3 = rp3.and_then(|p| c.sh(3, &format!("cat /proc/{p}/maps")).ok()).map(|o| o.text).unwrap_or_default();
+    let scratch3 = scratch_areas(&maps3);
+    c.check(
+        "migrate: node 3's /proc/PID/maps of the moved process shows no restorer scratch area".into(),
+        maps3.contains("migrate_work") && scratch3.is_empty(),
+        format!("scratch-like areas: {scratch3:?}\n{maps3}"),
+    );
     let ps = c.sh(3, "roamctl ps").map(|o| o.text).unwrap_or_default();
     c.check("migrate: roamctl ps on node 3 lists it as a guest from node 1".into(), ps.lines().any(|l| l.contains("guest") && l.contains("migrate_work")), ps);
     let mh = c.migrate(1, pid, "home");
@@ -290,6 +300,13 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
         format!("{}{wh}\nnode 3 guests: {g3}", mh.text),
     );
     c.check_no_guests("migrate: node 3's process table keeps nothing of it either".into(), 3, &m3.text);
+    let maps1 = c.sh(1, &format!("cat /proc/{pid}/maps")).map(|o| o.text).unwrap_or_default();
+    let scratch1 = scratch_areas(&maps1);
+    c.check(
+        "migrate: back home, its /proc/PID/maps shows no restorer scratch area".into(),
+        maps1.contains("migrate_work") && scratch1.is_empty(),
+        format!("scratch-like areas: {scratch1:?}\n{maps1}"),
+    );
     let _ = c.sh(1, &format!("kill -KILL {pid}"));
     let _ = c.status(1, "hop", Duration::from_secs(30));
 
@@ -382,4 +399,37 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     let away = c.sh(1, "cat /sys/kernel/roam/away").map(|o| o.text).unwrap_or_default();
     c.check("migrate: node 1 has no process away any more".into(), away.trim().is_empty(), away);
     Ok(())
+}
+
+/// The lines of a `/proc/PID/maps` text that look like the restorer's
+/// scratch area: anonymous, read-write-execute and private, exactly
+/// `restore::SCRATCH_LEN` long.
+fn scratch_areas(maps: &str) -> Vec<&str> {
+    maps.lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let range = f.first().and_then(|r| r.split_once('-'));
+            let len = range.and_then(|(a, b)| u64::from_str_radix(b, 16).ok()?.checked_sub(u64::from_str_radix(a, 16).ok()?));
+            f.len() == 5 && f.get(1) == Some(&"rwxp") && f.get(4) == Some(&"0") && len == Some(roam_proto::restore::SCRATCH_LEN as u64)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scratch_areas_are_found_by_shape() {
+        // As a homecoming left it before the area was unmapped (dev
+        // cluster, 2026-12-07): 20 pages, rwxp, anonymous.
+        let scratch = "7f866acc3000-7f866acd7000 rwxp 00000000 00:00 0 ";
+        let maps = format!(
+            "55558275e000-555582780000 rw-p 00000000 00:00 0                          [heap]\n{scratch}\n\
+             7f866acd7000-7f866acd8000 ---p 00000000 00:00 0 \n\
+             7f866ace0000-7f866ad31000 r--p 00000000 00:02 36                         /usr/lib/roam/tests/migrate_work\n\
+             7f73721bd000-7f73721be000 rwxp 00000000 00:00 0 \n\
+             7ffff6bfe000-7ffff6c1f000 rw-p 00000000 00:00 0                          [stack]\n"
+        );
+        assert_eq!(super::scratch_areas(&maps), vec![scratch]);
+        assert!(super::scratch_areas("00400000-00401000 r-xp 00000000 00:02 17 /bin/x\n").is_empty());
+    }
 }

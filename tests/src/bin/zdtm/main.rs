@@ -72,8 +72,8 @@
 //! state; descriptors, pipes, sockets and locks; event descriptors and
 //! IPC), each documented in its module. Defects not fixed yet are listed
 //! by `zdtm list-known` (runnable by name, not in the cluster suite until
-//! they pass): `maps_layout` (file areas arrive as anonymous ones, and the restorer's
-//! scratch area shows) and `signalfd_live` (a signal sent while away is
+//! they pass): `maps_layout` (a private file area arrives as an anonymous
+//! one, and a read-write area next to it comes back split) and `signalfd_live` (a signal sent while away is
 //! read from a signalfd at home). `zdtm list-stays` names `sysv_shm`,
 //! whose writable shared memory keeps it home by design: the suite checks
 //! that its move is refused.
