@@ -214,17 +214,19 @@ impl Ctx<'_> {
     }
 
     /// Writes the cluster's key and cluster file `toml` to `node` and
-    /// applies them; what `roamctl apply` said.
+    /// applies them; what `roamctl apply` said. Also installs the waiting
+    /// parent every scenario starts its programs under (`/bin/run.sh`), so
+    /// that a node restarted by any scenario has it.
     pub(super) fn configure_node(&mut self, node: u32, toml: &str) -> Result<Output> {
+        self.write_file(node, "/bin/run.sh", RUN_SH.as_bytes(), "755")?;
         self.write_file(node, KEY_PATH, (self.key_hex.clone() + "\n").as_bytes(), "600")?;
         self.write_file(node, TOML_PATH, toml.as_bytes(), "644")?;
         self.apply(node)
     }
 
-    /// Configures a restarted `node` again (with run.sh) and waits until
-    /// every node sees every other.
+    /// Configures a restarted `node` again and waits until every node
+    /// sees every other.
     pub(super) fn reconfigure(&mut self, node: u32, toml: &str) -> Result<bool> {
-        self.write_file(node, "/bin/run.sh", RUN_SH.as_bytes(), "755")?;
         let o = self.configure_node(node, toml)?;
         let all: Vec<u32> = (1..=self.cl.agents.len() as u32).collect();
         Ok(o.rc == 0 && self.wait(Duration::from_secs(30), |c| c.all_see_all(&all)).is_some())

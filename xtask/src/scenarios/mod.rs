@@ -25,7 +25,7 @@ mod transport;
 mod zdtm;
 
 use crate::cluster::Cluster;
-use crate::config::{cluster_toml, random_key, RUN_SH};
+use crate::config::{cluster_toml, random_key};
 use crate::tally::Tally;
 use anyhow::Result;
 use ctx::Ctx;
@@ -50,8 +50,6 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
     for i in 1..=n {
         let o = c.configure_node(i, &toml)?;
         c.check(format!("node{i}: roamctl apply configures the node"), o.rc == 0, o.text);
-        // The waiting parent every scenario starts its programs under.
-        c.write_file(i, "/bin/run.sh", RUN_SH.as_bytes(), "755")?;
     }
 
     // ROAM_SCENARIOS=a,b (developers only) runs just those groups; the

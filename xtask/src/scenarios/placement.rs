@@ -24,14 +24,14 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     // Node 1 busy with two locked local jobs, node 3 with one job, node 2
     // idle; node 4 stays out (not in the allowed lists below).
     let locked: Vec<u32> = (1..=2).filter_map(|j| c.start(1, &format!("pinned{j}"), &format!("roamrun --lock {W} spin 400")).ok()).collect();
-    let busy3 = c.start(3, "busy3", &format!("{W} spin 400")).ok();
+    let busy3 = c.start(3, "busy3", &format!("{W} spin 400"));
     let loaded = c.wait(Duration::from_secs(60), |c| load_seen(c, 1, 1) >= 1500 && load_seen(c, 1, 3) >= 600);
     let why = locked.first().map(|p| c.sh(1, &format!("roamctl why {p}")).map(|o| o.text).unwrap_or_default()).unwrap_or_default();
     let (l1, l3) = (load_seen(c, 1, 1), load_seen(c, 1, 3));
     c.check(
         "roamrun: --lock starts the program locked (same pid, roamctl why says locked)".into(),
-        locked.len() == 2 && why.contains("locked") && loaded.is_some(),
-        format!("{locked:?}; {why}; loads seen by node 1: self {l1}, node 3 {l3}"),
+        locked.len() == 2 && why.contains("locked") && loaded.is_some() && busy3.is_ok(),
+        format!("{locked:?}; {why}; loads seen by node 1: self {l1}, node 3 {l3}; node 3's job: {busy3:?}"),
     );
 
     // --best among nodes 2 and 3: node 2, the idle one.
@@ -107,7 +107,7 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     for p in locked.iter().chain([only3].iter()) {
         let _ = c.sh(1, &format!("kill -KILL {p}"));
     }
-    if let Some(p) = busy3 {
+    if let Ok(p) = busy3 {
         let _ = c.sh(3, &format!("kill -KILL {p}"));
     }
     let gone = c.wait(Duration::from_secs(30), |c| c.sh(1, "cat /sys/kernel/roam/away").map(|o| o.text.trim().is_empty()).unwrap_or(false));
