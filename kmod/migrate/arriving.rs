@@ -92,7 +92,8 @@ impl Mover {
 
     /// Process `tgid`, back home, finished its restorer (in its context,
     /// from task_work): the restorer's scratch area is unmapped and the
-    /// hook forgets the process.
+    /// hook forgets the process ([`Self::release_restored`] runs after
+    /// it, for work held meanwhile).
     pub(super) fn back_restored(&self, tgid: u32) {
         let start = crate::sys::task::TaskRef::find(tgid).map(|t| t.start_time()).unwrap_or(0);
         let scratch = self.reg.lock().homecoming_mut(tgid).filter(|h| h.start == start).map(|h| core::mem::take(&mut h.scratch)).unwrap_or(0);

@@ -104,6 +104,8 @@ impl Mover {
         let size = crate::bytes::u64_at(&st, STAT_SIZE);
         let want = size.saturating_sub(off).min(plen);
         if mode & S_IFMT != S_IFREG || want > MAX_COPY {
+            // Unmapped first: a move home would carry it along.
+            drop(call_buf);
             return self.go_home_for(NR_MMAP);
         }
         let at = match umem::map_private_anon(addr, plen, prot as u32, flags as u32) {

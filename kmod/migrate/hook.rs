@@ -174,7 +174,12 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
                 // held until now runs.
                 if let Some(me) = MOVER.get() {
                     let back = ids.back;
-                    let done = move || if back { me.back_restored(tgid) } else { me.release_restored(tgid, held) };
+                    let done = move || {
+                        if back {
+                            me.back_restored(tgid);
+                        }
+                        me.release_restored(tgid, held);
+                    };
                     if crate::sys::taskwork::queue_current(done, GFP_ATOMIC).is_err() {
                         pr_warn!("pid {}: cannot queue the end of its restore (its scratch area stays mapped)\n", tgid);
                     }
