@@ -187,10 +187,13 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
                 return;
             }
             NR_TIMER_CREATE | NR_PRLIMIT64 => return,
-            // Back home: the restorer's calls are the process's own here.
-            _ if ids.back => return,
             _ => {}
         }
+    }
+    // Back home: its calls are its own here (the restorer's, and any made
+    // after it if the work that forgets the entry could not be queued).
+    if ids.back {
+        return;
     }
     // A 32-bit call (`int $0x80`) has a number of the 32-bit table: never
     // look it up in the 64-bit one. A guest makes it at home, natively; a
@@ -459,6 +462,12 @@ impl Mover {
             let alive = crate::sys::task::TaskRef::find(pid).map(|t| t.tgid() == pid && !t.is_exiting()).unwrap_or(false);
             if !alive {
                 self.unhook(pid);
+                // Work held until its restorer's end goes unrun.
+                let held = {
+                    let mut r = self.reg.lock();
+                    self.take_held(&mut r, pid)
+                };
+                drop(held);
             }
         }
     }

@@ -238,7 +238,16 @@ impl Ctx<'_> {
 
     /// Migrations the balancer of `node` carried out.
     pub(super) fn balancer_done(&mut self, node: u32) -> u64 {
-        self.sh(node, "cat /sys/kernel/roam/balancer").map(|o| parse_stats(&o.text).get("migrations_done").copied().unwrap_or(0)).unwrap_or(0)
+        self.balancer_stat(node, "migrations_done")
+    }
+
+    /// The moves node `node`'s balancer started (done or not).
+    pub(super) fn balancer_started(&mut self, node: u32) -> u64 {
+        self.balancer_stat(node, "migrations_started")
+    }
+
+    fn balancer_stat(&mut self, node: u32, name: &str) -> u64 {
+        self.sh(node, "cat /sys/kernel/roam/balancer").map(|o| parse_stats(&o.text).get(name).copied().unwrap_or(0)).unwrap_or(0)
     }
 
     /// Where each of `pids` (of node 1) runs: "home" or "node N ...".
