@@ -4,9 +4,11 @@
 //! `rt_sigreturn`, its registers are the restorer's, in a scratch area
 //! that is not part of the process. A move captured then would carry the
 //! restorer's state without its code (the process would fault where it
-//! lands), so work that moves a guest (a recall, an expel) waits for the
-//! restorer to finish: [`Mover::when_restored`] holds it, and the hook
-//! releases it at that `rt_sigreturn` ([`Mover::release_restored`]).
+//! lands), so work that moves a guest (a recall, an expel, a `roamctl
+//! migrate` on its host) or a process just back home (a `roamctl
+//! migrate` there) waits for the restorer to finish:
+//! [`Mover::when_restored`] holds it, and the hook releases it at that
+//! `rt_sigreturn` ([`Mover::release_restored`]).
 //!
 //! A recall can even come before the guest exists here: home hears of the
 //! move's success (the Go) before the stub here has taken the process
@@ -62,6 +64,7 @@ impl Mover {
             f();
             return;
         }
+        pr_info!("pid {}: a move is held until its restorer finishes\n", tgid);
         let pushed = match Prepared::new(f) {
             Ok(b) => self.reg.lock().held.push(Held { pid: tgid, work: b }, GFP_KERNEL).is_ok(),
             Err(_) => false,

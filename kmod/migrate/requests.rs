@@ -131,21 +131,28 @@ impl Mover {
         let start = time::now_ns();
         let queued = t.queue_work(
             move || {
-                let r = me2.move_current(dest, Cause::Manual);
-                // Registered as away (or gone from here) before the caller
-                // hears of it: its next request sees where it is.
-                let deputy = match r {
-                    Ok((pid, _)) => me2.depart(dest, pid),
-                    Err(_) => {
-                        me2.reg.lock().release(uctx::ids().1);
-                        None
+                // A process still in its restorer (a guest that just
+                // arrived, or one just back home) moves once the restorer
+                // has finished: captured now, it would take the
+                // restorer's registers, not its own.
+                let me3 = me2.clone();
+                me2.when_restored(move || {
+                    let r = me3.move_current(dest, Cause::Manual);
+                    // Registered as away (or gone from here) before the
+                    // caller hears of it: its next request sees where it is.
+                    let deputy = match r {
+                        Ok((pid, _)) => me3.depart(dest, pid),
+                        Err(_) => {
+                            me3.reg.lock().release(uctx::ids().1);
+                            None
+                        }
+                    };
+                    *rq.done.lock() = Some(r);
+                    rq.cv.notify_all();
+                    if let Some(d) = deputy {
+                        me3.deputy_run(&d);
                     }
-                };
-                *rq.done.lock() = Some(r);
-                rq.cv.notify_all();
-                if let Some(d) = deputy {
-                    me2.deputy_run(&d);
-                }
+                })
             },
             true,
         );

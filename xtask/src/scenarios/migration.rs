@@ -55,6 +55,30 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     );
     c.check_no_guests("migrate: nothing is left on node 2 after it ended (roam's list, its process table)".into(), 2, &m.text);
 
+    // Moves asked back to back, each as soon as the one before returned:
+    // the process may still be in its restorer (on node 2 or 3, then back
+    // home), where a capture would take the restorer's registers instead
+    // of its own, so each such move waits for the restorer's end. The
+    // window is short (a sleeping process's restorer usually ends before
+    // the next `roamctl` has started), so the details say how many moves
+    // node 1 held; the check is that every move happens and the process
+    // ends on node 2 with every word of its memory intact.
+    let pid = c.start(1, "b2b", &format!("{W} fill 8 600"))?;
+    c.wait(Duration::from_secs(60), |c| c.sh(1, &format!("grep -q VmRSS /proc/{pid}/status && [ $(awk '/VmRSS/ {{print $2}}' /proc/{pid}/status) -gt 8000 ]")).map(|o| o.rc == 0).unwrap_or(false));
+    let hops = c.sh_long(1, &format!("roamctl migrate {pid} 2 && roamctl migrate {pid} 3 && roamctl migrate {pid} home && roamctl migrate {pid} 2"), long)?;
+    let wh = c.where_is(1, pid);
+    let rpid: u32 = wh.split_whitespace().nth(3).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let comm = c.sh(2, &format!("cat /proc/{rpid}/comm")).map(|o| o.text.trim().to_string()).unwrap_or_default();
+    let held = c.sh(1, "dmesg | grep -c 'held until its restorer'").map(|o| o.text.trim().to_string()).unwrap_or_default();
+    let _ = c.sh(1, &format!("kill -USR1 {pid}"));
+    let st = c.status(1, "b2b", long);
+    let out = c.output(1, "b2b");
+    c.check(
+        "migrate: moves asked back to back (2, 3, home, 2) all happen, and every word of its memory is intact".into(),
+        hops.rc == 0 && wh.starts_with("node 2") && comm == "migrate_work" && st == Some(0) && out.trim() == format!("verified {} words, 0 bad", 8 << 17),
+        format!("{}where: {wh}; comm on node 2: {comm:?}; status {st:?}, output {out:?}; node 1's log: {held} move(s) held until a restorer finished", hops.text),
+    );
+
     // getpid/getppid unchanged; the exit status reaches the parent.
     let pid = c.start(1, "spin", &format!("{W} spin 3"))?;
     let ppid = c.sh(1, &format!("cut -d' ' -f4 /proc/{pid}/stat"))?.text.trim().to_string();
