@@ -40,7 +40,14 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     std::thread::sleep(Duration::from_millis(700));
     let (r1, h1) = (rp.and_then(|p| c.cpu_ticks(2, p)), c.cpu_ticks(1, pid));
     let remote_cpu = matches!((r0, r1), (Some(a), Some(b)) if b >= a + 10);
-    let home_idle = matches!((h0, h1), (Some(a), Some(b)) if b <= a + 1);
+    // The deputy may still finish its side of the move (on the debug
+    // kernel that took 2 ticks once, CI of 2026-12-07): at most a tenth of
+    // what the remote gained, and at least 1 tick allowed.
+    let remote_gain = match (r0, r1) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => 0,
+    };
+    let home_idle = matches!((h0, h1), (Some(a), Some(b)) if b <= a + (remote_gain / 10).max(1));
     c.check(
         "migrate: fpu workload moves to node 2 mid-run and computes there (CPU time grows in node 2's /proc, not at home)".into(),
         m.rc == 0 && wh.starts_with("node 2") && remote_cpu && home_idle,
