@@ -20,6 +20,7 @@
 
 use super::registry::Registry;
 use super::Mover;
+use crate::sys::task::TaskRef;
 use crate::sys::taskwork::Prepared;
 use crate::sys::{time, uctx};
 use kernel::{prelude::*, sync::Arc};
@@ -72,6 +73,23 @@ impl Mover {
         if !pushed {
             pr_warn!("guest pid {}: out of memory holding work until its restore ends; dropped\n", tgid);
         }
+    }
+
+    /// Queues `f` on task `t` (interrupting it), to run in its context by
+    /// [`Self::when_restored`]: at once, or once its restorer has
+    /// finished. Every move of a process by another task goes through it.
+    pub(super) fn queue_when_restored<F>(self: &Arc<Self>, t: &TaskRef, f: F) -> Result
+    where
+        F: FnOnce(&Arc<Mover>) + Send + 'static,
+    {
+        let me = self.clone();
+        t.queue_work(
+            move || {
+                let me2 = me.clone();
+                me.when_restored(move || f(&me2))
+            },
+            true,
+        )
     }
 
     /// The hook saw guest `tgid`'s restorer finish (in its context, from

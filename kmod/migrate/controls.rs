@@ -89,20 +89,13 @@ impl Mover {
                 }
                 let Ok(t) = TaskRef::find(pid) else { continue };
                 busy.lock().push(pid, GFP_KERNEL)?;
-                let me2 = self.clone();
                 let busy2 = busy.clone();
-                let queued = t.queue_work(
-                    move || {
-                        let me3 = me2.clone();
-                        me2.when_restored(move || match me3.move_current(home, Cause::Expel) {
-                            Ok((p, _)) => me3.after_departure(home, p),
-                            Err(_) => {
-                                let _ = crate::lists::retain(&mut busy2.lock(), |&b| b != pid);
-                            }
-                        })
-                    },
-                    true,
-                );
+                let queued = self.queue_when_restored(&t, move |me| match me.move_current(home, Cause::Expel) {
+                    Ok((p, _)) => me.after_departure(home, p),
+                    Err(_) => {
+                        let _ = crate::lists::retain(&mut busy2.lock(), |&b| b != pid);
+                    }
+                });
                 if queued.is_err() {
                     let _ = crate::lists::retain(&mut busy.lock(), |&b| b != pid);
                 }

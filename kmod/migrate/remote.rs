@@ -314,21 +314,14 @@ impl Mover {
         };
         let Ok(t) = TaskRef::find(pid) else { return };
         let dest = if dest == 0 { from } else { dest };
-        let me2 = self.clone();
-        let _ = t.queue_work(
-            move || {
-                let me3 = me2.clone();
-                me2.when_restored(move || match me3.move_current(dest, Cause::Recall) {
-                    Ok((pid, _)) => me3.after_departure(dest, pid),
-                    Err(code) => {
-                        pr_info!("guest pid {} (pid {} of node {}): recalled to node {}, but it cannot move: {}\n", uctx::ids().1, home_pid, from, dest, refusal::explain(code));
-                        // Home is waiting for it to show up: tell it now.
-                        let _ = me3.send_proc(from, ProcMsg::Stayed { home_pid, code, token });
-                    }
-                })
-            },
-            true,
-        );
+        let _ = self.queue_when_restored(&t, move |me| match me.move_current(dest, Cause::Recall) {
+            Ok((pid, _)) => me.after_departure(dest, pid),
+            Err(code) => {
+                pr_info!("guest pid {} (pid {} of node {}): recalled to node {}, but it cannot move: {}\n", uctx::ids().1, home_pid, from, dest, refusal::explain(code));
+                // Home is waiting for it to show up: tell it now.
+                let _ = me.send_proc(from, ProcMsg::Stayed { home_pid, code, token });
+            }
+        });
     }
 
     /// In the guest's task_work: call `nr`, skipped by the hook, needs

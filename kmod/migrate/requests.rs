@@ -126,36 +126,28 @@ impl Mover {
             return Err(EBUSY);
         }
         let request = Arc::pin_init(pin_init!(Request { done <- new_mutex!(None, "roam_req"), cv <- new_condvar!("roam_req") }), GFP_KERNEL)?;
-        let me2 = self.clone();
         let rq = request.clone();
         let start = time::now_ns();
-        let queued = t.queue_work(
-            move || {
-                // A process still in its restorer (a guest that just
-                // arrived, or one just back home) moves once the restorer
-                // has finished: captured now, it would take the
-                // restorer's registers, not its own.
-                let me3 = me2.clone();
-                me2.when_restored(move || {
-                    let r = me3.move_current(dest, Cause::Manual);
-                    // Registered as away (or gone from here) before the
-                    // caller hears of it: its next request sees where it is.
-                    let deputy = match r {
-                        Ok((pid, _)) => me3.depart(dest, pid),
-                        Err(_) => {
-                            me3.reg.lock().release(uctx::ids().1);
-                            None
-                        }
-                    };
-                    *rq.done.lock() = Some(r);
-                    rq.cv.notify_all();
-                    if let Some(d) = deputy {
-                        me3.deputy_run(&d);
-                    }
-                })
-            },
-            true,
-        );
+        // A process still in its restorer (a guest that just arrived, or
+        // one just back home) moves once the restorer has finished:
+        // captured now, it would take the restorer's registers, not its own.
+        let queued = self.queue_when_restored(&t, move |me| {
+            let r = me.move_current(dest, Cause::Manual);
+            // Registered as away (or gone from here) before the caller
+            // hears of it: its next request sees where it is.
+            let deputy = match r {
+                Ok((pid, _)) => me.depart(dest, pid),
+                Err(_) => {
+                    me.reg.lock().release(uctx::ids().1);
+                    None
+                }
+            };
+            *rq.done.lock() = Some(r);
+            rq.cv.notify_all();
+            if let Some(d) = deputy {
+                me.deputy_run(&d);
+            }
+        });
         if let Err(e) = queued {
             self.reg.lock().release(tgid);
             req.reason = refusal::GONE;

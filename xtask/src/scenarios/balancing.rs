@@ -68,9 +68,11 @@ pub(super) fn spread(c: &mut Ctx) -> Result<Vec<u32>> {
     // window and be undone by the other node: up to four windows, each read
     // with one command per node, and every window is reported.
     let mut windows = Vec::new();
+    let mut used = 0;
     let mut stable = false;
     let mut prev = c.balancer_started(1) + c.balancer_started(2);
     for w in 1..=4 {
+        used = w;
         std::thread::sleep(Duration::from_secs(15));
         let started = c.balancer_started(1) + c.balancer_started(2);
         let now = c.places_quick(&pids);
@@ -97,7 +99,7 @@ pub(super) fn spread(c: &mut Ctx) -> Result<Vec<u32>> {
         w
     };
     c.check(
-        format!("balance: once balanced, the balancers settle: 15 s without a move (window {} of at most 4)", windows.iter().filter(|l| l.starts_with("window")).count()),
+        format!("balance: once balanced, the balancers settle: 15 s without a move (window {used} of at most 4)"),
         stable,
         format!("{}{why}", windows.join("\n      ")),
     );
@@ -194,14 +196,6 @@ pub(super) fn limits(c: &mut Ctx, pids: &[u32], extra: &[u32]) -> Result<()> {
     Ok(())
 }
 
-/// Resident KiB of `pid` on `node` (0 if unknown).
-fn rss_kb(c: &mut Ctx, node: u32, pid: u32) -> u64 {
-    c.sh(node, &format!("grep VmRSS /proc/{pid}/status"))
-        .ok()
-        .and_then(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
-
 /// Memory ushering: a node short of free memory sends its largest movable
 /// process to the node with the most free memory that has room for it.
 pub(super) fn ushering(c: &mut Ctx) -> Result<()> {
@@ -216,7 +210,7 @@ pub(super) fn ushering(c: &mut Ctx) -> Result<()> {
     // wait for SIGUSR1 (sleeping: no load to balance).
     let hog = c.start(1, "hog", &format!("roamrun --lock {W} fill 300 600"))?;
     let small = c.start(1, "small", &format!("{W} fill {mb} 600"))?;
-    let filled = c.wait(Duration::from_secs(120), |c| rss_kb(c, 1, hog) >= 300 * 1024 && rss_kb(c, 1, small) >= mb * 1024);
+    let filled = c.wait(Duration::from_secs(120), |c| c.rss_kb(1, hog) >= 300 * 1024 && c.rss_kb(1, small) >= mb * 1024);
     // Short of memory: the threshold well above node 1's free memory (so
     // memory freed by the previous scenario's processes as they end does
     // not lift node 1 above it; once the small one is gone nothing else

@@ -250,6 +250,14 @@ impl Ctx<'_> {
         self.sh(node, "cat /sys/kernel/roam/balancer").map(|o| parse_stats(&o.text).get(name).copied().unwrap_or(0)).unwrap_or(0)
     }
 
+    /// Resident KiB of `pid` on `node` (0 if unknown).
+    pub(super) fn rss_kb(&mut self, node: u32, pid: u32) -> u64 {
+        self.sh(node, &format!("grep VmRSS /proc/{pid}/status"))
+            .ok()
+            .and_then(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+            .unwrap_or(0)
+    }
+
     /// Where each of `pids` (of node 1) runs: "home" or "node N ...".
     pub(super) fn places(&mut self, pids: &[u32]) -> Vec<String> {
         pids.iter().map(|&p| self.where_is(1, p)).collect()

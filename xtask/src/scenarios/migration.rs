@@ -39,14 +39,11 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     let (r0, h0) = (rp.and_then(|p| c.cpu_ticks(2, p)), c.cpu_ticks(1, pid));
     std::thread::sleep(Duration::from_millis(700));
     let (r1, h1) = (rp.and_then(|p| c.cpu_ticks(2, p)), c.cpu_ticks(1, pid));
-    let remote_cpu = matches!((r0, r1), (Some(a), Some(b)) if b >= a + 10);
+    let remote_gain = r0.zip(r1).map(|(a, b)| b.saturating_sub(a)).unwrap_or(0);
+    let remote_cpu = remote_gain >= 10;
     // The deputy may still finish its side of the move (on the debug
     // kernel that took 2 ticks once, CI of 2026-12-07): at most a tenth of
     // what the remote gained, and at least 1 tick allowed.
-    let remote_gain = match (r0, r1) {
-        (Some(a), Some(b)) => b.saturating_sub(a),
-        _ => 0,
-    };
     let home_idle = matches!((h0, h1), (Some(a), Some(b)) if b <= a + (remote_gain / 10).max(1));
     c.check(
         "migrate: fpu workload moves to node 2 mid-run and computes there (CPU time grows in node 2's /proc, not at home)".into(),
@@ -71,12 +68,12 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     // node 1 held; the check is that every move happens and the process
     // ends on node 2 with every word of its memory intact.
     let pid = c.start(1, "b2b", &format!("{W} fill 8 600"))?;
-    c.wait(Duration::from_secs(60), |c| c.sh(1, &format!("grep -q VmRSS /proc/{pid}/status && [ $(awk '/VmRSS/ {{print $2}}' /proc/{pid}/status) -gt 8000 ]")).map(|o| o.rc == 0).unwrap_or(false));
+    c.wait(Duration::from_secs(60), |c| c.rss_kb(1, pid) > 8 * 1024);
     let hops = c.sh_long(1, &format!("roamctl migrate {pid} 2 && roamctl migrate {pid} 3 && roamctl migrate {pid} home && roamctl migrate {pid} 2"), long)?;
     let wh = c.where_is(1, pid);
     let rpid: u32 = wh.split_whitespace().nth(3).and_then(|p| p.parse().ok()).unwrap_or(0);
     let comm = c.sh(2, &format!("cat /proc/{rpid}/comm")).map(|o| o.text.trim().to_string()).unwrap_or_default();
-    let held = c.sh(1, "dmesg | grep -c 'held until its restorer'").map(|o| o.text.trim().to_string()).unwrap_or_default();
+    let held = c.sh(1, &format!("dmesg | grep -c 'pid {pid}: a move is held until its restorer'")).map(|o| o.text.trim().to_string()).unwrap_or_default();
     let _ = c.sh(1, &format!("kill -USR1 {pid}"));
     let st = c.status(1, "b2b", long);
     let out = c.output(1, "b2b");
@@ -191,7 +188,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     // Memory: 256 MiB with a pattern, a SIGUSR1 handler running remotely.
     let pid = c.start(1, "fill", &format!("{W} fill {mb} 900"))?;
     let filled = c.wait(Duration::from_secs(300), |c| {
-        c.sh(1, &format!("grep VmRSS /proc/{pid}/status")).map(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > mb * 1024).unwrap_or(false)
+        c.rss_kb(1, pid) > mb * 1024
     });
     let m = c.migrate(1, pid, "4");
     let wh = c.where_is(1, pid);
@@ -359,7 +356,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     let _ = c.sh(1, &format!("kill -KILL {pid}"));
     let pid = c.start(1, "big", &format!("{W} fill 160 600"))?;
     c.wait(Duration::from_secs(180), |c| {
-        c.sh(1, &format!("grep VmRSS /proc/{pid}/status")).map(|o| o.text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 150 * 1024).unwrap_or(false)
+        c.rss_kb(1, pid) > 150 * 1024
     });
     // Killed once node 1 has sent 16 MiB more than before the move (of
     // the 160 MiB it must send): the transfer is under way.
