@@ -42,6 +42,10 @@
 //!   `/dev/null` fails with `ENOTTY`, reads the 5 bytes and sees `EAGAIN`
 //!   on the next read; prints `fdops ok`, or what went wrong and exits
 //!   with the number of the failed step.
+//! * `migrate_work produce TIMEOUT_SECONDS | migrate_work consume` — a
+//!   stream of numbered lines that runs until the producer gets SIGUSR1,
+//!   ended by `end <lines>`; the consumer checks every line arrives once,
+//!   in order, and prints `consumed <n> ok` (see `produce`, `consume`).
 //! * `migrate_work sysbench KIND N` — system-call cost, for MOSIX's Table 1
 //!   (`cargo xtask bench migrate`). Creates `/tmp/sysbench-<pid>.dat`
 //!   (1 KiB) and opens it, then waits up to 300 s for SIGUSR1 (the handler
@@ -69,6 +73,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: migrate_work fpu ITERATIONS\n       migrate_work fill MEGABYTES [TIMEOUT_SECONDS]\n       \
          migrate_work spin UNITS\n       migrate_work exitcode N [SIXTEENTHS]\n       migrate_work fdops\n       \
+         migrate_work produce TIMEOUT_SECONDS | migrate_work consume\n       \
          migrate_work sysbench read1k|write1k|openclose|fork|exec|getppid|null N"
     );
     exit(2)
@@ -500,29 +505,59 @@ fn fdops() -> i32 {
     0
 }
 
-/// `produce N`: writes lines 0..N to stdout, pausing now and then (so a
-/// migration lands mid-stream).
-fn produce(n: u64) -> i32 {
+/// `produce TIMEOUT_SECONDS`: writes lines 0, 1, 2, ... to stdout,
+/// pausing now and then, until SIGUSR1 (the test moves both ends of the
+/// pipe meanwhile, so the moves always land mid-stream however slow the
+/// machine), then writes `end <lines>` and exits 0. Without a signal
+/// within TIMEOUT_SECONDS it ends the stream the same way and exits 3.
+fn produce(timeout_s: u64) -> i32 {
+    install_usr1_handler();
+    let start = std::time::Instant::now();
     let mut out = std::io::stdout().lock();
-    for i in 0..n {
+    let mut i = 0u64;
+    let signalled = loop {
+        if GOT_USR1.load(Ordering::SeqCst) {
+            break true;
+        }
+        if start.elapsed() >= Duration::from_secs(timeout_s) {
+            break false;
+        }
         if out.write_all(line(i).as_bytes()).is_err() {
             return 1;
         }
+        i += 1;
         if i % 64 == 0 {
             let _ = out.flush();
             spin(SPIN_UNIT / 256);
         }
+    };
+    if writeln!(out, "end {i}").and_then(|()| out.flush()).is_err() {
+        return 1;
     }
-    i32::from(out.flush().is_err())
+    if signalled {
+        0
+    } else {
+        eprintln!("migrate_work: produce: no SIGUSR1 within {timeout_s} s");
+        3
+    }
 }
 
 /// `consume`: reads lines from stdin and checks they are 0, 1, 2, ... in
-/// order, each exactly once; prints `consumed <n> ok` or what was wrong.
+/// order, each exactly once, up to the producer's `end <lines>`; prints
+/// `consumed <n> ok` or what was wrong.
 fn consume() -> i32 {
     use std::io::BufRead;
     let mut n = 0u64;
     for l in std::io::stdin().lock().lines() {
         let Ok(l) = l else { return 2 };
+        if let Some(total) = l.strip_prefix("end ") {
+            if total != n.to_string() {
+                say(&format!("consume: the producer wrote {total} lines, {n} arrived"));
+                return 1;
+            }
+            say(&format!("consumed {n} ok"));
+            return 0;
+        }
         if format!("{l}\n") != line(n) {
             say(&format!("consume bad at line {n}: {l:?}"));
             return 1;
@@ -532,8 +567,8 @@ fn consume() -> i32 {
             spin(SPIN_UNIT / 512);
         }
     }
-    say(&format!("consumed {n} ok"));
-    0
+    say(&format!("consume: the stream ended after {n} lines without the producer's end"));
+    1
 }
 
 /// `forkexec`: waits for SIGUSR1, then forks; the child execs
