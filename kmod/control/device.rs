@@ -109,6 +109,15 @@ impl IoctlHandler for RoamDevice {
                 w.write_slice(&c.to_bytes())?;
                 Ok(0)
             }
+            abi::ROAM_IOC_ADOPT_USER => {
+                let (mut r, mut w) = UserSlice::new(arg, abi::AdoptUser::SIZE).reader_writer();
+                let mut raw = [0u8; abi::AdoptUser::SIZE];
+                r.read_slice(&mut raw)?;
+                let mut u = abi::AdoptUser::from_bytes(&raw);
+                (u.uid, u.join) = self.mover.adopt_user(u.ticket)?;
+                w.write_slice(&u.to_bytes())?;
+                Ok(0)
+            }
             abi::ROAM_IOC_ADOPT => {
                 let mut raw = [0u8; abi::Adopt::SIZE];
                 UserSlice::new(arg, abi::Adopt::SIZE).reader().read_slice(&mut raw)?;

@@ -20,7 +20,8 @@ use crate::image;
 use crate::sys::taskwork::ModuleRef;
 use crate::sys::thread::KThread;
 use crate::image::CpuTimes;
-use crate::sys::{cred, err, time, timers, uctx, umem, umh};
+use crate::sys::{cred, err, placement, time, timers, uctx, umem, umh};
+use crate::image::{Context, CONTEXT_LEN};
 use kernel::{bindings, c_str, prelude::*, sync::Arc};
 
 /// Where the adopt stub lives on every node.
@@ -112,6 +113,28 @@ impl Mover {
         Ok(self.stub_arrival(ticket)?.clock_off)
     }
 
+    /// `ROAM_IOC_ADOPT_USER`, in the stub's context before it adopts: the
+    /// arriving process's real uid, which the stub takes on (see
+    /// `AdoptUser`) so that this node counts the process as its user's.
+    /// With it, the cgroup and the label the stub must take on, each
+    /// empty where the stub has it already.
+    pub(crate) fn adopt_user(&self, ticket: u64) -> Result<(u32, Context)> {
+        let (uid, ctx) = {
+            let inc = self.stub_arrival(ticket)?;
+            let st = inc.state.lock();
+            (st.header.uid, st.header.ctx)
+        };
+        let mine = placement::read()?;
+        let mut join = ctx;
+        if join.cgroup() == mine.cgroup() {
+            join.cgroup = [0; CONTEXT_LEN];
+        }
+        if join.label() == mine.label() {
+            join.label = [0; CONTEXT_LEN];
+        }
+        Ok((uid, join))
+    }
+
     /// The arrival a stub asks about with `ticket`; only a root process
     /// started by the module's kernel thread may ask.
     fn stub_arrival(&self, ticket: u64) -> Result<Arc<Incoming>> {
@@ -126,6 +149,32 @@ impl Mover {
     /// Checks in as `inc`'s target and waits for the install; on success
     /// the current task's registers point into the restorer.
     fn wait_install(&self, inc: &Incoming) -> Result<(u64, u64, u64, Option<u32>)> {
+        // The stub took the process's real uid, cgroup and label
+        // (`ROAM_IOC_ADOPT_USER`), so the kernel counts it as that user's
+        // here and it runs where and as it did at home; a stub that did
+        // not is refused before anything of the image is installed (the
+        // image's credentials must name the header's user, checked as
+        // they arrive).
+        let ruid = cred::current_ids().0;
+        let (uid, tgid, ctx) = {
+            let st = inc.state.lock();
+            (st.header.uid, st.header.tgid, st.header.ctx)
+        };
+        if !inc.home {
+            if ruid != uid {
+                pr_info!("pid {}: its stub runs as uid {} instead of the process's uid {}; refused (it would be counted as another user's)\n", tgid, ruid, uid);
+                return Err(EPERM);
+            }
+            let mine = placement::read()?;
+            if mine.cgroup() != ctx.cgroup() || mine.label() != ctx.label() {
+                let s = placement::text;
+                pr_info!(
+                    "pid {}: its stub is in cgroup {} with label {} instead of the process's {} and {}; refused\n",
+                    tgid, s(mine.cgroup()), s(mine.label()), s(ctx.cgroup()), s(ctx.label())
+                );
+                return Err(EPERM);
+            }
+        }
         let mm = Arc::new(umem::MmRef::current()?, GFP_KERNEL)?;
         {
             let mut t = inc.target.lock();
@@ -181,7 +230,7 @@ impl Mover {
             if cred::apply_attrs(&st.creds.attrs).is_err() {
                 pr_info!("pid {}: its scheduling policy {:#x} cannot be set here; it runs with this node's default\n", st.header.tgid, st.creds.attrs.policy);
             }
-            (st.header, st.timers.cpu)
+            (*st.header, st.timers.cpu)
         };
         uctx::set_comm(&h.comm);
         let pid = uctx::ids().1;

@@ -19,7 +19,7 @@ use crate::image::{
     Vma,
 };
 use crate::restore::{self, Builder};
-use crate::sys::{time, uctx, umem};
+use crate::sys::{placement, time, uctx, umem};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     new_condvar, new_mutex,
@@ -83,10 +83,13 @@ pub(super) struct Incoming {
 
 /// The image received so far.
 pub(super) struct Arrival {
-    pub(super) header: ImageHeader,
+    /// The header and the signal state are boxed: an `Arrival` is built in
+    /// the receiver's context, deep in its stack, and these are its two
+    /// largest parts (about 0.6 and 2 KiB).
+    pub(super) header: KBox<ImageHeader>,
     pub(super) regs: Regs,
     pub(super) mm: MmLayout,
-    pub(super) sig: SigState,
+    pub(super) sig: KBox<SigState>,
     /// The signals pending at the source, in queue order.
     pub(super) pending: KVec<PendingSignal>,
     /// Its timers and CPU times.
@@ -194,7 +197,9 @@ impl Mover {
             MigrateMsg::Creds(c) => {
                 let Some(inc) = self.reg.lock().incoming(from, id) else { return };
                 let mut st = inc.state.lock();
-                let ok = st.progress.creds().is_ok() && {
+                // The stub took the header's uid (`ROAM_IOC_ADOPT_USER`):
+                // credentials naming another user would not match it.
+                let ok = st.progress.creds().is_ok() && c.creds.uid == st.header.uid && {
                     st.creds = c.creds;
                     st.groups = KVec::new();
                     st.groups.reserve(c.len(), GFP_KERNEL).is_ok() && c.groups().all(|g| st.groups.push(g, GFP_KERNEL).is_ok())
@@ -268,6 +273,11 @@ impl Mover {
             if !crate::policy::allowed_on(h.allowed, self.me()) {
                 return Err(RefuseReason::NotAccepting);
             }
+            // A guest runs in its home cgroup's namesake here.
+            if !placement::cgroup_exists(&h.ctx.cgroup) {
+                pr_info!("refused pid {} of node {}: its cgroup {} does not exist here\n", h.tgid, h.home_node, placement::text(h.ctx.cgroup()));
+                return Err(RefuseReason::NoCgroup);
+            }
             let guests = {
                 let r = self.reg.lock();
                 r.live_guests().count() + r.incoming.len()
@@ -298,6 +308,9 @@ impl Mover {
         let mut xstate = KVec::new();
         crate::sys::bytes::extend(&mut xstate, b.xstate, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
         let timers = KBox::new(TimerState::default(), GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let header = KBox::new(h, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let mut sig = KBox::new(SigState::EMPTY, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        b.sig_state_into(&mut sig);
         let clock_off = if home {
             (0, 0)
         } else {
@@ -315,10 +328,10 @@ impl Mover {
                 ready_ns: AtomicU64::new(0),
                 state <- new_mutex!(
                     Arrival {
-                        header: h,
+                        header,
                         regs: b.regs,
                         mm: b.mm,
-                        sig: b.sig_state(),
+                        sig,
                         pending: KVec::new(),
                         timers,
                         creds: Creds::default(),

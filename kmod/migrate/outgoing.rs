@@ -21,7 +21,7 @@ use super::{has_pages, is_zero, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_T
 use crate::abi::refusal;
 use crate::image::{self, Creds, ImageHeader, MmLayout, PageBatchHeader, PendingSignal, Regs, SigState, TimerState, Vma};
 use crate::restore;
-use crate::sys::{cred, time, timers, uctx, umem};
+use crate::sys::{cred, placement, time, timers, uctx, umem};
 use core::sync::atomic::Ordering;
 use kernel::{
     new_condvar, new_mutex,
@@ -128,6 +128,11 @@ impl Mover {
         }
         let nr_pages: u64 = vmas.iter().filter(|v| has_pages(v)).map(|v| v.pages()).sum();
         let (uid, gid, euid, egid) = cred::current_ids();
+        // Its cgroup and label, which it takes on where it runs.
+        let ctx = placement::read().map_err(|e| {
+            pr_info!("pid {}: its cgroup path or security label cannot go with it ({:?}): not moved\n", home_tgid, e);
+            refusal::CANT_MOVE
+        })?;
         let header = ImageHeader {
             version: image::IMAGE_VERSION,
             home_node,
@@ -147,6 +152,7 @@ impl Mover {
             mono_ns,
             boot_ns,
             token,
+            ctx,
         };
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
         let out = Arc::pin_init(

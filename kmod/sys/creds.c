@@ -11,10 +11,10 @@
  * then sets RLIMIT_CPU once more through prlimit64 so that its CPU timer
  * is armed (update_rlimit_cpu is not exported to modules).
  *
- * Not switched: the per-user accounting structures (cred->user and
- * cred->ucounts), whose allocation the kernel keeps to itself; on the
- * remote the process is counted with the stub's user. Per-user limits
- * that matter there are enforced at home, where its forks happen.
+ * Kept from the stub: the per-user accounting structures (cred->user and
+ * cred->ucounts), whose allocation the kernel keeps to itself. They are
+ * the process's user's all the same: the stub took its real uid with
+ * setresuid() before adopting, and the module checked it did.
  */
 #include <linux/cred.h>
 #include <linux/capability.h>

@@ -13,6 +13,7 @@ pub(crate) mod err;
 pub(crate) mod crypto;
 pub(crate) mod files;
 pub(crate) mod miscdev;
+pub(crate) mod placement;
 pub(crate) mod socket;
 pub(crate) mod sysfs;
 pub(crate) mod sysinfo;

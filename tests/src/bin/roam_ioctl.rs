@@ -11,7 +11,7 @@ use std::os::unix::io::AsRawFd;
 use libc::{EALREADY, EFAULT, EINVAL, ENOTTY, ESRCH};
 use roam_proto::abi::{
     ioc, refusal, Allow, Migrate, NodeState, Status, IOC_NONE, IOC_READ, IOC_WRITE, NODE_ID_MAX, NODE_ID_MIN,
-    ROAM_ABI_VERSION, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS, ROAM_IOC_ALLOW, ROAM_IOC_LOCK, ROAM_IOC_MAGIC, ROAM_IOC_MIGRATE,
+    ROAM_ABI_VERSION, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS, ROAM_IOC_ADOPT_USER, ROAM_IOC_ALLOW, ROAM_IOC_LOCK, ROAM_IOC_MAGIC, ROAM_IOC_MIGRATE,
     ROAM_IOC_PING, ROAM_IOC_STATUS, ROAM_IOC_UNLOCK, ROAM_IOC_WHERE, ROAM_IOC_WHY, ROAM_VERSION,
 };
 use roam_tests::guest::{self, errno_is, errno_name, IoctlArg, NOBODY};
@@ -72,6 +72,7 @@ fn main() {
         ("WHERE", ROAM_IOC_WHERE),
         ("ADOPT", ROAM_IOC_ADOPT),
         ("ADOPT_CLOCKS", ROAM_IOC_ADOPT_CLOCKS),
+        ("ADOPT_USER", ROAM_IOC_ADOPT_USER),
     ];
     let mut t = Ktap::plan(7 + foreign.len() + 2 + 2 + others.len() + 3);
 

@@ -17,7 +17,7 @@
 //! returns: `who=root guests=0 away=1 events=1 where=Ok(())`.
 
 use roam_proto::abi::{
-    Adopt, AdoptClocks, Allow, Migrate, PidArg, Ping, Status, Where, Why, NODE_HOME, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS,
+    Adopt, AdoptClocks, AdoptUser, Allow, Migrate, PidArg, Ping, Status, Where, Why, NODE_HOME, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS, ROAM_IOC_ADOPT_USER,
     ROAM_IOC_ALLOW, ROAM_IOC_LOCK, ROAM_IOC_MIGRATE, ROAM_IOC_PING, ROAM_IOC_STATUS, ROAM_IOC_UNLOCK, ROAM_IOC_WHERE, ROAM_IOC_WHY,
 };
 use roam_tests::guest::{self, IoctlArg, NOBODY, SYSFS_DIR};
@@ -38,7 +38,8 @@ type Outcome = Result<(), i32>;
 
 fn call(cmd: u32, bytes: &[u8]) -> Outcome {
     let dev = guest::open_dev().map_err(|e| e.raw_os_error().unwrap_or(-1))?;
-    let mut buf = [0u8; 64];
+    // Room for the largest argument (AdoptUser, 528 bytes).
+    let mut buf = [0u8; 1024];
     buf[..bytes.len()].copy_from_slice(bytes);
     guest::ioctl(dev.as_raw_fd(), cmd, IoctlArg::Buf(&mut buf)).map(|_| ()).map_err(|e| e.raw_os_error().unwrap_or(-1))
 }
@@ -57,6 +58,7 @@ fn every_ioctl(pid: u32, node: u32) -> Vec<(&'static str, Outcome)> {
         ("WHERE", call(ROAM_IOC_WHERE, &Where { pid, ..Where::default() }.to_bytes())),
         ("ADOPT", call(ROAM_IOC_ADOPT, &Adopt { ticket: 1 }.to_bytes())),
         ("ADOPT_CLOCKS", call(ROAM_IOC_ADOPT_CLOCKS, &AdoptClocks { ticket: 1, ..AdoptClocks::default() }.to_bytes())),
+        ("ADOPT_USER", call(ROAM_IOC_ADOPT_USER, &AdoptUser { ticket: 1, ..AdoptUser::default() }.to_bytes())),
     ]
 }
 
@@ -74,7 +76,7 @@ fn expected(name: &str, who: Who) -> Outcome {
         ("WHY" | "LOCK" | "UNLOCK" | "ALLOW" | "MIGRATE" | "WHERE", Who::Other) => eperm,
         // Only a stub the module started (root, child of its kernel
         // thread) may adopt: root from a shell may not either.
-        ("ADOPT" | "ADOPT_CLOCKS", _) => eperm,
+        ("ADOPT" | "ADOPT_CLOCKS" | "ADOPT_USER", _) => eperm,
         _ => Err(-1),
     }
 }
@@ -201,7 +203,7 @@ fn main() {
         }
         _ => {}
     }
-    let rows = ["STATUS", "PING", "WHY", "LOCK", "UNLOCK", "ALLOW", "MIGRATE", "WHERE", "ADOPT", "ADOPT_CLOCKS"];
+    let rows = ["STATUS", "PING", "WHY", "LOCK", "UNLOCK", "ALLOW", "MIGRATE", "WHERE", "ADOPT", "ADOPT_CLOCKS", "ADOPT_USER"];
     let mut t = Ktap::plan(rows.len() + 6);
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     // The target: a process of OWNER's (exec'd as that user: dumpable).
@@ -278,7 +280,7 @@ fn main() {
         let esrch = Err(libc::ESRCH);
         let want = |n: &str| match n {
             "STATUS" => Ok(()),
-            "PING" | "ADOPT" | "ADOPT_CLOCKS" => Err(libc::EPERM),
+            "PING" | "ADOPT" | "ADOPT_CLOCKS" | "ADOPT_USER" => Err(libc::EPERM),
             _ => esrch,
         };
         let ioctls_ok = got.iter().all(|(n, o)| *o == want(n));

@@ -24,12 +24,25 @@
 //! no time namespaces it says so on stderr and adopts anyway (the
 //! process's monotonic clock then follows this node's).
 //!
+//! Then it takes on what the process has at home beyond its memory and
+//! registers, as the kernel's own calls do it (a module cannot allocate
+//! the per-user structures, move a task into a cgroup by path or set a
+//! label): `ROAM_IOC_ADOPT_USER` names them, and the stub joins the
+//! process's cgroup (writes `0` to `/sys/fs/cgroup<path>/cgroup.procs`),
+//! takes its security label (writes it to
+//! `/proc/thread-self/attr/current`), and takes its real user id with
+//! `setresuid(uid, -1, -1)` (still root: its effective and saved ids stay
+//! 0). The kernel then counts the process as that user's on this node
+//! (pending signals, processes), as it would a process of theirs started
+//! here. The module refuses a stub that did not, and failing here fails
+//! the move (the process stays where it was).
+//!
 //! If anything fails, one line goes to stderr (which may be closed; write
 //! errors are ignored) and the stub exits with:
 //!
 //! | status | meaning |
 //! | --- | --- |
-//! | 112 + (errno mod 16) | opening `/dev/roam` or the adopt ioctl failed with errno (line: `roam-adopt: adopt failed: <strerror>` or `roam-adopt: cannot open /dev/roam: <strerror>`) |
+//! | 112 + (errno mod 16) | opening `/dev/roam`, taking the process's cgroup, label or user, or the adopt ioctl failed with errno (line: `roam-adopt: adopt failed: <strerror>` or `roam-adopt: cannot open /dev/roam: <strerror>`) |
 //! | 111 | the adopt ioctl returned success, which it never should |
 //! | 2 | usage: not exactly one argument, or neither a decimal `u64` nor `--park` |
 //! | 110 | parked, waiting for SIGUSR1 failed |
@@ -48,7 +61,7 @@
 //! (aborting if it cannot) — all before `main`. It reads `argv` directly,
 //! allocates nothing, starts no threads and, after the static C library's
 //! own start-up, makes only the system calls `open`, `ioctl`, `close`,
-//! `write`, `unshare`, `setns` and `exit_group` (and, parked, `prctl` and
+//! `write`, `unshare`, `setns`, `setresuid` and `exit_group` (and, parked, `prctl` and
 //! `rt_sigtimedwait`).
 
 #![cfg_attr(not(test), no_main)]
@@ -98,11 +111,35 @@ pub fn parse_ticket(s: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// Where the cgroup v2 hierarchy is mounted (as systemd mounts it).
+pub const CGROUP_MOUNT: &[u8] = b"/sys/fs/cgroup";
+/// The file a process writes `0` to to join a cgroup.
+pub const CGROUP_PROCS: &[u8] = b"/cgroup.procs";
+
+/// Writes `<CGROUP_MOUNT><cgroup>/cgroup.procs` and a NUL into `out` and
+/// returns the length with the NUL (for `/`, the root's file); text
+/// beyond `out` is dropped, the NUL always fits.
+pub fn cgroup_procs_path(cgroup: &[u8], out: &mut [u8]) -> usize {
+    let cgroup = if cgroup == b"/" { &b""[..] } else { cgroup };
+    let room = out.len().saturating_sub(1);
+    let mut n = 0;
+    for part in [CGROUP_MOUNT, cgroup, CGROUP_PROCS] {
+        let k = part.len().min(room - n);
+        out[n..n + k].copy_from_slice(&part[..k]);
+        n += k;
+    }
+    if let Some(b) = out.get_mut(n) {
+        *b = 0;
+        n += 1;
+    }
+    n
+}
+
 /// A line assembled in a fixed buffer, without allocating; text beyond its
 /// capacity is dropped (the newline always fits).
 pub struct Line {
-    buf: [u8; 256],
-    len: usize,
+    pub buf: [u8; 256],
+    pub len: usize,
 }
 
 impl Line {
@@ -135,7 +172,11 @@ impl Default for Line {
 mod stub {
     use super::*;
     use core::ffi::{c_char, c_int, CStr};
-    use roam_proto::abi::{Adopt, AdoptClocks, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS};
+    use roam_proto::abi::{Adopt, AdoptClocks, AdoptUser, ROAM_IOC_ADOPT, ROAM_IOC_ADOPT_CLOCKS, ROAM_IOC_ADOPT_USER};
+    use roam_proto::image::CONTEXT_LEN;
+
+    /// Room for `/sys/fs/cgroup`, a path and `/cgroup.procs` with its NUL.
+    const CGROUP_PROCS_MAX: usize = CGROUP_MOUNT.len() + CONTEXT_LEN + CGROUP_PROCS.len() + 1;
 
     /// Writes `line` to stderr with one `write`; a closed or broken stderr
     /// is not an error worth reporting.
@@ -215,6 +256,71 @@ mod stub {
         }
     }
 
+    /// Writes `text` to the file at `path` (a NUL-terminated byte string)
+    /// with one `write`; the errno of what failed.
+    fn write_file(path: &[u8], text: &[u8]) -> Result<(), c_int> {
+        // SAFETY: `path` is NUL-terminated (the callers build it so);
+        // `text` is valid for its length; the descriptor is ours and
+        // closed here.
+        unsafe {
+            let f = libc::open(path.as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if f < 0 {
+                return Err(errno());
+            }
+            let wrote = libc::write(f, text.as_ptr().cast(), text.len());
+            let e = errno();
+            libc::close(f);
+            if wrote != text.len() as isize {
+                return Err(if wrote < 0 { e } else { libc::EIO });
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes on the arriving process's cgroup, label and real uid (see
+    /// the top of this file), in that order (the first two need root's
+    /// privileges, which the uid alone does not drop); the errno of what
+    /// failed, with what was said about it.
+    fn take_user(dev: c_int, ticket: u64) -> Result<(), c_int> {
+        let mut arg = AdoptUser { ticket, ..AdoptUser::default() }.to_bytes();
+        // SAFETY: `arg` is valid for AdoptUser::SIZE bytes, the size
+        // encoded in ROAM_IOC_ADOPT_USER; the kernel keeps no reference.
+        if unsafe { libc::ioctl(dev, ROAM_IOC_ADOPT_USER as _, arg.as_mut_ptr()) } < 0 {
+            let e = errno();
+            fail(b"cannot learn the process's user", e);
+            return Err(e);
+        }
+        let u = AdoptUser::from_bytes(&arg);
+        let cgroup = u.join.cgroup();
+        if !cgroup.is_empty() {
+            let mut path = [0u8; CGROUP_PROCS_MAX];
+            let n = cgroup_procs_path(cgroup, &mut path);
+            if let Err(e) = write_file(&path[..n], b"0") {
+                let mut what = Line::new();
+                what.push(b"cannot join cgroup ").push(cgroup);
+                fail(&what.buf[..what.len], e);
+                return Err(e);
+            }
+        }
+        let label = u.join.label();
+        if !label.is_empty() {
+            if let Err(e) = write_file(b"/proc/thread-self/attr/current\0", label) {
+                let mut what = Line::new();
+                what.push(b"cannot take security label ").push(label);
+                fail(&what.buf[..what.len], e);
+                return Err(e);
+            }
+        }
+        // SAFETY: plain system call on this (single-threaded) process; -1
+        // (as uid_t) leaves the effective and saved ids as they are.
+        if unsafe { libc::setresuid(u.uid, libc::uid_t::MAX, libc::uid_t::MAX) } < 0 {
+            let e = errno();
+            fail(b"cannot take the process's user id", e);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Parked: waits for SIGUSR1 (blocked by the kernel before this program
     /// started, so one sent early waits pending), named `roam-parked`
     /// meanwhile. Returns the errno of a failed wait.
@@ -276,6 +382,11 @@ mod stub {
             return fail(b"cannot open /dev/roam", errno());
         }
         keep_home_clock(fd, ticket);
+        if let Err(e) = take_user(fd, ticket) {
+            // SAFETY: `fd` is ours and used no more.
+            unsafe { libc::close(fd) };
+            return status_for(e);
+        }
         let mut arg = Adopt { ticket }.to_bytes();
         // SAFETY: `arg` is valid for Adopt::SIZE bytes, the size encoded in
         // ROAM_IOC_ADOPT; the kernel reads only those and keeps no reference.
@@ -335,6 +446,18 @@ mod tests {
             assert!((112..=127).contains(&status_for(e)));
         }
         assert!(![STATUS_USAGE, STATUS_RETURNED, STATUS_PARK].iter().any(|s| (112..=127).contains(s)));
+    }
+
+    #[test]
+    fn cgroup_paths() {
+        let mut out = [0xffu8; 64];
+        let n = cgroup_procs_path(b"/jobs/42", &mut out);
+        assert_eq!(&out[..n], b"/sys/fs/cgroup/jobs/42/cgroup.procs\0");
+        let n = cgroup_procs_path(b"/", &mut out);
+        assert_eq!(&out[..n], b"/sys/fs/cgroup/cgroup.procs\0");
+        let mut small = [0xffu8; 8];
+        let n = cgroup_procs_path(b"/jobs", &mut small);
+        assert_eq!(&small[..n], b"/sys/fs\0");
     }
 
     #[test]

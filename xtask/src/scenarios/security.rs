@@ -29,6 +29,18 @@
 //!   the same (`/proc/PID/status` and `/proc/PID/limits` there equal
 //!   home's, line by line); lowering a limit there brings it home to do
 //!   it, and the next move carries the new limit to node 3.
+//! * `accounting`: a process of uid 1000's holding posix timers (each
+//!   keeps a pending-signal slot, counted per user and shown as `SigQ` in
+//!   `/proc/PID/status`) is counted as uid 1000's on node 2: its `SigQ`
+//!   there is what it was at home, and a root process on node 2 holding
+//!   timers of its own keeps its count (before, a guest was counted as
+//!   root's: the two counts were one, and a user's guest could use up
+//!   root's pending signals on the remote).
+//! * `placement`: a process in cgroup `/roamjob` with Smack label
+//!   `roamtest` runs on node 2 in that cgroup (its `/proc/PID/cgroup`
+//!   and the cgroup's `cgroup.procs` there) with that label
+//!   (`/proc/PID/attr/current`); node 3, which has no such cgroup,
+//!   refuses it at once and says why, and it runs on on node 2.
 //! * `failed homecoming`: a return home refused at its commit (node 1's
 //!   `fail_arrivals`), after every page was written into the deputy's
 //!   address space: `roamctl migrate PID home` fails at once (its host
@@ -61,6 +73,8 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     forged_claims(c)?;
     sandbox(c)?;
     credentials(c)?;
+    accounting(c)?;
+    placement(c)?;
     failed_homecoming(c)?;
     views(c)?;
     stranger(c)
@@ -145,6 +159,82 @@ fn credentials(c: &mut Ctx) -> Result<()> {
             && m.rc == 0 && !there3.is_empty() && there3 == home2 && st == Some(0),
         format!("output {out:?}, where after {back:?}, status {st:?}\nhome:\n{home2}\nnode 3 (remote pid {r3:?}, rc {}):\n{there3}", m.rc),
     );
+    Ok(())
+}
+
+/// The pending-signal count of `pid`'s user on `node` (`SigQ: N/limit`).
+fn sigq(c: &mut Ctx, node: u32, pid: u32) -> Option<u64> {
+    let o = c.sh(node, &format!("grep '^SigQ:' /proc/{pid}/status")).ok()?;
+    o.text.split_whitespace().nth(1)?.split('/').next()?.parse().ok()
+}
+
+fn accounting(c: &mut Ctx) -> Result<()> {
+    let root = c.start(2, "sigq-root", &format!("{T}/zdtm timers"))?;
+    let user = c.start(1, "sigq-user", &format!("{T}/roam_perms --run-as 1000 {T}/zdtm timers"))?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(2, "sigq-root").starts_with("READY") && c.output(1, "sigq-user").starts_with("READY")).is_some();
+    let (r0, home) = (sigq(c, 2, root), sigq(c, 1, user));
+    let m = c.migrate(1, user, "2");
+    let r2 = remote_pid(&m.text);
+    let there = r2.and_then(|r| sigq(c, 2, r));
+    let r1 = sigq(c, 2, root);
+    let uid = r2.and_then(|r| c.sh(2, &format!("grep '^Uid:' /proc/{r}/status")).ok()).map(|o| o.text.split_whitespace().collect::<Vec<_>>().join(" "));
+    let _ = c.sh(1, &format!("kill -TERM {user}"));
+    let _ = c.sh(2, &format!("kill -TERM {root}"));
+    let (su, sr) = (c.status(1, "sigq-user", Duration::from_secs(60)), c.status(2, "sigq-root", Duration::from_secs(60)));
+    c.check(
+        "security: a migrated process is counted as its own user's where it runs (its pending-signal count there is its user's, root's is untouched)".into(),
+        ready && m.rc == 0 && home.is_some_and(|h| h >= 2) && r0.is_some_and(|r| r >= 2) && there == home && r1 == r0
+            && uid.as_deref() == Some("Uid: 1000 1000 1000 1000") && su == Some(0) && sr == Some(0),
+        format!(
+            "ready {ready}; moved: {}; SigQ count of uid 1000 at home {home:?}, of the guest on node 2 {there:?} (remote pid {r2:?}, {uid:?}); of root's timer holder on node 2 before {r0:?}, after {r1:?}; statuses {su:?} (guest), {sr:?} (root's)",
+            m.text.trim()
+        ),
+    );
+    Ok(())
+}
+
+/// `pid`'s cgroup and security label as `node` shows them.
+fn placed(c: &mut Ctx, node: u32, pid: u32) -> String {
+    c.sh(node, &format!("cat /proc/{pid}/cgroup; cat /proc/{pid}/attr/current; echo")).map(|o| o.text.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
+fn placement(c: &mut Ctx) -> Result<()> {
+    let (job, label) = ("/roamjob", "roamtest");
+    for n in [1, 2] {
+        c.sh(n, &format!("mkdir -p /sys/fs/cgroup{job}"))?;
+    }
+    let _ = c.sh(3, &format!("rmdir /sys/fs/cgroup{job} 2>/dev/null"));
+    c.sh(1, &format!("printf 'echo 0 > /sys/fs/cgroup{job}/cgroup.procs && echo {label} > /proc/self/attr/current && exec {T}/zdtm monotonic\\n' > /tmp/placed.sh"))?;
+    let pid = c.start(1, "placed", "sh /tmp/placed.sh")?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, "placed").starts_with("READY")).is_some();
+    let want = format!("0::{job} {label}");
+    let home = placed(c, 1, pid);
+    let m = c.migrate(1, pid, "2");
+    let r2 = remote_pid(&m.text);
+    let there = r2.map(|r| placed(c, 2, r)).unwrap_or_default();
+    let members = c.sh(2, &format!("cat /sys/fs/cgroup{job}/cgroup.procs")).map(|o| o.text).unwrap_or_default();
+    let listed = r2.is_some_and(|r| members.split_whitespace().any(|p| p == r.to_string()));
+    c.check(
+        "security: a migrated process runs in its home cgroup's namesake and with its home security label where it runs".into(),
+        ready && home == want && m.rc == 0 && there == want && listed,
+        format!("ready {ready}; home (pid {pid}): {home:?} (want {want:?}); moved: {}; node 2 (pid {r2:?}): {there:?}, {job}'s cgroup.procs there: {members:?}", m.text.trim()),
+    );
+    let t0 = std::time::Instant::now();
+    let refused = c.migrate(1, pid, "3");
+    let took = t0.elapsed();
+    let still = c.where_is(1, pid);
+    let said = c.sh(3, "dmesg").map(|o| o.text.lines().any(|l| l.contains(&format!("its cgroup {job} does not exist here")))).unwrap_or(false);
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let st = c.status(1, "placed", Duration::from_secs(60));
+    let out = c.output(1, "placed");
+    c.check(
+        "security: a node without the process's cgroup refuses it at once and says why; it runs on where it was".into(),
+        m.rc == 0 && refused.rc != 0 && took < Duration::from_secs(30) && still.starts_with("node 2") && said && st == Some(0) && out.contains("PASS monotonic"),
+        format!("to node 3: rc {} in {took:?}: {:?}; where {still:?}; node 3's log says why {said}; status {st:?}, output {out:?}", refused.rc, refused.text.trim()),
+    );
+    for n in [1, 2] {
+        let _ = c.sh(n, &format!("rmdir /sys/fs/cgroup{job}"));
+    }
     Ok(())
 }
 

@@ -160,6 +160,12 @@ impl Sample {
             mono_ns: 123_456_789_012,
             boot_ns: 223_456_789_012,
             token: 0x70ce_4a11_5eed_0001,
+            ctx: {
+                let mut c = Context::default();
+                c.cgroup[..8].copy_from_slice(b"/jobs/42");
+                c.label[..8].copy_from_slice(b"roamtest");
+                c
+            },
         };
         let regs = Regs {
             rip: 0x40_1000,

@@ -1,7 +1,10 @@
-//! The adopt stub's two ioctls' structures: [`Adopt`] (become the
-//! arriving process) and [`AdoptClocks`] (the time-namespace offsets that
-//! keep it on its home clock), with the `timens_offsets` line the stub
-//! writes. Calls nothing but `core`.
+//! The adopt stub's ioctls' structures: [`Adopt`] (become the arriving
+//! process), [`AdoptClocks`] (the time-namespace offsets that keep it on
+//! its home clock), with the `timens_offsets` line the stub writes, and
+//! [`AdoptUser`] (the user it is counted as, its cgroup and label). Calls
+//! nothing but `core` and the image's [`Context`].
+
+use crate::image::{Context, CONTEXT_LEN};
 
 /// `struct roam_adopt`: `u64 ticket` — 8 bytes: the number the module
 /// passed to the stub on its command line.
@@ -74,6 +77,59 @@ impl AdoptClocks {
     }
 }
 
+/// `struct roam_adopt_user`: `u64 ticket; u32 uid; u32 pad; char
+/// cgroup[256]; char label[256]` — 528 bytes. The stub writes the ticket;
+/// the module writes what the stub must take on before it adopts, as the
+/// kernel's own calls do it (a module cannot allocate the per-user
+/// structures, move a task into a cgroup by path or set a label):
+///
+/// * `uid`, the arriving process's real uid, which the stub makes its own
+///   with `setresuid(uid, -1, -1)`: the kernel then counts the process as
+///   that user's on this node (`user_struct`, `ucounts`: pending signals,
+///   processes). Its effective and saved ids stay root's until the
+///   adoption gives it every id it had at home.
+/// * `join.cgroup`, the cgroup (v2 path from the root) to join by writing
+///   `0` to its `cgroup.procs` under `/sys/fs/cgroup`; empty if the stub
+///   is in it already.
+/// * `join.label`, the security label to take by writing it to
+///   `/proc/thread-self/attr/current`; empty if the stub has it already.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdoptUser {
+    /// Which arriving process.
+    pub ticket: u64,
+    /// Its real user id (initial user namespace).
+    pub uid: u32,
+    /// The cgroup and label to take on (NUL-padded; empty: none).
+    pub join: Context,
+}
+
+impl AdoptUser {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 16 + 2 * CONTEXT_LEN;
+
+    /// Encodes into the wire layout.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[..8].copy_from_slice(&self.ticket.to_le_bytes());
+        b[8..12].copy_from_slice(&self.uid.to_le_bytes());
+        b[16..16 + CONTEXT_LEN].copy_from_slice(&self.join.cgroup);
+        b[16 + CONTEXT_LEN..].copy_from_slice(&self.join.label);
+        b
+    }
+
+    /// Decodes the wire layout (the padding is ignored).
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&b[..8]);
+        let mut u = [0u8; 4];
+        u.copy_from_slice(&b[8..12]);
+        let mut join = Context::default();
+        join.cgroup.copy_from_slice(&b[16..16 + CONTEXT_LEN]);
+        join.label.copy_from_slice(&b[16 + CONTEXT_LEN..]);
+        AdoptUser { ticket: u64::from_le_bytes(t), uid: u32::from_le_bytes(u), join }
+    }
+}
+
 /// A `core::fmt::Write` into a fixed buffer (truncates).
 struct Cursor<'a> {
     buf: &'a mut [u8],
@@ -105,5 +161,16 @@ mod tests {
         assert_eq!(&b[..n], b"monotonic -2 500000000\n");
         let n = AdoptClocks::offsets_line("boottime", c.boottime_ns, &mut b);
         assert_eq!(&b[..n], b"boottime 3 7\n");
+    }
+
+    #[test]
+    fn user_round_trip() {
+        let mut u = AdoptUser { ticket: 0x0102_0304_0506_0708, uid: 1000, ..AdoptUser::default() };
+        u.join.cgroup[..4].copy_from_slice(b"/job");
+        u.join.label[..3].copy_from_slice(b"lab");
+        let b = u.to_bytes();
+        assert_eq!(&b[8..20], &[0xe8, 3, 0, 0, 0, 0, 0, 0, b'/', b'j', b'o', b'b']);
+        assert_eq!(&b[16 + CONTEXT_LEN..16 + CONTEXT_LEN + 4], b"lab\0");
+        assert_eq!(AdoptUser::from_bytes(&b), u);
     }
 }

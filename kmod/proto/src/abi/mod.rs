@@ -14,7 +14,7 @@ mod adopt;
 pub mod cantmove;
 pub mod refusal;
 
-pub use adopt::{Adopt, AdoptClocks};
+pub use adopt::{Adopt, AdoptClocks, AdoptUser};
 
 /// Version of the ioctl ABI. Bumped on any incompatible change; every
 /// structure returned by the module starts with it, so a tool built for
@@ -155,6 +155,11 @@ pub const ROAM_IOC_ADOPT: u32 = ioc(IOC_WRITE, ROAM_IOC_MAGIC, 0x87, Adopt::SIZE
 /// arriving process on its home clock (`_IOWR('r', 0x89, struct
 /// roam_adopt_clocks)`). Only the stub the module started may call it.
 pub const ROAM_IOC_ADOPT_CLOCKS: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x89, AdoptClocks::SIZE);
+/// `ROAM_IOC_ADOPT_USER`: asked by the adopt stub before `ROAM_IOC_ADOPT`:
+/// the arriving process's real uid, which the stub takes on so that the
+/// kernel counts the process as its user's here (`_IOWR('r', 0x8a, struct
+/// roam_adopt_user)`). Only the stub the module started may call it.
+pub const ROAM_IOC_ADOPT_USER: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x8a, AdoptUser::SIZE);
 
 /// `ROAM_IOC_ALLOW`: read, and optionally set, the nodes a process may be
 /// moved to (`_IOWR('r', 0x88, struct roam_allow)`); owner or root. The

@@ -101,6 +101,14 @@ impl BeginView<'_> {
     pub fn sig_state(&self) -> SigState {
         SigState::decode(self.sig).unwrap_or(SigState::EMPTY)
     }
+
+    /// The whole signal state, written into `out` (in place, as
+    /// [`SigState::decode_into`]).
+    pub fn sig_state_into(&self, out: &mut SigState) {
+        if out.decode_into(self.sig).is_err() {
+            *out = SigState::EMPTY;
+        }
+    }
 }
 
 /// Decodes and checks a `Begin` message (see the module documentation for

@@ -4,7 +4,10 @@
 //! securebits, its no-new-privileges flag and its resource limits; and
 //! how it is run ([`Attrs`]): personality, nice value, scheduling policy,
 //! timer slack, parent-death signal, child-subreaper flag, transparent
-//! huge pages disabled, machine-check kill policy.
+//! huge pages disabled, machine-check kill policy; and where it is
+//! placed ([`Context`], carried in the image header, so that a
+//! destination can refuse or prepare for it from the first message): its
+//! cgroup (v2) and its security label.
 //!
 //! A guest runs with exactly these, so that on a remote it can do no
 //! more (and no less) than at home: a root process that dropped
@@ -15,7 +18,7 @@
 //!
 //! Calls [`super::codec`] and [`super::error`] only.
 
-use super::codec::{check_total, read_prefix, MsgKind, Reader, Writer, PREFIX_LEN};
+use super::codec::{check_total, read_prefix, until_nul, MsgKind, Reader, Writer, PREFIX_LEN};
 use super::error::ImageError;
 
 /// Most supplementary groups an image carries (a process with more is
@@ -101,6 +104,60 @@ impl Attrs {
     }
 }
 
+/// Most bytes of a cgroup path or a security label an image carries
+/// (with the NUL that ends it).
+pub const CONTEXT_LEN: usize = 256;
+
+/// Where the process is placed beyond its credentials, each NUL-padded
+/// (empty: none, as on a kernel without cgroups or without a security
+/// module): its cgroup v2 path from the hierarchy's root (`/` for the
+/// root, `/jobs/42` for a job's), which a guest joins on its remote (a
+/// node without that cgroup refuses it), and its security label as
+/// `/proc/PID/attr/current` shows it (Smack's label, SELinux's context),
+/// which a guest takes on there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Context {
+    pub cgroup: [u8; CONTEXT_LEN],
+    pub label: [u8; CONTEXT_LEN],
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context { cgroup: [0; CONTEXT_LEN], label: [0; CONTEXT_LEN] }
+    }
+}
+
+impl Context {
+    /// The cgroup path (without its padding).
+    pub fn cgroup(&self) -> &[u8] {
+        until_nul(&self.cgroup)
+    }
+
+    /// The label (without its padding).
+    pub fn label(&self) -> &[u8] {
+        until_nul(&self.label)
+    }
+
+    /// Whether both are ones a node may act on: NUL-padded with room for
+    /// the NUL; a path that is empty, `/`, or `/`-separated names none of
+    /// which is empty, `.` or `..` (it is joined to the cgroup mount on
+    /// the remote, and must not leave it) and without a newline; a label
+    /// of printable ASCII without spaces.
+    pub fn valid(&self) -> bool {
+        let padded = |b: &[u8; CONTEXT_LEN]| {
+            let n = until_nul(b).len();
+            n < CONTEXT_LEN && b[n..].iter().all(|&c| c == 0)
+        };
+        let path = self.cgroup();
+        let path_ok = path.is_empty()
+            || path == b"/"
+            || path.split_first().is_some_and(|(&first, rest)| {
+                first == b'/' && rest.split(|&c| c == b'/').all(|n| !n.is_empty() && n != b"." && n != b".." && !n.contains(&b'\n'))
+            });
+        padded(&self.cgroup) && padded(&self.label) && path_ok && self.label().iter().all(|c| (0x21..=0x7e).contains(c))
+    }
+}
+
 /// Everything a `Creds` message carries but the supplementary groups,
 /// which travel beside it (a slice of at most [`MAX_GROUPS`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -142,7 +199,8 @@ impl Creds {
     /// an id of -1 (in the groups too), an unknown capability or
     /// securebit, an effective set beyond the permitted one, an ambient
     /// set beyond permitted and inheritable, a soft limit above its hard
-    /// one, an unknown flag, or attributes the kernel could not have set; `TooLarge` past [`MAX_GROUPS`] groups.
+    /// one, an unknown flag, or attributes the kernel could not have set;
+    /// `TooLarge` past [`MAX_GROUPS`] groups.
     pub fn check(&self, groups: &[u32]) -> Result<(), ImageError> {
         if groups.len() > MAX_GROUPS {
             return Err(ImageError::TooLarge);

@@ -79,11 +79,15 @@ pub enum RefuseReason {
     /// A balancing migration, but this node is no longer lighter than the
     /// sender by the stability margin.
     NotLighter,
+    /// The process's cgroup does not exist on the node (a guest runs in
+    /// the cgroup of its home's path; the administrator makes it there,
+    /// as a batch system does on each node of a job).
+    NoCgroup,
 }
 
 impl RefuseReason {
     /// Every reason, in wire-code order.
-    pub const ALL: [RefuseReason; 7] = [
+    pub const ALL: [RefuseReason; 8] = [
         RefuseReason::NotAccepting,
         RefuseReason::TooManyGuests,
         RefuseReason::NoMemory,
@@ -91,9 +95,10 @@ impl RefuseReason {
         RefuseReason::Busy,
         RefuseReason::Version,
         RefuseReason::NotLighter,
+        RefuseReason::NoCgroup,
     ];
 
-    /// The wire code (1..=7).
+    /// The wire code (1..=8).
     pub const fn code(self) -> u16 {
         match self {
             RefuseReason::NotAccepting => 1,
@@ -103,6 +108,7 @@ impl RefuseReason {
             RefuseReason::Busy => 5,
             RefuseReason::Version => 6,
             RefuseReason::NotLighter => 7,
+            RefuseReason::NoCgroup => 8,
         }
     }
 
@@ -116,6 +122,7 @@ impl RefuseReason {
             5 => RefuseReason::Busy,
             6 => RefuseReason::Version,
             7 => RefuseReason::NotLighter,
+            8 => RefuseReason::NoCgroup,
             _ => return None,
         })
     }
@@ -130,6 +137,7 @@ impl RefuseReason {
             RefuseReason::Busy => 16,          // EBUSY
             RefuseReason::Version => 71,       // EPROTO
             RefuseReason::NotLighter => 11,    // EAGAIN
+            RefuseReason::NoCgroup => 2,       // ENOENT
         }
     }
 
@@ -143,6 +151,7 @@ impl RefuseReason {
             RefuseReason::Busy => "the node is busy, try again later",
             RefuseReason::Version => "the node speaks another image version",
             RefuseReason::NotLighter => "the node is no longer lighter than the sender",
+            RefuseReason::NoCgroup => "the process's cgroup does not exist on the node",
         }
     }
 }

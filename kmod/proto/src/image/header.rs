@@ -5,6 +5,7 @@
 //! Calls [`super::codec`] and [`super::error`] only.
 
 use super::codec::{until_nul, Reader, Writer, IMAGE_VERSION};
+use super::creds::{Context, CONTEXT_LEN};
 use super::error::ImageError;
 
 /// Size of a page on x86-64.
@@ -31,7 +32,7 @@ pub const MAX_XSTATE: u32 = 16384;
 pub const MAX_VMAS: u32 = 65536;
 
 /// Length of an encoded [`ImageHeader`].
-pub const HEADER_LEN: usize = 100;
+pub const HEADER_LEN: usize = 100 + 2 * CONTEXT_LEN;
 
 /// Identity and sizes of a migrating process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,6 +81,9 @@ pub struct ImageHeader {
     /// `Moved` reports and its return only with it, so a member that
     /// never hosted the process cannot claim it.
     pub token: u64,
+    /// Its cgroup and security label, which a guest takes on where it
+    /// runs (a destination without its cgroup refuses it at once).
+    pub ctx: Context,
 }
 
 /// Why a process moves ([`ImageHeader::cause`]).
@@ -106,10 +110,14 @@ impl ImageHeader {
         until_nul(&self.comm)
     }
 
-    /// Checks the version and the bounds.
+    /// Checks the version, the bounds and the context
+    /// ([`Context::valid`], `BadCreds`).
     pub fn check(&self) -> Result<(), ImageError> {
         if self.version != IMAGE_VERSION || self.cause > cause::MAX {
             return Err(ImageError::BadVersion);
+        }
+        if !self.ctx.valid() {
+            return Err(ImageError::BadCreds);
         }
         if self.xstate_len > MAX_XSTATE || self.nr_vmas > MAX_VMAS || self.nr_pages > MAX_PAGES {
             return Err(ImageError::TooLarge);
@@ -131,7 +139,9 @@ impl ImageHeader {
         w.u64(self.allowed)?;
         w.u64(self.mono_ns)?;
         w.u64(self.boot_ns)?;
-        w.u64(self.token)
+        w.u64(self.token)?;
+        w.bytes(&self.ctx.cgroup)?;
+        w.bytes(&self.ctx.label)
     }
 
     pub(super) fn read(r: &mut Reader<'_>) -> Result<ImageHeader, ImageError> {
@@ -154,6 +164,7 @@ impl ImageHeader {
             mono_ns: r.u64()?,
             boot_ns: r.u64()?,
             token: r.u64()?,
+            ctx: Context { cgroup: r.array()?, label: r.array()? },
         })
     }
 }

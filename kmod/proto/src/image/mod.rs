@@ -94,7 +94,7 @@ pub use self::{
     checksum::{checksum, Checksum},
     codec::{msg_kind, MsgKind, IMAGE_VERSION, PREFIX_LEN},
     creds::{
-        creds_len, decode_creds, encode_creds, Attrs, Creds, CredsView, Rlimit, ATTR_CHILD_SUBREAPER, ATTR_NOT_DUMPABLE, ATTR_THP_DISABLE, SCHED_RESET_ON_FORK, CAP_VALID, CREDS_HEAD_LEN, CREDS_NO_NEW_PRIVS,
+        creds_len, decode_creds, encode_creds, Attrs, Context, Creds, CredsView, Rlimit, CONTEXT_LEN, ATTR_CHILD_SUBREAPER, ATTR_NOT_DUMPABLE, ATTR_THP_DISABLE, SCHED_RESET_ON_FORK, CAP_VALID, CREDS_HEAD_LEN, CREDS_NO_NEW_PRIVS,
         MAX_GROUPS, NLIMITS, SECUREBITS_VALID,
     },
     error::{ImageError, RefuseReason},

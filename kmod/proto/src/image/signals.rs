@@ -104,16 +104,28 @@ impl SigState {
 
     fn read(r: &mut Reader<'_>) -> Result<SigState, ImageError> {
         let mut s = SigState::EMPTY;
-        s.blocked = r.u64()?;
+        s.read_into(r)?;
+        Ok(s)
+    }
+
+    /// Decodes the first [`SigState::SIZE`] bytes of `buf` into `self`
+    /// (in place: a receiver deep in a kernel stack keeps no 2 KiB copy);
+    /// `Truncated` if there are fewer, and `self` is then partly written.
+    pub fn decode_into(&mut self, buf: &[u8]) -> Result<(), ImageError> {
+        self.read_into(&mut Reader::new(buf))
+    }
+
+    fn read_into(&mut self, r: &mut Reader<'_>) -> Result<(), ImageError> {
+        self.blocked = r.u64()?;
         let mut i = 0;
         while i < NSIG {
             let a = SigAction { handler: r.u64()?, flags: r.u64()?, restorer: r.u64()?, mask: r.u64()? };
-            if let Some(slot) = s.actions.get_mut(i) {
+            if let Some(slot) = self.actions.get_mut(i) {
                 *slot = a;
             }
             i += 1;
         }
-        s.altstack = AltStack { sp: r.u64()?, flags: r.u32()?, size: r.u64()? };
-        Ok(s)
+        self.altstack = AltStack { sp: r.u64()?, flags: r.u32()?, size: r.u64()? };
+        Ok(())
     }
 }

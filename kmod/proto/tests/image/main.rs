@@ -43,7 +43,16 @@ fn header(nr_vmas: u32, nr_pages: u64, xstate_len: u32) -> ImageHeader {
         mono_ns: 123_456_789_012,
         boot_ns: 223_456_789_012,
         token: 0x70ce_4a11_5eed_0001,
+        ctx: context(b"/jobs/42", b"roamtest"),
     }
+}
+
+/// A context with cgroup path `cgroup` and label `label`.
+fn context(cgroup: &[u8], label: &[u8]) -> Context {
+    let mut c = Context::default();
+    c.cgroup[..cgroup.len()].copy_from_slice(cgroup);
+    c.label[..label.len()].copy_from_slice(label);
+    c
 }
 
 fn regs() -> Regs {

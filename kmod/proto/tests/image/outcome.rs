@@ -49,7 +49,8 @@ fn reasons_and_errors() {
         assert!(!r.reason().is_empty());
     }
     assert_eq!(RefuseReason::from_code(0), None);
-    assert_eq!(RefuseReason::from_code(8), None);
+    assert_eq!(RefuseReason::from_code(9), None);
+    assert_eq!(RefuseReason::NoCgroup.errno(), 2);
     assert_eq!(RefuseReason::NotLighter.errno(), 11);
     assert_eq!(RefuseReason::NoMemory.errno(), 12);
     assert_eq!(RefuseReason::Busy.errno(), 16);

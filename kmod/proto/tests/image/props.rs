@@ -24,6 +24,7 @@ fn arb_header() -> impl Strategy<Value = ImageHeader> {
             mono_ns,
             boot_ns,
             token,
+            ctx: Context::default(),
         },
     )
 }
