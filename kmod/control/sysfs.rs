@@ -48,6 +48,7 @@ const MEM_LOW_MB: usize = 30;
 const FAIL_ARRIVALS: usize = 31;
 const MIGRATIONS: usize = 32;
 const ADOPT_POOL: usize = 33;
+const ACCEPT_ROOT: usize = 34;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -85,6 +86,7 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("fail_arrivals"), mode: 0o644 },
     AttrSpec { name: c_str!("migrations"), mode: 0o444 },
     AttrSpec { name: c_str!("adopt_pool"), mode: 0o644 },
+    AttrSpec { name: c_str!("accept_root"), mode: 0o644 },
 ];
 
 pub(crate) struct RoamAttrs {
@@ -171,6 +173,7 @@ impl AttrHandler for RoamAttrs {
             EVENTS => self.mover.show_events(out),
             MIGRATIONS => self.mover.show_metrics(out),
             ADOPT_POOL => writeln!(out, "{}", self.mover.ctl.adopt_pool.load(Ordering::Relaxed)),
+            ACCEPT_ROOT => writeln!(out, "{}", self.mover.ctl.accept_root.load(Ordering::Relaxed)),
             _ => return Err(EINVAL),
         };
         // A view that does not fit in a page is cut off, not an error.
@@ -203,6 +206,7 @@ impl AttrHandler for RoamAttrs {
             MEM_LOW_MB => self.set_tunable("mem_low_mb", input, 0, 1 << 20, &self.mover.ctl.mem_low_mb),
             FAIL_ARRIVALS => self.set_tunable("fail_arrivals", input, 0, 16, &self.mover.ctl.fail_arrivals),
             STAY => self.set_tunable("stay", input, 0, 1, &self.mover.ctl.stay),
+            ACCEPT_ROOT => self.set_tunable("accept_root", input, 0, 1, &self.mover.ctl.accept_root),
             LSTAY => self.set_tunable("lstay", input, 0, 1, &self.mover.ctl.lstay),
             QUIET => self.set_tunable("quiet", input, 0, 1, &t.quiet),
             EXPEL => self.action("expel", input, |m| m.expel()),

@@ -197,6 +197,15 @@ impl Mover {
             MigrateMsg::Creds(c) => {
                 let Some(inc) = self.reg.lock().incoming(from, id) else { return };
                 let mut st = inc.state.lock();
+                // A node that takes no privileged guests (`accept_root`
+                // 0) refuses one before its memory comes.
+                if !inc.home && c.creds.privileged() && self.ctl.accept_root.load(Ordering::Relaxed) == 0 {
+                    let (tgid, home) = (st.header.tgid, st.header.home_node);
+                    drop(st);
+                    pr_info!("refused pid {} of node {}: it has root's ids or capabilities, and this node takes no privileged guests (accept_root 0)\n", tgid, home);
+                    self.fail_incoming(from, id, RefuseReason::NotAccepting);
+                    return;
+                }
                 // The stub took the header's uid (`ROAM_IOC_ADOPT_USER`):
                 // credentials naming another user would not match it.
                 let ok = st.progress.creds().is_ok() && c.creds.uid == st.header.uid && {

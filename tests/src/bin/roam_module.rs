@@ -12,6 +12,7 @@ use roam_tests::ktap::Ktap;
 /// Every file in /sys/kernel/roam and its permission bits (sorted by name).
 const ATTRS: &[(&str, u32)] = &[
     ("accept", 0o644),
+    ("accept_root", 0o644),
     ("adopt_pool", 0o644),
     ("away", 0o444),
     ("balance", 0o644),

@@ -41,6 +41,8 @@
 //!   and the cgroup's `cgroup.procs` there) with that label
 //!   (`/proc/PID/attr/current`); node 3, which has no such cgroup,
 //!   refuses it at once and says why, and it runs on on node 2.
+//! * `root squash`: node 2 with `accept_root` 0 refuses a root process
+//!   (before its memory comes, saying why) and takes one of uid 1000's.
 //! * `failed homecoming`: a return home refused at its commit (node 1's
 //!   `fail_arrivals`), after every page was written into the deputy's
 //!   address space: `roamctl migrate PID home` fails at once (its host
@@ -75,6 +77,7 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     credentials(c)?;
     accounting(c)?;
     placement(c)?;
+    root_squash(c)?;
     failed_homecoming(c)?;
     views(c)?;
     stranger(c)
@@ -235,6 +238,35 @@ fn placement(c: &mut Ctx) -> Result<()> {
     for n in [1, 2] {
         let _ = c.sh(n, &format!("rmdir /sys/fs/cgroup{job}"));
     }
+    Ok(())
+}
+
+fn root_squash(c: &mut Ctx) -> Result<()> {
+    let root = c.start(1, "squash-root", &format!("{T}/zdtm monotonic"))?;
+    let user = c.start(1, "squash-user", &format!("{T}/roam_perms --run-as 1000 {T}/zdtm monotonic"))?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, "squash-root").starts_with("READY") && c.output(1, "squash-user").starts_with("READY")).is_some();
+    let set = c.set(2, "accept_root", "0");
+    let mr = c.migrate(1, root, "2");
+    let root_where = c.where_is(1, root);
+    let mu = c.migrate(1, user, "2");
+    let user_where = c.where_is(1, user);
+    let reset = c.set(2, "accept_root", "1");
+    let said = c.sh(2, "dmesg").map(|o| o.text.lines().any(|l| l.contains(&format!("refused pid {root} of node 1: it has root's ids or capabilities")))).unwrap_or(false);
+    for p in [root, user] {
+        let _ = c.sh(1, &format!("kill -TERM {p}"));
+    }
+    let (sr, su) = (c.status(1, "squash-root", Duration::from_secs(60)), c.status(1, "squash-user", Duration::from_secs(60)));
+    c.check(
+        "security: a node with accept_root 0 refuses a root process (and says why) but takes a user's".into(),
+        ready && set && reset && mr.rc != 0 && root_where == "home" && said && mu.rc == 0 && user_where.starts_with("node 2") && sr == Some(0) && su == Some(0),
+        format!(
+            "ready {ready}, accept_root set {set} and reset {reset}; root's: rc {} {:?}, where {root_where:?}, node 2 says why {said}; uid 1000's: rc {} {:?}, where {user_where:?}; statuses {sr:?} {su:?}",
+            mr.rc,
+            mr.text.trim(),
+            mu.rc,
+            mu.text.trim()
+        ),
+    );
     Ok(())
 }
 
