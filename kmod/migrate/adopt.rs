@@ -21,7 +21,7 @@ use crate::sys::taskwork::ModuleRef;
 use crate::sys::thread::KThread;
 use crate::image::CpuTimes;
 use crate::sys::{cred, err, placement, time, timers, uctx, umem, umh};
-use crate::image::{Context, CONTEXT_LEN};
+use crate::image::Context;
 use kernel::{bindings, c_str, prelude::*, sync::Arc};
 
 /// Where the adopt stub lives on every node.
@@ -124,15 +124,7 @@ impl Mover {
             let st = inc.state.lock();
             (st.header.uid, st.header.ctx)
         };
-        let mine = placement::read()?;
-        let mut join = ctx;
-        if join.cgroup() == mine.cgroup() {
-            join.cgroup = [0; CONTEXT_LEN];
-        }
-        if join.label() == mine.label() {
-            join.label = [0; CONTEXT_LEN];
-        }
-        Ok((uid, join))
+        Ok((uid, ctx.missing_from(&placement::read()?)))
     }
 
     /// The arrival a stub asks about with `ticket`; only a root process
@@ -166,7 +158,7 @@ impl Mover {
                 return Err(EPERM);
             }
             let mine = placement::read()?;
-            if mine.cgroup() != ctx.cgroup() || mine.label() != ctx.label() {
+            if !ctx.is_had_by(&mine) {
                 let s = placement::text;
                 pr_info!(
                     "pid {}: its stub is in cgroup {} with label {} instead of the process's {} and {}; refused\n",

@@ -150,6 +150,7 @@ impl Mover {
 
     /// On the destination: the offers it takes (each file held until the
     /// area is mapped) and the mask that tells the source which.
+    #[inline(never)]
     pub(super) fn take_offers(&self, v: &FilesView<'_>) -> (KVec<Taken>, u64) {
         let mut taken = KVec::new();
         let mut have = 0u64;

@@ -32,6 +32,14 @@ impl FrameSink for Sink {
     }
 }
 
+/// [`image::decode`] in a frame of its own: its temporaries (the largest
+/// message kinds' fields as they are read) are off the stack again before
+/// the message is handled.
+#[inline(never)]
+fn decode_image(payload: &[u8]) -> core::result::Result<image::MigrateMsg<'_>, image::ImageError> {
+    image::decode(payload)
+}
+
 impl Mover {
     /// A `Migrate`, `Proc`, `Call` or `Ret` frame from node `from`.
     fn on_frame(self: &Arc<Self>, from: u32, ty: MsgType, id: u32, payload: &[u8]) {
@@ -43,19 +51,27 @@ impl Mover {
             }
             MsgType::Call => self.deputy_call(from, id, payload),
             MsgType::Ret => self.call_answered(from, payload),
-            MsgType::Migrate => match image::decode(payload) {
-                Ok(m) => self.on_image(from, id, m),
-                Err(e) => {
-                    pr_warn!("migration {} from node {}: malformed message: {}\n", id, from, e.name());
-                    // An arrival under way is dropped (and counted there);
-                    // a first message that is no image is counted here.
-                    if !self.has_incoming(from, id) {
-                        self.metrics.arrived(false);
-                    }
-                    self.fail_incoming(from, id, RefuseReason::BadImage);
-                }
-            },
+            MsgType::Migrate => self.on_migrate(from, id, payload),
             _ => {}
+        }
+    }
+
+    /// A `Migrate` frame: decoded here, in a frame of its own, so that
+    /// the decoded message (about 1 KiB) is on the receiver's stack only
+    /// while an image message is handled.
+    #[inline(never)]
+    fn on_migrate(self: &Arc<Self>, from: u32, id: u32, payload: &[u8]) {
+        match decode_image(payload) {
+            Ok(m) => self.on_image(from, id, m),
+            Err(e) => {
+                pr_warn!("migration {} from node {}: malformed message: {}\n", id, from, e.name());
+                // An arrival under way is dropped (and counted there);
+                // a first message that is no image is counted here.
+                if !self.has_incoming(from, id) {
+                    self.metrics.arrived(false);
+                }
+                self.fail_incoming(from, id, RefuseReason::BadImage);
+            }
         }
     }
 

@@ -255,6 +255,9 @@ impl Mover {
         }
     }
 
+    // Not inlined: its locals (a header, boxes being filled) stay off the
+    // receiver's stack while the other messages are handled.
+    #[inline(never)]
     fn begin(self: &Arc<Self>, from: u32, id: u32, b: &image::BeginView<'_>) -> core::result::Result<(), RefuseReason> {
         let begun_ns = time::now_ns();
         let h = b.header;
@@ -316,9 +319,9 @@ impl Mover {
         progress.begin(&h).map_err(|e| e.refuse_reason())?;
         let mut xstate = KVec::new();
         crate::sys::bytes::extend(&mut xstate, b.xstate, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
-        let timers = KBox::new(TimerState::default(), GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let timers = boxed(TimerState::default).map_err(|_| RefuseReason::NoMemory)?;
         let header = KBox::new(h, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
-        let mut sig = KBox::new(SigState::EMPTY, GFP_KERNEL).map_err(|_| RefuseReason::NoMemory)?;
+        let mut sig = boxed(|| SigState::EMPTY).map_err(|_| RefuseReason::NoMemory)?;
         b.sig_state_into(&mut sig);
         let clock_off = if home {
             (0, 0)
@@ -401,6 +404,7 @@ impl Mover {
 
     /// Keeps the pending signals for the restorer, which queues them again
     /// (`commit`).
+    #[inline(never)]
     fn signals(inc: &Incoming, s: &image::SignalsView<'_>) -> Result {
         let mut st = inc.state.lock();
         st.progress.signals().map_err(|_| EINVAL)?;
@@ -410,6 +414,7 @@ impl Mover {
         Ok(())
     }
 
+    #[inline(never)]
     fn vmas(&self, inc: &Incoming, v: &image::VmasView<'_>) -> Result {
         let (mm, _) = Self::target_mm(inc)?;
         let mut st = inc.state.lock();
@@ -437,6 +442,7 @@ impl Mover {
         })?
     }
 
+    #[inline(never)]
     fn pages(&self, inc: &Incoming, h: &PageBatchHeader, data: &[u8]) -> Result {
         let (mm, _) = Self::target_mm(inc)?;
         let mut st = inc.state.lock();
@@ -448,6 +454,7 @@ impl Mover {
         mm.borrow(|| umem::write(h.first_addr, data))?
     }
 
+    #[inline(never)]
     fn commit(&self, inc: &Incoming, nr_pages: u64, checksum: u64) -> core::result::Result<u32, RefuseReason> {
         let (mm, stub_vdso) = Self::target_mm(inc).map_err(|_| RefuseReason::BadImage)?;
         let target_pid = inc.target.lock().pid;
@@ -560,4 +567,12 @@ impl Mover {
         inc.cv.notify_all();
         self.reg.lock().drop_incoming(from, id);
     }
+}
+
+/// `make()` in a box, made in a frame of its own: the value's temporary
+/// copy (kilobytes for the timers and signal actions) is not kept in the
+/// caller's frame, which stays on the receiver's stack while it works.
+#[inline(never)]
+fn boxed<T>(make: impl FnOnce() -> T) -> Result<KBox<T>> {
+    Ok(KBox::new(make(), GFP_KERNEL)?)
 }

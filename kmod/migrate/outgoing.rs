@@ -99,6 +99,15 @@ impl Mover {
                     regs.rip = regs.rip.wrapping_sub(2);
                 }
                 -516 => regs.rax = (-4i64) as u64,
+                // A wait that ends with EINTR on any pending notification
+                // (`semtimedop`, `epoll_wait`, ...) was ended by this
+                // move's own request, not by a signal, if none is
+                // pending: at home it would still be waiting, so it is
+                // made again where the process lands.
+                -4 if crate::fwd::waits_for_events(regs.orig_rax) && !uctx::real_signal_pending() => {
+                    regs.rax = regs.orig_rax;
+                    regs.rip = regs.rip.wrapping_sub(2);
+                }
                 _ => {}
             }
         }
@@ -112,7 +121,7 @@ impl Mover {
         regs.orig_rax = u64::MAX;
         let mut xstate = KVec::new();
         uctx::xstate(&mut xstate).map_err(|_| refusal::CAPTURE)?;
-        let sig = uctx::sig_state();
+        let sig = uctx::sig_state().map_err(|_| refusal::CAPTURE)?;
         let layout = umem::layout().map_err(|_| refusal::CAPTURE)?;
         let vdso = uctx::vdso();
         let all = umem::areas(vdso).map_err(|_| refusal::CAPTURE)?;
@@ -165,8 +174,9 @@ impl Mover {
         // deletes them after a departure; a guest's end with it).
         let mine = [pid, tgid, home_pid, home_tgid];
         let timers = match timers::read(mono_ns, &mine) {
-            Ok(t) => KBox::new(t, GFP_KERNEL).map_err(|_| refusal::CAPTURE),
+            Ok(t) => Ok(t),
             Err(timers::Unmovable::Threads) => Err(refusal::CANT_MOVE),
+            Err(timers::Unmovable::NoMemory) => Err(refusal::CAPTURE),
             Err(_) => Err(refusal::TIMERS),
         };
         let timers = match timers {

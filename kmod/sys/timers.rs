@@ -13,6 +13,7 @@
 //! process (one thread).
 
 use crate::image::{CpuTimes, ITimer, PosixTimer, TimerState, MAX_TIMERS, TIMER_OWN_CPU_CLOCK};
+use kernel::prelude::*;
 
 /// `struct roam_itimers` (timers.h).
 #[repr(C)]
@@ -57,15 +58,20 @@ pub(crate) enum Unmovable {
     Kind,
     /// The process has more than one thread.
     Threads,
+    /// No memory to take them in.
+    NoMemory,
 }
 
 /// The current process's timers and CPU times; its CLOCK_MONOTONIC is
 /// `now_ns`; `mine` are the pids it may know itself by (here and at
 /// home: one thread, so thread and process ids are equal), which a CPU
 /// clock named by pid may hold.
-pub(crate) fn read(now_ns: u64, mine: &[u32]) -> core::result::Result<TimerState, Unmovable> {
+///
+/// Boxed, as the timers read from the C side are held: both are too large
+/// for the stack of a task that goes on to send itself over the network.
+pub(crate) fn read(now_ns: u64, mine: &[u32]) -> core::result::Result<KBox<TimerState>, Unmovable> {
     let mut it = RawITimers::default();
-    let mut raw = [RawTimer::default(); MAX_TIMERS];
+    let mut raw = KVec::from_elem(RawTimer::default(), MAX_TIMERS, GFP_KERNEL).map_err(|_| Unmovable::NoMemory)?;
     // SAFETY: `it` and `raw` are valid for writes of their types; `raw`
     // holds `MAX_TIMERS` entries, the most the C side writes.
     let n = unsafe { roam_timers_read(&mut it, raw.as_mut_ptr(), MAX_TIMERS as i32) };
@@ -74,7 +80,8 @@ pub(crate) fn read(now_ns: u64, mine: &[u32]) -> core::result::Result<TimerState
         n if n == -(kernel::bindings::E2BIG as i32) => return Err(Unmovable::TooMany),
         _ => return Err(Unmovable::Threads),
     }
-    let mut s = TimerState { taken_ns: now_ns, ..TimerState::default() };
+    let mut s = KBox::new(TimerState::default(), GFP_KERNEL).map_err(|_| Unmovable::NoMemory)?;
+    s.taken_ns = now_ns;
     s.cpu = CpuTimes { utime_ns: it.utime, stime_ns: it.stime, runtime_ns: it.runtime };
     for i in 0..3 {
         s.itimers[i] = ITimer { remaining_ns: it.value[i], interval_ns: it.interval[i] };

@@ -185,18 +185,21 @@ pub(crate) fn give_signal(s: &PendingSignal) -> Result {
 }
 
 /// The current task's blocked mask, signal actions and alternate stack.
-pub(crate) fn sig_state() -> SigState {
-    let mut acts = [RawSigAct::default(); NSIG];
+/// Boxed, as the actions read from the C side are held: both are too
+/// large for the stack of a task that goes on to send itself.
+pub(crate) fn sig_state() -> Result<KBox<SigState>> {
+    let mut acts = KVec::from_elem(RawSigAct::default(), NSIG, GFP_KERNEL)?;
     let (mut blocked, mut sp, mut size, mut flags) = (0u64, 0u64, 0u64, 0u32);
-    // SAFETY: all pointers are to locals with room for `NSIG` actions.
+    // SAFETY: all pointers are to locals or to `acts`, which has room for
+    // `NSIG` actions.
     unsafe { roam_sig_snapshot(&mut blocked, acts.as_mut_ptr(), NSIG as u32, &mut sp, &mut size, &mut flags) };
-    let mut s = SigState::EMPTY;
+    let mut s = KBox::new(SigState::EMPTY, GFP_KERNEL)?;
     s.blocked = blocked;
     for (d, a) in s.actions.iter_mut().zip(acts.iter()) {
         *d = SigAction { handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask };
     }
     s.altstack = AltStack { sp, flags, size };
-    s
+    Ok(s)
 }
 
 /// Where the current task's vDSO is mapped (0 if none).

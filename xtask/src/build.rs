@@ -4,6 +4,7 @@
 //! Calls only `kernel` (the build tree) and `util`.
 
 use crate::kernel::{self, Kernel, Profile};
+use crate::stackcheck;
 use crate::util::{self, step, Ctx};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
@@ -95,6 +96,9 @@ pub fn module_in(ctx: &Ctx, k: &Kernel, dir: &Path, log_name: &str) -> Result<Pa
         bail!("the module build printed a warning (roam builds warning-free):\n    {w}\n  log: {}", log.display());
     }
     println!("    roam.ko built in {}", util::fmt_duration(t));
+    let largest = stackcheck::check(&ko, stackcheck::LIMIT)?;
+    let shown: Vec<String> = largest.iter().map(|(f, n)| format!("{n} B {f}")).collect();
+    println!("    largest stack frames (at most {} B allowed): {}", stackcheck::LIMIT, shown.join("; "));
     Ok(ko)
 }
 

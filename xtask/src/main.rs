@@ -16,6 +16,7 @@ mod guest;
 mod kernel;
 mod package;
 mod scenarios;
+mod stackcheck;
 mod tally;
 mod test;
 mod util;

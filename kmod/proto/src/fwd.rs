@@ -63,6 +63,10 @@ pub enum Plan {
     Out { len: usize, by_result: bool },
     /// Copied in and out: `len` bytes.
     InOut { len: usize },
+    /// `msgrcv`'s buffer, copied out after the call: an 8-byte type and as
+    /// many text bytes as the call's result says, at most `len` bytes in
+    /// all.
+    OutMsg { len: usize },
     /// Copied out after the call: `elem`-byte elements, as many as the
     /// call's result says, at most `len` bytes.
     OutElems { len: usize, elem: usize },
@@ -84,7 +88,7 @@ impl Plan {
     pub const fn scratch(&self) -> usize {
         match *self {
             Plan::Value | Plan::Mask { .. } => 0,
-            Plan::In { len, .. } | Plan::Out { len, .. } | Plan::InOut { len } | Plan::OutElems { len, .. } => len,
+            Plan::In { len, .. } | Plan::Out { len, .. } | Plan::InOut { len } | Plan::OutElems { len, .. } | Plan::OutMsg { len } => len,
             Plan::Sized { max, .. } => max,
             Plan::Msg { .. } => crate::sockmsg::SCRATCH,
         }
@@ -97,7 +101,10 @@ impl Plan {
 
     /// Whether the call writes it back to the caller.
     pub const fn is_out(&self) -> bool {
-        matches!(self, Plan::Out { .. } | Plan::InOut { .. } | Plan::OutElems { .. } | Plan::Sized { .. } | Plan::Msg { send: false })
+        matches!(
+            self,
+            Plan::Out { .. } | Plan::InOut { .. } | Plan::OutElems { .. } | Plan::OutMsg { .. } | Plan::Sized { .. } | Plan::Msg { send: false }
+        )
     }
 }
 
@@ -125,10 +132,16 @@ pub fn plan(info: &SyscallInfo, args: &[u64; 6]) -> Result<([Plan; 6], [u64; 6])
                 Arg::OutArray { count_arg, elem } => Plan::OutElems { len: lowered_count(&mut out, count_arg, elem)?, elem: elem as usize },
                 Arg::InOutSized { lenp, max } => Plan::Sized { max: max as usize, lenp },
                 Arg::InOutBits { count_arg } => Plan::InOut { len: bits_len(args, count_arg)? },
+                Arg::InArray { count_arg, elem } => Plan::In { len: array_len(args, count_arg, elem)?, path: false },
+                Arg::InMsg { len_arg } => Plan::In { len: msg_len(args, len_arg)?, path: false },
+                Arg::OutMsg { len_arg } => Plan::OutMsg { len: msg_len(args, len_arg)? },
                 Arg::SigMask { size_arg } => Plan::Mask { size_arg, pair: false },
                 Arg::SigMaskPair => Plan::Mask { size_arg: 0, pair: true },
                 Arg::Ptr if info.nr == NR_IOCTL && i == 2 => ioctl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
                 Arg::Ptr if info.nr == NR_FCNTL && i == 2 => fcntl_plan(args.get(1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?,
+                Arg::Ptr if matches!((info.nr, i), (NR_MSGCTL, 2) | (NR_SHMCTL, 2) | (NR_SEMCTL, 3)) => {
+                    ipc_ctl_plan(info.nr, args.get(i - 1).copied().unwrap_or(0)).ok_or(FwdError::Unsupported)?
+                }
                 Arg::Ptr if (info.nr == NR_SENDMSG || info.nr == NR_RECVMSG) && i == 1 => Plan::Msg { send: info.nr == NR_SENDMSG },
                 Arg::Ptr => return Err(FwdError::Unsupported),
             }
@@ -155,6 +168,61 @@ const NR_FCNTL: u16 = 72;
 pub const NR_SENDMSG: u16 = 46;
 /// `recvmsg`'s number.
 pub const NR_RECVMSG: u16 = 47;
+
+/// `shmctl`'s number.
+pub const NR_SHMCTL: u16 = 31;
+/// `semctl`'s number.
+pub const NR_SEMCTL: u16 = 66;
+/// `msgctl`'s number.
+pub const NR_MSGCTL: u16 = 71;
+
+/// How the buffer of a System V control call (`msgctl`, `semctl` or
+/// `shmctl`, by number `nr`) is forwarded for command `cmd` (the
+/// argument before it): the 64-bit structures of x86-64 (`msqid64_ds`
+/// 120 bytes, `semid64_ds` 104, `shmid64_ds` 112; `msginfo` 32,
+/// `seminfo` 40, `shminfo64` 72, `shm_info` 48), none for the commands
+/// that take an integer or nothing. `IPC_64` (0x100) is ignored here and
+/// passed on: x86-64 has no old layout, so the call refuses it as it
+/// would at home. `None`: a command not forwarded — `semctl`'s `GETALL`
+/// and `SETALL`, whose array is as long as the set (known only at home),
+/// and commands the kernel does not know (made at home, which refuses
+/// them).
+pub fn ipc_ctl_plan(nr: u16, cmd: u64) -> Option<Plan> {
+    let out = |len| Plan::Out { len, by_result: false };
+    let inp = |len| Plan::In { len, path: false };
+    let cmd = cmd & !0x100;
+    Some(match (nr, cmd) {
+        // IPC_RMID; semctl's GETPID, GETVAL, GETNCNT, GETZCNT, SETVAL (an
+        // int by value); shmctl's SHM_LOCK, SHM_UNLOCK.
+        (_, 0) | (NR_SEMCTL, 11 | 12 | 14..=16) | (NR_SHMCTL, 11 | 12) => Plan::Value,
+        // IPC_SET.
+        (NR_MSGCTL, 1) => inp(120),
+        (NR_SEMCTL, 1) => inp(104),
+        (NR_SHMCTL, 1) => inp(112),
+        // IPC_STAT, and MSG_STAT/SEM_STAT/SHM_STAT and their _ANY forms.
+        (NR_MSGCTL, 2 | 11 | 13) => out(120),
+        (NR_SEMCTL, 2 | 18 | 20) => out(104),
+        (NR_SHMCTL, 2 | 13 | 15) => out(112),
+        // IPC_INFO, and MSG_INFO/SEM_INFO/SHM_INFO.
+        (NR_MSGCTL, 3 | 12) => out(32),
+        (NR_SEMCTL, 3 | 19) => out(40),
+        (NR_SHMCTL, 3) => out(72),
+        (NR_SHMCTL, 14) => out(48),
+        _ => return None,
+    })
+}
+
+/// Bytes of a `struct msgbuf` whose text is argument `len_arg` bytes
+/// long: the 8-byte type and the text. A text longer than fits in
+/// [`MAX_BUF`] (or a negative length, which the call refuses) is not
+/// forwarded: a shorter message would be a different one.
+fn msg_len(args: &[u64; 6], len_arg: u8) -> Result<usize, FwdError> {
+    let n = args.get(len_arg as usize).copied().ok_or(FwdError::Bad)?;
+    if n > (MAX_BUF - 8) as u64 {
+        return Err(FwdError::Unsupported);
+    }
+    Ok(n as usize + 8)
+}
 
 /// How `fcntl`'s third argument is forwarded for command `cmd`: an
 /// integer for most commands, `struct flock` (32 bytes) for the record
@@ -251,7 +319,7 @@ pub fn sized_out_len(cap: usize, new_len: u32, result: i64) -> usize {
 /// never restarted after a handler, and made again if the signal that
 /// interrupted it at home does not interrupt it where the caller runs.
 pub const fn waits_for_events(nr: u64) -> bool {
-    matches!(nr, 7 | 23 | 232 | 270 | 271 | 281 | 441)
+    matches!(nr, 7 | 23 | 65 | 69 | 70 | 220 | 232 | 270 | 271 | 281 | 441)
 }
 
 /// How `ioctl`'s third argument is forwarded for command `cmd`: from the
@@ -493,6 +561,7 @@ pub fn out_len(p: &Plan, result: i64) -> usize {
     match *p {
         Plan::Out { len, by_result: true } => (result as u64).min(len as u64) as usize,
         Plan::OutElems { len, elem } => (result as u64).saturating_mul(elem as u64).min(len as u64) as usize,
+        Plan::OutMsg { len } => (result as u64).saturating_add(8).min(len as u64) as usize,
         Plan::Out { len, by_result: false } | Plan::InOut { len } => len,
         _ => 0,
     }

@@ -15,7 +15,7 @@
 //!   runs: process creation, `execve`, changes of credentials or limits
 //!   (which must hold on both sides), and every call that can neither run
 //!   on the remote with the answer it would have at home nor be forwarded
-//!   yet (administration, System V IPC, io_uring, ptrace, ... — and
+//!   yet (administration, System V shared memory, io_uring, ptrace, ... — and
 //!   numbers no system call has, which get `ENOSYS` at home as anywhere).
 //!
 //! There is no "refuse": no call made on a remote fails with an errno it
@@ -115,6 +115,28 @@ pub enum Arg {
         lenp: u8,
         /// Largest capacity forwarded (a larger one is lowered).
         max: u16,
+    },
+    /// An input array of argument `count_arg` elements of `elem` bytes
+    /// (`semop`'s operations); never written back.
+    InArray {
+        /// Index of the element-count argument.
+        count_arg: u8,
+        /// Bytes per element.
+        elem: u16,
+    },
+    /// `msgsnd`'s `struct msgbuf`: an 8-byte message type followed by
+    /// argument `len_arg` bytes of text. A text too long to forward in one
+    /// call is not forwarded (shortening it would change the message).
+    InMsg {
+        /// Index of the text-length argument.
+        len_arg: u8,
+    },
+    /// `msgrcv`'s `struct msgbuf`: room for an 8-byte type and argument
+    /// `len_arg` bytes of text; a non-negative result counts the text
+    /// bytes, which go back with the type.
+    OutMsg {
+        /// Index of the text-capacity argument.
+        len_arg: u8,
     },
     /// A set of argument `count_arg` bits (an `fd_set` of `select`), read
     /// and updated: the bits rounded up to 64-bit words.
@@ -263,6 +285,10 @@ const fn ioa(count_arg: u8, elem: u16) -> Arg {
     Arg::InOutArray { count_arg, elem }
 }
 
+const fn ina(count_arg: u8, elem: u16) -> Arg {
+    Arg::InArray { count_arg, elem }
+}
+
 const fn oa(count_arg: u8, elem: u16) -> Arg {
     Arg::OutArray { count_arg, elem }
 }
@@ -290,7 +316,8 @@ const fn s(nr: u16, name: &'static str, disposition: Disposition, args: [Arg; 6]
 /// `stack_t` 24, `sigset_t` 8, `timespec`/`timeval` 16, `itimerval`/
 /// `itimerspec` 32, `fd_set` 128, `epoll_event` 12, `mq_attr` 64,
 /// `new_utsname` 390, `sysinfo` 112, `tms` 32, `rlimit` 16, `ustat` 32,
-/// `timex` 208, `cachestat` 40.
+/// `timex` 208, `cachestat` 40, `sembuf` 6 (the System V control
+/// structures are in [`crate::fwd::ipc_ctl_plan`]).
 // Only read at compile time, by `fill`.
 #[allow(clippy::large_const_arrays)]
 const ENTRIES: [SyscallInfo; 375] = [
@@ -323,9 +350,9 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(26, "msync", L, [I, I, I, N, N, N]),
     s(27, "mincore", L, [I, I, X, N, N, N]),
     s(28, "madvise", L, [I, I, I, N, N, N]),
-    s(29, "shmget", H, [I, I, I, N, N, N]),
+    s(29, "shmget", F, [I, I, I, N, N, N]),
     s(30, "shmat", H, [I, I, I, N, N, N]),
-    s(31, "shmctl", H, [I, I, X, N, N, N]),
+    s(31, "shmctl", F, [I, I, X, N, N, N]),
     s(32, "dup", F, [FD, N, N, N, N, N]),
     s(33, "dup2", F, [FD, FD, N, N, N, N]),
     s(34, "pause", L, [N, N, N, N, N, N]),
@@ -358,14 +385,14 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(61, "wait4", F, [I, outf(4), I, outf(144), N, N]),
     s(62, "kill", F, [I, I, N, N, N, N]),
     s(63, "uname", F, [outf(390), N, N, N, N, N]),
-    s(64, "semget", H, [I, I, I, N, N, N]),
-    s(65, "semop", H, [I, X, I, N, N, N]),
-    s(66, "semctl", H, [I, I, I, X, N, N]),
+    s(64, "semget", F, [I, I, I, N, N, N]),
+    s(65, "semop", F, [I, ina(2, 6), I, N, N, N]),
+    s(66, "semctl", F, [I, I, I, X, N, N]),
     s(67, "shmdt", H, [I, N, N, N, N, N]),
-    s(68, "msgget", H, [I, I, N, N, N, N]),
-    s(69, "msgsnd", H, [I, X, I, I, N, N]),
-    s(70, "msgrcv", H, [I, X, I, I, I, N]),
-    s(71, "msgctl", H, [I, I, X, N, N, N]),
+    s(68, "msgget", F, [I, I, N, N, N, N]),
+    s(69, "msgsnd", F, [I, Arg::InMsg { len_arg: 2 }, I, I, N, N]),
+    s(70, "msgrcv", F, [I, Arg::OutMsg { len_arg: 2 }, I, I, I, N]),
+    s(71, "msgctl", F, [I, I, X, N, N, N]),
     s(72, "fcntl", F, [FD, I, X, N, N, N]),
     s(73, "flock", F, [FD, I, N, N, N, N]),
     s(74, "fsync", F, [FD, N, N, N, N, N]),
@@ -514,7 +541,7 @@ const ENTRIES: [SyscallInfo; 375] = [
     s(217, "getdents64", F, [FD, ob(2), I, N, N, N]),
     s(218, "set_tid_address", L, [X, N, N, N, N, N]),
     s(219, "restart_syscall", L, [N, N, N, N, N, N]),
-    s(220, "semtimedop", H, [I, X, I, X, N, N]),
+    s(220, "semtimedop", F, [I, ina(2, 6), I, inf(16), N, N]),
     s(221, "fadvise64", F, [FD, I, I, I, N, N]),
     s(222, "timer_create", L, [I, inf(64), outf(4), N, N, N]),
     s(223, "timer_settime", L, [I, I, inf(32), outf(32), N, N]),

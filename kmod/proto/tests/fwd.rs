@@ -207,5 +207,90 @@ fn signal_masks_stay_with_the_caller() {
 fn the_waits_are_the_poll_select_and_epoll_calls() {
     let mut waits: Vec<&str> = (0..=462u64).filter(|&n| waits_for_events(n)).map(|n| lookup(n).name).collect();
     waits.sort_unstable();
-    assert_eq!(waits, ["epoll_pwait", "epoll_pwait2", "epoll_wait", "poll", "ppoll", "pselect6", "select"]);
+    assert_eq!(
+        waits,
+        ["epoll_pwait", "epoll_pwait2", "epoll_wait", "msgrcv", "msgsnd", "poll", "ppoll", "pselect6", "select", "semop", "semtimedop"]
+    );
+}
+
+#[test]
+fn system_v_messages_carry_their_type() {
+    // msgsnd(id, msgp, 5, 0): the type word and five bytes.
+    let (plans, args) = plan(&lookup(69), &[3, 0x1000, 5, 0, 0, 0]).unwrap();
+    assert_eq!((plans[1], args[2]), (Plan::In { len: 13, path: false }, 5));
+    // An empty message still has its type.
+    assert_eq!(plan(&lookup(69), &[3, 0x1000, 0, 0, 0, 0]).unwrap().0[1], Plan::In { len: 8, path: false });
+    // Too long to forward, or negative: made at home, never shortened.
+    assert_eq!(plan(&lookup(69), &[3, 0x1000, (MAX_BUF - 7) as u64, 0, 0, 0]), Err(FwdError::Unsupported));
+    assert_eq!(plan(&lookup(69), &[3, 0x1000, u64::MAX, 0, 0, 0]), Err(FwdError::Unsupported));
+    assert_eq!(plan(&lookup(69), &[3, 0x1000, (MAX_BUF - 8) as u64, 0, 0, 0]).unwrap().0[1], Plan::In { len: MAX_BUF, path: false });
+    // msgrcv(id, msgp, 100, type, flags): the type and the text received.
+    let (plans, _) = plan(&lookup(70), &[3, 0x1000, 100, 2, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::OutMsg { len: 108 });
+    assert!(plans[1].is_out() && !plans[1].is_in());
+    assert_eq!(plans[1].scratch(), 108);
+    assert_eq!(out_len(&plans[1], 5), 13);
+    assert_eq!(out_len(&plans[1], 0), 8);
+    assert_eq!(out_len(&plans[1], 1000), 108);
+    assert_eq!(out_len(&plans[1], -7), 0);
+    assert_eq!(plan(&lookup(70), &[3, 0x1000, u64::MAX, 0, 0, 0]), Err(FwdError::Unsupported));
+}
+
+#[test]
+fn semaphore_operations_are_read_only() {
+    // semop(id, sops, 3): three 6-byte operations, copied in only.
+    let (plans, _) = plan(&lookup(65), &[3, 0x1000, 3, 0, 0, 0]).unwrap();
+    assert_eq!(plans[1], Plan::In { len: 18, path: false });
+    assert!(!plans[1].is_out());
+    // semtimedop adds its timeout.
+    let (plans, _) = plan(&lookup(220), &[3, 0x1000, 2, 0x2000, 0, 0]).unwrap();
+    assert_eq!((plans[1], plans[3]), (Plan::In { len: 12, path: false }, Plan::In { len: 16, path: false }));
+    // An operation count too large to carry is made at home (EINVAL or
+    // E2BIG there), not cut short.
+    assert_eq!(plan(&lookup(65), &[3, 0x1000, 1 << 40, 0, 0, 0]), Err(FwdError::Unsupported));
+}
+
+#[test]
+fn system_v_control_commands() {
+    let out = |len| Plan::Out { len, by_result: false };
+    let inp = |len| Plan::In { len, path: false };
+    // msgctl(id, cmd, buf): IPC_RMID, IPC_SET, IPC_STAT, IPC_INFO, MSG_STAT, MSG_INFO, MSG_STAT_ANY.
+    let msg: Vec<Option<Plan>> = [0u64, 1, 2, 3, 11, 12, 13, 4].iter().map(|&c| ipc_ctl_plan(71, c)).collect();
+    assert_eq!(msg, [Some(Plan::Value), Some(inp(120)), Some(out(120)), Some(out(32)), Some(out(120)), Some(out(32)), Some(out(120)), None]);
+    // semctl(id, num, cmd, arg): GETPID..SETVAL by value, GETALL and SETALL at home.
+    let sem: Vec<Option<Plan>> = [0u64, 1, 2, 3, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20].iter().map(|&c| ipc_ctl_plan(66, c)).collect();
+    assert_eq!(
+        sem,
+        [
+            Some(Plan::Value),
+            Some(inp(104)),
+            Some(out(104)),
+            Some(out(40)),
+            Some(Plan::Value),
+            Some(Plan::Value),
+            None,
+            Some(Plan::Value),
+            Some(Plan::Value),
+            Some(Plan::Value),
+            None,
+            Some(out(104)),
+            Some(out(40)),
+            Some(out(104)),
+        ]
+    );
+    // shmctl(id, cmd, buf): SHM_LOCK and SHM_UNLOCK by value, SHM_INFO's own structure.
+    let shm: Vec<Option<Plan>> = [1u64, 2, 3, 11, 12, 13, 14, 15].iter().map(|&c| ipc_ctl_plan(31, c)).collect();
+    assert_eq!(shm, [Some(inp(112)), Some(out(112)), Some(out(72)), Some(Plan::Value), Some(Plan::Value), Some(out(112)), Some(out(48)), Some(out(112))]);
+    // IPC_64 is passed on unchanged for the kernel to judge.
+    assert_eq!(ipc_ctl_plan(71, 0x102), Some(out(120)));
+    // Through `plan`: the command is the argument before the buffer.
+    let (plans, args) = plan(&lookup(71), &[3, 2, 0x1000, 0, 0, 0]).unwrap();
+    assert_eq!((plans[2], args[1]), (out(120), 2));
+    let (plans, args) = plan(&lookup(66), &[3, 1, 16, 7, 0, 0]).unwrap();
+    assert_eq!((plans[3], args[3]), (Plan::Value, 7));
+    assert_eq!(plan(&lookup(66), &[3, 0, 13, 0x1000, 0, 0]), Err(FwdError::Unsupported));
+    let (plans, _) = plan(&lookup(31), &[3, 2, 0x1000, 0, 0, 0]).unwrap();
+    assert_eq!(plans[2], out(112));
+    // IPC_RMID with a null buffer: nothing to carry.
+    assert_eq!(plan(&lookup(71), &[3, 0, 0, 0, 0, 0]).unwrap().0[2], Plan::Value);
 }

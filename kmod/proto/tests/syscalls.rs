@@ -23,6 +23,9 @@ const FORWARD_PTR_ALLOWED: &[&str] = &[
     "recvmsg",
     "sendmmsg",
     "recvmmsg",
+    "msgctl",
+    "semctl",
+    "shmctl",
 ];
 
 /// Well-known numbers, checked when no kernel source tree is at hand.
@@ -358,10 +361,8 @@ fn dispositions_of_the_design() {
         "io_uring_setup",
         "io_uring_enter",
         "io_uring_register",
-        "shmget",
         "shmat",
         "shmdt",
-        "shmctl",
         "bpf",
         "perf_event_open",
         "kexec_load",
@@ -402,6 +403,9 @@ fn arg_text(a: Arg) -> String {
         Arg::OutArray { count_arg, elem } => format!("out({elem}[arg{count_arg}])"),
         Arg::InOutSized { lenp, max } => format!("inout(*arg{lenp}, at most {max})"),
         Arg::InOutBits { count_arg } => format!("inout_bits[arg{count_arg}]"),
+        Arg::InArray { count_arg, elem } => format!("in({elem}[arg{count_arg}])"),
+        Arg::InMsg { len_arg } => format!("in_msgbuf[8+arg{len_arg}]"),
+        Arg::OutMsg { len_arg } => format!("out_msgbuf[8+arg{len_arg}]"),
         Arg::SigMask { size_arg } => format!("sigmask(8=arg{size_arg})"),
         Arg::SigMaskPair => "sigmask_pair".into(),
         Arg::Ptr => "ptr".into(),

@@ -113,6 +113,9 @@ impl BeginView<'_> {
 
 /// Decodes and checks a `Begin` message (see the module documentation for
 /// the order of checks).
+// Not inlined into `decode`: its header and view are on the stack only
+// while a `Begin` is decoded (the module decodes deep in a receiver).
+#[inline(never)]
 pub fn decode_begin(buf: &[u8]) -> Result<BeginView<'_>, ImageError> {
     let mut r = Reader::new(buf);
     read_prefix(&mut r, MsgKind::Begin)?;

@@ -156,6 +156,33 @@ impl Context {
             });
         padded(&self.cgroup) && padded(&self.label) && path_ok && self.label().iter().all(|c| (0x21..=0x7e).contains(c))
     }
+
+    /// What of this context a task that has `mine` lacks: each part it
+    /// has already is left empty. The adopt stub joins what this names;
+    /// once it has, the result is empty ([`Context::is_empty`]).
+    pub fn missing_from(&self, mine: &Context) -> Context {
+        let mut lack = *self;
+        if self.cgroup() == mine.cgroup() {
+            lack.cgroup = [0; CONTEXT_LEN];
+        }
+        if self.label() == mine.label() {
+            lack.label = [0; CONTEXT_LEN];
+        }
+        lack
+    }
+
+    /// Whether a task with `mine` has exactly this context. Stricter than
+    /// an empty [`Context::missing_from`]: a part this context leaves
+    /// empty must be empty in `mine` too (a task must not keep a label
+    /// the process never had, such as a kernel thread's).
+    pub fn is_had_by(&self, mine: &Context) -> bool {
+        self.cgroup() == mine.cgroup() && self.label() == mine.label()
+    }
+
+    /// Whether both parts are empty.
+    pub fn is_empty(&self) -> bool {
+        self.cgroup().is_empty() && self.label().is_empty()
+    }
 }
 
 /// Everything a `Creds` message carries but the supplementary groups,

@@ -66,6 +66,29 @@ fn begin_carries_the_context_and_refuses_paths_that_leave_the_mount() {
 }
 
 #[test]
+fn a_stub_joins_only_what_it_lacks() {
+    let want = context(b"/jobs/42", b"roamtest");
+    // Nothing yet: both.
+    assert_eq!(want.missing_from(&context(b"/", b"_")), want);
+    // The cgroup already: the label only, and the other way round.
+    let lack = want.missing_from(&context(b"/jobs/42", b"_"));
+    assert_eq!((lack.cgroup(), lack.label()), (&b""[..], &b"roamtest"[..]));
+    let lack = want.missing_from(&context(b"/jobs", b"roamtest"));
+    assert_eq!((lack.cgroup(), lack.label()), (&b"/jobs/42"[..], &b""[..]));
+    // Both: nothing, which is what the module requires before it installs.
+    assert!(want.missing_from(&want).is_empty());
+    assert!(!want.missing_from(&context(b"/jobs/4", b"roamtest")).is_empty());
+    // A prefix is not the same path; an empty context lacks nothing.
+    assert!(!context(b"/jobs/42", b"").missing_from(&context(b"/jobs/42/x", b"")).is_empty());
+    // An empty part cannot be joined, so nothing is missing, but a task
+    // with a cgroup or label does not have the empty context.
+    assert!(Context::default().missing_from(&context(b"/", b"_")).is_empty());
+    assert!(!Context::default().is_had_by(&context(b"/", b"_")));
+    assert!(Context::default().is_had_by(&Context::default()));
+    assert!(want.is_had_by(&want) && !want.is_had_by(&context(b"/jobs/42", b"roamtes")));
+}
+
+#[test]
 fn begin_rejections() {
     let x = [1u8; 64];
     let mut out = vec![0u8; begin_len(MAX_XSTATE as usize + 1)];

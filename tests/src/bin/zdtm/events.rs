@@ -89,10 +89,15 @@
 //!   refused a move (`roamctl why`), so the harness sees no move here:
 //!   this test is on its own so that no other is affected.
 //!
-//!   System V calls bring a process home (`docs/syscalls.md`), and the
-//!   harness fails a process that leaves the node it was sent to while
-//!   it waits: the three System V tests make no call while waiting, only
-//!   before `READY` and in their check (at home, after the last move).
+//!   While they wait, every 100 ms wherever they run, `sysv_msg` sends a
+//!   message of type 9 (its bytes depend on the round), sees it counted
+//!   by `IPC_STAT`, gets `E2BIG` for a 10-byte buffer and then the whole
+//!   message, then `ENOMSG`; `sysv_sem` raises and lowers the third
+//!   semaphore (`GETVAL` and `GETPID` see the step), and a `semtimedop`
+//!   waiting 30 ms for zero on the second times out with `EAGAIN`. These
+//!   calls are forwarded home (`docs/syscalls.md`), and the harness fails
+//!   a process that leaves the node it was sent to while it waits, so a
+//!   call that brought it home would fail the test.
 //! * `mqueue` — a POSIX message queue (`/zdtm-mq-PID`, `O_NONBLOCK`, 8
 //!   messages of 64 bytes at most) holding six messages of priorities 3,
 //!   1, 7, 3, 0, 7 queued before `READY`. Every 100 ms two more
@@ -148,6 +153,8 @@ pub(crate) const GROUP: Group = Group {
         ("inotify", inotify::tick),
         ("epoll", epoll::tick),
         ("mqueue", mqueue::tick),
+        ("sysv_msg", sysv::msg_tick),
+        ("sysv_sem", sysv::sem_tick),
         ("pidfd", pidfd::tick),
     ],
     known: &[("signalfd_live", signalfd::live)],

@@ -1,10 +1,22 @@
 //! `sysv_msg`, `sysv_sem` and `sysv_shm`: System V IPC objects set up at
-//! home before `READY` and checked, by content, after the moves. The
-//! module doc of `events` describes them. No System V call is made while
-//! waiting: each would bring the process home.
+//! home before `READY`, used every 100 ms wherever the process runs (the
+//! message and semaphore calls are forwarded home), and checked, by
+//! content, after the moves. The module doc of `events` describes them.
 
+use super::super::rounds::{every_100ms, Rounds};
 use super::super::Check;
-use super::{setup_failed, sys};
+use super::{put, setup_failed, sys, take};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// A test's object and its rounds while waiting.
+struct State {
+    id: i32,
+    rounds: Rounds,
+}
+
+static MSG: Mutex<Option<State>> = Mutex::new(None);
+static SEM: Mutex<Option<State>> = Mutex::new(None);
 
 fn pid() -> i32 {
     // SAFETY: a plain call.
@@ -60,12 +72,50 @@ pub(super) fn msg() -> Check {
         Ok(id) => id,
         Err(e) => return setup_failed(e),
     };
+    let mut st = State { id, rounds: Rounds::default() };
+    let first = msg_round(id, &msgs, 0);
+    st.rounds.record(first);
+    put(&MSG, st);
     Box::new(move || {
-        let res = msg_check(id, &msgs);
+        let st = take(&MSG)?;
+        let res = st.rounds.verdict().and_then(|()| msg_check(id, &msgs));
         // SAFETY: removes the queue this test made.
         unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
         res
     })
+}
+
+/// One round while waiting: a message of type 9 whose bytes depend on the
+/// round is sent; `IPC_STAT` counts it beside the six; too small a buffer
+/// gives `E2BIG` and leaves it; it comes back whole; then `ENOMSG`.
+fn msg_round(id: i32, msgs: &[(i64, Vec<u8>)], n: u64) -> Result<(), String> {
+    let data: Vec<u8> = (0..300 + n % 200).map(|i| (i ^ n.wrapping_mul(31)) as u8).collect();
+    msgsnd(id, 9, &data)?;
+    let ds = msq_stat(id)?;
+    let bytes = msgs.iter().map(|m| m.1.len()).sum::<usize>() + data.len();
+    if (ds.msg_qnum, ds.__msg_cbytes, ds.msg_lspid) != (msgs.len() as u64 + 1, bytes as u64, pid()) {
+        return Err(format!(
+            "round {n}: IPC_STAT {} messages, {} bytes, last sender {}; expected {}, {bytes}, {}",
+            ds.msg_qnum,
+            ds.__msg_cbytes,
+            ds.msg_lspid,
+            msgs.len() + 1,
+            pid()
+        ));
+    }
+    let small = msgrcv(id, 10, 9, 0);
+    if small != Err(libc::E2BIG) {
+        return Err(format!("round {n}: msgrcv into 10 bytes gave {small:?}, expected E2BIG"));
+    }
+    match msgrcv(id, 8192, 9, 0) {
+        Ok((9, d)) if d == data => {}
+        other => return Err(format!("round {n}: msgrcv of type 9 gave {:?}, expected {} bytes", other.map(|(t, d)| (t, d.len())), data.len())),
+    }
+    let none = msgrcv(id, 8192, 9, 0);
+    if none != Err(libc::ENOMSG) {
+        return Err(format!("round {n}: a second msgrcv of type 9 gave {none:?}, expected ENOMSG"));
+    }
+    Ok(())
 }
 
 fn msg_check(id: i32, msgs: &[(i64, Vec<u8>)]) -> Result<(), String> {
@@ -141,12 +191,72 @@ pub(super) fn sem() -> Check {
         Ok(id) => id,
         Err(e) => return setup_failed(e),
     };
+    let mut st = State { id, rounds: Rounds::default() };
+    let first = sem_round(id, 0);
+    st.rounds.record(first);
+    put(&SEM, st);
     Box::new(move || {
-        let res = sem_check(id);
+        let res = take(&SEM).and_then(|st| st.rounds.verdict()).and_then(|()| sem_check(id));
         // SAFETY: removes the set this test made.
         unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
         res
     })
+}
+
+/// `semctl(id, n, cmd)` of a command that takes no argument.
+fn semctl0(id: i32, n: i32, cmd: i32) -> Result<i32, String> {
+    // SAFETY: GETVAL, GETPID, GETNCNT and GETZCNT take no argument.
+    sys("semctl", unsafe { libc::semctl(id, n, cmd) } as i64).map(|v| v as i32)
+}
+
+/// One round while waiting: the third semaphore raised by one and
+/// lowered again (`GETVAL` sees the step, `GETPID` the process), a
+/// `semtimedop` waiting 30 ms for the second (2) to reach zero times out
+/// with `EAGAIN` after at least 30 ms, `IPC_STAT` still counts four.
+fn sem_round(id: i32, n: u64) -> Result<(), String> {
+    semop(id, &[(2, 1)]).map_err(|e| format!("round {n}: semop +1: errno {e}"))?;
+    let (v, p) = (semctl0(id, 2, libc::GETVAL)?, semctl0(id, 2, libc::GETPID)?);
+    if (v, p) != (SEMS_NOW[2] as i32 + 1, pid()) {
+        return Err(format!("round {n}: after +1 value {v}, pid {p}; expected {}, {}", SEMS_NOW[2] + 1, pid()));
+    }
+    semop(id, &[(2, -1)]).map_err(|e| format!("round {n}: semop -1: errno {e}"))?;
+    let mut wait = [libc::sembuf { sem_num: 1, sem_op: 0, sem_flg: 0 }];
+    let ts = libc::timespec { tv_sec: 0, tv_nsec: 30_000_000 };
+    let t0 = Instant::now();
+    // SAFETY: one operation in `wait`, a valid timeout.
+    let r = unsafe { libc::syscall(libc::SYS_semtimedop, id, wait.as_mut_ptr(), 1usize, &ts as *const libc::timespec) };
+    let (e, took) = (super::errno(), t0.elapsed());
+    if r == -1 && e == libc::EINTR && crate::TERM.load(std::sync::atomic::Ordering::SeqCst) {
+        // The harness's SIGTERM, which ends the wait: not this round's fault.
+        return Ok(());
+    }
+    if r != -1 || e != libc::EAGAIN || took.as_millis() < 30 {
+        return Err(format!("round {n}: semtimedop waiting for zero on 2 gave {r} (errno {e}) after {took:?}; expected EAGAIN after 30 ms"));
+    }
+    let v = semctl0(id, 2, libc::GETVAL)?;
+    // SAFETY: plain data, filled by the call.
+    let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: IPC_STAT fills a semid_ds.
+    sys("semctl(IPC_STAT)", unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) } as i64)?;
+    if (v, ds.sem_nsems) != (SEMS_NOW[2] as i32, 4) {
+        return Err(format!("round {n}: after -1 value {v}, {} semaphores; expected {}, 4", ds.sem_nsems, SEMS_NOW[2]));
+    }
+    Ok(())
+}
+
+pub(super) fn msg_tick(n: u64) {
+    let msgs = messages();
+    every_100ms(n, &MSG, |st| {
+        let r = msg_round(st.id, &msgs, st.rounds.count);
+        st.rounds.record(r);
+    });
+}
+
+pub(super) fn sem_tick(n: u64) {
+    every_100ms(n, &SEM, |st| {
+        let r = sem_round(st.id, st.rounds.count);
+        st.rounds.record(r);
+    });
 }
 
 fn sem_check(id: i32) -> Result<(), String> {
