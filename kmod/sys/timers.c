@@ -61,6 +61,15 @@ int roam_timers_read(struct roam_itimers *it, struct roam_ptimer *out, int max)
 	spin_lock_irq(&current->sighand->siglock);
 	it->value[0] = real_remaining(&sig->real_timer);
 	it->interval[0] = ktime_to_ns(sig->it_real_incr);
+	/*
+	 * A periodic ITIMER_REAL that has just expired is not queued again
+	 * until its SIGALRM is dequeued (dequeue_signal re-arms it), and a
+	 * move is taken before the signals are: it is armed all the same, to
+	 * expire within one interval. Read as disarmed, it would not be made
+	 * again where the process lands, while getitimer there reads zero.
+	 */
+	if (!it->value[0] && sig->it_real_incr && sigismember(&sig->shared_pending.signal, SIGALRM))
+		it->value[0] = it->interval[0];
 	it->value[1] = cpu_remaining(sig, CPUCLOCK_VIRT);
 	it->interval[1] = sig->it[CPUCLOCK_VIRT].incr;
 	it->value[2] = cpu_remaining(sig, CPUCLOCK_PROF);

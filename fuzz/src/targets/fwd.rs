@@ -259,6 +259,7 @@ pub fn check_call(data: &[u8], cx: &mut Cx) -> Result<(), Violation> {
                 Plan::Sized { .. } => "sized",
                 Plan::Mask { .. } => "mask",
                 Plan::Msg { .. } => "msg",
+                Plan::OutMsg { .. } => "out_msg",
             },
         );
         total = total.saturating_add(p.scratch());
@@ -285,6 +286,12 @@ fn plans_ok(kinds: &[Arg; 6], args: &[u64; 6], plans: &[Plan; 6], lowered: &[u64
                     matches!(lp, Some(Plan::InOut { len: 4 } | Plan::Value)) && max <= MAX_BUF,
                     "sized buffer {i} with length word {lenp} planned as {lp:?}"
                 );
+            }
+            // A message buffer is its type word and the whole text:
+            // never shortened (its length argument is left as it is).
+            (Plan::In { len, path: false }, Arg::InMsg { len_arg }) | (Plan::OutMsg { len }, Arg::OutMsg { len_arg }) => {
+                let l = args.get(len_arg as usize).copied();
+                ensure!(l.map(|l| l + 8) == Some(len as u64), "message buffer {i} of {len} bytes, text length {l:?}");
             }
             (Plan::OutElems { len, elem }, _) => {
                 ensure!(elem > 0 && len % elem == 0, "array {i} of {len} bytes in {elem}-byte elements");

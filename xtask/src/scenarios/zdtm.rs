@@ -79,6 +79,34 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     for name in stays.text.split_whitespace() {
         stays_home(c, name, long)?;
     }
+    for name in CHECKED_AWAY {
+        checked_away(c, name, long)?;
+    }
+    Ok(())
+}
+
+/// Programs whose own check also runs while they are away (on node 2),
+/// not only at home after the last hop: state a remote reads back itself
+/// (`getitimer` is local there) must be right there too.
+const CHECKED_AWAY: [&str; 2] = ["timers", "monotonic"];
+
+/// Starts `name` on node 1, moves it to node 2, lets it run there for a
+/// second, and has it check itself there (SIGTERM at home reaches it).
+fn checked_away(c: &mut Ctx, name: &str, long: Duration) -> Result<()> {
+    let tag = format!("zdtm-{name}-away");
+    let pid = c.start(1, &tag, &format!("{Z} {name}"))?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, &tag).starts_with("READY ")).is_some();
+    let m = c.migrate(1, pid, "2");
+    std::thread::sleep(Duration::from_secs(1));
+    let w = c.where_is(1, pid);
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let status = c.status(1, &tag, long);
+    let output = c.output(1, &tag);
+    c.check(
+        format!("zdtm {name}: passes its own check made on node 2, where it was moved"),
+        ready && m.rc == 0 && w.starts_with("node 2") && status == Some(0) && output.trim() == format!("READY {name}\nPASS {name}"),
+        format!("migrate: rc {} {}\nwhere before the check: {w}\nstatus {status:?}, output {:?}", m.rc, m.text.trim(), output.trim()),
+    );
     Ok(())
 }
 
