@@ -17,6 +17,7 @@
 //! Calls only [`super::ctx`].
 
 use super::ctx::Ctx;
+use crate::guest::Output;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -94,20 +95,37 @@ const CHECKED_AWAY: [&str; 2] = ["timers", "monotonic"];
 /// second, and has it check itself there (SIGTERM at home reaches it).
 fn checked_away(c: &mut Ctx, name: &str, long: Duration) -> Result<()> {
     let tag = format!("zdtm-{name}-away");
-    let pid = c.start(1, &tag, &format!("{Z} {name}"))?;
-    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, &tag).starts_with("READY ")).is_some();
-    let m = c.migrate(1, pid, "2");
+    let (pid, ready, m) = start_and_move(c, name, &tag)?;
+    // It runs there a while (its timers fire there) before it checks.
     std::thread::sleep(Duration::from_secs(1));
     let w = c.where_is(1, pid);
-    let _ = c.sh(1, &format!("kill -TERM {pid}"));
-    let status = c.status(1, &tag, long);
-    let output = c.output(1, &tag);
+    let (status, passed, output) = end_at_home(c, name, &tag, pid, long);
     c.check(
         format!("zdtm {name}: passes its own check made on node 2, where it was moved"),
-        ready && m.rc == 0 && w.starts_with("node 2") && status == Some(0) && output.trim() == format!("READY {name}\nPASS {name}"),
-        format!("migrate: rc {} {}\nwhere before the check: {w}\nstatus {status:?}, output {:?}", m.rc, m.text.trim(), output.trim()),
+        ready && m.rc == 0 && w.starts_with("node 2") && passed,
+        format!("migrate: rc {} {}\nwhere before the check: {w}\nstatus {status:?}, output {output:?}", m.rc, m.text.trim()),
     );
     Ok(())
+}
+
+/// Starts `name` on node 1 (as `tag`), waits for its `READY` and asks to
+/// move it to node 2: its pid, whether it was ready, what the move said.
+fn start_and_move(c: &mut Ctx, name: &str, tag: &str) -> Result<(u32, bool, Output)> {
+    let pid = c.start(1, tag, &format!("{Z} {name}"))?;
+    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, tag).starts_with("READY ")).is_some();
+    let m = c.migrate(1, pid, "2");
+    Ok((pid, ready, m))
+}
+
+/// Sends SIGTERM to `name` (`tag`, `pid`) at home, wherever it runs: its
+/// exit status, whether it exited 0 having printed only `READY` and
+/// `PASS`, and what it printed.
+fn end_at_home(c: &mut Ctx, name: &str, tag: &str, pid: u32, long: Duration) -> (Option<i32>, bool, String) {
+    let _ = c.sh(1, &format!("kill -TERM {pid}"));
+    let status = c.status(1, tag, long);
+    let output = c.output(1, tag).trim().to_string();
+    let passed = status == Some(0) && output == format!("READY {name}\nPASS {name}");
+    (status, passed, output)
 }
 
 /// State a program sets at home that its task on a remote must show in
@@ -282,18 +300,14 @@ fn hop(c: &mut Ctx, pids: &[(String, u32)], dest: &str, node: u32, runs: &mut BT
 /// the shared memory, and it passes.
 fn stays_home(c: &mut Ctx, name: &str, long: Duration) -> Result<()> {
     let tag = format!("zdtm-{name}-stays");
-    let pid = c.start(1, &tag, &format!("{Z} {name}"))?;
-    let ready = c.wait(Duration::from_secs(30), |c| c.output(1, &tag).starts_with("READY ")).is_some();
-    let m = c.migrate(1, pid, "2");
+    let (pid, ready, m) = start_and_move(c, name, &tag)?;
     let why = c.sh(1, &format!("roamctl why {pid}")).map(|o| o.text).unwrap_or_default();
     let w = c.where_is(1, pid);
-    let _ = c.sh(1, &format!("kill -TERM {pid}"));
-    let status = c.status(1, &tag, long);
-    let output = c.output(1, &tag);
+    let (status, passed, output) = end_at_home(c, name, &tag, pid, long);
     c.check(
         format!("zdtm {name}: a move is refused (writable shared memory; roamctl why says so) and it passes at home"),
-        ready && m.rc != 0 && why.contains("writable memory shared with other processes") && w == "home" && status == Some(0) && output.trim() == format!("READY {name}\nPASS {name}"),
-        format!("migrate: rc {} {}\nwhy: {why}\nwhere: {w}\nstatus {status:?}, output {:?}", m.rc, m.text.trim(), output.trim()),
+        ready && m.rc != 0 && why.contains("writable memory shared with other processes") && w == "home" && passed,
+        format!("migrate: rc {} {}\nwhy: {why}\nwhere: {w}\nstatus {status:?}, output {output:?}", m.rc, m.text.trim()),
     );
     Ok(())
 }
