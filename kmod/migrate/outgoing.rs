@@ -98,7 +98,14 @@ impl Mover {
                     regs.rax = regs.orig_rax;
                     regs.rip = regs.rip.wrapping_sub(2);
                 }
-                -516 => regs.rax = (-4i64) as u64,
+                // A sleep or poll the kernel would go on with through its
+                // restart block, which does not travel: made again as a
+                // call that means the same (EINTR if it cannot be).
+                -516 => {
+                    if !reissue_wait(&mut regs, clock_off) {
+                        regs.rax = (-4i64) as u64;
+                    }
+                }
                 // A wait that ends with EINTR on any pending notification
                 // (`semtimedop`, `epoll_wait`, ...) was ended by this
                 // move's own request, not by a signal, if none is
@@ -416,6 +423,79 @@ struct Captured<'a> {
     groups: &'a [u32],
     xstate: &'a [u8],
     vmas: &'a [Vma],
+}
+
+/// `nanosleep`'s, `poll`'s, `clock_nanosleep`'s and `ppoll`'s numbers.
+const NR_NANOSLEEP: u64 = 35;
+const NR_POLL: u64 = 7;
+const NR_CLOCK_NANOSLEEP: u64 = 230;
+const NR_PPOLL: u64 = 271;
+/// `clock_nanosleep`'s flag for an absolute expiry; the clocks a guest's
+/// time namespace offsets.
+const TIMER_ABSTIME: u64 = 1;
+const CLOCK_MONOTONIC: i32 = 1;
+const CLOCK_BOOTTIME: i32 = 7;
+
+/// Sets `regs` (those of a `nanosleep`, `clock_nanosleep` or `poll` that
+/// a move's request ended with `-ERESTART_RESTARTBLOCK`) to make a call
+/// that goes on with the same wait where the process lands: a sleep until
+/// the same instant of the process's clock (`clock_nanosleep` with
+/// `TIMER_ABSTIME`; `clock_off` is this node's offset of its monotonic and
+/// boottime clocks, zero at home), a poll for the time it had left (`ppoll`,
+/// no signal mask) or without end (the same `poll`). A timespec the call
+/// reads is written below the stack's red zone, where a signal frame
+/// would go, before the stack's pages are taken. False: left as it was
+/// (a CPU or alarm clock, or the stack could not be written).
+fn reissue_wait(regs: &mut Regs, clock_off: (i64, i64)) -> bool {
+    let sleeping = matches!(regs.orig_rax, NR_NANOSLEEP | NR_CLOCK_NANOSLEEP);
+    if !sleeping && regs.orig_rax != NR_POLL {
+        return false;
+    }
+    let Some(wait) = timers::restart_wait(!sleeping) else { return false };
+    let at = (regs.rsp.wrapping_sub(128 + 16)) & !15;
+    let put = |ns: i64| {
+        let ns = ns.max(0) as u64;
+        let mut ts = [0u8; 16];
+        ts[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+        ts[8..].copy_from_slice(&(ns % 1_000_000_000).to_le_bytes());
+        umem::write(at, &ts).is_ok()
+    };
+    match wait {
+        timers::RestartWait::Sleep { clockid, expires } => {
+            let off = match clockid {
+                CLOCK_MONOTONIC => clock_off.0,
+                CLOCK_BOOTTIME => clock_off.1,
+                _ => 0,
+            };
+            if !put((expires as i64).saturating_add(off)) {
+                return false;
+            }
+            regs.rax = NR_CLOCK_NANOSLEEP;
+            regs.rdi = clockid as u64;
+            regs.rsi = TIMER_ABSTIME;
+            regs.rdx = at;
+            regs.r10 = 0;
+        }
+        timers::RestartWait::Poll { ufds, nfds, expires: Some(end) } => {
+            if !put((end as i64).saturating_sub(time::now_ns() as i64)) {
+                return false;
+            }
+            regs.rax = NR_PPOLL;
+            regs.rdi = ufds;
+            regs.rsi = nfds as u64;
+            regs.rdx = at;
+            regs.r10 = 0;
+            regs.r8 = 8;
+        }
+        timers::RestartWait::Poll { ufds, nfds, expires: None } => {
+            regs.rax = NR_POLL;
+            regs.rdi = ufds;
+            regs.rsi = nfds as u64;
+            regs.rdx = u64::MAX;
+        }
+    }
+    regs.rip = regs.rip.wrapping_sub(2);
+    true
 }
 
 /// Takes every pending signal but SIGKILL and SIGSTOP off the current

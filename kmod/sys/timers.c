@@ -207,3 +207,39 @@ int roam_sigevent_notify_nofault(u64 uaddr)
 		return -EFAULT;
 	return notify;
 }
+
+/*
+ * The wait the current task's restart_block describes, right after a
+ * nanosleep or clock_nanosleep (`poll` 0) or a poll (`poll` 1) returned
+ * -ERESTART_RESTARTBLOCK: the kernel would go on with it through
+ * restart_syscall, which only this task's own restart_block can serve,
+ * so a move turns it into a call that says the same (see outgoing.rs).
+ * -EINVAL for a sleep on a clock that is not carried across nodes (CPU
+ * clocks, alarm clocks).
+ */
+int roam_restart_wait(int poll, struct roam_restart *out)
+{
+	struct restart_block *rb = &current->restart_block;
+
+	if (poll) {
+		out->clockid = rb->poll.has_timeout ? CLOCK_MONOTONIC : -1;
+		out->nfds = rb->poll.nfds;
+		out->ufds = (u64)(unsigned long)rb->poll.ufds;
+		out->expires = rb->poll.has_timeout ? (u64)rb->poll.tv_sec * NSEC_PER_SEC + rb->poll.tv_nsec : 0;
+		return 0;
+	}
+	switch (rb->nanosleep.clockid) {
+	case CLOCK_REALTIME:
+	case CLOCK_MONOTONIC:
+	case CLOCK_BOOTTIME:
+	case CLOCK_TAI:
+		break;
+	default:
+		return -EINVAL;
+	}
+	out->clockid = rb->nanosleep.clockid;
+	out->nfds = 0;
+	out->ufds = 0;
+	out->expires = rb->nanosleep.expires;
+	return 0;
+}

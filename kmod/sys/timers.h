@@ -38,4 +38,14 @@ void roam_cputime_get(u64 *utime, u64 *stime, u64 *runtime);
 void roam_cputime_raise(u64 utime, u64 stime, u64 runtime);
 int roam_sigevent_notify_nofault(u64 uaddr);
 
+/* A wait the current task's restart_block describes (roam_restart_wait). */
+struct roam_restart {
+	s32 clockid;	/* nanosleep: the clock; poll: -1 without a timeout */
+	s32 nfds;	/* poll: the number of descriptors */
+	u64 ufds;	/* poll: the pollfd array */
+	u64 expires;	/* absolute expiry, ns, on the clock's host base */
+};
+
+int roam_restart_wait(int poll, struct roam_restart *out);
+
 #endif

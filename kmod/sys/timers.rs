@@ -39,7 +39,48 @@ struct RawTimer {
     interval_ns: u64,
 }
 
+/// `struct roam_restart` (timers.h).
+#[repr(C)]
+#[derive(Default)]
+struct RawRestart {
+    clockid: i32,
+    nfds: i32,
+    ufds: u64,
+    expires: u64,
+}
+
+/// A wait the current task was in when a system call returned
+/// `-ERESTART_RESTARTBLOCK` (its `restart_block`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RestartWait {
+    /// `nanosleep` or `clock_nanosleep`: until `expires` (ns) on clock
+    /// `clockid`'s host base (realtime, monotonic, boottime or TAI).
+    Sleep { clockid: i32, expires: u64 },
+    /// `poll` of `nfds` descriptors at `ufds`, until `expires` (ns, host
+    /// CLOCK_MONOTONIC) or with no timeout.
+    Poll { ufds: u64, nfds: i32, expires: Option<u64> },
+}
+
+/// What the current task's `restart_block` says it was waiting in, right
+/// after `nanosleep`/`clock_nanosleep` (`poll` false) or `poll` returned
+/// `-ERESTART_RESTARTBLOCK`; `None` for a sleep on a clock a move does not
+/// carry (a CPU clock, an alarm clock).
+pub(crate) fn restart_wait(poll: bool) -> Option<RestartWait> {
+    let mut raw = RawRestart::default();
+    // SAFETY: `raw` is valid for writes of its type; the C side reads the
+    // current task's own restart_block.
+    if unsafe { roam_restart_wait(poll as i32, &mut raw) } != 0 {
+        return None;
+    }
+    Some(if poll {
+        RestartWait::Poll { ufds: raw.ufds, nfds: raw.nfds, expires: (raw.clockid >= 0).then_some(raw.expires) }
+    } else {
+        RestartWait::Sleep { clockid: raw.clockid, expires: raw.expires }
+    })
+}
+
 extern "C" {
+    fn roam_restart_wait(poll: i32, out: *mut RawRestart) -> i32;
     fn roam_timers_read(it: *mut RawITimers, out: *mut RawTimer, max: i32) -> i32;
     fn roam_timers_next_id(id: i32);
     fn roam_cputime_get(utime: *mut u64, stime: *mut u64, runtime: *mut u64);

@@ -58,6 +58,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
         format!("status {st:?}\nmigrated: {out}\nreference: {}", reference.text),
     );
     c.check_no_guests("migrate: nothing is left on node 2 after it ended (roam's list, its process table)".into(), 2, &m.text);
+    waits(c, long)?;
 
     // Moves asked back to back, each as soon as the one before returned:
     // the process may still be in its restorer (on node 2 or 3, then back
@@ -466,4 +467,41 @@ mod tests {
         assert_eq!(super::scratch_areas(&maps), vec![scratch]);
         assert!(super::scratch_areas("00400000-00401000 r-xp 00000000 00:02 17 /bin/x\n").is_empty());
     }
+}
+
+/// A move in the middle of a sleep or a poll (`tests/src/bin/waits.rs`):
+/// the kernel would go on with such a wait through the task's restart
+/// block, which does not travel; the call must neither end early with an
+/// `EINTR` nor start again from the beginning where it lands.
+fn waits(c: &mut Ctx, long: Duration) -> Result<()> {
+    const MS: u64 = 4000;
+    // The move's own time (up to a few seconds on the debug kernel) is the
+    // most a wait may overrun.
+    let slack = if c.debug { 8000 } else { 3000 };
+    for (kind, what) in [
+        ("sleep", "nanosleep"),
+        ("clock", "relative clock_nanosleep"),
+        ("poll", "poll with a timeout"),
+        ("pollfor", "poll without a timeout, ended by a timer's handler"),
+    ] {
+        let tag = format!("waits-{kind}");
+        let pid = c.start(1, &tag, &format!("/usr/lib/roam/tests/waits {kind} {MS}"))?;
+        // Printed `waiting`, and asleep in the call.
+        let ready = c
+            .wait(Duration::from_secs(30), |c| {
+                c.output(1, &tag).starts_with("waiting") && c.sh(1, &format!("cut -d' ' -f3 /proc/{pid}/stat")).is_ok_and(|o| o.text.trim() == "S")
+            })
+            .is_some();
+        let m = c.migrate(1, pid, "2");
+        let rp = c.remote_task(2, &m.text, "waits");
+        let st = c.status(1, &tag, long);
+        let out = c.output(1, &tag);
+        let elapsed = out.split("elapsed_ms ").nth(1).and_then(|v| v.trim().parse::<u64>().ok());
+        c.check(
+            format!("migrate: a {what} under way when the process moves to node 2 goes on there, ending as at home ({MS} ms, not early, not started again)"),
+            ready && m.rc == 0 && rp.is_some() && st == Some(0) && elapsed.is_some_and(|e| (MS..MS + slack).contains(&e)),
+            format!("ready {ready}; {}; remote task {rp:?}; status {st:?}; output {:?} (at most {slack} ms over)", m.text.trim(), out.trim()),
+        );
+    }
+    Ok(())
 }
