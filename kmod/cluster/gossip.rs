@@ -32,6 +32,7 @@ pub(crate) fn gossip_loop(c: Arc<Cluster>) {
             let load = lv.est.load();
             lv.vec.set_own(load, speed, ncpus.min(u16::MAX as u32) as u16, free);
             lv.vec.set_no_guests(c.tun.accept.load(Ordering::Relaxed) == 0);
+            lv.vec.set_no_root(c.tun.accept_root.load(Ordering::Relaxed) == 0);
         }
         let now = time::now_ms();
         if now >= next_exchange {

@@ -121,6 +121,12 @@ pub(crate) struct Tunables {
     /// Whether this node takes guests (`/sys/kernel/roam/accept`); its
     /// load entry says so, and arriving guests are refused while it is 0.
     pub(crate) accept: AtomicU32,
+    /// Whether this node takes guests with root's ids or any capability
+    /// (`accept_root`; 0 is NFS's `root_squash`: a member then cannot run
+    /// code as root here, whatever it claims about its processes). Its
+    /// load entry says so (no balancer sends it such a process), and the
+    /// migration engine refuses them at their `Creds` message.
+    pub(crate) accept_root: AtomicU32,
 }
 
 /// One configured peer.
@@ -260,6 +266,7 @@ impl Cluster {
                     speed: AtomicU32::new(crate::load::SPEED_REF),
                     quiet: AtomicU32::new(0),
                     accept: AtomicU32::new(1),
+                    accept_root: AtomicU32::new(1),
                 },
                 running: AtomicBool::new(false),
                 sink <- new_mutex!(None, "roam_sink"),

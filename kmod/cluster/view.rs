@@ -22,14 +22,15 @@ pub(crate) fn nodes(c: &Cluster, w: &mut impl Write) -> Result {
     }
     writeln!(
         w,
-        ":{} self=1 state={} load={} speed={} ncpus={} free_mem_mb={} age_ms=0 guests={}",
+        ":{} self=1 state={} load={} speed={} ncpus={} free_mem_mb={} age_ms=0 guests={} root={}",
         listen.map(|l| l.port).unwrap_or(0),
         if c.running.load(Ordering::Relaxed) { "up" } else { "stopped" },
         own.load,
         own.speed,
         own.ncpus,
         own.free_mem_mb,
-        if c.tun.accept.load(Ordering::Relaxed) == 0 { "no" } else { "yes" }
+        if c.tun.accept.load(Ordering::Relaxed) == 0 { "no" } else { "yes" },
+        if c.tun.accept_root.load(Ordering::Relaxed) == 0 { "no" } else { "yes" }
     )?;
     let Ok(peers) = c.peers() else { return Ok(()) };
     for p in peers.iter() {
@@ -41,15 +42,16 @@ pub(crate) fn nodes(c: &Cluster, w: &mut impl Write) -> Result {
         match e {
             Some(e) => write!(
                 w,
-                " load={} speed={} ncpus={} free_mem_mb={} age_ms={} guests={}",
+                " load={} speed={} ncpus={} free_mem_mb={} age_ms={} guests={} root={}",
                 e.load,
                 e.speed,
                 e.ncpus,
                 e.free_mem_mb,
                 e.age_ms,
-                if e.no_guests { "no" } else { "yes" }
+                if e.no_guests { "no" } else { "yes" },
+                if e.no_root { "no" } else { "yes" }
             )?,
-            None => w.write_str(" load=- speed=- ncpus=- free_mem_mb=- age_ms=- guests=-")?,
+            None => w.write_str(" load=- speed=- ncpus=- free_mem_mb=- age_ms=- guests=- root=-")?,
         }
         if heard == 0 {
             w.write_str(" heard_ms=-")?;

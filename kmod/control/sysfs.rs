@@ -173,7 +173,7 @@ impl AttrHandler for RoamAttrs {
             EVENTS => self.mover.show_events(out),
             MIGRATIONS => self.mover.show_metrics(out),
             ADOPT_POOL => writeln!(out, "{}", self.mover.ctl.adopt_pool.load(Ordering::Relaxed)),
-            ACCEPT_ROOT => writeln!(out, "{}", self.mover.ctl.accept_root.load(Ordering::Relaxed)),
+            ACCEPT_ROOT => writeln!(out, "{}", t.accept_root.load(Ordering::Relaxed)),
             _ => return Err(EINVAL),
         };
         // A view that does not fit in a page is cut off, not an error.
@@ -206,7 +206,7 @@ impl AttrHandler for RoamAttrs {
             MEM_LOW_MB => self.set_tunable("mem_low_mb", input, 0, 1 << 20, &self.mover.ctl.mem_low_mb),
             FAIL_ARRIVALS => self.set_tunable("fail_arrivals", input, 0, 16, &self.mover.ctl.fail_arrivals),
             STAY => self.set_tunable("stay", input, 0, 1, &self.mover.ctl.stay),
-            ACCEPT_ROOT => self.set_tunable("accept_root", input, 0, 1, &self.mover.ctl.accept_root),
+            ACCEPT_ROOT => self.set_tunable("accept_root", input, 0, 1, &t.accept_root),
             LSTAY => self.set_tunable("lstay", input, 0, 1, &self.mover.ctl.lstay),
             QUIET => self.set_tunable("quiet", input, 0, 1, &t.quiet),
             EXPEL => self.action("expel", input, |m| m.expel()),

@@ -342,6 +342,8 @@ impl Balancer {
                     comm_node: profile.talks_to,
                     bounces: profile.bounces,
                     allowed: with_home(profile.allowed, profile.home),
+                    // Unknown (gone meanwhile): kept off nodes that take no root.
+                    privileged: TaskRef::find(p.tgid).map(|t| t.privileged()).unwrap_or(true),
                 },
                 GFP_KERNEL,
             );

@@ -41,10 +41,6 @@ pub(crate) struct Controls {
     pub(crate) fail_arrivals: AtomicU32,
     /// Adopt stubs kept parked for arrivals (`adopt_pool`, `pool.rs`).
     pub(crate) adopt_pool: AtomicU32,
-    /// Guests with root's ids or any capability are taken (1) or refused
-    /// (0, as NFS's `root_squash`: a member then cannot run code as root
-    /// here, whatever it claims about its processes) (`accept_root`).
-    pub(crate) accept_root: AtomicU32,
 }
 
 impl Controls {
@@ -60,7 +56,6 @@ impl Controls {
             lstay: AtomicU32::new(0),
             fail_arrivals: AtomicU32::new(0),
             adopt_pool: AtomicU32::new(super::pool::DEFAULT_POOL),
-            accept_root: AtomicU32::new(1),
         }
     }
 }

@@ -199,7 +199,7 @@ impl Mover {
                 let mut st = inc.state.lock();
                 // A node that takes no privileged guests (`accept_root`
                 // 0) refuses one before its memory comes.
-                if !inc.home && c.creds.privileged() && self.ctl.accept_root.load(Ordering::Relaxed) == 0 {
+                if !inc.home && c.creds.privileged() && self.cluster.tun.accept_root.load(Ordering::Relaxed) == 0 {
                     let (tgid, home) = (st.header.tgid, st.header.home_node);
                     drop(st);
                     pr_info!("refused pid {} of node {}: it has root's ids or capabilities, and this node takes no privileged guests (accept_root 0)\n", tgid, home);

@@ -270,6 +270,21 @@ int roam_task_traced(struct task_struct *task)
 }
 
 /* How many supplementary groups `task` has. */
+int roam_task_privileged(struct task_struct *task)
+{
+	const struct cred *c;
+	int p;
+
+	rcu_read_lock();
+	c = __task_cred(task);
+	p = uid_eq(c->uid, GLOBAL_ROOT_UID) || uid_eq(c->euid, GLOBAL_ROOT_UID) ||
+	    uid_eq(c->suid, GLOBAL_ROOT_UID) || uid_eq(c->fsuid, GLOBAL_ROOT_UID) ||
+	    !cap_isclear(c->cap_permitted) || !cap_isclear(c->cap_effective) ||
+	    !cap_isclear(c->cap_ambient);
+	rcu_read_unlock();
+	return p;
+}
+
 u32 roam_task_ngroups(struct task_struct *task)
 {
 	u32 n;

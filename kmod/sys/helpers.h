@@ -74,6 +74,7 @@ void roam_temp_sigmask(u64 mask);
 int roam_sigpending(void);
 int roam_pending_signals_restart(void);
 void roam_temp_sigmask_end(bool interrupted);
+int roam_task_privileged(struct task_struct *task);
 u32 roam_task_ngroups(struct task_struct *task);
 int roam_task_traced(struct task_struct *task);
 int roam_task_mdwe(struct task_struct *task);

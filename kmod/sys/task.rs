@@ -12,6 +12,7 @@ extern "C" {
     fn roam_task_seccomp(task: *mut core::ffi::c_void) -> i32;
     fn roam_task_foreign_ns(task: *mut core::ffi::c_void) -> i32;
     fn roam_find_task_global(nr: i32) -> *mut core::ffi::c_void;
+    fn roam_task_privileged(task: *mut core::ffi::c_void) -> i32;
     fn roam_task_ngroups(task: *mut core::ffi::c_void) -> u32;
     fn roam_task_traced(task: *mut core::ffi::c_void) -> i32;
     fn roam_task_mdwe(task: *mut core::ffi::c_void) -> i32;
@@ -175,6 +176,15 @@ impl TaskRef {
         // SAFETY: the task is valid (we hold a reference); the C helper
         // reads its mm's flags under the task lock.
         unsafe { roam_task_mdwe(self.task.cast()) != 0 }
+    }
+
+    /// Whether it has root's ids (real, effective, saved or filesystem
+    /// uid 0) or any capability (permitted, effective or ambient), as
+    /// `Creds::privileged` says of an image: what `accept_root` 0 refuses.
+    pub(crate) fn privileged(&self) -> bool {
+        // SAFETY: the task is valid (we hold a reference); the C helper
+        // reads its credentials under RCU.
+        unsafe { roam_task_privileged(self.task.cast()) != 0 }
     }
 
     /// How many supplementary groups it has.

@@ -29,7 +29,7 @@ static FIELDS: [Field; 1] = [Field::len(0, 2, 2, ENTRY_WIRE_LEN)];
 
 /// A load entry about `node`.
 fn entry(node: u32, k: u32) -> LoadEntry {
-    LoadEntry { node, load: k * 370, speed: 1000 + k * 10, ncpus: (k % 8) as u16, free_mem_mb: 64 * k, age_ms: k * 400, no_guests: k % 5 == 0 }
+    LoadEntry { node, load: k * 370, speed: 1000 + k * 10, ncpus: (k % 8) as u16, free_mem_mb: 64 * k, age_ms: k * 400, no_guests: k % 5 == 0, no_root: k % 3 == 0 }
 }
 
 /// Valid load messages with 0 to `MAX_VECTOR + 1` entries.
@@ -150,6 +150,7 @@ fn decide_ok(v: &LoadVector, cx: &mut Cx) -> Result<(), Violation> {
             comm_node: 0,
             bounces: 0,
             allowed: 0,
+            privileged: true,
         },
         Candidate {
             pid: 11,
@@ -161,6 +162,7 @@ fn decide_ok(v: &LoadVector, cx: &mut Cx) -> Result<(), Violation> {
             comm_node: 3,
             bounces: 0,
             allowed: 0,
+            privileged: false,
         },
         Candidate {
             pid: 12,
@@ -172,6 +174,7 @@ fn decide_ok(v: &LoadVector, cx: &mut Cx) -> Result<(), Violation> {
             comm_node: 0,
             bounces: 9,
             allowed: 0b110,
+            privileged: false,
         },
         Candidate {
             pid: 13,
@@ -183,6 +186,7 @@ fn decide_ok(v: &LoadVector, cx: &mut Cx) -> Result<(), Violation> {
             comm_node: 0,
             bounces: 0,
             allowed: 0,
+            privileged: false,
         },
     ];
     for (load, free) in [(2500u32, 512u32), (9000, 8), (100, 4096)] {
@@ -202,7 +206,8 @@ fn decide_ok(v: &LoadVector, cx: &mut Cx) -> Result<(), Violation> {
                     c.is_some_and(|c| c.eligible
                         && c.age_ms >= t.min_age_ms
                         && c.since_migration_ms >= c.residency_needed(&t)
-                        && c.allows(to)),
+                        && c.allows(to)
+                        && e.is_some_and(|e| c.fits(e))),
                     "decide moves {c:?} to {to}"
                 );
             }

@@ -21,14 +21,18 @@ use crate::rng::XorShift64;
 
 /// Size of one [`LoadEntry`] on the wire: node, load, speed (u32 each),
 /// ncpus (u16), free_mem_mb and age_ms (u32 each), little-endian, then one
-/// flags byte (bit 0: the node takes no guests).
+/// flags byte (bit 0: the node takes no guests; bit 1: no privileged
+/// guests).
 pub const ENTRY_WIRE_LEN: usize = 4 + 4 + 4 + 2 + 4 + 4 + 1;
 
 /// Flags bit: the node takes no guests.
 pub const FLAG_NO_GUESTS: u8 = 1;
+/// Flag bit: the node takes no guest with root's ids or any capability
+/// (`accept_root` 0): no balancer sends it such a process.
+pub const FLAG_NO_ROOT: u8 = 2;
 
 /// Offset of the flags byte in an entry's wire form; bits other than
-/// [`FLAG_NO_GUESTS`] are reserved (zero).
+/// [`FLAG_NO_GUESTS`] and [`FLAG_NO_ROOT`] are reserved (zero).
 pub const ENTRY_FLAGS_AT: usize = 22;
 
 /// Capacity of a [`LoadVector`] (entries about other nodes).
@@ -59,6 +63,9 @@ pub struct LoadEntry {
     /// The node takes no guests (`accept` is 0): no balancer sends it a
     /// process, rather than asking and being refused.
     pub no_guests: bool,
+    /// The node takes no privileged guests (`accept_root` is 0): no
+    /// balancer sends it a process with root's ids or any capability.
+    pub no_root: bool,
 }
 
 impl LoadEntry {
@@ -71,7 +78,8 @@ impl LoadEntry {
         put(&mut b, 12, &self.ncpus.to_le_bytes());
         put(&mut b, 14, &self.free_mem_mb.to_le_bytes());
         put(&mut b, 18, &self.age_ms.to_le_bytes());
-        put(&mut b, ENTRY_FLAGS_AT, &[if self.no_guests { FLAG_NO_GUESTS } else { 0 }]);
+        let flags = if self.no_guests { FLAG_NO_GUESTS } else { 0 } | if self.no_root { FLAG_NO_ROOT } else { 0 };
+        put(&mut b, ENTRY_FLAGS_AT, &[flags]);
         b
     }
 
@@ -86,6 +94,7 @@ impl LoadEntry {
             free_mem_mb: u32::from_le_bytes(take(b, 14)),
             age_ms: u32::from_le_bytes(take(b, 18)),
             no_guests: take::<1>(b, ENTRY_FLAGS_AT)[0] & FLAG_NO_GUESTS != 0,
+            no_root: take::<1>(b, ENTRY_FLAGS_AT)[0] & FLAG_NO_ROOT != 0,
         }
     }
 }
@@ -171,6 +180,11 @@ impl LoadVector {
         self.me.ncpus = ncpus;
         self.me.free_mem_mb = free_mem_mb;
         self.me.age_ms = 0;
+    }
+
+    /// Whether this node's own entry says it takes no privileged guests.
+    pub fn set_no_root(&mut self, no_root: bool) {
+        self.me.no_root = no_root;
     }
 
     /// Whether this node's own entry says it takes no guests.

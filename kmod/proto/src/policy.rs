@@ -149,6 +149,9 @@ pub struct Candidate {
     pub bounces: u32,
     /// The nodes it may move to: bit `n - 1` for node `n`; 0 for any.
     pub allowed: u64,
+    /// It has root's ids or a capability: nodes that take no privileged
+    /// guests (`no_root`) are not targets for it.
+    pub privileged: bool,
 }
 
 /// Most doublings of the residency for a process that keeps coming home.
@@ -167,6 +170,12 @@ impl Candidate {
     /// Whether it may run on `node`.
     pub const fn allows(&self, node: u32) -> bool {
         allowed_on(self.allowed, node)
+    }
+
+    /// Whether the node `e` describes would take it: its allowed nodes
+    /// name it, and it takes privileged guests if this one is.
+    pub const fn fits(&self, e: &LoadEntry) -> bool {
+        self.allows(e.node) && !(self.privileged && e.no_root)
     }
 
     /// The residency it needs before moving again.
@@ -292,7 +301,7 @@ fn best_target<'a>(
     better: fn(&LoadEntry, &LoadEntry) -> bool,
 ) -> Option<&'a LoadEntry> {
     let mut target: Option<&LoadEntry> = None;
-    for e in others.iter().filter(|e| usable(me, e, t) && c.allows(e.node)) {
+    for e in others.iter().filter(|e| usable(me, e, t) && c.fits(e)) {
         match target {
             Some(b) if !better(e, b) => {}
             _ => target = Some(e),

@@ -32,7 +32,7 @@
 
 use crate::abi::{NODE_ID_MAX, NODE_ID_MIN};
 use crate::bytes::{put, take};
-use crate::loadvec::{LoadEntry, ENTRY_FLAGS_AT, ENTRY_WIRE_LEN, FLAG_NO_GUESTS};
+use crate::loadvec::{LoadEntry, ENTRY_FLAGS_AT, ENTRY_WIRE_LEN, FLAG_NO_GUESTS, FLAG_NO_ROOT};
 
 /// The first four bytes of every frame: `b"ROAM"` read little-endian.
 pub const MAGIC: u32 = 0x4d41_4f52;
@@ -571,7 +571,7 @@ pub fn decode_loads(buf: &[u8], out: &mut [LoadEntry]) -> Result<usize, Reject> 
         if !valid_node(e.node) {
             return Err(Reject::UnknownNode);
         }
-        if take::<1>(&raw, ENTRY_FLAGS_AT)[0] & !FLAG_NO_GUESTS != 0 {
+        if take::<1>(&raw, ENTRY_FLAGS_AT)[0] & !(FLAG_NO_GUESTS | FLAG_NO_ROOT) != 0 {
             return Err(Reject::Reserved);
         }
         *slot = e;

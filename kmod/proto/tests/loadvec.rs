@@ -4,7 +4,7 @@ use roam_proto::loadvec::*;
 use roam_proto::rng::XorShift64;
 
 fn e(node: u32, age_ms: u32) -> LoadEntry {
-    LoadEntry { node, load: node * 100, speed: 1000, ncpus: 2, free_mem_mb: 1024, age_ms, no_guests: false }
+    LoadEntry { node, load: node * 100, speed: 1000, ncpus: 2, free_mem_mb: 1024, age_ms, no_guests: false, no_root: false }
 }
 
 fn nodes(v: &LoadVector) -> Vec<u32> {
@@ -15,7 +15,7 @@ fn nodes(v: &LoadVector) -> Vec<u32> {
 
 #[test]
 fn wire_form_round_trip() {
-    let x = LoadEntry { node: 0x0102_0304, load: 5, speed: 6, ncpus: 0x0708, free_mem_mb: 9, age_ms: u32::MAX, no_guests: true };
+    let x = LoadEntry { node: 0x0102_0304, load: 5, speed: 6, ncpus: 0x0708, free_mem_mb: 9, age_ms: u32::MAX, no_guests: true, no_root: false };
     let b = x.to_bytes();
     assert_eq!(b.len(), ENTRY_WIRE_LEN);
     assert_eq!(&b[0..4], &[4, 3, 2, 1]);
@@ -25,8 +25,13 @@ fn wire_form_round_trip() {
     assert_eq!(LoadEntry::from_bytes(&LoadEntry { no_guests: false, ..x }.to_bytes()).no_guests, false);
     // Reserved flag bits (refused by `wire::decode_loads`) do not set it.
     let mut b = b;
-    b[22] = 0xfe;
-    assert!(!LoadEntry::from_bytes(&b).no_guests);
+    b[22] = 0xfc;
+    let r = LoadEntry::from_bytes(&b);
+    assert!(!r.no_guests && !r.no_root);
+    // Bit 1: no privileged guests.
+    let nr = LoadEntry { no_root: true, no_guests: false, ..x };
+    assert_eq!(nr.to_bytes()[22], 2);
+    assert_eq!(LoadEntry::from_bytes(&nr.to_bytes()), nr);
 }
 
 #[test]
@@ -100,7 +105,7 @@ fn outgoing_is_own_plus_newest_half() {
     let mut out = [LoadEntry::default(); MAX_VECTOR + 1];
     // Empty vector: only the own entry.
     assert_eq!(v.outgoing(&mut out), 1);
-    assert_eq!(out[0], LoadEntry { node: 1, load: 1234, speed: 2000, ncpus: 8, free_mem_mb: 4096, age_ms: 0, no_guests: false });
+    assert_eq!(out[0], LoadEntry { node: 1, load: 1234, speed: 2000, ncpus: 8, free_mem_mb: 4096, age_ms: 0, no_guests: false, no_root: false });
     v.merge(&[e(2, 70), e(3, 10), e(4, 50), e(5, 20), e(6, 60), e(7, 30), e(8, 80), e(9, 40)], 0);
     let n = v.outgoing(&mut out);
     assert_eq!(n, 1 + 8 / 2);

@@ -5,7 +5,7 @@ use roam_proto::loadvec::LoadEntry;
 use roam_proto::policy::{accept, decide, Candidate, Decision, Reason, Refusal, Tunables};
 
 fn node(id: u32, load: u32) -> LoadEntry {
-    LoadEntry { node: id, load, speed: 1000, ncpus: 1, free_mem_mb: 4096, age_ms: 500, no_guests: false }
+    LoadEntry { node: id, load, speed: 1000, ncpus: 1, free_mem_mb: 4096, age_ms: 500, no_guests: false, no_root: false }
 }
 
 fn cand(pid: u32) -> Candidate {
@@ -19,6 +19,7 @@ fn cand(pid: u32) -> Candidate {
         comm_node: 0,
         bounces: 0,
         allowed: 0,
+        privileged: false,
     }
 }
 
@@ -149,6 +150,23 @@ fn nodes_that_take_no_guests_are_never_targets() {
         decide(&short, &[LoadEntry { free_mem_mb: 100_000, ..open }], &[big], &t()),
         Decision::Migrate { pid: 20, to: 2, reason: Reason::Memory }
     );
+}
+
+#[test]
+fn privileged_processes_skip_nodes_that_take_none() {
+    let me = node(1, 3000);
+    let no_root = LoadEntry { no_root: true, ..node(2, 0) };
+    let root = Candidate { privileged: true, ..cand(10) };
+    // A user's process still goes there; root's does not ...
+    assert_eq!(decide(&me, &[no_root], &[cand(11)], &t()), Decision::Migrate { pid: 11, to: 2, reason: Reason::Load });
+    assert_eq!(decide(&me, &[no_root], &[root], &t()), Decision::Stay);
+    // ... and goes to a heavier node that takes it instead.
+    assert_eq!(decide(&me, &[no_root, node(3, 1000)], &[root], &t()), Decision::Migrate { pid: 10, to: 3, reason: Reason::Load });
+    // Ushering for memory skips it as well.
+    let short = LoadEntry { free_mem_mb: 10, ..node(1, 0) };
+    let big_root = Candidate { rss_mb: 100, ..root };
+    assert_eq!(decide(&short, &[LoadEntry { free_mem_mb: 100_000, ..no_root }], &[big_root], &t()), Decision::Stay);
+    assert!(root.fits(&node(2, 0)) && !root.fits(&no_root) && cand(11).fits(&no_root));
 }
 
 #[test]
@@ -284,8 +302,8 @@ fn accept_refusals() {
 
 #[test]
 fn extreme_values_do_not_panic() {
-    let max = LoadEntry { node: u32::MAX, load: u32::MAX, speed: u32::MAX, ncpus: u16::MAX, free_mem_mb: 0, age_ms: 0, no_guests: true };
-    let zero = LoadEntry { node: 2, load: 0, speed: 0, ncpus: 0, free_mem_mb: u32::MAX, age_ms: 0, no_guests: false };
+    let max = LoadEntry { node: u32::MAX, load: u32::MAX, speed: u32::MAX, ncpus: u16::MAX, free_mem_mb: 0, age_ms: 0, no_guests: true, no_root: false };
+    let zero = LoadEntry { node: 2, load: 0, speed: 0, ncpus: 0, free_mem_mb: u32::MAX, age_ms: 0, no_guests: false, no_root: false };
     let c = Candidate {
         pid: u32::MAX,
         age_ms: u32::MAX,
@@ -296,6 +314,7 @@ fn extreme_values_do_not_panic() {
         comm_node: 2,
         bounces: u32::MAX,
         allowed: u64::MAX,
+        privileged: true,
     };
     let crazy = Tunables {
         stability_margin: u32::MAX,
@@ -314,17 +333,17 @@ fn extreme_values_do_not_panic() {
 
 fn entry() -> impl Strategy<Value = LoadEntry> {
     (0u32..8, 0u32..6000, 0u32..3000, 0u16..8, 0u32..5000, 0u32..10_000).prop_map(
-        |(node, load, speed, ncpus, free_mem_mb, age_ms)| LoadEntry { node, load, speed, ncpus, free_mem_mb, age_ms, no_guests: node % 7 == 0 },
+        |(node, load, speed, ncpus, free_mem_mb, age_ms)| LoadEntry { node, load, speed, ncpus, free_mem_mb, age_ms, no_guests: node % 7 == 0, no_root: node % 5 == 0 },
     )
 }
 
 fn candidate() -> impl Strategy<Value = Candidate> {
     (
         (0u32..20, 0u32..4000, prop_oneof![0u32..10_000, Just(u32::MAX)], 0u32..1500, 0u32..4000, any::<bool>(), 0u32..8),
-        (0u32..10, prop_oneof![Just(0u64), 0u64..256]),
+        (0u32..10, prop_oneof![Just(0u64), 0u64..256], any::<bool>()),
     )
-        .prop_map(|((pid, age_ms, since_migration_ms, cpu_share, rss_mb, eligible, comm_node), (bounces, allowed))| {
-            Candidate { pid, age_ms, since_migration_ms, cpu_share, rss_mb, eligible, comm_node, bounces, allowed }
+        .prop_map(|((pid, age_ms, since_migration_ms, cpu_share, rss_mb, eligible, comm_node), (bounces, allowed, privileged))| {
+            Candidate { pid, age_ms, since_migration_ms, cpu_share, rss_mb, eligible, comm_node, bounces, allowed, privileged }
         })
 }
 
@@ -363,7 +382,8 @@ proptest! {
                 && c.eligible
                 && c.age_ms >= tun.min_age_ms
                 && c.since_migration_ms >= c.residency_needed(&tun)
-                && c.allows(to)));
+                && c.allows(to)
+                && others.iter().any(|e| e.node == to && c.fits(e))));
             match reason {
                 Reason::Memory => prop_assert!(me.free_mem_mb < tun.mem_low_mb),
                 Reason::Load => {

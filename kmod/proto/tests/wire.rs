@@ -280,7 +280,7 @@ fn replay_window_matches_a_set_model() {
 }
 
 fn entry(node: u32) -> LoadEntry {
-    LoadEntry { node, load: node * 10, speed: 1000, ncpus: 4, free_mem_mb: 512, age_ms: node * 3, no_guests: node % 3 == 0 }
+    LoadEntry { node, load: node * 10, speed: 1000, ncpus: 4, free_mem_mb: 512, age_ms: node * 3, no_guests: node % 3 == 0, no_root: false }
 }
 
 #[test]
@@ -330,8 +330,8 @@ fn loads_refusals() {
         b[2 + ENTRY_WIRE_LEN..2 + ENTRY_WIRE_LEN + 4].copy_from_slice(&bad.to_le_bytes());
         assert_eq!(decode_loads(&b, &mut out), Err(Reject::UnknownNode));
     }
-    // A reserved flag bit; the defined one alone is fine.
-    for (flags, want) in [(0x02u8, Err(Reject::Reserved)), (0x81, Err(Reject::Reserved)), (0x01, Ok(out.len()))] {
+    // A reserved flag bit; the defined ones are fine.
+    for (flags, want) in [(0x04u8, Err(Reject::Reserved)), (0x81, Err(Reject::Reserved)), (0x01, Ok(out.len())), (0x02, Ok(out.len())), (0x03, Ok(out.len()))] {
         let mut b = buf.clone();
         b[2 + ENTRY_WIRE_LEN + 22] = flags;
         assert_eq!(decode_loads(&b, &mut out), want, "flags {flags:#x}");
@@ -419,7 +419,7 @@ proptest! {
         (1u32..=65534, any::<u32>(), any::<u32>(), any::<u16>(), any::<u32>(), any::<u32>()), 0..40)
     ) {
         let entries: Vec<LoadEntry> = raw.iter().map(|&(node, load, speed, ncpus, free_mem_mb, age_ms)| {
-            LoadEntry { node, load, speed, ncpus, free_mem_mb, age_ms, no_guests: load % 2 == 1 }
+            LoadEntry { node, load, speed, ncpus, free_mem_mb, age_ms, no_guests: load % 2 == 1, no_root: false }
         }).collect();
         let mut buf = vec![0u8; loads_len(entries.len())];
         prop_assert_eq!(encode_loads(&entries, &mut buf), Ok(buf.len()));

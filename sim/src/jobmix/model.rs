@@ -73,6 +73,7 @@ impl World {
             free_mem_mb: NODE_MEM_MB.saturating_sub(used),
             age_ms: 0,
             no_guests: false,
+            no_root: false,
         }
     }
 
@@ -280,6 +281,7 @@ pub(super) fn simulate_policy(o: &JobSimOptions, arrivals: &[Arrival], policy: P
                 comm_node: 0,
                 bounces: 0,
                 allowed: 0,
+                privileged: false,
             }));
             let Decision::Migrate { pid, to, .. } = decide(&me, &others, &cands, &w.tun) else { continue };
             let to = to as usize - 1;

@@ -83,7 +83,7 @@ fn still_open(s: &mut TcpStream) -> bool {
 }
 
 fn frame(key: &[u8], sender: u32, dest: u32, epoch: u64, seq: u64) -> Vec<u8> {
-    let entries = [LoadEntry { node: sender, load: 100, speed: 1000, ncpus: 1, free_mem_mb: 100, age_ms: 0, no_guests: false }];
+    let entries = [LoadEntry { node: sender, load: 100, speed: 1000, ncpus: 1, free_mem_mb: 100, age_ms: 0, no_guests: false, no_root: false }];
     let mut payload = vec![0u8; wire::loads_len(1)];
     let n = wire::encode_loads(&entries, &mut payload).expect("room for one entry");
     payload.truncate(n);

@@ -482,7 +482,7 @@ fn waits(c: &mut Ctx, long: Duration) -> Result<()> {
         ("sleep", "nanosleep"),
         ("clock", "relative clock_nanosleep"),
         ("poll", "poll with a timeout"),
-        ("pollfor", "poll without a timeout, ended by a timer's handler"),
+        ("pollfor", "poll without a timeout (a timer's handler ends it)"),
     ] {
         let tag = format!("waits-{kind}");
         let pid = c.start(1, &tag, &format!("/usr/lib/roam/tests/waits {kind} {MS}"))?;

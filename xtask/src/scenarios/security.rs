@@ -60,7 +60,7 @@
 //!
 //! Calls only [`super::ctx`] (and the cluster's addresses).
 
-use super::ctx::Ctx;
+use super::ctx::{event_seq, Ctx, W};
 use crate::cluster;
 use crate::config::KEY_PATH;
 use anyhow::Result;
@@ -78,6 +78,7 @@ pub(super) fn run(c: &mut Ctx) -> Result<()> {
     accounting(c)?;
     placement(c)?;
     root_squash(c)?;
+    squash_balance(c)?;
     failed_homecoming(c)?;
     views(c)?;
     stranger(c)
@@ -267,6 +268,51 @@ fn root_squash(c: &mut Ctx) -> Result<()> {
             mr.text.trim(),
             mu.rc,
             mu.text.trim()
+        ),
+    );
+    Ok(())
+}
+
+/// Node 2 with `accept_root` 0 says so in its load entry (`root=no` in
+/// node 1's `nodes`), and node 1's balancer, with two root CPU hogs and a
+/// user's on node 1 and node 2 idle (3 and 4 take no guests meanwhile),
+/// moves the user's job there and never asks node 2 to take a root one:
+/// no event of node 1 sends a root job to node 2, node 2 logs no refusal,
+/// and the root jobs stay home.
+fn squash_balance(c: &mut Ctx) -> Result<()> {
+    let closed = [3u32, 4].iter().all(|&n| c.set(n, "accept", "0"));
+    let set = c.set(2, "accept_root", "0");
+    let mut seen = String::new();
+    let told = c.wait(Duration::from_secs(30), |c| {
+        seen = c.view_of(1, 2).and_then(|l| l.get("root").cloned()).unwrap_or_default();
+        seen == "no"
+    });
+    let refusals = |c: &mut Ctx| c.sh(2, "dmesg | grep -c \"it has root's ids or capabilities\"").map(|o| o.text.trim().to_string()).unwrap_or_default();
+    let refused0 = refusals(c);
+    let first = c.sh(1, "tail -n 1 /sys/kernel/roam/events").ok().and_then(|o| event_seq(o.text.trim())).unwrap_or(0);
+    let roots = [c.start(1, "sqb-root1", &format!("{W} spin 400"))?, c.start(1, "sqb-root2", &format!("{W} spin 400"))?];
+    let user = c.start(1, "sqb-user", &format!("{T}/roam_perms --run-as 1000 {W} spin 400"))?;
+    let on = c.set(1, "balance", "1");
+    let moved = c.wait_every(Duration::from_secs(90), Duration::from_secs(2), |c| c.where_is(1, user).starts_with("node 2"));
+    // A further window with node 1 still heavier: the root jobs stay.
+    std::thread::sleep(Duration::from_secs(10));
+    let off = c.set(1, "balance", "0");
+    let root_where: Vec<String> = roots.iter().map(|&p| c.where_is(1, p)).collect();
+    let events = c.sh(1, "cat /sys/kernel/roam/events").map(|o| o.text).unwrap_or_default();
+    let asked: Vec<&str> = events
+        .lines()
+        .filter(|l| event_seq(l).is_some_and(|s| s > first) && l.contains(" to=2 ") && roots.iter().any(|p| l.contains(&format!(" pid={p} "))))
+        .collect();
+    let refused1 = refusals(c);
+    for p in roots.iter().chain([&user]) {
+        let _ = c.sh(1, &format!("kill -KILL {p}"));
+    }
+    let reset = c.set(2, "accept_root", "1") && [3u32, 4].iter().all(|&n| c.set(n, "accept", "1"));
+    c.check(
+        "security: node 1 learns that node 2 takes no root process, and its balancer moves a user's job there but never asks it to take a root one".into(),
+        closed && set && told.is_some() && on && off && reset && moved.is_some() && asked.is_empty() && refused0 == refused1 && root_where.iter().all(|w| w == "home"),
+        format!(
+            "node 1 sees node 2 root={seen:?}; the user's job reached node 2: {moved:?}; root jobs: {root_where:?}; events sending a root job to node 2: {asked:?}; node 2's refusals of root processes {refused0} -> {refused1}"
         ),
     );
     Ok(())
