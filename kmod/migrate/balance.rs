@@ -330,7 +330,8 @@ impl Balancer {
             // Never migrated: no residency to wait for (u32::MAX, as the
             // policy expects).
             let since = profile.arrived_ms.map(|t| now.saturating_sub(t).min(u32::MAX as u64) as u32).unwrap_or(u32::MAX);
-            let eligible = TaskRef::find(p.tgid).map(|t| t.tgid() == p.tgid && migration.reasons(&t) == 0).unwrap_or(false);
+            let task = TaskRef::find(p.tgid).ok();
+            let eligible = task.as_ref().is_some_and(|t| t.tgid() == p.tgid && migration.reasons(t) == 0);
             let _ = cands.push(
                 policy::Candidate {
                     pid: p.tgid,
@@ -343,7 +344,7 @@ impl Balancer {
                     bounces: profile.bounces,
                     allowed: with_home(profile.allowed, profile.home),
                     // Unknown (gone meanwhile): kept off nodes that take no root.
-                    privileged: TaskRef::find(p.tgid).map(|t| t.privileged()).unwrap_or(true),
+                    privileged: task.as_ref().is_none_or(TaskRef::privileged),
                 },
                 GFP_KERNEL,
             );

@@ -92,12 +92,10 @@ impl Mover {
         let mut regs = uctx::regs().map_err(|_| refusal::CAPTURE)?;
         // Interrupted in a system call that the kernel would restart: make
         // the destination re-issue it instead of seeing -ERESTART*.
-        if (regs.orig_rax as i64) >= 0 {
+        let nr = regs.orig_rax;
+        if (nr as i64) >= 0 {
             match regs.rax as i64 {
-                -512 | -513 | -514 => {
-                    regs.rax = regs.orig_rax;
-                    regs.rip = regs.rip.wrapping_sub(2);
-                }
+                -512 | -513 | -514 => reissue(&mut regs, nr),
                 // A sleep or poll the kernel would go on with through its
                 // restart block, which does not travel: made again as a
                 // call that means the same (EINTR if it cannot be).
@@ -111,10 +109,7 @@ impl Mover {
                 // move's own request, not by a signal, if none is
                 // pending: at home it would still be waiting, so it is
                 // made again where the process lands.
-                -4 if crate::fwd::waits_for_events(regs.orig_rax) && !uctx::real_signal_pending() => {
-                    regs.rax = regs.orig_rax;
-                    regs.rip = regs.rip.wrapping_sub(2);
-                }
+                -4 if crate::fwd::waits_for_events(nr) && !uctx::real_signal_pending() => reissue(&mut regs, nr),
                 _ => {}
             }
         }
@@ -122,8 +117,7 @@ impl Mover {
         // for it) is queued behind this move: not made yet, so it is made
         // on arrival. (The work, run here after a move, finds no guest.)
         if let Some(nr) = self.skipped_call(regs.orig_rax, regs.rax) {
-            regs.rax = nr as u64;
-            regs.rip = regs.rip.wrapping_sub(2);
+            reissue(&mut regs, nr as u64);
         }
         regs.orig_rax = u64::MAX;
         let mut xstate = KVec::new();
@@ -425,6 +419,13 @@ struct Captured<'a> {
     vmas: &'a [Vma],
 }
 
+/// Sets `regs` to make system call `nr` again on return to user mode: the
+/// number in `rax`, `rip` back over the 2-byte `syscall` instruction.
+fn reissue(regs: &mut Regs, nr: u64) {
+    regs.rax = nr;
+    regs.rip = regs.rip.wrapping_sub(2);
+}
+
 /// `nanosleep`'s, `poll`'s, `clock_nanosleep`'s and `ppoll`'s numbers.
 const NR_NANOSLEEP: u64 = 35;
 const NR_POLL: u64 = 7;
@@ -470,7 +471,7 @@ fn reissue_wait(regs: &mut Regs, clock_off: (i64, i64)) -> bool {
             if !put((expires as i64).saturating_add(off)) {
                 return false;
             }
-            regs.rax = NR_CLOCK_NANOSLEEP;
+            reissue(regs, NR_CLOCK_NANOSLEEP);
             regs.rdi = clockid as u64;
             regs.rsi = TIMER_ABSTIME;
             regs.rdx = at;
@@ -480,7 +481,7 @@ fn reissue_wait(regs: &mut Regs, clock_off: (i64, i64)) -> bool {
             if !put((end as i64).saturating_sub(time::now_ns() as i64)) {
                 return false;
             }
-            regs.rax = NR_PPOLL;
+            reissue(regs, NR_PPOLL);
             regs.rdi = ufds;
             regs.rsi = nfds as u64;
             regs.rdx = at;
@@ -488,13 +489,12 @@ fn reissue_wait(regs: &mut Regs, clock_off: (i64, i64)) -> bool {
             regs.r8 = 8;
         }
         timers::RestartWait::Poll { ufds, nfds, expires: None } => {
-            regs.rax = NR_POLL;
+            reissue(regs, NR_POLL);
             regs.rdi = ufds;
             regs.rsi = nfds as u64;
             regs.rdx = u64::MAX;
         }
     }
-    regs.rip = regs.rip.wrapping_sub(2);
     true
 }
 

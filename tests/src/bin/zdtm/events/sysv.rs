@@ -245,9 +245,8 @@ fn sem_round(id: i32, n: u64) -> Result<(), String> {
 }
 
 pub(super) fn msg_tick(n: u64) {
-    let msgs = messages();
     every_100ms(n, &MSG, |st| {
-        let r = msg_round(st.id, &msgs, st.rounds.count);
+        let r = msg_round(st.id, &messages(), st.rounds.count);
         st.rounds.record(r);
     });
 }
