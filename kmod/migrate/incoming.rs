@@ -12,6 +12,7 @@
 //! the registry, and `adopt.rs` to start a stub.
 
 use super::fileareas::{in_taken, map_taken, Taken};
+use super::prearrival::{drop_stale, keep_area};
 use super::msg::Verdict;
 use super::{has_pages, wait_ms, Mover, SIGKILL};
 use crate::image::{
@@ -103,6 +104,10 @@ pub(super) struct Arrival {
     /// The file offers taken: areas mapped from files here.
     pub(super) files: KVec<Taken>,
     pub(super) progress: Progress,
+    /// Pre-copy: the areas the rounds filled (`prearrival.rs`), and which
+    /// of them a final area kept.
+    pub(super) pre_vmas: KVec<Vma>,
+    pub(super) pre_kept: KVec<bool>,
 }
 
 impl Incoming {
@@ -231,6 +236,25 @@ impl Mover {
                     self.fail_incoming(from, id, why);
                 }
             }
+            MigrateMsg::PreVmas(v) => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                if self.pre_vmas(&inc, &v).is_err() {
+                    self.fail_incoming(from, id, RefuseReason::BadImage);
+                }
+            }
+            MigrateMsg::PrePages(h, data) => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                if let Err(e) = self.pre_pages(&inc, &h, data) {
+                    let why = if e == ENOMEM { RefuseReason::NoMemory } else { RefuseReason::BadImage };
+                    self.fail_incoming(from, id, why);
+                }
+            }
+            MigrateMsg::Final(b) => {
+                let Some(inc) = self.reg.lock().incoming(from, id) else { return };
+                if self.final_state(&inc, &b).is_err() {
+                    self.fail_incoming(from, id, RefuseReason::BadImage);
+                }
+            }
             MigrateMsg::Commit { nr_pages, checksum } => {
                 let Some(inc) = self.reg.lock().incoming(from, id) else { return };
                 let t = time::now_ns();
@@ -352,6 +376,8 @@ impl Mover {
                         vmas: KVec::new(),
                         files: KVec::new(),
                         progress,
+                        pre_vmas: KVec::new(),
+                        pre_kept: KVec::new(),
                     },
                     "roam_arrival"
                 ),
@@ -397,7 +423,7 @@ impl Mover {
         Ok(())
     }
 
-    fn target_mm(inc: &Incoming) -> Result<(Arc<umem::MmRef>, u64)> {
+    pub(super) fn target_mm(inc: &Incoming) -> Result<(Arc<umem::MmRef>, u64)> {
         let t = inc.target.lock();
         Ok((t.mm.clone().ok_or(EINVAL)?, t.vdso))
     }
@@ -425,18 +451,29 @@ impl Mover {
         }
         let first = v.first as usize;
         let st = &mut *st;
-        let list = &st.vmas[first..];
-        let taken = &mut st.files;
+        // After pre-copy the offers were for the pre-copy areas, which a
+        // final area either keeps or replaces.
+        let pre = st.progress.precopied();
         mm.borrow(|| -> Result {
-            for (i, a) in list.iter().enumerate() {
+            for i in first..st.vmas.len() {
+                let a = st.vmas[i];
                 if a.flags & (image::VMA_VDSO | image::VMA_VVAR) != 0 {
                     continue;
                 }
-                if map_taken(taken, (first + i) as u32, a)? {
+                if pre {
+                    if keep_area(st, &a)? {
+                        continue;
+                    }
+                } else if a.flags & image::VMA_KEEP != 0 {
+                    return Err(EINVAL);
+                } else if map_taken(&mut st.files, i as u32, &a)? {
                     continue;
                 }
-                let prot = if has_pages(a) { a.prot | image::PROT_READ | image::PROT_WRITE } else { a.prot };
+                let prot = if has_pages(&a) { a.prot | image::PROT_READ | image::PROT_WRITE } else { a.prot };
                 umem::map_anon(a.start, a.end - a.start, prot, a.flags & image::VMA_GROWSDOWN != 0)?;
+            }
+            if pre && st.progress.vmas_done() {
+                drop_stale(st)?;
             }
             Ok(())
         })?

@@ -13,9 +13,10 @@
 //! | --- | --- |
 //! | may it move, and may the caller ask? | `eligibility.rs` |
 //! | asked by a person, or chosen by the balancer | `requests.rs`, `balance.rs` |
-//! | captured and sent by the process itself, in its task_work | `outgoing.rs` |
+//! | captured and sent by the process itself, in its task_work | `outgoing.rs`, `pagesend.rs` |
+//! | or, with pre-copy, its pages sent in slices while it runs, then a short stop | `precopy.rs` |
 //! | each frame handed to the role it concerns | `frames.rs` |
-//! | admitted, received and installed on the destination | `incoming.rs` |
+//! | admitted, received and installed on the destination | `incoming.rs`, `prearrival.rs` |
 //! | areas the destination maps from its own copy of a file | `fileareas.rs` |
 //! | taken over by a new stub (or, coming home, by the deputy) | `adopt.rs` |
 //! | the home side of a process away: forwarded calls, signals, exit | `deputy.rs`, `native.rs` |
@@ -70,6 +71,9 @@ mod incoming;
 mod msg;
 mod native;
 mod outgoing;
+mod pagesend;
+mod precopy;
+mod prearrival;
 pub(crate) mod pool;
 mod registry;
 mod remote;

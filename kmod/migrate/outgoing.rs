@@ -17,9 +17,11 @@ use super::deputy::Deputy;
 use super::events::{Cause, Event};
 use super::metrics::Phases;
 use super::msg::{ProcMsg, Verdict};
-use super::{has_pages, is_zero, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
+use super::pagesend::PageSender;
+use super::precopy::{FinalPlan, Precopy};
+use super::{has_pages, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
 use crate::abi::refusal;
-use crate::image::{self, Creds, ImageHeader, MmLayout, PageBatchHeader, PendingSignal, Regs, SigState, TimerState, Vma};
+use crate::image::{self, Creds, ImageHeader, MmLayout, MsgKind, PendingSignal, Regs, SigState, TimerState, Vma};
 use crate::restore;
 use crate::sys::{cred, placement, time, timers, uctx, umem};
 use core::sync::atomic::Ordering;
@@ -53,38 +55,58 @@ impl Mover {
     /// destination runs it; the caller decides what becomes of this task.
     /// [`Self::move_inner`], recorded in the event log.
     pub(super) fn move_current(&self, dest: u32, cause: Cause) -> core::result::Result<(u32, u64), u32> {
+        self.move_current_with(dest, cause, None)
+    }
+
+    /// [`Self::move_current`], ending pre-copy `pre` if given: the pages
+    /// it sent while the process ran are not sent again unless written
+    /// since.
+    pub(super) fn move_current_with(&self, dest: u32, cause: Cause, pre: Option<&mut Precopy>) -> core::result::Result<(u32, u64), u32> {
         let (_, tgid) = uctx::ids();
         let comm = uctx::comm();
         let from = self.me();
         let t0 = time::now_ns();
         let mut phases = Phases::new(t0);
-        let r = self.move_inner(dest, cause, &mut phases);
+        let r = self.move_inner(dest, cause, &mut phases, pre);
         self.metrics.moved(cause, r.is_ok(), time::now_ns().saturating_sub(t0) / 1000, &phases);
         self.events.lock().record(Event::new(tgid, comm, from, dest, cause, r.err().unwrap_or(0)));
         r
     }
 
-    fn move_inner(&self, dest: u32, cause: Cause, phases: &mut Phases) -> core::result::Result<(u32, u64), u32> {
-        let peer = self.cluster.peer(dest).ok_or(refusal::UNKNOWN_NODE)?;
-        if !peer.up.load(Ordering::Relaxed) {
-            return Err(refusal::UNKNOWN_NODE);
-        }
-        if uctx::fatal_signal_pending() {
-            return Err(refusal::GONE);
-        }
+    /// Who the current process is to the cluster: its home node, pid and
+    /// tgid, the restorer's scratch area, where it may run, its clock
+    /// offsets and its token (`token`, if given, for one leaving home;
+    /// else a new one).
+    pub(super) fn identity(&self, token: Option<u64>) -> core::result::Result<Identity, u32> {
         let (pid, tgid) = uctx::ids();
         // Home identity: ours, or the one we carry as a guest.
-        let guest = self.reg.lock().guest(tgid).map(|g| (g.home_node, g.home_pid, g.home_tgid, g.scratch, g.allowed, g.clock_off, g.token));
-        let (home_node, home_pid, home_tgid, scratch, allowed, clock_off, token) = match guest {
-            Some(g) => g,
+        let guest = self.reg.lock().guest(tgid).map(|g| Identity {
+            home_node: g.home_node,
+            home_pid: g.home_pid,
+            home_tgid: g.home_tgid,
+            scratch: g.scratch,
+            allowed: g.allowed,
+            clock_off: g.clock_off,
+            token: g.token,
+        });
+        match guest {
+            Some(g) => Ok(g),
             None => {
                 // Leaving home: a new token, which its deputy will keep.
-                let token = time::random_u64();
+                let token = token.unwrap_or_else(time::random_u64);
                 self.reg.lock().set_token(tgid, token).map_err(|_| refusal::CAPTURE)?;
                 let scratch = self.reg.lock().homecoming(tgid).map(|h| h.scratch).unwrap_or(0);
-                (self.me(), pid, tgid, scratch, self.migration.allowed_of(tgid), (0, 0), token)
+                Ok(Identity { home_node: self.me(), home_pid: pid, home_tgid: tgid, scratch, allowed: self.migration.allowed_of(tgid), clock_off: (0, 0), token })
             }
-        };
+        }
+    }
+
+    /// The current process's registers (a call interrupted by the move's
+    /// request set to be made again where it lands), xstate, signal
+    /// state, layout and areas (the restorer's scratch area left out),
+    /// and the image header that describes them.
+    pub(super) fn capture_state(&self, id: &Identity, cause: Cause) -> core::result::Result<State, u32> {
+        let clock_off = id.clock_off;
         // The clocks as the process sees them: this node's plus its time
         // namespace's offsets (none at home).
         let mono_ns = (time::now_ns() as i64).saturating_add(clock_off.0).max(0) as u64;
@@ -100,7 +122,7 @@ impl Mover {
                 // restart block, which does not travel: made again as a
                 // call that means the same (EINTR if it cannot be).
                 -516 => {
-                    if !reissue_wait(&mut regs, clock_off) {
+                    if !reissue_wait(&mut regs) {
                         regs.rax = (-4i64) as u64;
                     }
                 }
@@ -130,7 +152,7 @@ impl Mover {
         // The restorer's scratch area (of its arrival here, or of its last
         // homecoming) is not the process's: left out, also when it merged
         // with a neighbouring area of the same kind.
-        let (lo, hi) = if scratch != 0 { (scratch, scratch + restore::SCRATCH_LEN as u64) } else { (0, 0) };
+        let (lo, hi) = if id.scratch != 0 { (id.scratch, id.scratch + restore::SCRATCH_LEN as u64) } else { (0, 0) };
         for v in all.iter() {
             for part in v.without(lo, hi).into_iter().flatten() {
                 vmas.push(part, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
@@ -140,14 +162,14 @@ impl Mover {
         let (uid, gid, euid, egid) = cred::current_ids();
         // Its cgroup and label, which it takes on where it runs.
         let ctx = placement::read().map_err(|e| {
-            pr_info!("pid {}: its cgroup path or security label cannot go with it ({:?}): not moved\n", home_tgid, e);
+            pr_info!("pid {}: its cgroup path or security label cannot go with it ({:?}): not moved\n", id.home_tgid, e);
             refusal::CANT_MOVE
         })?;
         let header = ImageHeader {
             version: image::IMAGE_VERSION,
-            home_node,
-            pid: home_pid,
-            tgid: home_tgid,
+            home_node: id.home_node,
+            pid: id.home_pid,
+            tgid: id.home_tgid,
             uid,
             gid,
             euid,
@@ -158,12 +180,17 @@ impl Mover {
             xstate_len: xstate.len() as u32,
             cause: cause.code(),
             sender_load: self.cluster.own_entry_now().load,
-            allowed,
+            allowed: id.allowed,
             mono_ns,
             boot_ns,
-            token,
+            token: id.token,
             ctx,
         };
+        Ok(State { header: KBox::new(header, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?, regs, layout, sig, xstate, vmas })
+    }
+
+    /// A new outgoing migration to `dest`, registered for its answers.
+    pub(super) fn new_outgoing(&self, dest: u32) -> core::result::Result<Arc<Outgoing>, u32> {
         let id = self.next_id.fetch_add(2, Ordering::Relaxed);
         let out = Arc::pin_init(
             pin_init!(Outgoing { id, dest, verdict <- new_mutex!(None, "roam_out"), cv <- new_condvar!("roam_out") }),
@@ -171,10 +198,34 @@ impl Mover {
         )
         .map_err(|_| refusal::CAPTURE)?;
         self.reg.lock().outgoing.push(out.clone(), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        Ok(out)
+    }
+
+    /// Forgets outgoing migration `id`.
+    pub(super) fn drop_outgoing(&self, id: u32) {
+        let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
+    }
+
+    fn move_inner(&self, dest: u32, cause: Cause, phases: &mut Phases, mut pre: Option<&mut Precopy>) -> core::result::Result<(u32, u64), u32> {
+        let peer = self.cluster.peer(dest).ok_or(refusal::UNKNOWN_NODE)?;
+        if !peer.up.load(Ordering::Relaxed) {
+            return Err(refusal::UNKNOWN_NODE);
+        }
+        if uctx::fatal_signal_pending() {
+            return Err(refusal::GONE);
+        }
+        let (pid, tgid) = uctx::ids();
+        let ident = self.identity(pre.as_ref().map(|p| p.token()))?;
+        let st = self.capture_state(&ident, cause)?;
+        let out = match pre.as_ref() {
+            Some(p) => p.out.clone(),
+            None => self.new_outgoing(dest)?,
+        };
+        let id = out.id;
         // The timers as they are now (nothing changes here: the deputy
         // deletes them after a departure; a guest's end with it).
-        let mine = [pid, tgid, home_pid, home_tgid];
-        let timers = match timers::read(mono_ns, &mine) {
+        let mine = [pid, tgid, ident.home_pid, ident.home_tgid];
+        let timers = match timers::read(st.header.mono_ns, &mine) {
             Ok(t) => Ok(t),
             Err(timers::Unmovable::Threads) => Err(refusal::CANT_MOVE),
             Err(timers::Unmovable::NoMemory) => Err(refusal::CAPTURE),
@@ -183,7 +234,7 @@ impl Mover {
         let timers = match timers {
             Ok(t) => t,
             Err(e) => {
-                let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
+                self.drop_outgoing(id);
                 return Err(e);
             }
         };
@@ -192,7 +243,7 @@ impl Mover {
         let creds = match cred::read(&mut groups) {
             Ok(c) => c,
             Err(_) => {
-                let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
+                self.drop_outgoing(id);
                 return Err(refusal::CANT_MOVE);
             }
         };
@@ -200,7 +251,7 @@ impl Mover {
         let mut pending = match take_pending() {
             Ok(p) => p,
             Err(e) => {
-                let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
+                self.drop_outgoing(id);
                 return Err(e);
             }
         };
@@ -208,37 +259,42 @@ impl Mover {
             forget_timer_requeue(p);
         }
         let state = Captured {
-            header: &header,
-            regs: &regs,
-            layout: &layout,
-            sig: &sig,
+            header: &st.header,
+            regs: &st.regs,
+            layout: &st.layout,
+            sig: &st.sig,
             pending: &pending,
             timers: &timers,
             creds: &creds,
             groups: &groups,
-            xstate: &xstate,
-            vmas: &vmas,
+            xstate: &st.xstate,
+            vmas: &st.vmas,
         };
         // Signals arriving while it sends itself stay pending: a
         // pending signal would end every interruptible wait on the way
         // (a connect, a full socket, the destination's answer) at once.
         let mask = uctx::hold_signals();
-        let r = self.send_image(&out, &state, phases);
+        let r = self.send_image(&out, &state, phases, pre.as_deref_mut());
         if r.is_err() {
             uctx::set_blocked(mask);
         }
-        let _ = crate::lists::retain_owned(&mut self.reg.lock().outgoing, |o| o.id != id);
+        self.drop_outgoing(id);
         if r.is_err() {
             // The process stays: its signals are pending here again. (On
             // success they are gone from here, so the deputy does not
             // forward them a second time.)
             give_back(&pending);
-            let mut b = [0u8; image::ABORT_LEN];
-            if let Ok(n) = image::encode_abort(&mut b) {
-                let _ = self.send_image_msg(dest, id, &b[..n]);
-            }
+            self.send_abort(dest, id);
         }
         r
+    }
+
+    /// Tells `dest` that migration `id` is abandoned.
+    pub(super) fn send_abort(&self, dest: u32, id: u32) {
+        let mut b = [0u8; image::ABORT_LEN];
+        if let Ok(n) = image::encode_abort(&mut b) {
+            let _ = self.send_image_msg(dest, id, &b[..n]);
+        }
     }
 
     fn wait_verdict(&self, out: &Outgoing, ms: u64) -> Option<Verdict> {
@@ -258,21 +314,29 @@ impl Mover {
         }
     }
 
-    fn send_image(&self, out: &Outgoing, c: &Captured<'_>, phases: &mut Phases) -> core::result::Result<(u32, u64), u32> {
-        let (dest, id) = (out.dest, out.id);
-        let (xstate, vmas) = (c.xstate, c.vmas);
-        let link = |_| refusal::LINK;
-        let len = image::batch_len(image::MAX_BATCH_PAGES)
-            .max(image::begin_len(xstate.len()))
+    /// The largest message a migration going out sends.
+    pub(super) fn image_buf_len(xstate_len: usize, groups: usize) -> usize {
+        image::batch_len(image::MAX_BATCH_PAGES)
+            .max(image::begin_len(xstate_len))
             .max(image::vmas_len(image::MAX_VMAS_PER_MSG))
             .max(image::signals_len(image::MAX_PENDING))
             .max(image::timers_len(image::MAX_TIMERS))
-            .max(image::creds_len(c.groups.len()))
-            .max(image::files_max_len());
-        let mut buf = crate::sys::bytes::zeroed_kvv(len, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-        let n = image::encode_begin(c.header, c.regs, c.layout, c.sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
-        phases.mark();
-        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+            .max(image::creds_len(groups))
+            .max(image::files_max_len())
+    }
+
+    /// Sends `Begin` and the file offers for `vmas`, and waits until the
+    /// destination is ready: the indices in `vmas` of the areas it maps
+    /// from its own files.
+    pub(super) fn send_head(
+        &self,
+        out: &Outgoing,
+        begin: &[u8],
+        vmas: &[Vma],
+        buf: &mut [u8],
+    ) -> core::result::Result<KVec<u32>, u32> {
+        let link = |_| refusal::LINK;
+        self.send_image_msg(out.dest, out.id, begin).map_err(link)?;
         // While the destination gets ready: the areas it may map from its
         // own files (`fileareas.rs`); its answer says which it does.
         let offers = self.file_offers(vmas);
@@ -283,14 +347,13 @@ impl Mover {
             }
             w
         };
-        let n = image::encode_files(&wire, &mut buf).map_err(|_| refusal::CAPTURE)?;
-        self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+        let n = image::encode_files(&wire, buf).map_err(|_| refusal::CAPTURE)?;
+        self.send_image_msg(out.dest, out.id, &buf[..n]).map_err(link)?;
         let have = match self.wait_verdict(out, READY_TIMEOUT_MS) {
             Some(Verdict::Ready(have)) => have,
             Some(Verdict::Refused(code)) => return Err(code),
             _ => return Err(refusal::LINK),
         };
-        phases.mark();
         // The areas the destination maps itself, by index in `vmas`.
         let mut skip = KVec::new();
         for (i, o) in offers.iter().enumerate() {
@@ -298,68 +361,59 @@ impl Mover {
                 skip.push(o.vma, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
             }
         }
+        Ok(skip)
+    }
+
+    fn send_image(&self, out: &Outgoing, c: &Captured<'_>, phases: &mut Phases, pre: Option<&mut Precopy>) -> core::result::Result<(u32, u64), u32> {
+        let (dest, id) = (out.dest, out.id);
+        let (xstate, vmas) = (c.xstate, c.vmas);
+        let link = |_| refusal::LINK;
+        let mut buf = crate::sys::bytes::zeroed_kvv(Self::image_buf_len(xstate.len(), c.groups.len()), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let n = image::encode_begin(c.header, c.regs, c.layout, c.sig, xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
+        phases.mark();
+        // Without pre-copy: Begin, the file offers, the destination's
+        // Ready. After pre-copy the destination is ready already: the
+        // state of the stopped process replaces its Begin's.
+        let mut plan = match pre {
+            None => {
+                let mut begin = KVec::new();
+                crate::sys::bytes::extend(&mut begin, &buf[..n], GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+                let skip = self.send_head(out, &begin, vmas, &mut buf)?;
+                FinalPlan::plain(vmas, skip)?
+            }
+            Some(p) => {
+                image::retag(&mut buf[..n], MsgKind::Begin, MsgKind::Final).map_err(|_| refusal::CAPTURE)?;
+                self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
+                p.plan(vmas)?
+            }
+        };
+        phases.mark();
         let n = image::encode_signals(c.pending, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         let n = image::encode_timers(c.timers, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         let n = image::encode_creds(c.creds, c.groups, &mut buf).map_err(|_| refusal::CAPTURE)?;
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
-        for (i, chunk) in vmas.chunks(image::MAX_VMAS_PER_MSG).enumerate() {
+        for (i, chunk) in plan.vmas.chunks(image::MAX_VMAS_PER_MSG).enumerate() {
             let n = image::encode_vmas((i * image::MAX_VMAS_PER_MSG) as u32, chunk, &mut buf).map_err(|_| refusal::CAPTURE)?;
             self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         }
-        let mut sum = image::Checksum::new();
-        let mut pages: u64 = 0;
-        let mut data = crate::sys::bytes::zeroed_kvv(image::MAX_BATCH_PAGES as usize * image::PAGE_SIZE, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+        let mut pages = PageSender::new(self, dest, id, MsgKind::Pages, &mut buf)?;
         let mut from_files = 0;
-        for (i, v) in vmas.iter().enumerate().filter(|(_, v)| has_pages(v)) {
-            if skip.contains(&(i as u32)) {
+        for i in 0..plan.vmas.len() {
+            let v = plan.vmas[i];
+            if !has_pages(&v) {
+                continue;
+            }
+            if plan.from_file(i) {
                 from_files += v.pages();
                 continue;
             }
-            let mut addr = v.start;
-            while addr < v.end {
-                if uctx::fatal_signal_pending() {
-                    return Err(refusal::GONE);
-                }
-                let n = ((v.end - addr) / PAGE).min(image::MAX_BATCH_PAGES as u64) as usize;
-                let chunk = &mut data[..n * image::PAGE_SIZE];
-                if umem::read(addr, chunk).is_err() {
-                    // Some page cannot be read as the process reads it: not
-                    // readable (PROT_NONE, write- or exec-only), or a file
-                    // mapping past the end of its file. Read page by page,
-                    // forcing the protection; what is not there is zero.
-                    for (k, pg) in chunk.chunks_mut(image::PAGE_SIZE).enumerate() {
-                        let at = addr + k as u64 * PAGE;
-                        if umem::read(at, pg).is_err() {
-                            let got = umem::read_forced(at, pg);
-                            pg[got..].fill(0);
-                        }
-                    }
-                }
-                // Runs of non-zero pages become batches; zero pages are not
-                // sent (the destination's fresh mappings read as zero).
-                let mut k = 0;
-                while k < n {
-                    if is_zero(&chunk[k * image::PAGE_SIZE..(k + 1) * image::PAGE_SIZE]) {
-                        k += 1;
-                        continue;
-                    }
-                    let s = k;
-                    while k < n && !is_zero(&chunk[k * image::PAGE_SIZE..(k + 1) * image::PAGE_SIZE]) {
-                        k += 1;
-                    }
-                    let h = PageBatchHeader { first_addr: addr + s as u64 * PAGE, count: (k - s) as u32 };
-                    let body = &chunk[s * image::PAGE_SIZE..k * image::PAGE_SIZE];
-                    let len = image::encode_batch(&h, body, &mut buf).map_err(|_| refusal::CAPTURE)?;
-                    self.send_image_msg(dest, id, &buf[..len]).map_err(link)?;
-                    sum.add_batch(&h, body);
-                    pages += h.count as u64;
-                }
-                addr += n as u64 * PAGE;
-            }
+            let mut want = plan.wants(i)?;
+            pages.area(&v, 0, &mut |p| want.want(p), None, 0)?;
         }
-        let n = image::encode_commit(pages, sum.finish(), &mut buf).map_err(|_| refusal::CAPTURE)?;
+        let (sum, count) = (pages.sum.finish(), pages.pages);
+        let n = image::encode_commit(count, sum, &mut buf).map_err(|_| refusal::CAPTURE)?;
         phases.mark();
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         match self.wait_verdict(out, COMMIT_TIMEOUT_MS) {
@@ -370,7 +424,7 @@ impl Mover {
                 phases.mark();
                 self.metrics.from_files(from_files);
                 self.send_proc(dest, ProcMsg::Go { id }).map_err(link)?;
-                Ok((pid, pages * PAGE))
+                Ok((pid, count * PAGE))
             }
             Some(Verdict::Refused(code)) => Err(code),
             _ => Err(refusal::LINK),
@@ -405,6 +459,28 @@ impl Mover {
     }
 }
 
+/// Who a process is to the cluster ([`Mover::identity`]).
+#[derive(Clone, Copy)]
+pub(super) struct Identity {
+    pub(super) home_node: u32,
+    pub(super) home_pid: u32,
+    pub(super) home_tgid: u32,
+    pub(super) scratch: u64,
+    pub(super) allowed: u64,
+    pub(super) clock_off: (i64, i64),
+    pub(super) token: u64,
+}
+
+/// A process's state as [`Mover::capture_state`] takes it.
+pub(super) struct State {
+    pub(super) header: KBox<ImageHeader>,
+    pub(super) regs: Regs,
+    pub(super) layout: MmLayout,
+    pub(super) sig: KBox<SigState>,
+    pub(super) xstate: KVec<u8>,
+    pub(super) vmas: KVec<Vma>,
+}
+
 /// What [`Mover::send_image`] sends: the state captured in `move_inner`.
 struct Captured<'a> {
     header: &'a ImageHeader,
@@ -426,73 +502,65 @@ fn reissue(regs: &mut Regs, nr: u64) {
     regs.rip = regs.rip.wrapping_sub(2);
 }
 
-/// `nanosleep`'s, `poll`'s, `clock_nanosleep`'s and `ppoll`'s numbers.
+/// `nanosleep`'s, `poll`'s and `clock_nanosleep`'s numbers.
 const NR_NANOSLEEP: u64 = 35;
 const NR_POLL: u64 = 7;
 const NR_CLOCK_NANOSLEEP: u64 = 230;
-const NR_PPOLL: u64 = 271;
-/// `clock_nanosleep`'s flag for an absolute expiry; the clocks a guest's
-/// time namespace offsets.
-const TIMER_ABSTIME: u64 = 1;
-const CLOCK_MONOTONIC: i32 = 1;
-const CLOCK_BOOTTIME: i32 = 7;
 
-/// Sets `regs` (those of a `nanosleep`, `clock_nanosleep` or `poll` that
-/// a move's request ended with `-ERESTART_RESTARTBLOCK`) to make a call
-/// that goes on with the same wait where the process lands: a sleep until
-/// the same instant of the process's clock (`clock_nanosleep` with
-/// `TIMER_ABSTIME`; `clock_off` is this node's offset of its monotonic and
-/// boottime clocks, zero at home), a poll for the time it had left (`ppoll`,
-/// no signal mask) or without end (the same `poll`). A timespec the call
-/// reads is written below the stack's red zone, where a signal frame
-/// would go, before the stack's pages are taken. False: left as it was
-/// (a CPU or alarm clock, or the stack could not be written).
-fn reissue_wait(regs: &mut Regs, clock_off: (i64, i64)) -> bool {
-    let sleeping = matches!(regs.orig_rax, NR_NANOSLEEP | NR_CLOCK_NANOSLEEP);
-    if !sleeping && regs.orig_rax != NR_POLL {
+/// `ns` in whole milliseconds, rounded up, as `poll`'s timeout (an int).
+fn poll_ms(ns: u64) -> u64 {
+    ns.div_ceil(1_000_000).min(i32::MAX as u64)
+}
+
+/// Sets `regs` (those of a relative `nanosleep` or `clock_nanosleep`, or
+/// of a `poll`, that a move's request ended with
+/// `-ERESTART_RESTARTBLOCK`) to make a call that goes on with the same
+/// wait where the process lands, for the time it had left: the same
+/// sleep for what is left, written where the call says the kernel writes
+/// it (its `rem` argument, as a signal would have); without a `rem`, a
+/// `poll` of nothing for that long, rounded up to the millisecond (0 when
+/// it ends, EINTR for a signal, as the sleep); a `poll` for what is left,
+/// rounded up likewise, or without end as before. Nothing is written
+/// anywhere else: a signal delivered before the call is made again would
+/// write its frame below the stack pointer. False: left as it was (a CPU
+/// or alarm clock, or `rem` could not be written).
+fn reissue_wait(regs: &mut Regs) -> bool {
+    let nr = regs.orig_rax;
+    let sleeping = matches!(nr, NR_NANOSLEEP | NR_CLOCK_NANOSLEEP);
+    if !sleeping && nr != NR_POLL {
         return false;
     }
     let Some(wait) = timers::restart_wait(!sleeping) else { return false };
-    let at = (regs.rsp.wrapping_sub(128 + 16)) & !15;
-    let put = |ns: i64| {
-        let ns = ns.max(0) as u64;
-        let mut ts = [0u8; 16];
-        ts[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
-        ts[8..].copy_from_slice(&(ns % 1_000_000_000).to_le_bytes());
-        umem::write(at, &ts).is_ok()
-    };
     match wait {
-        timers::RestartWait::Sleep { clockid, expires } => {
-            let off = match clockid {
-                CLOCK_MONOTONIC => clock_off.0,
-                CLOCK_BOOTTIME => clock_off.1,
-                _ => 0,
-            };
-            if !put((expires as i64).saturating_add(off)) {
+        timers::RestartWait::Sleep { left } => {
+            let rem = if nr == NR_NANOSLEEP { regs.rsi } else { regs.r10 };
+            if rem == 0 {
+                reissue(regs, NR_POLL);
+                regs.rdi = 0;
+                regs.rsi = 0;
+                regs.rdx = poll_ms(left);
+                return true;
+            }
+            let mut ts = [0u8; 16];
+            ts[..8].copy_from_slice(&(left / 1_000_000_000).to_le_bytes());
+            ts[8..].copy_from_slice(&(left % 1_000_000_000).to_le_bytes());
+            if umem::write(rem, &ts).is_err() {
                 return false;
             }
-            reissue(regs, NR_CLOCK_NANOSLEEP);
-            regs.rdi = clockid as u64;
-            regs.rsi = TIMER_ABSTIME;
-            regs.rdx = at;
-            regs.r10 = 0;
-        }
-        timers::RestartWait::Poll { ufds, nfds, expires: Some(end) } => {
-            if !put((end as i64).saturating_sub(time::now_ns() as i64)) {
-                return false;
+            reissue(regs, nr);
+            if nr == NR_NANOSLEEP {
+                regs.rdi = rem;
+            } else {
+                // clock_nanosleep(clockid, 0, rem, rem): the clock stays.
+                regs.rsi = 0;
+                regs.rdx = rem;
             }
-            reissue(regs, NR_PPOLL);
-            regs.rdi = ufds;
-            regs.rsi = nfds as u64;
-            regs.rdx = at;
-            regs.r10 = 0;
-            regs.r8 = 8;
         }
-        timers::RestartWait::Poll { ufds, nfds, expires: None } => {
+        timers::RestartWait::Poll { ufds, nfds, left } => {
             reissue(regs, NR_POLL);
             regs.rdi = ufds;
             regs.rsi = nfds as u64;
-            regs.rdx = u64::MAX;
+            regs.rdx = left.map_or(u64::MAX, poll_ms);
         }
     }
     true

@@ -11,6 +11,8 @@
 
 use super::events::Cause;
 use super::msg::ProcMsg;
+use super::deputy::Deputy;
+use super::precopy::{Step, SLICE_MS};
 use super::{until_nul, wait_ms, Migration, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS};
 use crate::abi::{self, place, refusal, Where};
 use crate::image::RefuseReason;
@@ -30,6 +32,29 @@ pub(super) struct Request {
     done: Mutex<Option<core::result::Result<(u32, u64), u32>>>,
     #[pin]
     cv: CondVar,
+}
+
+/// The result of one step run in a process's task_work.
+#[pin_data]
+struct Done<R> {
+    #[pin]
+    v: Mutex<Option<R>>,
+    #[pin]
+    cv: CondVar,
+}
+
+/// After a slice (the process goes on here): a wait that ended with
+/// EINTR because the slice's request woke it, not a signal, is made
+/// again, as it would still be waiting without roam. (Calls the kernel
+/// restarts itself, -ERESTART*, it restarts after the slice.)
+fn restart_interrupted_wait() {
+    uctx::with_pt_regs(|r| {
+        let nr = r.orig_ax as i64;
+        if nr >= 0 && r.ax as i64 == -4 && crate::fwd::waits_for_events(nr as u64) && !uctx::real_signal_pending() {
+            r.ax = nr as _;
+            r.ip = (r.ip as u64).wrapping_sub(2) as _;
+        }
+    });
 }
 
 impl Mover {
@@ -121,9 +146,18 @@ impl Mover {
             req.reason = refusal::UNKNOWN_NODE;
             return Err(err::ehostunreach());
         }
+        if !abi::mode::ALL.contains(&req.mode) {
+            return Err(EINVAL);
+        }
         if !self.reg.lock().claim(tgid) {
             req.reason = refusal::IN_PROGRESS;
             return Err(EBUSY);
+        }
+        // Pre-copy for a process at home that another task asks to move
+        // (a guest moves on stopped, and a process cannot wait for its
+        // own slices).
+        if req.mode == abi::mode::PRECOPY && guest_home.is_none() && !t.is_current() {
+            return self.migrate_precopy(t, tgid, dest, req);
         }
         let request = Arc::pin_init(pin_init!(Request { done <- new_mutex!(None, "roam_req"), cv <- new_condvar!("roam_req") }), GFP_KERNEL)?;
         let rq = request.clone();
@@ -165,6 +199,7 @@ impl Mover {
                     Ok((pid, bytes)) => {
                         req.remote_pid = pid;
                         req.bytes = bytes;
+                        req.freeze_ns = req.elapsed_ns;
                         Ok(())
                     }
                     Err(code) => {
@@ -181,6 +216,141 @@ impl Mover {
             if g.is_none() && TaskRef::find(tgid).is_err() {
                 req.reason = refusal::GONE;
                 return Err(ESRCH);
+            }
+        }
+    }
+
+    /// `ROAM_IOC_MIGRATE` with pre-copy (`precopy.rs`), for local process
+    /// `t` (claimed): its slices run one after another in its task_work,
+    /// with the process running between them for as long as a slice
+    /// takes; then the move itself. A failure before the move leaves the
+    /// process as it was (the destination is told to drop what it got).
+    // Not inlined: its locals stay off the ioctl handler's frame.
+    #[inline(never)]
+    fn migrate_precopy(self: &Arc<Self>, t: TaskRef, tgid: u32, dest: u32, req: &mut abi::Migrate) -> Result {
+        let start = time::now_ns();
+        let fail = |me: &Self, req: &mut abi::Migrate, code: u32| {
+            me.reg.lock().release(tgid);
+            req.reason = code;
+            Err(errno_of(code))
+        };
+        let mut pc = match self.run_slice(&t, tgid, true, move |me| (me.precopy_start(dest), None)) {
+            Ok(Ok(pc)) => pc,
+            Ok(Err(code)) | Err(code) => return fail(self, req, code),
+        };
+        let (id, t0) = (pc.out.id, time::now_ns());
+        let why = loop {
+            // The process runs for as long as a slice may take.
+            crate::sys::thread::sleep_ms(SLICE_MS as u32);
+            if uctx::signal_pending() {
+                self.drop_outgoing(id);
+                self.send_abort(dest, id);
+                self.reg.lock().release(tgid);
+                return Err(EINTR);
+            }
+            match self.run_slice(&t, tgid, true, move |me| {
+                let mut pc = pc;
+                let s = me.precopy_slice(&mut pc);
+                ((pc, s), None)
+            }) {
+                Ok((p, Ok(Step::More))) => pc = p,
+                Ok((p, Ok(Step::Stop(why)))) => {
+                    pc = p;
+                    break why;
+                }
+                Ok((_, Err(code))) | Err(code) => {
+                    self.drop_outgoing(id);
+                    self.send_abort(dest, id);
+                    return fail(self, req, code);
+                }
+            }
+        };
+        let (rounds, pre_pages) = (pc.rounds, pc.pages);
+        pr_info!(
+            "pid {}: pre-copy to node {}: {} rounds, {} pages in {} ms (pages written in each round: {:?}), stopping it ({})\n",
+            tgid,
+            dest,
+            rounds,
+            pre_pages,
+            (time::now_ns() - t0) / 1_000_000,
+            pc.sizes(),
+            why.name()
+        );
+        // The move: the process stopped, only what it wrote since.
+        let r = self.run_slice(&t, tgid, false, move |me| {
+            let mut pc = pc;
+            let t1 = time::now_ns();
+            let r = me.move_current_with(dest, Cause::Manual, Some(&mut pc));
+            let freeze = time::now_ns() - t1;
+            drop(pc);
+            let deputy = match r {
+                Ok((pid, _)) => me.depart(dest, pid),
+                Err(_) => {
+                    me.reg.lock().release(uctx::ids().1);
+                    None
+                }
+            };
+            ((r, freeze), deputy)
+        });
+        req.elapsed_ns = time::now_ns() - start;
+        req.rounds = rounds;
+        match r {
+            Ok((Ok((pid, bytes)), freeze)) => {
+                req.remote_pid = pid;
+                req.bytes = bytes + pre_pages * PAGE;
+                req.freeze_ns = freeze;
+                Ok(())
+            }
+            Ok((Err(code), _)) => {
+                req.reason = code;
+                Err(errno_of(code))
+            }
+            Err(code) => {
+                self.drop_outgoing(id);
+                self.send_abort(dest, id);
+                fail(self, req, code)
+            }
+        }
+    }
+
+    /// Runs `f` in `t`'s task_work (once it is out of its restorer) and
+    /// waits for its result: `GONE` if `t` exits first. With `hold`,
+    /// signals wait while `f` works (one would end every interruptible
+    /// wait on the way: a full socket, an answer). If `f` gives a deputy
+    /// (the process left), the task serves as it once the result is
+    /// out; else a wait the task_work's request ended is made again.
+    fn run_slice<R, F>(self: &Arc<Self>, t: &TaskRef, tgid: u32, hold: bool, f: F) -> core::result::Result<R, u32>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Arc<Mover>) -> (R, Option<Arc<Deputy>>) + Send + 'static,
+    {
+        let done = Arc::pin_init(pin_init!(Done::<R> { v <- new_mutex!(None, "roam_slice"), cv <- new_condvar!("roam_slice") }), GFP_KERNEL)
+            .map_err(|_| refusal::CAPTURE)?;
+        let d = done.clone();
+        self.queue_when_restored(t, move |me| {
+            let mask = hold.then(uctx::hold_signals);
+            let (r, deputy) = f(me);
+            if let Some(m) = mask {
+                uctx::set_blocked(m);
+            }
+            if deputy.is_none() {
+                restart_interrupted_wait();
+            }
+            *d.v.lock() = Some(r);
+            d.cv.notify_all();
+            if let Some(dep) = deputy {
+                me.deputy_run(&dep);
+            }
+        })
+        .map_err(|_| refusal::GONE)?;
+        let mut g = done.v.lock();
+        loop {
+            if let Some(r) = g.take() {
+                return Ok(r);
+            }
+            wait_ms(&done.cv, &mut g, 200);
+            if g.is_none() && TaskRef::find(tgid).is_err() {
+                return Err(refusal::GONE);
             }
         }
     }
@@ -285,7 +455,7 @@ impl Mover {
     }
 }
 
-fn errno_of(code: u32) -> Error {
+pub(super) fn errno_of(code: u32) -> Error {
     match code {
         refusal::UNKNOWN_NODE => err::ehostunreach(),
         refusal::LINK => err::econnreset(),

@@ -108,9 +108,10 @@ int roam_file_sha256(struct file *f, u64 off, u64 len, u8 *out)
 	return 0;
 }
 
-struct file *roam_file_open(const char *path, int *err)
+struct file *roam_file_open_as(const char *path, int write, int *err)
 {
-	struct file *f = filp_open(path, O_RDONLY | O_LARGEFILE | O_CLOEXEC, 0);
+	int flags = (write ? O_WRONLY : O_RDONLY) | O_LARGEFILE | O_CLOEXEC;
+	struct file *f = filp_open(path, flags, 0);
 
 	if (IS_ERR(f)) {
 		*err = PTR_ERR(f);
@@ -127,4 +128,25 @@ void roam_file_put(struct file *f)
 long roam_file_map(struct file *f, u64 addr, u64 len, u32 prot, u64 off)
 {
 	return (long)vm_mmap(f, addr, len, prot, MAP_PRIVATE | MAP_FIXED, off);
+}
+
+/*
+ * Files of /proc whose operations have ->read/->write but no iterators
+ * (pagemap, clear_refs): kernel_read/kernel_write refuse them, so they
+ * are called as read(2)/write(2) would, on a buffer of the current mm.
+ * Every copy goes through copy_to_user/copy_from_user, which check the
+ * address.
+ */
+long roam_file_read_user(struct file *f, unsigned long ubuf, size_t len, loff_t pos)
+{
+	if (!(f->f_mode & FMODE_READ) || !f->f_op->read)
+		return -EINVAL;
+	return f->f_op->read(f, (char __user *)ubuf, len, &pos);
+}
+
+long roam_file_write_user(struct file *f, unsigned long ubuf, size_t len, loff_t pos)
+{
+	if (!(f->f_mode & FMODE_WRITE) || !f->f_op->write)
+		return -EINVAL;
+	return f->f_op->write(f, (const char __user *)ubuf, len, &pos);
 }

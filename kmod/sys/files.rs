@@ -40,7 +40,9 @@ extern "C" {
     fn roam_file_id(f: *mut RawFile, id: *mut FileId) -> i32;
     fn roam_file_path(f: *mut RawFile, buf: *mut u8, len: i32) -> i32;
     fn roam_file_sha256(f: *mut RawFile, off: u64, len: u64, out: *mut u8) -> i32;
-    fn roam_file_open(path: *const u8, err: *mut i32) -> *mut RawFile;
+    fn roam_file_open_as(path: *const u8, write: i32, err: *mut i32) -> *mut RawFile;
+    fn roam_file_read_user(f: *mut RawFile, ubuf: core::ffi::c_ulong, len: usize, pos: i64) -> core::ffi::c_long;
+    fn roam_file_write_user(f: *mut RawFile, ubuf: core::ffi::c_ulong, len: usize, pos: i64) -> core::ffi::c_long;
     fn roam_file_put(f: *mut RawFile);
     fn roam_file_map(f: *mut RawFile, addr: u64, len: u64, prot: u32, off: u64) -> core::ffi::c_long;
 }
@@ -80,10 +82,17 @@ impl File {
     /// Opens the file at absolute `path` (NUL-terminated) for reading,
     /// as the calling (kernel) thread.
     pub(crate) fn open(path: &kernel::str::CStr) -> Result<File> {
+        Self::open_as(path, false)
+    }
+
+    /// Opens the file at `path` (NUL-terminated) for reading or, with
+    /// `write`, for writing, as the calling task: its root, its mounts,
+    /// its credentials.
+    pub(crate) fn open_as(path: &kernel::str::CStr, write: bool) -> Result<File> {
         let mut err = 0i32;
         // SAFETY: `path` is NUL-terminated and lives across the call;
         // `err` is a valid out-parameter.
-        let ptr = unsafe { roam_file_open(path.as_char_ptr(), &mut err) };
+        let ptr = unsafe { roam_file_open_as(path.as_char_ptr(), i32::from(write), &mut err) };
         if ptr.is_null() {
             return Err(Error::from_errno(if err < 0 { err } else { -22 }));
         }
@@ -125,6 +134,32 @@ impl File {
             return Err(Error::from_errno(r));
         }
         Ok(out)
+    }
+
+    /// Reads up to `len` bytes at `pos` into the current mm's memory at
+    /// `ubuf`, as `pread(2)` would (for files with no read iterator, such
+    /// as `/proc/PID/pagemap`); returns the bytes read.
+    pub(crate) fn read_user(&self, ubuf: u64, len: usize, pos: u64) -> Result<usize> {
+        // SAFETY: `ptr` is valid (invariant); the file's read copies to
+        // `ubuf` with copy_to_user, which checks the user address.
+        let r = unsafe { roam_file_read_user(self.ptr, ubuf as _, len, pos as i64) } as i64;
+        if r < 0 {
+            return Err(Error::from_errno(r as i32));
+        }
+        Ok(r as usize)
+    }
+
+    /// Writes `len` bytes from the current mm's memory at `ubuf`, as
+    /// `pwrite(2)` would at `pos` (for files with no write iterator, such
+    /// as `/proc/PID/clear_refs`); returns the bytes written.
+    pub(crate) fn write_user(&self, ubuf: u64, len: usize, pos: u64) -> Result<usize> {
+        // SAFETY: `ptr` is valid (invariant); the file's write copies from
+        // `ubuf` with copy_from_user, which checks the user address.
+        let r = unsafe { roam_file_write_user(self.ptr, ubuf as _, len, pos as i64) } as i64;
+        if r < 0 {
+            return Err(Error::from_errno(r as i32));
+        }
+        Ok(r as usize)
     }
 
     /// Maps `len` bytes of it from offset `off` privately at exactly

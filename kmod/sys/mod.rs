@@ -15,6 +15,7 @@ pub(crate) mod files;
 pub(crate) mod miscdev;
 pub(crate) mod placement;
 pub(crate) mod socket;
+pub(crate) mod softdirty;
 pub(crate) mod sysfs;
 pub(crate) mod sysinfo;
 pub(crate) mod hook;

@@ -217,6 +217,27 @@ int roam_sigevent_notify_nofault(u64 uaddr)
  * -EINVAL for a sleep on a clock that is not carried across nodes (CPU
  * clocks, alarm clocks).
  */
+/* Nanoseconds from now until `end` on clock `clk`'s host base, 0 if past. */
+static u64 roam_left(clockid_t clk, ktime_t end)
+{
+	ktime_t now;
+
+	switch (clk) {
+	case CLOCK_REALTIME:
+		now = ktime_get_real();
+		break;
+	case CLOCK_BOOTTIME:
+		now = ktime_get_boottime();
+		break;
+	case CLOCK_TAI:
+		now = ktime_get_clocktai();
+		break;
+	default:
+		now = ktime_get();
+	}
+	return end > now ? (u64)(end - now) : 0;
+}
+
 int roam_restart_wait(int poll, struct roam_restart *out)
 {
 	struct restart_block *rb = &current->restart_block;
@@ -225,7 +246,8 @@ int roam_restart_wait(int poll, struct roam_restart *out)
 		out->clockid = rb->poll.has_timeout ? CLOCK_MONOTONIC : -1;
 		out->nfds = rb->poll.nfds;
 		out->ufds = (u64)(unsigned long)rb->poll.ufds;
-		out->expires = rb->poll.has_timeout ? (u64)rb->poll.tv_sec * NSEC_PER_SEC + rb->poll.tv_nsec : 0;
+		out->left = rb->poll.has_timeout ?
+			roam_left(CLOCK_MONOTONIC, ktime_set(rb->poll.tv_sec, rb->poll.tv_nsec)) : 0;
 		return 0;
 	}
 	switch (rb->nanosleep.clockid) {
@@ -240,6 +262,6 @@ int roam_restart_wait(int poll, struct roam_restart *out)
 	out->clockid = rb->nanosleep.clockid;
 	out->nfds = 0;
 	out->ufds = 0;
-	out->expires = rb->nanosleep.expires;
+	out->left = roam_left(rb->nanosleep.clockid, rb->nanosleep.expires);
 	return 0;
 }

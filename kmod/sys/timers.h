@@ -43,7 +43,7 @@ struct roam_restart {
 	s32 clockid;	/* nanosleep: the clock; poll: -1 without a timeout */
 	s32 nfds;	/* poll: the number of descriptors */
 	u64 ufds;	/* poll: the pollfd array */
-	u64 expires;	/* absolute expiry, ns, on the clock's host base */
+	u64 left;	/* ns until it ends (0 if past; poll: none without a timeout) */
 };
 
 int roam_restart_wait(int poll, struct roam_restart *out);

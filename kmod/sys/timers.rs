@@ -46,19 +46,19 @@ struct RawRestart {
     clockid: i32,
     nfds: i32,
     ufds: u64,
-    expires: u64,
+    left: u64,
 }
 
 /// A wait the current task was in when a system call returned
 /// `-ERESTART_RESTARTBLOCK` (its `restart_block`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RestartWait {
-    /// `nanosleep` or `clock_nanosleep`: until `expires` (ns) on clock
-    /// `clockid`'s host base (realtime, monotonic, boottime or TAI).
-    Sleep { clockid: i32, expires: u64 },
-    /// `poll` of `nfds` descriptors at `ufds`, until `expires` (ns, host
-    /// CLOCK_MONOTONIC) or with no timeout.
-    Poll { ufds: u64, nfds: i32, expires: Option<u64> },
+    /// `nanosleep` or `clock_nanosleep` (relative, on the realtime,
+    /// monotonic, boottime or TAI clock), `left` ns from its end.
+    Sleep { left: u64 },
+    /// `poll` of `nfds` descriptors at `ufds`, `left` ns from its timeout
+    /// or with none.
+    Poll { ufds: u64, nfds: i32, left: Option<u64> },
 }
 
 /// What the current task's `restart_block` says it was waiting in, right
@@ -73,9 +73,9 @@ pub(crate) fn restart_wait(poll: bool) -> Option<RestartWait> {
         return None;
     }
     Some(if poll {
-        RestartWait::Poll { ufds: raw.ufds, nfds: raw.nfds, expires: (raw.clockid >= 0).then_some(raw.expires) }
+        RestartWait::Poll { ufds: raw.ufds, nfds: raw.nfds, left: (raw.clockid >= 0).then_some(raw.left) }
     } else {
-        RestartWait::Sleep { clockid: raw.clockid, expires: raw.expires }
+        RestartWait::Sleep { left: raw.left }
     })
 }
 

@@ -185,6 +185,23 @@ pub(crate) fn map_private_anon(addr: u64, len: u64, prot: u32, flags: u32) -> co
     Ok(r as u64)
 }
 
+/// Maps `len` bytes of shared anonymous memory, readable and writable,
+/// anywhere in the current mm; returns the address. Such an area has a
+/// file of its own (shmem), so it never merges with a neighbour: mapping
+/// and unmapping it leaves the other areas as they were (their
+/// soft-dirty state included).
+pub(crate) fn map_scratch(len: u64) -> Result<u64> {
+    let flags = bindings::MAP_SHARED | bindings::MAP_ANONYMOUS;
+    let prot = bindings::PROT_READ | bindings::PROT_WRITE;
+    // SAFETY: `vm_mmap` with no file maps into the current mm, taking its
+    // own locks; every argument is a plain value it checks.
+    let r = unsafe { bindings::vm_mmap(core::ptr::null_mut(), 0, len as _, prot as _, flags as _, 0) } as i64;
+    if (-4095..0).contains(&r) {
+        return Err(Error::from_errno(r as i32));
+    }
+    Ok(r as u64)
+}
+
 /// Unmaps `[addr, addr + len)` of the current mm.
 pub(crate) fn unmap(addr: u64, len: u64) -> Result {
     // SAFETY: `vm_munmap` acts on the current mm and takes its own locks.

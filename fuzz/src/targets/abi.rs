@@ -48,7 +48,7 @@ impl Target for Abi {
         let mut s = Status::new(7, NodeState::Up).to_bytes().to_vec();
         s.extend_from_slice(&AdoptClocks { ticket: 9, monotonic_ns: -1_500_000_000, boottime_ns: 3 }.to_bytes());
         let mut m =
-            Migrate { pid: 1, node: 2, reason: 108, remote_pid: 3, elapsed_ns: 4, bytes: 5 }.to_bytes().to_vec();
+            Migrate { pid: 1, node: 2, reason: 108, remote_pid: 3, elapsed_ns: 4, bytes: 5, mode: 1, rounds: 3, freeze_ns: 6 }.to_bytes().to_vec();
         m.extend_from_slice(&[1, 0, 0, 0, 3, 0, 0, 0, 64, 0, 0, 0]);
         vec![s, m, Ping { node: 2, count: 100, size: 64, flags: 1, elapsed_ns: 1 << 40, done: 99 }.to_bytes().to_vec()]
     }

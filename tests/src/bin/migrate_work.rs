@@ -73,6 +73,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: migrate_work fpu ITERATIONS\n       migrate_work fill MEGABYTES [TIMEOUT_SECONDS]\n       \
          migrate_work spin UNITS\n       migrate_work exitcode N [SIXTEENTHS]\n       migrate_work fdops\n       \
+         migrate_work scribble MEGABYTES MIB_PER_S [TIMEOUT_SECONDS]\n       \
          migrate_work produce TIMEOUT_SECONDS | migrate_work consume\n       \
          migrate_work sysbench read1k|write1k|openclose|fork|exec|getppid|null N"
     );
@@ -307,6 +308,67 @@ fn fill(megabytes: usize, timeout_s: u64) -> i32 {
     i32::from(bad != 0)
 }
 
+// ---------------------------------------------------------------- scribble
+
+/// Words in one block `scribble` rewrites at a time (64 KiB).
+pub const SCRIBBLE_BLOCK: usize = 8192;
+
+/// What word `i` holds once its block was rewritten `gen` times.
+pub fn scribbled(i: usize, gen: u64) -> u64 {
+    pattern(i) ^ gen.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Words of `mem` that do not hold what `steps` block rewrites, in
+/// order from block 0 round and round, leave.
+pub fn count_scribble_bad(mem: &[u64], steps: u64) -> usize {
+    let blocks = (mem.len() / SCRIBBLE_BLOCK).max(1) as u64;
+    mem.iter()
+        .enumerate()
+        .filter(|&(i, &w)| {
+            let b = (i / SCRIBBLE_BLOCK) as u64;
+            let gen = steps / blocks + u64::from(b < steps % blocks);
+            w != scribbled(i, gen)
+        })
+        .count()
+}
+
+/// Fills `megabytes` with the pattern, then rewrites it block by block at
+/// `mib_per_s` (0: flat out) until SIGUSR1; then checks every word
+/// against what its rewrites must have left. A page a migration lost or
+/// left stale shows as bad words.
+fn scribble(megabytes: usize, mib_per_s: u64, timeout_s: u64) -> i32 {
+    install_usr1_handler();
+    let words = megabytes * (1 << 20) / 8;
+    let mut mem: Vec<u64> = (0..words).map(pattern).collect();
+    let blocks = (words / SCRIBBLE_BLOCK).max(1);
+    let t0 = std::time::Instant::now();
+    let mut steps = 0u64;
+    while !GOT_USR1.load(Ordering::SeqCst) {
+        if t0.elapsed() >= Duration::from_secs(timeout_s) {
+            eprintln!("migrate_work: scribble: no SIGUSR1 within {timeout_s} s; not verifying");
+            return 3;
+        }
+        let b = (steps % blocks as u64) as usize;
+        let gen = steps / blocks as u64 + 1;
+        let end = ((b + 1) * SCRIBBLE_BLOCK).min(words);
+        for (i, w) in mem.iter_mut().enumerate().take(end).skip(b * SCRIBBLE_BLOCK) {
+            *w = scribbled(i, gen);
+        }
+        std::hint::black_box(&mem);
+        steps += 1;
+        if mib_per_s > 0 {
+            // 16 blocks per MiB: block `steps` is due at steps / (16 * rate) s.
+            let due = Duration::from_secs_f64(steps as f64 / (16 * mib_per_s) as f64);
+            if let Some(ahead) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        }
+    }
+    let bad = count_scribble_bad(std::hint::black_box(&mem), steps);
+    say(&format!("scribbled {steps} blocks, verified {words} words, {bad} bad"));
+    i32::from(bad != 0)
+}
+
 // ---------------------------------------------------------------- spin
 
 /// Dependent integer steps per unit of `spin`.
@@ -344,6 +406,15 @@ fn main() {
                 usage();
             }
             exit(fill(mb, timeout));
+        }
+        (Some("scribble"), 4 | 5) => {
+            let mb: usize = arg(a.get(2));
+            let rate: u64 = arg(a.get(3));
+            let timeout: u64 = if a.len() == 5 { arg(a.get(4)) } else { 600 };
+            if mb == 0 || mb > 1 << 20 {
+                usage();
+            }
+            exit(scribble(mb, rate, timeout));
         }
         (Some("spin"), 3) => {
             let units: u64 = arg(a.get(2));
@@ -750,6 +821,25 @@ mod tests {
             seen.insert(s.to_bits());
         }
         assert!(seen.len() > 1000, "the map settled into a short cycle");
+    }
+
+    #[test]
+    fn scribble_accounting() {
+        let words = 4 * SCRIBBLE_BLOCK;
+        let mut mem: Vec<u64> = (0..words).map(pattern).collect();
+        assert_eq!(count_scribble_bad(&mem, 0), 0);
+        // Six steps over four blocks: blocks 0 and 1 twice, 2 and 3 once.
+        for s in 0..6u64 {
+            let b = (s % 4) as usize;
+            for i in b * SCRIBBLE_BLOCK..(b + 1) * SCRIBBLE_BLOCK {
+                mem[i] = scribbled(i, s / 4 + 1);
+            }
+        }
+        assert_eq!(count_scribble_bad(&mem, 6), 0);
+        assert_eq!(count_scribble_bad(&mem, 5), SCRIBBLE_BLOCK);
+        // A block left one rewrite behind (a stale page) is caught.
+        mem[SCRIBBLE_BLOCK + 3] = scribbled(SCRIBBLE_BLOCK + 3, 1);
+        assert_eq!(count_scribble_bad(&mem, 6), 1);
     }
 
     #[test]

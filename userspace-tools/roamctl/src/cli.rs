@@ -88,6 +88,12 @@ pub enum Command {
         /// A node id, or `home`.
         #[arg(value_name = "NODE|home", value_parser = migrate::parse_dest)]
         node: u32,
+        /// `stop`: the process is stopped for the whole copy. `precopy`:
+        /// its pages are copied in rounds while it runs, and it is stopped
+        /// only for what it wrote during the last round (a process at
+        /// home; one on another node moves stopped).
+        #[arg(long, value_name = "stop|precopy", default_value = "stop", value_parser = migrate::parse_mode)]
+        mode: u32,
     },
     /// Say where a process runs: home, away on another node, a guest
     /// here from another node, or moving.

@@ -77,7 +77,7 @@ fn run_simple(command: &Command, json: bool) -> Result<String, CtlError> {
         Command::Lock { pid } => procs::lock(*pid, true, json),
         Command::Unlock { pid } => procs::lock(*pid, false, json),
         Command::Allow { pid, nodes } => roamctl::run::allow(*pid, *nodes, json),
-        Command::Migrate { pid, node } => migrate::migrate(*pid, *node, json),
+        Command::Migrate { pid, node, mode } => migrate::migrate(*pid, *node, *mode, json),
         Command::Where { pid } => migrate::where_(*pid, json),
         Command::Ps => ps::run(json),
         Command::Ping { node, count, size, bulk, mac_only } => ping::run(*node, *count, *size, *bulk, *mac_only, json),
@@ -137,7 +137,7 @@ mod tests {
     #[test]
     fn migrate_and_where_arguments() {
         let dest = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
-            Ok(Command::Migrate { pid, node }) => Some((pid, node)),
+            Ok(Command::Migrate { pid, node, .. }) => Some((pid, node)),
             _ => None,
         };
         assert_eq!(dest(&["roamctl", "migrate", "12", "3"]), Some((12, 3)));
@@ -147,6 +147,17 @@ mod tests {
             assert_eq!(e.err().map(|e| e.exit_code()), Some(2), "node {bad}");
         }
         assert!(Cli::try_parse_from(["roamctl", "migrate", "12"]).is_err());
+        let mode = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Migrate { mode, .. }) => Some(mode),
+            _ => None,
+        };
+        assert_eq!(mode(&["roamctl", "migrate", "12", "3"]), Some(roam_proto::abi::mode::STOP));
+        assert_eq!(mode(&["roamctl", "migrate", "12", "3", "--mode", "precopy"]), Some(roam_proto::abi::mode::PRECOPY));
+        assert_eq!(mode(&["roamctl", "migrate", "--mode", "stop", "12", "3"]), Some(roam_proto::abi::mode::STOP));
+        for bad in ["", "pre", "postcopy", "PRECOPY"] {
+            let e = Cli::try_parse_from(["roamctl", "migrate", "12", "3", "--mode", bad]);
+            assert_eq!(e.err().map(|e| e.exit_code()), Some(2), "mode {bad}");
+        }
         match Cli::try_parse_from(["roamctl", "where", "5", "--json"]) {
             Ok(Cli { json: true, command: Command::Where { pid: 5 } }) => {}
             _ => panic!("where 5 --json"),

@@ -4,6 +4,7 @@
 use std::io;
 
 use roam_proto::abi::{
+    mode,
     place, Migrate, Where, NODE_HOME, NODE_ID_MAX, NODE_ID_MIN, ROAM_IOC_MIGRATE, ROAM_IOC_WHERE,
 };
 
@@ -20,6 +21,9 @@ struct MigrateJson {
     remote_pid: u32,
     elapsed_ns: u64,
     bytes: u64,
+    mode: &'static str,
+    rounds: u32,
+    freeze_ns: u64,
 }
 
 #[derive(Serialize)]
@@ -68,8 +72,10 @@ pub fn fmt_bytes(b: u64) -> String {
 
 /// What a successful move reports: `pid 123 -> node 2 (remote pid 45):
 /// 1.23 ms, 4.1 MiB` (`pid 123 -> home: ...` when it went home), or with
-/// `json` `{"pid":..,"node":..,"home":..,"remote_pid":..,"elapsed_ns":..,"bytes":..}`
-/// where `node` is 0 for home.
+/// `json` `{"pid":..,"node":..,"home":..,"remote_pid":..,"elapsed_ns":..,"bytes":..,
+/// "mode":"stop|precopy","rounds":..,"freeze_ns":..}` where `node` is 0
+/// for home. A pre-copy adds its rounds and how long the process was
+/// stopped.
 pub fn format_migrate(m: &Migrate, json: bool) -> String {
     let home = m.node == NODE_HOME;
     if json {
@@ -80,11 +86,23 @@ pub fn format_migrate(m: &Migrate, json: bool) -> String {
             remote_pid: m.remote_pid,
             elapsed_ns: m.elapsed_ns,
             bytes: m.bytes,
+            mode: mode::name(m.mode),
+            rounds: m.rounds,
+            freeze_ns: m.freeze_ns,
         };
         return serde_json::to_string(&doc).expect("numbers always serialize");
     }
     let to = if home { "home".to_string() } else { format!("node {} (remote pid {})", m.node, m.remote_pid) };
-    format!("pid {} -> {to}: {}, {}", m.pid, fmt_elapsed(m.elapsed_ns), fmt_bytes(m.bytes))
+    let base = format!("pid {} -> {to}: {}, {}", m.pid, fmt_elapsed(m.elapsed_ns), fmt_bytes(m.bytes));
+    if m.rounds == 0 {
+        return base;
+    }
+    format!("{base}; pre-copy in {} rounds, stopped for {}", m.rounds, fmt_elapsed(m.freeze_ns))
+}
+
+/// A `--mode` name: `stop` or `precopy`.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    mode::ALL.into_iter().find(|m| mode::name(*m) == s).ok_or_else(|| format!("`{s}` is not a mode: stop or precopy"))
 }
 
 /// The error for a failed `ROAM_IOC_MIGRATE`. The module copies the
@@ -96,13 +114,13 @@ pub fn migrate_error(pid: u32, node: u32, err: &io::Error, buf: &[u8; Migrate::S
     }
 }
 
-pub fn migrate(pid: u32, node: u32, json: bool) -> Result<String, CtlError> {
+pub fn migrate(pid: u32, node: u32, mode: u32, json: bool) -> Result<String, CtlError> {
     let dev = Device::open_rw().map_err(|e| CtlError::from_io("open /dev/roam", &e))?;
-    let mut buf = Migrate { pid, node, ..Migrate::default() }.to_bytes();
+    let mut buf = Migrate { pid, node, mode, ..Migrate::default() }.to_bytes();
     match dev.ioctl_rw(ROAM_IOC_MIGRATE, &mut buf) {
         Ok(()) => {
             // Report what was asked: the module fills only the out fields.
-            let got = Migrate { pid, node, ..Migrate::from_bytes(&buf) };
+            let got = Migrate { pid, node, mode, ..Migrate::from_bytes(&buf) };
             Ok(format_migrate(&got, json))
         }
         Err(e) => Err(migrate_error(pid, node, &e, &buf)),
@@ -181,12 +199,16 @@ mod tests {
 
     #[test]
     fn migrate_output() {
-        let m = Migrate { pid: 123, node: 2, reason: 0, remote_pid: 45, elapsed_ns: 1_234_000, bytes: 4_300_000 };
+        let m = Migrate { pid: 123, node: 2, remote_pid: 45, elapsed_ns: 1_234_000, bytes: 4_300_000, freeze_ns: 1_234_000, ..Migrate::default() };
         assert_eq!(format_migrate(&m, false), "pid 123 -> node 2 (remote pid 45): 1.23 ms, 4.1 MiB");
         assert_eq!(
             format_migrate(&m, true),
-            r#"{"pid":123,"node":2,"home":false,"remote_pid":45,"elapsed_ns":1234000,"bytes":4300000}"#
+            r#"{"pid":123,"node":2,"home":false,"remote_pid":45,"elapsed_ns":1234000,"bytes":4300000,"mode":"stop","rounds":0,"freeze_ns":1234000}"#
         );
+        let p = Migrate { mode: mode::PRECOPY, rounds: 3, freeze_ns: 40_000_000, ..m };
+        assert_eq!(format_migrate(&p, false), "pid 123 -> node 2 (remote pid 45): 1.23 ms, 4.1 MiB; pre-copy in 3 rounds, stopped for 40.00 ms");
+        let v: serde_json::Value = serde_json::from_str(&format_migrate(&p, true)).unwrap();
+        assert_eq!((v["mode"].as_str(), v["rounds"].as_u64(), v["freeze_ns"].as_u64()), (Some("precopy"), Some(3), Some(40_000_000)));
         let h = Migrate { node: NODE_HOME, remote_pid: 0, ..m };
         assert_eq!(format_migrate(&h, false), "pid 123 -> home: 1.23 ms, 4.1 MiB");
         let v: serde_json::Value = serde_json::from_str(&format_migrate(&h, true)).unwrap();

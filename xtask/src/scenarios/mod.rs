@@ -5,7 +5,7 @@
 //! conditions with bounded timeouts.
 //!
 //! This file holds only [`run`], which configures the cluster and runs
-//! the scenarios of [`transport`], [`migration`], [`monitoring`], the [`zdtm`]
+//! the scenarios of [`transport`], [`migration`] (with [`precopy`]), [`monitoring`], the [`zdtm`]
 //! transparency suite, the [`security`] checks, [`balancing`], [`controls`] and
 //! [`placement`] in their fixed order (the checks' names
 //! and order are part of the output). Every scenario acts through
@@ -20,6 +20,7 @@ mod pool;
 mod migration;
 pub(crate) mod monitoring;
 mod placement;
+mod precopy;
 mod security;
 mod transport;
 mod zdtm;
@@ -67,6 +68,7 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
         migration::run(&mut c, &toml)?;
         fileareas::run(&mut c)?;
         pool::run(&mut c)?;
+        precopy::run(&mut c, &toml)?;
     }
     if on("monitoring") {
         monitoring::run(&mut c)?;

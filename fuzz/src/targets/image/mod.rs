@@ -20,7 +20,7 @@ pub mod session;
 use crate::ensure;
 use crate::target::{Cx, Target, Violation};
 use roam_proto::image::{
-    decode, encode_abort, encode_accept, encode_commit, encode_files, encode_ready, encode_refuse, files_max_len, msg_kind, READY_LEN, ImageError, MigrateMsg, ABORT_LEN,
+    decode, encode_abort, encode_accept, encode_commit, encode_files, encode_ready, encode_refuse, files_max_len, msg_kind, retag, MsgKind, READY_LEN, ImageError, MigrateMsg, ABORT_LEN,
     ACCEPT_LEN, COMMIT_LEN, REFUSE_LEN,
 };
 use sample::Sample;
@@ -81,6 +81,19 @@ pub fn check_msg(data: &[u8], cx: &mut Cx) -> Result<(), Violation> {
         MigrateMsg::Creds(_) => return parts::check_creds(data, cx),
         MigrateMsg::Vmas(_) => return areas::check_vmas(data, cx),
         MigrateMsg::Pages(..) => return areas::check_pages(data, cx),
+        // The pre-copy kinds are renamed messages: checked as what they
+        // rename.
+        MigrateMsg::PreVmas(_) | MigrateMsg::PrePages(..) | MigrateMsg::Final(_) => {
+            cx.hit("image", "precopy");
+            let (from, to) = match m {
+                MigrateMsg::PreVmas(_) => (MsgKind::PreVmas, MsgKind::Vmas),
+                MigrateMsg::PrePages(..) => (MsgKind::PrePages, MsgKind::Pages),
+                _ => (MsgKind::Final, MsgKind::Begin),
+            };
+            let mut plain = data.to_vec();
+            ensure!(retag(&mut plain, from, to).is_ok(), "a decoded {from:?} does not rename to {to:?}");
+            return check_msg(&plain, cx);
+        }
         MigrateMsg::Files(f) => {
             cx.hit("image", "files");
             let offers: Vec<_> = f.iter().collect();

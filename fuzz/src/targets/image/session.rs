@@ -97,6 +97,7 @@ struct Arrival<'a> {
     timers: TimerState,
     creds: Creds,
     vmas: Vec<Vma>,
+    pre_vmas: Vec<Vma>,
     progress: Progress,
     sum: Checksum,
     sent: u64,
@@ -130,6 +131,7 @@ pub fn check(data: &[u8], cx: &mut Cx) -> Result<(), Violation> {
                 timers: TimerState::default(),
                 creds: Creds::default(),
                 vmas: Vec::new(),
+                pre_vmas: Vec::new(),
                 progress,
                 sum: Checksum::new(),
                 sent: 0,
@@ -185,6 +187,27 @@ pub fn check(data: &[u8], cx: &mut Cx) -> Result<(), Violation> {
                         a.sent += u64::from(h.count);
                     })
                 }
+            }
+            MigrateMsg::PreVmas(v) => {
+                let r = a.progress.pre_vmas(&v);
+                if r.is_ok() {
+                    a.pre_vmas.extend((0..v.len()).filter_map(|i| v.get(i)));
+                }
+                r
+            }
+            MigrateMsg::PrePages(h, d) => {
+                if !batch_in_vmas(&h, &a.pre_vmas) || d.len() != h.data_len() {
+                    Err(ImageError::BadBatch)
+                } else {
+                    a.progress.pre_pages(&h)
+                }
+            }
+            MigrateMsg::Final(f) => {
+                let r = a.progress.finish_precopy(&f.header, &a.begin.header);
+                if r.is_ok() {
+                    cx.hit("session", "final");
+                }
+                r
             }
             MigrateMsg::Commit { nr_pages, checksum } => {
                 let r = a.progress.commit(nr_pages, checksum);

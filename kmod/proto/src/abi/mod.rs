@@ -171,8 +171,28 @@ pub const ROAM_IOC_ALLOW: u32 = ioc(IOC_READ | IOC_WRITE, ROAM_IOC_MAGIC, 0x88, 
 /// [`Migrate::node`] value meaning "its home node".
 pub const NODE_HOME: u32 = 0;
 
+/// How a process moves, as [`Migrate::mode`].
+pub mod mode {
+    /// Stopped for the whole copy.
+    pub const STOP: u32 = 0;
+    /// Pages copied in rounds while it runs, then stopped for the rest
+    /// (a process moving on or home from a remote node moves stopped).
+    pub const PRECOPY: u32 = 1;
+    /// The modes a request may name.
+    pub const ALL: [u32; 2] = [STOP, PRECOPY];
+    /// A mode's name, as `roamctl migrate --mode` takes it.
+    pub const fn name(m: u32) -> &'static str {
+        match m {
+            STOP => "stop",
+            PRECOPY => "precopy",
+            _ => "?",
+        }
+    }
+}
+
 /// `struct roam_migrate`: `u32 pid; u32 node` in; `u32 reason; u32
-/// remote_pid; u64 elapsed_ns; u64 bytes` out — 32 bytes.
+/// remote_pid; u64 elapsed_ns; u64 bytes` out; `u32 mode` in; `u32
+/// rounds; u64 freeze_ns` out — 48 bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Migrate {
     /// The process to move (pid in the caller's namespace).
@@ -185,13 +205,20 @@ pub struct Migrate {
     pub remote_pid: u32,
     /// Filled in: time from the request to the destination's commit.
     pub elapsed_ns: u64,
-    /// Filled in: bytes of memory image sent.
+    /// Filled in: bytes of memory image sent (pre-copy rounds included).
     pub bytes: u64,
+    /// A [`mode`] value.
+    pub mode: u32,
+    /// Filled in: pre-copy rounds (0 when it moved stopped).
+    pub rounds: u32,
+    /// Filled in: how long the process was stopped (the whole migration
+    /// when it moved stopped).
+    pub freeze_ns: u64,
 }
 
 impl Migrate {
     /// Encoded size in bytes.
-    pub const SIZE: usize = 32;
+    pub const SIZE: usize = 48;
 
     /// Encodes into the wire layout.
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -202,6 +229,9 @@ impl Migrate {
         b[12..16].copy_from_slice(&self.remote_pid.to_le_bytes());
         b[16..24].copy_from_slice(&self.elapsed_ns.to_le_bytes());
         b[24..32].copy_from_slice(&self.bytes.to_le_bytes());
+        b[32..36].copy_from_slice(&self.mode.to_le_bytes());
+        b[36..40].copy_from_slice(&self.rounds.to_le_bytes());
+        b[40..48].copy_from_slice(&self.freeze_ns.to_le_bytes());
         b
     }
 
@@ -213,7 +243,17 @@ impl Migrate {
             e.copy_from_slice(&b[i..i + 8]);
             u64::from_le_bytes(e)
         };
-        Migrate { pid: w(0), node: w(4), reason: w(8), remote_pid: w(12), elapsed_ns: q(16), bytes: q(24) }
+        Migrate {
+            pid: w(0),
+            node: w(4),
+            reason: w(8),
+            remote_pid: w(12),
+            elapsed_ns: q(16),
+            bytes: q(24),
+            mode: w(32),
+            rounds: w(36),
+            freeze_ns: q(40),
+        }
     }
 }
 

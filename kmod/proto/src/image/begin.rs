@@ -5,7 +5,7 @@
 //! Calls the parts it is made of ([`super::header`], [`super::regs`],
 //! [`super::signals`]), [`super::codec`] and [`super::error`].
 
-use super::codec::{check_total, le64, read_prefix, MsgKind, Reader, Writer, PREFIX_LEN};
+use super::codec::{check_total, le64, read_prefix_of, MsgKind, Reader, Writer, PREFIX_LEN};
 use super::error::ImageError;
 use super::header::{ImageHeader, HEADER_LEN, MAX_XSTATE};
 use super::regs::{MmLayout, Regs};
@@ -118,7 +118,7 @@ impl BeginView<'_> {
 #[inline(never)]
 pub fn decode_begin(buf: &[u8]) -> Result<BeginView<'_>, ImageError> {
     let mut r = Reader::new(buf);
-    read_prefix(&mut r, MsgKind::Begin)?;
+    read_prefix_of(&mut r, MsgKind::Begin, MsgKind::Final)?;
     if buf.len() < BEGIN_FIXED_LEN {
         return Err(ImageError::Truncated);
     }

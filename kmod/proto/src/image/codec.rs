@@ -8,7 +8,7 @@
 use super::error::ImageError;
 
 /// Version of the image format. Bumped on any incompatible change.
-pub const IMAGE_VERSION: u16 = 8;
+pub const IMAGE_VERSION: u16 = 9;
 
 /// Length of the prefix every message starts with.
 pub const PREFIX_LEN: usize = 4;
@@ -43,6 +43,15 @@ pub enum MsgKind {
     /// The destination is ready for the rest, and which file offers it
     /// took.
     Ready = 12,
+    /// Pre-copy: a run of the areas as they were when the migration
+    /// began (after `Ready`, before `Final`), encoded as `Vmas`.
+    PreVmas = 13,
+    /// Pre-copy: a batch of pages copied while the process ran, encoded
+    /// as `Pages`.
+    PrePages = 14,
+    /// Pre-copy: the process's state once stopped (encoded as `Begin`),
+    /// after the pre-copy rounds and before `Signals`.
+    Final = 15,
 }
 
 impl MsgKind {
@@ -61,6 +70,9 @@ impl MsgKind {
             10 => MsgKind::Creds,
             11 => MsgKind::Files,
             12 => MsgKind::Ready,
+            13 => MsgKind::PreVmas,
+            14 => MsgKind::PrePages,
+            15 => MsgKind::Final,
             _ => return None,
         })
     }
@@ -170,12 +182,34 @@ pub(super) fn le64(b: &[u8], at: usize) -> u64 {
 
 /// Reads and checks a message prefix: the version and kind `want`.
 pub(super) fn read_prefix(r: &mut Reader<'_>, want: MsgKind) -> Result<(), ImageError> {
+    read_prefix_of(r, want, want).map(|_| ())
+}
+
+/// As [`read_prefix`] for a message that may be of kind `a` or `b` (the
+/// same encoding under two names); returns which.
+pub(super) fn read_prefix_of(r: &mut Reader<'_>, a: MsgKind, b: MsgKind) -> Result<MsgKind, ImageError> {
     let version = r.u16()?;
     let kind = r.u8()?;
     let zero = r.u8()?;
-    if version != IMAGE_VERSION || kind != want.as_u8() || zero != 0 {
+    if version != IMAGE_VERSION || zero != 0 {
         return Err(ImageError::BadVersion);
     }
+    match MsgKind::from_u8(kind) {
+        Some(k) if k == a || k == b => Ok(k),
+        _ => Err(ImageError::BadVersion),
+    }
+}
+
+/// Renames an encoded message of one kind to another with the same
+/// encoding (`Vmas` as `PreVmas`, `Pages` as `PrePages`, `Begin` as
+/// `Final`): `Truncated` if `msg` has no prefix, `BadVersion` if it is
+/// not of kind `from`.
+pub fn retag(msg: &mut [u8], from: MsgKind, to: MsgKind) -> Result<(), ImageError> {
+    if msg_kind(msg)? != from {
+        return Err(ImageError::BadVersion);
+    }
+    let b = msg.get_mut(2).ok_or(ImageError::Truncated)?;
+    *b = to.as_u8();
     Ok(())
 }
 

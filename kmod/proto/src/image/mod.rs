@@ -92,7 +92,7 @@ mod vmas;
 pub use self::{
     begin::{begin_len, decode_begin, encode_begin, BeginView, BEGIN_FIXED_LEN},
     checksum::{checksum, Checksum},
-    codec::{msg_kind, MsgKind, IMAGE_VERSION, PREFIX_LEN},
+    codec::{msg_kind, retag, MsgKind, IMAGE_VERSION, PREFIX_LEN},
     creds::{
         creds_len, decode_creds, encode_creds, Attrs, Context, Creds, CredsView, Rlimit, CONTEXT_LEN, ATTR_CHILD_SUBREAPER, ATTR_NOT_DUMPABLE, ATTR_THP_DISABLE, SCHED_RESET_ON_FORK, CAP_VALID, CREDS_HEAD_LEN, CREDS_NO_NEW_PRIVS,
         MAX_GROUPS, NLIMITS, SECUREBITS_VALID,
@@ -116,7 +116,7 @@ pub use self::{
         decode_signals, encode_signals, signals_len, PendingSignal, SignalsView, MAX_PENDING, PENDING_LEN, SIGINFO_LEN,
         SIGNALS_HEAD_LEN,
     },
-    progress::Progress,
+    progress::{Progress, MAX_PRE_FACTOR},
     regs::{MmLayout, Regs, USER_CS, USER_DS},
     signals::{AltStack, SigAction, SigState, NSIG},
     timers::{
@@ -125,7 +125,7 @@ pub use self::{
     },
     vmas::{
         decode_vmas, encode_vmas, validate_vmas, vmas_len, Vma, VmasView, MAX_VMAS_PER_MSG, PROT_EXEC, PROT_MASK,
-        PROT_READ, PROT_WRITE, VMAS_HEAD_LEN, VMA_FILE, VMA_GROWSDOWN, VMA_HEAP, VMA_IO, VMA_KNOWN, VMA_LOCKED,
+        PROT_READ, PROT_WRITE, VMAS_HEAD_LEN, VMA_FILE, VMA_GROWSDOWN, VMA_HEAP, VMA_IO, VMA_KEEP, VMA_KNOWN, VMA_LOCKED,
         VMA_NO_PAGES, VMA_SHARED, VMA_STACK, VMA_VDSO, VMA_VVAR, VMA_WIRE_LEN,
     },
 };

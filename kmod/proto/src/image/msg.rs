@@ -39,6 +39,14 @@ pub enum MigrateMsg<'a> {
     /// A page batch, checked on its own only ([`parse_batch`]): the
     /// receiver still checks it against the areas ([`batch_in_vmas`](super::batch_in_vmas)).
     Pages(PageBatchHeader, &'a [u8]),
+    /// Pre-copy: areas as they were when the migration began.
+    PreVmas(VmasView<'a>),
+    /// Pre-copy: a batch of pages copied while the process ran (checked
+    /// as [`MigrateMsg::Pages`]).
+    PrePages(PageBatchHeader, &'a [u8]),
+    /// Pre-copy: the stopped process's header and state, which replace
+    /// those of its `Begin`.
+    Final(BeginView<'a>),
     /// End of the image.
     Commit {
         /// Pages sent.
@@ -72,6 +80,9 @@ impl MigrateMsg<'_> {
             MigrateMsg::Creds(_) => MsgKind::Creds,
             MigrateMsg::Vmas(_) => MsgKind::Vmas,
             MigrateMsg::Pages(..) => MsgKind::Pages,
+            MigrateMsg::PreVmas(_) => MsgKind::PreVmas,
+            MigrateMsg::PrePages(..) => MsgKind::PrePages,
+            MigrateMsg::Final(_) => MsgKind::Final,
             MigrateMsg::Commit { .. } => MsgKind::Commit,
             MigrateMsg::Accept { .. } => MsgKind::Accept,
             MigrateMsg::Refuse { .. } => MsgKind::Refuse,
@@ -94,6 +105,12 @@ pub fn decode(buf: &[u8]) -> Result<MigrateMsg<'_>, ImageError> {
             let (h, data) = parse_batch(buf)?;
             MigrateMsg::Pages(h, data)
         }
+        MsgKind::PreVmas => MigrateMsg::PreVmas(decode_vmas(buf)?),
+        MsgKind::PrePages => {
+            let (h, data) = parse_batch(buf)?;
+            MigrateMsg::PrePages(h, data)
+        }
+        MsgKind::Final => MigrateMsg::Final(decode_begin(buf)?),
         MsgKind::Commit => {
             let (nr_pages, checksum) = decode_commit(buf)?;
             MigrateMsg::Commit { nr_pages, checksum }

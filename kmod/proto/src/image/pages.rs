@@ -5,7 +5,7 @@
 //! Calls [`super::vmas`] (to place a batch), [`super::codec`],
 //! [`super::error`] and the bounds of [`super::header`].
 
-use super::codec::{check_total, copy, read_prefix, MsgKind, Reader, Writer, PREFIX_LEN};
+use super::codec::{check_total, copy, read_prefix_of, MsgKind, Reader, Writer, PREFIX_LEN};
 use super::error::ImageError;
 use super::header::{PAGE, PAGE_SIZE, USER_END};
 use super::vmas::{Vma, VMA_NO_PAGES};
@@ -115,7 +115,7 @@ pub fn encode_batch(h: &PageBatchHeader, data: &[u8], out: &mut [u8]) -> Result<
 /// page data.
 pub fn parse_batch(buf: &[u8]) -> Result<(PageBatchHeader, &[u8]), ImageError> {
     let mut r = Reader::new(buf);
-    read_prefix(&mut r, MsgKind::Pages)?;
+    read_prefix_of(&mut r, MsgKind::Pages, MsgKind::PrePages)?;
     let h = PageBatchHeader { first_addr: r.u64()?, count: r.u32()? };
     h.check()?;
     check_total(buf, batch_len(h.count))?;

@@ -9,11 +9,17 @@ use super::checksum::Checksum;
 use super::error::ImageError;
 use super::header::ImageHeader;
 use super::pages::PageBatchHeader;
-use super::vmas::VmasView;
+use super::vmas::{run_end, VmasView};
+
+/// How many times over its `Begin`'s page count a pre-copy may send
+/// pages in all (rounds resend what the process wrote again).
+pub const MAX_PRE_FACTOR: u64 = 16;
 
 /// A destination's view of how far an incoming image has got: enforces
-/// the message order (Begin, then Files, then Signals, then Timers, then Creds, then every area in order, then
-/// pages, then Commit), the announced totals and the checksum.
+/// the message order (Begin, then Files, then, with pre-copy, every
+/// pre-copy area in order, their pages and `Final`, then Signals, then
+/// Timers, then Creds, then every area in order, then pages, then
+/// Commit), the announced totals and the checksum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
     begun: bool,
@@ -27,6 +33,14 @@ pub struct Progress {
     last_end: u64,
     pages: u64,
     sum: Checksum,
+    /// Pre-copy: the `Begin`'s counts, areas and pages received, where
+    /// the last area ended, and whether `Final` came.
+    begin_vmas: u32,
+    begin_pages: u64,
+    pre_vmas: u32,
+    pre_last_end: u64,
+    pre_pages: u64,
+    finalized: bool,
 }
 
 impl Default for Progress {
@@ -38,7 +52,25 @@ impl Default for Progress {
 impl Progress {
     /// Nothing received yet.
     pub const fn new() -> Progress {
-        Progress { begun: false, files: false, signals: false, timers: false, creds: false, nr_vmas: 0, nr_pages: 0, vmas: 0, last_end: 0, pages: 0, sum: Checksum::new() }
+        Progress {
+            begun: false,
+            files: false,
+            signals: false,
+            timers: false,
+            creds: false,
+            nr_vmas: 0,
+            nr_pages: 0,
+            vmas: 0,
+            last_end: 0,
+            pages: 0,
+            sum: Checksum::new(),
+            begin_vmas: 0,
+            begin_pages: 0,
+            pre_vmas: 0,
+            pre_last_end: 0,
+            pre_pages: 0,
+            finalized: false,
+        }
     }
 
     /// Takes the `Begin` header: `BadLength` if one was taken already,
@@ -49,6 +81,79 @@ impl Progress {
         }
         h.check()?;
         self.begun = true;
+        self.nr_vmas = h.nr_vmas;
+        self.nr_pages = h.nr_pages;
+        self.begin_vmas = h.nr_vmas;
+        self.begin_pages = h.nr_pages;
+        Ok(())
+    }
+
+    /// Takes a `PreVmas` message (the areas of the `Begin`, in order):
+    /// `BadLength` before `Files` or after `Final`, `BadVma` if it does
+    /// not start where the previous one ended (index or address) or holds
+    /// an invalid area, `TooLarge` past the `Begin`'s number of areas.
+    pub fn pre_vmas(&mut self, v: &VmasView<'_>) -> Result<(), ImageError> {
+        if !self.files || self.finalized || self.signals {
+            return Err(ImageError::BadLength);
+        }
+        if v.first != self.pre_vmas {
+            return Err(ImageError::BadVma);
+        }
+        let count = u32::try_from(v.len()).map_err(|_| ImageError::TooLarge)?;
+        let total = self.pre_vmas.checked_add(count).ok_or(ImageError::TooLarge)?;
+        if total > self.begin_vmas {
+            return Err(ImageError::TooLarge);
+        }
+        self.pre_last_end = run_end(v, self.pre_last_end)?;
+        self.pre_vmas = total;
+        Ok(())
+    }
+
+    /// Whether pre-copy areas came (then `Final` must come before
+    /// `Signals`).
+    pub fn precopied(&self) -> bool {
+        self.pre_vmas > 0
+    }
+
+    /// Takes a `PrePages` batch (already checked against the pre-copy
+    /// areas): `BadBatch` before every pre-copy area came or after
+    /// `Final`, `TooLarge` past [`MAX_PRE_FACTOR`] times the `Begin`'s
+    /// page count. Pre-copy pages are not in the commit's count or
+    /// checksum (a page may come many times).
+    pub fn pre_pages(&mut self, h: &PageBatchHeader) -> Result<(), ImageError> {
+        if self.pre_vmas == 0 || self.pre_vmas != self.begin_vmas || self.finalized {
+            return Err(ImageError::BadBatch);
+        }
+        let total = self.pre_pages.checked_add(u64::from(h.count)).ok_or(ImageError::TooLarge)?;
+        if total > self.begin_pages.saturating_mul(MAX_PRE_FACTOR) {
+            return Err(ImageError::TooLarge);
+        }
+        self.pre_pages = total;
+        Ok(())
+    }
+
+    /// Takes `Final` (header `h`; `first` is the `Begin`'s): `BadLength`
+    /// before `Files`, after `Signals`, a second time, or with pre-copy
+    /// areas still missing; `BadCreds` if it names another process, user
+    /// or token than `first`; else as [`ImageHeader::check`]. Its counts
+    /// replace the `Begin`'s.
+    pub fn finish_precopy(&mut self, h: &ImageHeader, first: &ImageHeader) -> Result<(), ImageError> {
+        if !self.files || self.signals || self.finalized || self.pre_vmas != self.begin_vmas {
+            return Err(ImageError::BadLength);
+        }
+        h.check()?;
+        let same = h.home_node == first.home_node
+            && h.pid == first.pid
+            && h.tgid == first.tgid
+            && h.uid == first.uid
+            && h.gid == first.gid
+            && h.euid == first.euid
+            && h.egid == first.egid
+            && h.token == first.token;
+        if !same {
+            return Err(ImageError::BadCreds);
+        }
+        self.finalized = true;
         self.nr_vmas = h.nr_vmas;
         self.nr_pages = h.nr_pages;
         Ok(())
@@ -67,7 +172,7 @@ impl Progress {
     /// Takes the `Signals` message (its entries were checked when it was
     /// decoded): `BadLength` before `Files` or if one was taken already.
     pub fn signals(&mut self) -> Result<(), ImageError> {
-        if !self.files || self.signals {
+        if !self.files || self.signals || (self.precopied() && !self.finalized) {
             return Err(ImageError::BadLength);
         }
         self.signals = true;
@@ -109,16 +214,7 @@ impl Progress {
         if total > self.nr_vmas {
             return Err(ImageError::TooLarge);
         }
-        let mut last_end = self.last_end;
-        let mut i = 0;
-        while i < v.len() {
-            let a = v.get(i).ok_or(ImageError::BadVma)?;
-            if !a.is_valid() || a.start < last_end {
-                return Err(ImageError::BadVma);
-            }
-            last_end = a.end;
-            i += 1;
-        }
+        let last_end = run_end(v, self.last_end)?;
         self.vmas = total;
         self.last_end = last_end;
         Ok(())

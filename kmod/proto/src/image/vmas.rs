@@ -5,7 +5,7 @@
 //! Calls [`super::codec`], [`super::error`] and the bounds of
 //! [`super::header`].
 
-use super::codec::{check_total, copy, read_prefix, until_nul, MsgKind, Reader, Writer, PREFIX_LEN};
+use super::codec::{check_total, copy, read_prefix_of, until_nul, MsgKind, Reader, Writer, PREFIX_LEN};
 use super::error::ImageError;
 use super::header::{MAX_VMAS, PAGE, USER_END};
 use crate::wire::MAX_PAYLOAD;
@@ -47,9 +47,14 @@ pub const VMA_LOCKED: u32 = 1 << 6;
 pub const VMA_VDSO: u32 = 1 << 7;
 /// The vDSO data page; the destination maps its own.
 pub const VMA_VVAR: u32 = 1 << 8;
+/// Pre-copy, in the final list of areas: the destination keeps the copy
+/// of this area it built from the pre-copy rounds (an area of `PreVmas`
+/// with the same bounds, protection, kind and offset), and gets only the
+/// pages written since. Without it an area is mapped afresh.
+pub const VMA_KEEP: u32 = 1 << 9;
 /// Every flag defined above; other bits make an area invalid.
 pub const VMA_KNOWN: u32 =
-    VMA_GROWSDOWN | VMA_STACK | VMA_HEAP | VMA_FILE | VMA_SHARED | VMA_IO | VMA_LOCKED | VMA_VDSO | VMA_VVAR;
+    VMA_GROWSDOWN | VMA_STACK | VMA_HEAP | VMA_FILE | VMA_SHARED | VMA_IO | VMA_LOCKED | VMA_VDSO | VMA_VVAR | VMA_KEEP;
 /// Areas whose pages are never sent: [`batch_in_vmas`](super::batch_in_vmas) refuses
 /// them.
 pub const VMA_NO_PAGES: u32 = VMA_IO | VMA_VDSO | VMA_VVAR;
@@ -252,23 +257,30 @@ impl VmasView<'_> {
 /// message; [`Progress`](super::Progress) checks across messages).
 pub fn decode_vmas(buf: &[u8]) -> Result<VmasView<'_>, ImageError> {
     let mut r = Reader::new(buf);
-    read_prefix(&mut r, MsgKind::Vmas)?;
+    read_prefix_of(&mut r, MsgKind::Vmas, MsgKind::PreVmas)?;
     let first = r.u32()?;
     let count = usize::try_from(r.u32()?).map_err(|_| ImageError::TooLarge)?;
     vmas_count_ok(first, count)?;
     check_total(buf, vmas_len(count))?;
     let view = VmasView { first, raw: r.rest() };
-    let mut floor = 0;
+    run_end(&view, 0)?;
+    Ok(view)
+}
+
+/// Checks a run of areas that must start at or after `floor`, each valid
+/// and after the one before: where the last one ends, else `BadVma`.
+pub(super) fn run_end(v: &VmasView<'_>, floor: u64) -> Result<u64, ImageError> {
+    let mut last_end = floor;
     let mut i = 0;
-    while i < count {
-        let v = view.get(i).ok_or(ImageError::Truncated)?;
-        if !v.is_valid() || v.start < floor {
+    while i < v.len() {
+        let a = v.get(i).ok_or(ImageError::BadVma)?;
+        if !a.is_valid() || a.start < last_end {
             return Err(ImageError::BadVma);
         }
-        floor = v.end;
+        last_end = a.end;
         i += 1;
     }
-    Ok(view)
+    Ok(last_end)
 }
 
 #[cfg(test)]

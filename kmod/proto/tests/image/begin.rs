@@ -108,7 +108,7 @@ fn begin_rejections() {
 
     // Prefix: version, kind, reserved byte.
     let mut m = msg.clone();
-    m[0] = 9;
+    m[0] = 10;
     assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
     assert_eq!(msg_kind(&m), Err(ImageError::BadVersion));
     let mut m = msg.clone();
@@ -120,7 +120,7 @@ fn begin_rejections() {
     assert_eq!(msg_kind(&m), Err(ImageError::BadVersion));
     // The header's own version.
     let mut m = msg.clone();
-    m[4] = 9;
+    m[4] = 10;
     assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
     // Oversize xstate announced (bytes 4+58..4+62 are xstate_len).
     let mut m = msg.clone();

@@ -174,3 +174,92 @@ fn progress_needs_the_signals() {
     assert!(p.vmas_done());
     assert_eq!(p.commit(0, Checksum::new().finish()), Ok(()));
 }
+
+fn retagged(mut m: Vec<u8>, from: MsgKind, to: MsgKind) -> Vec<u8> {
+    retag(&mut m, from, to).unwrap();
+    m
+}
+
+fn begin_with(h: &ImageHeader) -> Vec<u8> {
+    let mut out = vec![0u8; begin_len(0)];
+    encode_begin(h, &user_regs(), &mm(), &sig(), &[], &mut out).unwrap();
+    out
+}
+
+/// A pre-copy image: the `Begin`'s areas and pages while the process
+/// runs (a page sent twice), `Final` with new counts, then the ordinary
+/// rest; only the final pages count towards the commit.
+#[test]
+fn progress_through_a_precopy() {
+    let v = vmas();
+    let first = header(v.len() as u32, 38, 0);
+    let mut p = Progress::new();
+    p.begin(&first).unwrap();
+    // Nothing of pre-copy before Files.
+    let pv = retagged(vmas_msg(0, &v), MsgKind::Vmas, MsgKind::PreVmas);
+    let MigrateMsg::PreVmas(view) = decode(&pv).unwrap() else { panic!() };
+    assert_eq!(p.pre_vmas(&view), Err(ImageError::BadLength));
+    p.files().unwrap();
+    // Pages before every pre-copy area came are refused.
+    let b = PageBatchHeader { first_addr: 0x60_0000, count: 4 };
+    assert_eq!(p.pre_pages(&b), Err(ImageError::BadBatch));
+    let half = retagged(vmas_msg(0, &v[..2]), MsgKind::Vmas, MsgKind::PreVmas);
+    let MigrateMsg::PreVmas(h1) = decode(&half).unwrap() else { panic!() };
+    p.pre_vmas(&h1).unwrap();
+    assert!(p.precopied());
+    assert_eq!(p.pre_pages(&b), Err(ImageError::BadBatch));
+    // Final before the rest of the areas: refused.
+    assert_eq!(p.finish_precopy(&first, &first), Err(ImageError::BadLength));
+    // A run that does not follow on is refused; the right one is taken.
+    assert_eq!(p.pre_vmas(&h1), Err(ImageError::BadVma));
+    let rest = retagged(vmas_msg(2, &v[2..]), MsgKind::Vmas, MsgKind::PreVmas);
+    let MigrateMsg::PreVmas(h2) = decode(&rest).unwrap() else { panic!() };
+    p.pre_vmas(&h2).unwrap();
+    for _ in 0..2 {
+        p.pre_pages(&b).unwrap();
+    }
+    // Signals cannot come before Final once pre-copy began.
+    assert_eq!(p.signals(), Err(ImageError::BadLength));
+    // Final must name the same process, user and token.
+    let mut other = header(v.len() as u32, 6, 0);
+    other.token ^= 1;
+    assert_eq!(p.finish_precopy(&other, &first), Err(ImageError::BadCreds));
+    let mut other = header(v.len() as u32, 6, 0);
+    other.uid += 1;
+    assert_eq!(p.finish_precopy(&other, &first), Err(ImageError::BadCreds));
+    let fin = header(v.len() as u32, 6, 0);
+    let fm = retagged(begin_with(&fin), MsgKind::Begin, MsgKind::Final);
+    let MigrateMsg::Final(f) = decode(&fm).unwrap() else { panic!() };
+    p.finish_precopy(&f.header, &first).unwrap();
+    assert_eq!(p.finish_precopy(&f.header, &first), Err(ImageError::BadLength));
+    assert_eq!(p.pre_pages(&b), Err(ImageError::BadBatch));
+    assert_eq!(p.pre_vmas(&h1), Err(ImageError::BadLength));
+    p.signals().unwrap();
+    p.timers().unwrap();
+    p.creds().unwrap();
+    p.vmas(&decode_vmas(&vmas_msg(0, &v)).unwrap()).unwrap();
+    let d = page_data(4, 9);
+    p.pages(&b, &d).unwrap();
+    let mut sum = Checksum::new();
+    sum.add_batch(&b, &d);
+    // The final header allows 6 pages: 4 more is past it.
+    let b4 = PageBatchHeader { first_addr: 0x60_0000, count: 4 };
+    assert_eq!(p.pages(&b4, &d), Err(ImageError::TooLarge));
+    p.commit(4, sum.finish()).unwrap();
+}
+
+/// Pre-copy pages are bounded by `MAX_PRE_FACTOR` times the `Begin`'s.
+#[test]
+fn precopy_pages_are_bounded() {
+    let v = vmas();
+    let first = header(v.len() as u32, 4, 0);
+    let mut p = Progress::new();
+    p.begin(&first).unwrap();
+    p.files().unwrap();
+    p.pre_vmas(&decode_vmas(&vmas_msg(0, &v)).unwrap()).unwrap();
+    let b = PageBatchHeader { first_addr: 0x60_0000, count: 4 };
+    for _ in 0..MAX_PRE_FACTOR {
+        p.pre_pages(&b).unwrap();
+    }
+    assert_eq!(p.pre_pages(&b), Err(ImageError::TooLarge));
+}

@@ -69,7 +69,7 @@ fn vma_validation() {
         Vma::new(0xffff_8880_0000_0000, 0xffff_8880_0000_1000, 0, 0),
         Vma::new(0xffff_ffff_ff60_0000, 0xffff_ffff_ff60_1000, PROT_READ | PROT_EXEC, 0),
         Vma { prot: 8, ..ok },
-        Vma { flags: 1 << 9, ..ok },
+        Vma { flags: 1 << 10, ..ok },
     ];
     for b in bad {
         assert!(!b.is_valid(), "{b:?}");

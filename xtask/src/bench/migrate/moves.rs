@@ -71,7 +71,7 @@ pub(super) fn median(v: &[u64]) -> u64 {
 /// bytes the sending node put on the wire meanwhile.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Move {
-    /// Request to arrival; the process is frozen all that time.
+    /// Request to arrival.
     pub(super) elapsed_ns: u64,
     /// Page bytes sent, as the kernel counts them (0 for a move home,
     /// which the kernel does not count).
@@ -80,6 +80,10 @@ pub(super) struct Move {
     /// exchange traffic).
     pub(super) wire_bytes: u64,
     pub(super) remote_pid: u32,
+    /// How long the process was stopped (all of `elapsed_ns` when it
+    /// moved stopped), and the pre-copy rounds (0 then).
+    pub(super) freeze_ns: u64,
+    pub(super) rounds: u64,
 }
 
 impl Move {
@@ -99,7 +103,7 @@ impl Move {
 
     pub(super) fn json(&self) -> serde_json::Value {
         serde_json::json!({
-            "elapsed_ns": self.elapsed_ns, "freeze_ns": self.elapsed_ns, "bytes": self.bytes,
+            "elapsed_ns": self.elapsed_ns, "freeze_ns": self.freeze_ns, "rounds": self.rounds, "bytes": self.bytes,
             "wire_bytes": self.wire_bytes, "mib_per_s": self.mib_per_s(), "remote_pid": self.remote_pid,
         })
     }
@@ -112,13 +116,25 @@ pub(super) fn bytes_sent(cl: &mut Cluster, node: u32) -> Result<u64> {
 /// `roamctl --json migrate PID DEST` on `node`, counting `sender`'s
 /// transport bytes around it.
 pub(super) fn migrate_once(cl: &mut Cluster, node: u32, pid: u32, dest: &str, sender: u32) -> Result<Move> {
+    migrate_mode(cl, node, pid, dest, sender, "stop")
+}
+
+/// [`migrate_once`] with `--mode MODE`.
+pub(super) fn migrate_mode(cl: &mut Cluster, node: u32, pid: u32, dest: &str, sender: u32, mode: &str) -> Result<Move> {
     let before = bytes_sent(cl, sender)?;
-    let out = sh(cl, node, &format!("roamctl --json migrate {pid} {dest}"))?;
+    let out = sh(cl, node, &format!("roamctl --json migrate {pid} {dest} --mode {mode}"))?;
     let after = bytes_sent(cl, sender)?;
     let v: serde_json::Value =
         serde_json::from_str(out.trim()).with_context(|| format!("roamctl migrate {pid} {dest} printed {out:?}"))?;
     let num = |k: &str| v[k].as_u64().with_context(|| format!("no {k} in {out:?}"));
-    Ok(Move { elapsed_ns: num("elapsed_ns")?, bytes: num("bytes")?, wire_bytes: after.saturating_sub(before), remote_pid: num("remote_pid")? as u32 })
+    Ok(Move {
+        elapsed_ns: num("elapsed_ns")?,
+        bytes: num("bytes")?,
+        wire_bytes: after.saturating_sub(before),
+        remote_pid: num("remote_pid")? as u32,
+        freeze_ns: num("freeze_ns")?,
+        rounds: num("rounds")?,
+    })
 }
 
 /// Starts `cmd` on `node` through run.sh as NAME; its pid.
@@ -145,12 +161,14 @@ pub(super) fn wait_end(cl: &mut Cluster, node: u32, name: &str, limit: Duration)
 }
 
 /// One process size: filled on node 1, moved to node 2 and home again,
-/// then verified.
+/// stopped, then to node 2 with pre-copy and home, then verified.
 pub(super) struct SizeRun {
     pub(super) mb: u64,
     pub(super) rss_kb: u64,
     pub(super) out: Move,
     pub(super) home: Move,
+    pub(super) pre: Move,
+    pub(super) pre_home: Move,
     pub(super) verified: bool,
     pub(super) verify: String,
 }
@@ -182,11 +200,20 @@ pub(super) fn fill_round_trip(cl: &mut Cluster, mb: u64) -> Result<SizeRun> {
         println!("    {mb} MiB: node 1 -> 2 in {:.3} s, {:.1} MiB of pages", out.elapsed_ns as f64 / 1e9, out.bytes as f64 / MIB);
         let home = migrate_once(cl, 1, pid, "home", 2)?;
         println!("    {mb} MiB: node 2 -> home in {:.3} s, {:.1} MiB on the wire", home.elapsed_ns as f64 / 1e9, home.wire_bytes as f64 / MIB);
+        let pre = migrate_mode(cl, 1, pid, "2", 1, "precopy")?;
+        println!(
+            "    {mb} MiB: node 1 -> 2 with pre-copy in {:.3} s ({} rounds), stopped {:.1} ms, {:.1} MiB of pages",
+            pre.elapsed_ns as f64 / 1e9,
+            pre.rounds,
+            pre.freeze_ns as f64 / 1e6,
+            pre.bytes as f64 / MIB
+        );
+        let pre_home = migrate_once(cl, 1, pid, "home", 2)?;
         sh(cl, 1, &format!("kill -USR1 {pid}"))?;
         let (st, text) = wait_end(cl, 1, &name, Duration::from_secs(60 + mb / 2))?;
         let text = text.trim().to_string();
         let verified = st == 0 && text.contains(", 0 bad");
-        Ok(SizeRun { mb, rss_kb, out, home, verified, verify: format!("exit {st}: {text}") })
+        Ok(SizeRun { mb, rss_kb, out, home, pre, pre_home, verified, verify: format!("exit {st}: {text}") })
     })();
     if r.is_err() {
         kill_pids(cl, 1, &[pid]);
