@@ -374,7 +374,7 @@ impl Mover {
         // Without pre-copy: Begin, the file offers, the destination's
         // Ready. After pre-copy the destination is ready already: the
         // state of the stopped process replaces its Begin's.
-        let mut plan = match pre {
+        let plan = match pre {
             None => {
                 let mut begin = KVec::new();
                 crate::sys::bytes::extend(&mut begin, &buf[..n], GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
@@ -409,7 +409,7 @@ impl Mover {
                 from_files += v.pages();
                 continue;
             }
-            let mut want = plan.wants(i)?;
+            let want = plan.wants(i);
             pages.area(&v, 0, &mut |p| want.want(p), None, 0)?;
         }
         let (sum, count) = (pages.sum.finish(), pages.pages);

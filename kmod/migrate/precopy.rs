@@ -36,6 +36,7 @@ use crate::abi::refusal;
 use crate::image::{self, MsgKind, Vma};
 use crate::sys::softdirty::{Tracker, PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP};
 use crate::sys::time;
+use crate::sys::umem::MmRef;
 use kernel::{prelude::*, sync::Arc};
 
 /// Time a slice sends for before the process runs again.
@@ -83,6 +84,9 @@ pub(super) struct Precopy {
     pub(super) out: Arc<Outgoing>,
     token: u64,
     tracker: Tracker,
+    /// The address space tracked: an `execve` replaces it, and the
+    /// rounds mean nothing for the new one.
+    mm: MmRef,
     /// The areas as sent in `PreVmas`, and which the destination maps
     /// from its own files (by index).
     vmas: KVec<Vma>,
@@ -104,6 +108,15 @@ pub(super) struct Precopy {
 impl Precopy {
     pub(super) fn token(&self) -> u64 {
         self.token
+    }
+
+    /// `CANT_MOVE` if the process ran a new program since pre-copy began.
+    fn same_program(&self) -> core::result::Result<(), u32> {
+        if self.mm.is_current() {
+            return Ok(());
+        }
+        pr_info!("pid {}: it ran a new program during pre-copy: not moved\n", crate::sys::uctx::ids().1);
+        Err(refusal::CANT_MOVE)
     }
 
     /// Each finished round's size in pages (the last: what the stop
@@ -143,6 +156,7 @@ impl Precopy {
     /// destination maps it from a file) is kept there (`VMA_KEEP`), with
     /// only its marked pages sent; every other area is sent whole.
     pub(super) fn plan(&mut self, vmas: &[Vma]) -> core::result::Result<FinalPlan, u32> {
+        self.same_program()?;
         let mut out = FinalPlan { vmas: KVec::new(), from_file: KVec::new(), send: KVec::new() };
         for a in vmas.iter() {
             let mut a = *a;
@@ -203,8 +217,8 @@ impl FinalPlan {
     }
 
     /// Which pages of area `i` go.
-    pub(super) fn wants(&mut self, i: usize) -> core::result::Result<Wants<'_>, u32> {
-        Ok(Wants(self.send.get(i).and_then(|s| s.as_ref())))
+    pub(super) fn wants(&self, i: usize) -> Wants<'_> {
+        Wants(self.send.get(i).and_then(|s| s.as_ref()))
     }
 }
 
@@ -212,7 +226,7 @@ impl FinalPlan {
 pub(super) struct Wants<'a>(Option<&'a (Bits, Bits)>);
 
 impl Wants<'_> {
-    pub(super) fn want(&mut self, p: u64) -> Want {
+    pub(super) fn want(&self, p: u64) -> Want {
         match self.0 {
             None => Want::IfNonZero,
             Some((marked, _)) if !marked.get(p) => Want::No,
@@ -272,6 +286,7 @@ impl Mover {
             out: out.clone(),
             token,
             tracker,
+            mm: MmRef::current().map_err(|_| refusal::GONE)?,
             vmas,
             taken,
             sent,
@@ -291,6 +306,7 @@ impl Mover {
         if !self.peer_up(pc.out.dest) {
             return Err(refusal::LINK);
         }
+        pc.same_program()?;
         let until = time::now_ns() + SLICE_MS * 1_000_000;
         let mut buf = crate::sys::bytes::zeroed_kvv(image::batch_len(image::MAX_BATCH_PAGES), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         let mut tx = PageSender::new(self, pc.out.dest, pc.out.id, MsgKind::PrePages, &mut buf)?;

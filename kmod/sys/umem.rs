@@ -38,6 +38,12 @@ impl MmRef {
         Ok(MmRef { mm })
     }
 
+    /// Whether this is the current task's address space (it is not after
+    /// an `execve`).
+    pub(crate) fn is_current(&self) -> bool {
+        cur_mm().is_ok_and(|m| m == self.mm)
+    }
+
     /// Runs `f` with this address space as the current kernel thread's
     /// user space, so that the functions below act on it. Must be called
     /// from a kernel thread.

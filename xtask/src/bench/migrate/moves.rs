@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(median(&[5, 1, 3]), 3);
         assert_eq!(median(&[4, 1, 3, 2]), 2);
         assert_eq!(median(&[]), 0);
-        let m = Move { elapsed_ns: 2_000_000_000, bytes: 64 << 20, wire_bytes: 65 << 20, remote_pid: 7 };
+        let m = Move { elapsed_ns: 2_000_000_000, bytes: 64 << 20, wire_bytes: 65 << 20, remote_pid: 7, freeze_ns: 2_000_000_000, rounds: 0 };
         assert!((m.mib_per_s() - 32.0).abs() < 1e-9);
         let home = Move { bytes: 0, ..m };
         assert!((home.mib_per_s() - 32.5).abs() < 1e-9);
