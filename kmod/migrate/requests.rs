@@ -344,19 +344,24 @@ impl Mover {
         })
         .map_err(|_| refusal::GONE)?;
         loop {
-            let mut g = done.v.lock();
-            if let Some(r) = g.take() {
-                return Ok(r);
+            {
+                let mut g = done.v.lock();
+                if let Some(r) = g.take() {
+                    return Ok(r);
+                }
+                if !uctx::signal_pending() {
+                    wait_ms(&done.cv, &mut g, 200);
+                    if let Some(r) = g.take() {
+                        return Ok(r);
+                    }
+                }
             }
             if uctx::signal_pending() {
                 // The step owns the migration's state: it is waited for
                 // (briefly: a slice, or the move itself) without spinning.
-                drop(g);
                 crate::sys::thread::sleep_ms_uninterruptible(20);
-            } else {
-                wait_ms(&done.cv, &mut g, 200);
             }
-            if done.v.lock().is_none() && TaskRef::find(tgid).is_err() {
+            if TaskRef::find(tgid).is_err() && done.v.lock().is_none() {
                 return Err(refusal::GONE);
             }
         }

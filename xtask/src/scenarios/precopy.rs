@@ -32,17 +32,19 @@ fn intact(out: &str, mb: u64) -> bool {
 pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     let long = Duration::from_secs(if c.debug { 600 } else { 240 });
     let mb: u64 = if c.debug { 16 } else { 48 };
+    // Below what the wire carries: the debug kernel sends a tenth as fast.
+    let rate: u64 = if c.debug { 1 } else { 4 };
     let json_migrate = |c: &mut Ctx, pid: u32, dest: &str| {
         c.cl.agents[0]
             .run(&format!("roamctl --json migrate {pid} {dest} --mode precopy"), long)
             .unwrap_or(Output { rc: -1, text: "agent failed".into() })
     };
 
-    // A process rewriting its memory at 4 MiB/s (below what the wire
-    // carries) moves with pre-copy: it is stopped for less than half of
+    // A process rewriting its memory at 4 MiB/s (1 on the debug kernel;
+    // below what the wire carries) moves with pre-copy: it is stopped for less than half of
     // the move, runs on node 2 afterwards, and, brought home, finds every
     // word as its own writes left it (a page lost or left stale shows).
-    let pid = c.start(1, "pre", &format!("{W} scribble {mb} 4 600"))?;
+    let pid = c.start(1, "pre", &format!("{W} scribble {mb} {rate} 600"))?;
     c.wait(Duration::from_secs(120), |c| c.rss_kb(1, pid) > mb * 1024);
     let m = json_migrate(c, pid, "2");
     let v = parsed(&m);
@@ -50,7 +52,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     let wh = c.where_is(1, pid);
     let comm = c.sh(2, &format!("cat /proc/{rp}/comm")).map(|o| o.text.trim().to_string()).unwrap_or_default();
     c.check(
-        format!("precopy: a process rewriting {mb} MiB at 4 MiB/s moves to node 2 while it runs (rounds >= 2, stopped for under half of the move, all its memory sent)"),
+        format!("precopy: a process rewriting {mb} MiB at {rate} MiB/s moves to node 2 while it runs (rounds >= 2, stopped for under half of the move, all its memory sent)"),
         m.rc == 0 && rounds >= 2 && freeze > 0 && freeze * 2 < elapsed && bytes >= mb << 20 && wh.starts_with("node 2") && comm == "migrate_work",
         format!("{}\nrounds {rounds}, stopped {} ms of {} ms, {bytes} bytes; where: {wh}; comm of pid {rp} on node 2: {comm:?}", m.text, freeze / 1_000_000, elapsed / 1_000_000),
     );
@@ -86,7 +88,7 @@ pub(super) fn run(c: &mut Ctx, toml: &str) -> Result<()> {
     // The destination dies during pre-copy: the move fails, and the
     // process, which kept running, goes on at home with its memory
     // intact.
-    let pid = c.start(1, "prelost", &format!("{W} scribble {mb} 4 600"))?;
+    let pid = c.start(1, "prelost", &format!("{W} scribble {mb} {rate} 600"))?;
     c.wait(Duration::from_secs(120), |c| c.rss_kb(1, pid) > mb * 1024);
     let sent0 = c.stats(1).get("bytes_sent").copied().unwrap_or(0);
     let _ = c.start(1, "premig", &format!("roamctl migrate {pid} 4 --mode precopy"))?;
