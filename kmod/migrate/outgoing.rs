@@ -325,18 +325,13 @@ impl Mover {
             .max(image::files_max_len())
     }
 
-    /// Sends `Begin` and the file offers for `vmas`, and waits until the
-    /// destination is ready: the indices in `vmas` of the areas it maps
-    /// from its own files.
-    pub(super) fn send_head(
-        &self,
-        out: &Outgoing,
-        begin: &[u8],
-        vmas: &[Vma],
-        buf: &mut [u8],
-    ) -> core::result::Result<KVec<u32>, u32> {
+    /// Sends the `Begin` the first `begin_len` bytes of `buf` hold, then
+    /// the file offers for `vmas` (built in `buf` over it), and waits
+    /// until the destination is ready: the indices in `vmas` of the areas
+    /// it maps from its own files.
+    pub(super) fn send_head(&self, out: &Outgoing, begin_len: usize, vmas: &[Vma], buf: &mut [u8]) -> core::result::Result<KVec<u32>, u32> {
         let link = |_| refusal::LINK;
-        self.send_image_msg(out.dest, out.id, begin).map_err(link)?;
+        self.send_image_msg(out.dest, out.id, &buf[..begin_len]).map_err(link)?;
         // While the destination gets ready: the areas it may map from its
         // own files (`fileareas.rs`); its answer says which it does.
         let offers = self.file_offers(vmas);
@@ -376,9 +371,7 @@ impl Mover {
         // state of the stopped process replaces its Begin's.
         let plan = match pre {
             None => {
-                let mut begin = KVec::new();
-                crate::sys::bytes::extend(&mut begin, &buf[..n], GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-                let skip = self.send_head(out, &begin, vmas, &mut buf)?;
+                let skip = self.send_head(out, n, vmas, &mut buf)?;
                 FinalPlan::plain(vmas, skip)?
             }
             Some(p) => {

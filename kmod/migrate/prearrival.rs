@@ -16,11 +16,6 @@ use crate::image::{self, BeginView, PageBatchHeader, Vma, VmasView};
 use crate::sys::umem;
 use kernel::prelude::*;
 
-/// Whether final area `a` (marked `VMA_KEEP`) is pre-copy area `p`.
-fn same_area(p: &Vma, a: &Vma) -> bool {
-    p.start == a.start && p.end == a.end && p.prot == a.prot && p.flags == a.flags & !image::VMA_KEEP && p.pgoff == a.pgoff
-}
-
 impl Mover {
     /// `PreVmas`: maps the run of areas into the target, each from its
     /// file if the offer for it was taken.
@@ -98,7 +93,7 @@ pub(super) fn keep_area(st: &mut Arrival, a: &Vma) -> Result<bool> {
     if a.flags & image::VMA_KEEP == 0 {
         return Ok(false);
     }
-    let Some(j) = st.pre_vmas.iter().position(|p| same_area(p, a)) else { return Err(EINVAL) };
+    let Some(j) = st.pre_vmas.iter().position(|p| p.same_area(a)) else { return Err(EINVAL) };
     match st.pre_kept.get_mut(j) {
         Some(k) if !*k => *k = true,
         _ => return Err(EINVAL),

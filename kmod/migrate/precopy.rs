@@ -125,30 +125,42 @@ impl Precopy {
         &self.sizes
     }
 
-    /// The pages of area `j` to send again, and how many: written since
-    /// the last mark (an untouched page of an anonymous area that is new
-    /// since, and so marked, reads zero on both sides), or held non-zero
-    /// by the destination and gone here.
-    fn marked(&self, j: usize) -> core::result::Result<(Bits, u64), u32> {
-        let v = &self.vmas[j];
-        let mut b = Bits::new(v.pages()).map_err(|_| refusal::CAPTURE)?;
-        let mut n = 0;
-        let sent = &self.sent[j];
-        let file = v.flags & image::VMA_FILE != 0;
+    /// Whether the rounds copy area `j`'s pages (it has pages, and the
+    /// destination does not map it from its own file).
+    fn tracked(&self, j: usize) -> bool {
+        has_pages(&self.vmas[j]) && !self.taken.contains(&(j as u32))
+    }
+
+    /// For each area of `which` (indices), its pages to send again and how
+    /// many: written since the last mark (an untouched page of an
+    /// anonymous area that is new since, and so marked, reads zero on
+    /// both sides), or held non-zero by the destination and gone here.
+    /// One pass over `pagemap` for them all.
+    fn marked(&self, which: &[usize]) -> core::result::Result<KVec<(Bits, u64)>, u32> {
+        let nomem = |_| refusal::CAPTURE;
+        let mut out = KVec::with_capacity(which.len(), GFP_KERNEL).map_err(nomem)?;
+        let mut ranges = KVec::with_capacity(which.len(), GFP_KERNEL).map_err(nomem)?;
+        for &j in which {
+            let v = &self.vmas[j];
+            out.push((Bits::new(v.pages()).map_err(|_| refusal::CAPTURE)?, 0), GFP_KERNEL).map_err(nomem)?;
+            ranges.push((v.start, v.end), GFP_KERNEL).map_err(nomem)?;
+        }
         self.tracker
-            .scan(v.start, v.end, |addr, e| {
+            .scan(&ranges, |k, addr, e| {
+                let j = which[k];
+                let v = &self.vmas[j];
                 let p = (addr - v.start) / super::PAGE;
                 // Not there (neither present nor swapped): zero in an
                 // anonymous area, the file's bytes in a file's.
                 let there = e & (PM_PRESENT | PM_SWAP) != 0;
-                let gone = !there && sent.get(p);
-                if (e & PM_SOFT_DIRTY != 0 && (there || file)) || gone {
-                    b.set(p, true);
-                    n += 1;
+                let gone = !there && self.sent[j].get(p);
+                if (e & PM_SOFT_DIRTY != 0 && (there || v.flags & image::VMA_FILE != 0)) || gone {
+                    out[k].0.set(p, true);
+                    out[k].1 += 1;
                 }
             })
             .map_err(|_| refusal::CAPTURE)?;
-        Ok((b, n))
+        Ok(out)
     }
 
     /// What to send of the current process's final areas `vmas`: each
@@ -157,36 +169,40 @@ impl Precopy {
     /// only its marked pages sent; every other area is sent whole.
     pub(super) fn plan(&mut self, vmas: &[Vma]) -> core::result::Result<FinalPlan, u32> {
         self.same_program()?;
-        let mut out = FinalPlan { vmas: KVec::new(), from_file: KVec::new(), send: KVec::new() };
+        let nomem = |_| refusal::CAPTURE;
+        // The pre-copy area each final area is, if unchanged; their marks.
+        let mut same = KVec::with_capacity(vmas.len(), GFP_KERNEL).map_err(nomem)?;
+        let mut which = KVec::new();
         for a in vmas.iter() {
+            let j = self.vmas.iter().position(|p| p.same_area(a)).filter(|_| has_pages(a));
+            if let Some(j) = j {
+                which.push(j, GFP_KERNEL).map_err(nomem)?;
+            }
+            same.push(j, GFP_KERNEL).map_err(nomem)?;
+        }
+        let mut marks = self.marked(&which)?.into_iter();
+        let mut out = FinalPlan { vmas: KVec::new(), from_file: KVec::new(), send: KVec::new() };
+        for (a, j) in vmas.iter().zip(same.iter()) {
             let mut a = *a;
             let mut send = None;
             let mut file = false;
-            let same = self.vmas.iter().position(|p| same_area(p, &a));
-            if let Some(j) = same.filter(|_| has_pages(&a)) {
-                let (marked, n) = self.marked(j)?;
+            if let Some(j) = *j {
+                let (marked, n) = marks.next().ok_or(refusal::CAPTURE)?;
                 let taken = self.taken.contains(&(j as u32));
                 // A file-mapped area written since is sent whole instead.
                 if !taken || n == 0 {
                     a.flags |= image::VMA_KEEP;
                     file = taken;
-                    let mut sent = Bits::new(0).map_err(|_| refusal::CAPTURE)?;
-                    core::mem::swap(&mut sent, &mut self.sent[j]);
+                    let sent = core::mem::replace(&mut self.sent[j], Bits::new(0).map_err(|_| refusal::CAPTURE)?);
                     send = Some((marked, sent));
                 }
             }
-            out.vmas.push(a, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-            out.from_file.push(file, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-            out.send.push(send, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+            out.vmas.push(a, GFP_KERNEL).map_err(nomem)?;
+            out.from_file.push(file, GFP_KERNEL).map_err(nomem)?;
+            out.send.push(send, GFP_KERNEL).map_err(nomem)?;
         }
         Ok(out)
     }
-}
-
-/// Whether `b` is `a` unchanged for the destination: bounds, protection,
-/// kind and file offset.
-fn same_area(a: &Vma, b: &Vma) -> bool {
-    a.start == b.start && a.end == b.end && a.prot == b.prot && a.flags == b.flags && a.pgoff == b.pgoff
 }
 
 /// The final image's areas and which of their pages go.
@@ -248,13 +264,13 @@ impl Mover {
         }
         // Without the soft-dirty files there is nothing to track with.
         let tracker = Tracker::open().map_err(|e| {
-            pr_info!("pid {}: its pages cannot be tracked ({:?}): it moves stopped\n", crate::sys::uctx::ids().1, e);
+            pr_info!("pid {}: its pages cannot be tracked ({:?}): not moved with pre-copy\n", crate::sys::uctx::ids().1, e);
             refusal::CANT_MOVE
         })?;
         let ident = self.identity(None)?;
         let st = self.capture_state(&ident, Cause::Manual)?;
         let out = self.new_outgoing(dest)?;
-        let r = self.precopy_begin(&out, &st, tracker, ident.token);
+        let r = self.precopy_begin(&out, st, tracker, ident.token);
         if r.is_err() {
             self.drop_outgoing(out.id);
             self.send_abort(dest, out.id);
@@ -262,12 +278,10 @@ impl Mover {
         r
     }
 
-    fn precopy_begin(&self, out: &Arc<Outgoing>, st: &super::outgoing::State, tracker: Tracker, token: u64) -> core::result::Result<Precopy, u32> {
+    fn precopy_begin(&self, out: &Arc<Outgoing>, st: super::outgoing::State, tracker: Tracker, token: u64) -> core::result::Result<Precopy, u32> {
         let mut buf = crate::sys::bytes::zeroed_kvv(Self::image_buf_len(st.xstate.len(), 0), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         let n = image::encode_begin(&st.header, &st.regs, &st.layout, &st.sig, &st.xstate, &mut buf).map_err(|_| refusal::CAPTURE)?;
-        let mut begin = KVec::new();
-        crate::sys::bytes::extend(&mut begin, &buf[..n], GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-        let taken = self.send_head(out, &begin, &st.vmas, &mut buf)?;
+        let taken = self.send_head(out, n, &st.vmas, &mut buf)?;
         for (i, chunk) in st.vmas.chunks(image::MAX_VMAS_PER_MSG).enumerate() {
             let n = image::encode_vmas((i * image::MAX_VMAS_PER_MSG) as u32, chunk, &mut buf).map_err(|_| refusal::CAPTURE)?;
             image::retag(&mut buf[..n], MsgKind::Vmas, MsgKind::PreVmas).map_err(|_| refusal::CAPTURE)?;
@@ -275,11 +289,9 @@ impl Mover {
         }
         let mut sent = KVec::new();
         let mut todo = KVec::new();
-        let mut vmas = KVec::new();
         for v in st.vmas.iter() {
             sent.push(Bits::new(v.pages()).map_err(|_| refusal::CAPTURE)?, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
             todo.push(None, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-            vmas.push(*v, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
         }
         tracker.clear().map_err(|_| refusal::CAPTURE)?;
         Ok(Precopy {
@@ -287,7 +299,7 @@ impl Mover {
             token,
             tracker,
             mm: MmRef::current().map_err(|_| refusal::GONE)?,
-            vmas,
+            vmas: st.vmas,
             taken,
             sent,
             todo,
@@ -313,17 +325,24 @@ impl Mover {
         let r = loop {
             if pc.at.0 >= pc.vmas.len() {
                 // The round is done: what was written since it began?
-                let mut marks = KVec::new();
+                let mut which = KVec::new();
+                for j in (0..pc.vmas.len()).filter(|&j| pc.tracked(j)) {
+                    which.push(j, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+                }
+                let mut found = pc.marked(&which)?.into_iter();
+                let mut marks = KVec::with_capacity(pc.vmas.len(), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
                 let mut n = 0;
                 for j in 0..pc.vmas.len() {
-                    let v = pc.vmas[j];
-                    if !has_pages(&v) || pc.taken.contains(&(j as u32)) {
-                        marks.push(None, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
-                        continue;
-                    }
-                    let (b, k) = pc.marked(j)?;
-                    n += k;
-                    marks.push(Some(b), GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
+                    // (An untracked area's entry is never read: the loop
+                    // below skips it.)
+                    let b = if pc.tracked(j) {
+                        let (b, k) = found.next().ok_or(refusal::CAPTURE)?;
+                        n += k;
+                        Some(b)
+                    } else {
+                        None
+                    };
+                    marks.push(b, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
                 }
                 let prev = pc.sizes.last().copied();
                 pc.sizes.push(n, GFP_KERNEL).map_err(|_| refusal::CAPTURE)?;
@@ -345,7 +364,7 @@ impl Mover {
             }
             let j = pc.at.0;
             let v = pc.vmas[j];
-            if !has_pages(&v) || pc.taken.contains(&(j as u32)) {
+            if !pc.tracked(j) {
                 pc.at = (j + 1, 0);
                 continue;
             }

@@ -58,27 +58,30 @@ impl Tracker {
         u
     }
 
-    /// Calls `each(addr, entry)` with the `pagemap` entry of every page of
-    /// `[start, end)` of the current mm.
-    pub(crate) fn scan(&self, start: u64, end: u64, mut each: impl FnMut(u64, u64)) -> Result {
+    /// Calls `each(k, addr, entry)` with the `pagemap` entry of every page
+    /// of each range `k` of `ranges` (`[start, end)` of the current mm),
+    /// through one buffer mapped for the whole call.
+    pub(crate) fn scan(&self, ranges: &[(u64, u64)], mut each: impl FnMut(usize, u64, u64)) -> Result {
         let len = (CHUNK * 8) as u64;
         let buf = umem::map_scratch(len)?;
         let r = (|| -> Result {
             let mut raw = super::bytes::zeroed_kv(CHUNK * 8, GFP_KERNEL)?;
-            let mut addr = start;
-            while addr < end {
-                let n = (((end - addr) / PAGE) as usize).min(CHUNK);
-                let got = self.pagemap.read_user(buf, n * 8, addr / PAGE * 8)?;
-                if got != n * 8 {
-                    return Err(EIO);
+            for (k, &(start, end)) in ranges.iter().enumerate() {
+                let mut addr = start;
+                while addr < end {
+                    let n = (((end - addr) / PAGE) as usize).min(CHUNK);
+                    let got = self.pagemap.read_user(buf, n * 8, addr / PAGE * 8)?;
+                    if got != n * 8 {
+                        return Err(EIO);
+                    }
+                    umem::read(buf, &mut raw[..got])?;
+                    for (i, e) in raw[..got].chunks_exact(8).enumerate() {
+                        let mut w = [0u8; 8];
+                        w.copy_from_slice(e);
+                        each(k, addr + i as u64 * PAGE, u64::from_le_bytes(w));
+                    }
+                    addr += n as u64 * PAGE;
                 }
-                umem::read(buf, &mut raw[..got])?;
-                for (i, e) in raw[..got].chunks_exact(8).enumerate() {
-                    let mut w = [0u8; 8];
-                    w.copy_from_slice(e);
-                    each(addr + i as u64 * PAGE, u64::from_le_bytes(w));
-                }
-                addr += n as u64 * PAGE;
             }
             Ok(())
         })();

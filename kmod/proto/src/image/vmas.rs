@@ -105,6 +105,17 @@ impl Vma {
         until_nul(&self.name)
     }
 
+    /// Whether `other` is this area unchanged for a destination that
+    /// holds a copy of it (pre-copy): the same bounds, protection, kind
+    /// (flags but [`VMA_KEEP`]) and file offset.
+    pub const fn same_area(&self, other: &Vma) -> bool {
+        self.start == other.start
+            && self.end == other.end
+            && self.prot == other.prot
+            && self.flags & !VMA_KEEP == other.flags & !VMA_KEEP
+            && self.pgoff == other.pgoff
+    }
+
     /// Number of pages covered (0 if `end <= start`).
     pub const fn pages(&self) -> u64 {
         self.end.saturating_sub(self.start) / PAGE
@@ -286,6 +297,22 @@ pub(super) fn run_end(v: &VmasView<'_>, floor: u64) -> Result<u64, ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_area_ignores_only_the_keep_mark() {
+        let v = Vma { pgoff: 3, ..Vma::new(0x10000, 0x20000, PROT_READ | PROT_WRITE, VMA_HEAP) };
+        assert!(v.same_area(&v));
+        assert!(v.same_area(&Vma { flags: VMA_HEAP | VMA_KEEP, ..v }));
+        for other in [
+            Vma { start: 0xf000, ..v },
+            Vma { end: 0x21000, ..v },
+            Vma { prot: PROT_READ, ..v },
+            Vma { flags: VMA_FILE, ..v },
+            Vma { pgoff: 4, ..v },
+        ] {
+            assert!(!v.same_area(&other), "{other:?}");
+        }
+    }
 
     #[test]
     fn without_a_range() {
