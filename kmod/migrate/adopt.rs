@@ -214,7 +214,7 @@ impl Mover {
     /// Returns the process's home node, home pid and token.
     fn take_over_as_stub(&self, inc: &Incoming) -> Result<(u32, u32, u64)> {
         let (entry, stack, scratch, timer_id) = self.wait_install(inc)?;
-        let (h, cpu) = {
+        let (h, cpu, saved) = {
             let st = inc.state.lock();
             // Exactly its home credentials, groups and limits.
             cred::apply(&st.creds, &st.groups)?;
@@ -222,12 +222,12 @@ impl Mover {
             if cred::apply_attrs(&st.creds.attrs).is_err() {
                 pr_info!("pid {}: its scheduling policy {:#x} cannot be set here; it runs with this node's default\n", st.header.tgid, st.creds.attrs.policy);
             }
-            (*st.header, st.timers.cpu)
+            (*st.header, st.timers.cpu, st.sig.saved)
         };
         uctx::set_comm(&h.comm);
         let pid = uctx::ids().1;
         self.reg.lock().add_guest(pid, &h, scratch, inc.clock_off, time::now_ms())?;
-        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false, restoring: true, held: false, skipped: 0, back: false }) {
+        if !self.hook(GuestIds { pid, home_pid: h.pid, home_tgid: h.tgid, deputy: false, restoring: true, held: false, skipped: 0, back: false, saved }) {
             let _ = crate::lists::retain_owned(&mut self.reg.lock().guests, |g| g.pid != pid);
             uctx::signal_self(SIGKILL);
             return Err(EBUSY);

@@ -308,7 +308,7 @@ impl Mover {
             r.early = keep;
             r.release(tgid);
         }
-        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true, restoring: false, held: false, skipped: 0, back: false }) {
+        if !self.hook(GuestIds { pid: tgid, home_pid: pid, home_tgid: tgid, deputy: true, restoring: false, held: false, skipped: 0, back: false, saved: None }) {
             self.reg.lock().drop_deputy(tgid);
             return give_up("too many migrated processes on this node");
         }
@@ -495,14 +495,14 @@ impl Mover {
             if let Some(inc) = arriving {
                 if let Some(scratch) = self.take_over(&inc, &d.cpu_left) {
                     pr_info!("pid {} is back home\n", tgid);
-                    let (bounced, pages, seen_ns) = {
+                    let (bounced, pages, seen_ns, saved) = {
                         let st = inc.state.lock();
-                        (st.header.cause == image::cause::SYSCALL, st.progress.pages_received(), st.header.mono_ns)
+                        (st.header.cause == image::cause::SYSCALL, st.progress.pages_received(), st.header.mono_ns, st.sig.saved)
                     };
                     self.reg.lock().came_home(tgid, bounced, pages, scratch, time::now_ms());
                     // Its entry stays until its restorer has finished,
                     // which then unmaps the restorer's scratch area.
-                    let _ = self.hook_back(tgid);
+                    let _ = self.hook_back(tgid, saved);
                     uctx::ungate_signals();
                     self.reg.lock().drop_deputy(tgid);
                     // Home already (`where` says so); the process runs once

@@ -91,6 +91,10 @@ pub(super) struct GuestIds {
     /// its restorer: every call runs here, and at its `rt_sigreturn` the
     /// restorer's scratch area goes and so does this entry.
     pub(super) back: bool,
+    /// The mask its image held for the signal code to put back
+    /// ([`crate::image::SigState::saved`]): armed again at the
+    /// restorer's `rt_sigreturn`.
+    pub(super) saved: Option<u64>,
 }
 
 impl Mover {
@@ -159,6 +163,13 @@ fn on_syscall(m: &Mover, regs: &mut bindings::pt_regs, nr: i64) {
     if ids.restoring {
         match nr {
             NR_RT_SIGRETURN => {
+                // The mask a call with a mask of its own held when the
+                // process left, for the signal that ended that call (its
+                // handler's frame saves it) or to be blocked again on the
+                // way out. The sigreturn below leaves it be.
+                if let Some(m) = ids.saved {
+                    uctx::arm_saved_mask(m);
+                }
                 let held = {
                     let mut t = m.hook_ids.lock();
                     match t.iter_mut().find(|s| s.pid == tgid) {
@@ -432,11 +443,11 @@ impl Mover {
     /// restorer at home: the deputy's entry becomes a [`GuestIds::back`]
     /// one until the restorer's `rt_sigreturn`. Returns whether it had an
     /// entry. Process context.
-    pub(super) fn hook_back(&self, tgid: u32) -> bool {
+    pub(super) fn hook_back(&self, tgid: u32, saved: Option<u64>) -> bool {
         let mut t = self.hook_ids.lock();
         match t.iter_mut().find(|s| s.pid == tgid && tgid != 0) {
             Some(s) => {
-                *s = GuestIds { pid: tgid, home_pid: tgid, home_tgid: tgid, restoring: true, back: true, ..GuestIds::default() };
+                *s = GuestIds { pid: tgid, home_pid: tgid, home_tgid: tgid, restoring: true, back: true, saved, ..GuestIds::default() };
                 true
             }
             None => false,

@@ -113,16 +113,25 @@ impl Mover {
         let boot_ns = (time::boot_ns() as i64).saturating_add(clock_off.1).max(0) as u64;
         let mut regs = uctx::regs().map_err(|_| refusal::CAPTURE)?;
         // Interrupted in a system call that the kernel would restart: make
-        // the destination re-issue it instead of seeing -ERESTART*.
+        // the destination re-issue it instead of seeing -ERESTART*; one a
+        // pending signal's handler ends ends as the kernel's signal code
+        // ends it (EINTR, the handler runs where the process lands).
         let nr = regs.orig_rax;
+        let mut again = false;
         if (nr as i64) >= 0 {
             match regs.rax as i64 {
-                -512 | -513 | -514 => reissue(&mut regs, nr),
+                -514 | -516 if uctx::handler_pending() => regs.rax = (-4i64) as u64,
+                -512 if !uctx::pending_signals_restart() => regs.rax = (-4i64) as u64,
+                -512 | -513 | -514 => {
+                    reissue(&mut regs, nr);
+                    again = true;
+                }
                 // A sleep or poll the kernel would go on with through its
                 // restart block, which does not travel: made again as a
                 // call that means the same (EINTR if it cannot be).
                 -516 => {
-                    if !reissue_wait(&mut regs) {
+                    again = reissue_wait(&mut regs);
+                    if !again {
                         regs.rax = (-4i64) as u64;
                     }
                 }
@@ -131,7 +140,10 @@ impl Mover {
                 // move's own request, not by a signal, if none is
                 // pending: at home it would still be waiting, so it is
                 // made again where the process lands.
-                -4 if crate::fwd::waits_for_events(nr) && !uctx::real_signal_pending() => reissue(&mut regs, nr),
+                -4 if crate::fwd::waits_for_events(nr) && !uctx::real_signal_pending() => {
+                    reissue(&mut regs, nr);
+                    again = true;
+                }
                 _ => {}
             }
         }
@@ -140,11 +152,25 @@ impl Mover {
         // on arrival. (The work, run here after a move, finds no guest.)
         if let Some(nr) = self.skipped_call(regs.orig_rax, regs.rax) {
             reissue(&mut regs, nr as u64);
+            again = true;
         }
         regs.orig_rax = u64::MAX;
         let mut xstate = KVec::new();
         uctx::xstate(&mut xstate).map_err(|_| refusal::CAPTURE)?;
-        let sig = uctx::sig_state().map_err(|_| refusal::CAPTURE)?;
+        let mut sig = uctx::sig_state().map_err(|_| refusal::CAPTURE)?;
+        // A call with a mask of its own (`ppoll`, `rt_sigsuspend`, ...)
+        // blocks that mask and holds the process's for the signal code.
+        // Made again where it lands, it blocks its mask again: the image
+        // carries the process's own. Ended, with the signal that ended it
+        // still to be delivered: both travel, and the handler's frame
+        // saves the held one there as it would here.
+        if let Some(m) = uctx::saved_mask() {
+            if again {
+                sig.blocked = m;
+            } else {
+                sig.saved = Some(m);
+            }
+        }
         let layout = umem::layout().map_err(|_| refusal::CAPTURE)?;
         let vdso = uctx::vdso();
         let all = umem::areas(vdso).map_err(|_| refusal::CAPTURE)?;

@@ -383,15 +383,17 @@ u64 roam_hold_signals(void)
 }
 
 /*
- * Whether a system call interrupted with -ERESTARTSYS would be restarted
- * for the signals now pending and unblocked: unless one of them has a
- * handler without SA_RESTART (default actions stop, end or ignore).
+ * What the signals now pending and unblocked would do to a system call
+ * they interrupted: bit 0, one of them has a handler (a call interrupted
+ * with -ERESTARTNOHAND or a restart block ends with EINTR); bit 1, one
+ * has a handler without SA_RESTART (so does one interrupted with
+ * -ERESTARTSYS). Default actions stop, end or ignore: no bit.
  */
-int roam_pending_signals_restart(void)
+int roam_pending_handlers(void)
 {
 	struct sighand_struct *sh = current->sighand;
 	sigset_t pend;
-	int sig, restart = 1;
+	int sig, found = 0;
 
 	spin_lock_irq(&sh->siglock);
 	sigorsets(&pend, &current->pending.signal, &current->signal->shared_pending.signal);
@@ -403,13 +405,44 @@ int roam_pending_signals_restart(void)
 			continue;
 		if (ka->sa.sa_handler == SIG_DFL || ka->sa.sa_handler == SIG_IGN)
 			continue;
-		if (!(ka->sa.sa_flags & SA_RESTART)) {
-			restart = 0;
-			break;
-		}
+		found |= 1;
+		if (!(ka->sa.sa_flags & SA_RESTART))
+			found |= 2;
 	}
 	spin_unlock_irq(&sh->siglock);
-	return restart;
+	return found;
+}
+
+/*
+ * The mask a call with a mask of its own (ppoll, pselect6, epoll_pwait,
+ * rt_sigsuspend) left for the signal code to put back, if it left one:
+ * 1 and the mask in `*mask`, else 0.
+ */
+int roam_saved_sigmask(u64 *mask)
+{
+	if (!test_restore_sigmask())
+		return 0;
+	*mask = current->saved_sigmask.sig[0];
+	return 1;
+}
+
+/*
+ * Makes `mask` the one the signal code puts back, as such a call leaves
+ * it: the next signal's handler frame saves it, or, with none to
+ * deliver, it is blocked again on the way out. The notification makes
+ * sure the signal code runs on the way out. Only the current task's own
+ * fields and flags: safe with preemption disabled.
+ */
+void roam_arm_saved_sigmask(u64 mask)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	set.sig[0] = mask;
+	sigdelsetmask(&set, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	current->saved_sigmask = set;
+	set_restore_sigmask();
+	set_thread_flag(TIF_NOTIFY_SIGNAL);
 }
 
 /* Whether a signal (not only queued task_work) is pending and unblocked. */

@@ -32,7 +32,9 @@ extern "C" {
     fn roam_set_blocked(mask: u64);
     fn roam_temp_sigmask(mask: u64);
     fn roam_sigpending() -> i32;
-    fn roam_pending_signals_restart() -> i32;
+    fn roam_pending_handlers() -> i32;
+    fn roam_saved_sigmask(mask: *mut u64) -> i32;
+    fn roam_arm_saved_sigmask(mask: u64);
     fn roam_temp_sigmask_end(interrupted: bool);
     fn roam_set_comm(name: *const u8);
     fn roam_gate_all_signals(gate: u64);
@@ -146,7 +148,33 @@ pub(crate) fn real_signal_pending() -> bool {
 /// `SA_RESTART`), as the kernel's signal code decides.
 pub(crate) fn pending_signals_restart() -> bool {
     // SAFETY: reads the current task's signal state under its siglock.
-    unsafe { roam_pending_signals_restart() != 0 }
+    unsafe { roam_pending_handlers() & 2 == 0 }
+}
+
+/// Whether a signal now pending and unblocked has a handler: a call
+/// interrupted with `-ERESTARTNOHAND` (or through its restart block)
+/// ends with `EINTR`, as the kernel's signal code decides.
+pub(crate) fn handler_pending() -> bool {
+    // SAFETY: reads the current task's signal state under its siglock.
+    unsafe { roam_pending_handlers() & 1 != 0 }
+}
+
+/// The mask a call that waits with a mask of its own (`ppoll`,
+/// `rt_sigsuspend`, ...) left for the signal code to put back, if any
+/// (the kernel's `saved_sigmask` while `restore_sigmask` is set).
+pub(crate) fn saved_mask() -> Option<u64> {
+    let mut m = 0u64;
+    // SAFETY: reads the current task's own fields into a local.
+    (unsafe { roam_saved_sigmask(&mut m) } != 0).then_some(m)
+}
+
+/// Leaves `mask` for the signal code to put back, as such a call does:
+/// the next signal's handler frame saves it, or, with none to deliver,
+/// it is blocked again before the task returns to user mode. Safe with
+/// preemption disabled (the current task's own fields and flags).
+pub(crate) fn arm_saved_mask(mask: u64) {
+    // SAFETY: changes the current task's own saved mask and flags.
+    unsafe { roam_arm_saved_sigmask(mask) };
 }
 
 /// Takes one pending signal other than SIGKILL off the current task.

@@ -483,6 +483,8 @@ fn waits(c: &mut Ctx, long: Duration) -> Result<()> {
         ("clock", "relative clock_nanosleep"),
         ("poll", "poll with a timeout"),
         ("pollfor", "poll without a timeout (a timer's handler ends it)"),
+        ("masked", "ppoll whose own mask unblocks the timer's SIGALRM (blocked otherwise; blocked again once its handler ran)"),
+        ("suspend", "rt_sigsuspend whose mask unblocks the timer's SIGALRM (blocked otherwise; blocked again once its handler ran)"),
     ] {
         let tag = format!("waits-{kind}");
         let pid = c.start(1, &tag, &format!("/usr/lib/roam/tests/waits {kind} {MS}"))?;
@@ -496,12 +498,36 @@ fn waits(c: &mut Ctx, long: Duration) -> Result<()> {
         let rp = c.remote_task(2, &m.text, "waits");
         let st = c.status(1, &tag, long);
         let out = c.output(1, &tag);
-        let elapsed = out.split("elapsed_ms ").nth(1).and_then(|v| v.trim().parse::<u64>().ok());
+        let elapsed = out.split("elapsed_ms ").nth(1).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok());
         c.check(
             format!("migrate: a {what} under way when the process moves to node 2 goes on there, ending as at home ({MS} ms, not early, not started again)"),
             ready && m.rc == 0 && rp.is_some() && st == Some(0) && elapsed.is_some_and(|e| (MS..MS + slack).contains(&e)),
             format!("ready {ready}; {}; remote task {rp:?}; status {st:?}; output {:?} (at most {slack} ms over)", m.text.trim(), out.trim()),
         );
     }
+    // On node 2 the `ppoll` is forwarded home; a move to node 3 asked
+    // meanwhile waits for its end. The timer's SIGALRM (the timer runs
+    // on node 2) ends it with EINTR, and the move is captured before the
+    // handler runs: the handler runs on node 3, whose frame must save the
+    // mask the call held, not the call's own (CI of 2026-12-08, `zdtm
+    // sockets` on the debug kernel).
+    const LONG_MS: u64 = 6000;
+    let tag = "waits-masked-on";
+    let pid = c.start(1, tag, &format!("/usr/lib/roam/tests/waits masked {LONG_MS}"))?;
+    let ready = c
+        .wait(Duration::from_secs(30), |c| c.output(1, tag).starts_with("waiting") && c.sh(1, &format!("cut -d' ' -f3 /proc/{pid}/stat")).is_ok_and(|o| o.text.trim() == "S"))
+        .is_some();
+    let m2 = c.migrate(1, pid, "2");
+    let t0 = std::time::Instant::now();
+    let m3 = c.migrate(1, pid, "3");
+    let waited = t0.elapsed();
+    let st = c.status(1, tag, long);
+    let out = c.output(1, tag);
+    let elapsed = out.split("elapsed_ms ").nth(1).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok());
+    c.check(
+        "migrate: a move asked while a forwarded ppoll with a mask of its own waits on node 2 happens once a signal ends the call, and the handler, run on node 3, returns to the mask the call held".into(),
+        ready && m2.rc == 0 && m3.rc == 0 && m3.text.contains("node 3") && st == Some(0) && elapsed.is_some_and(|e| (LONG_MS..LONG_MS + slack).contains(&e)),
+        format!("ready {ready}; {}; {} (after {waited:?}); status {st:?}; output {:?}", m2.text.trim(), m3.text.trim(), out.trim()),
+    );
     Ok(())
 }

@@ -12,6 +12,9 @@ use super::regs::{MmLayout, Regs};
 use super::signals::{AltStack, SigAction, SigState, NSIG};
 use crate::wire::MAX_PAYLOAD;
 
+/// Where in the encoded signal state [`SigState::saved`]'s tag is.
+const SAVED_AT: usize = 8 + NSIG * SigAction::SIZE + AltStack::SIZE;
+
 /// Length of the fixed part of a `Begin` message (everything but xstate).
 pub const BEGIN_FIXED_LEN: usize = PREFIX_LEN + HEADER_LEN + Regs::SIZE + MmLayout::SIZE + SigState::SIZE;
 
@@ -76,6 +79,12 @@ impl BeginView<'_> {
         le64(self.sig, 0)
     }
 
+    /// The mask held for the signal code to put back
+    /// ([`SigState::saved`]).
+    pub fn saved(&self) -> Option<u64> {
+        (self.sig.get(SAVED_AT) == Some(&1)).then(|| le64(self.sig, SAVED_AT + 1))
+    }
+
     /// The action of signal `signo` (1..=64), `None` for other numbers.
     pub fn sig_action(&self, signo: usize) -> Option<SigAction> {
         let i = signo.checked_sub(1).filter(|i| *i < NSIG)?;
@@ -129,6 +138,11 @@ pub fn decode_begin(buf: &[u8]) -> Result<BeginView<'_>, ImageError> {
     let regs = Regs::read(&mut r)?;
     let mm = MmLayout::read(&mut r)?;
     let sig = r.bytes(SigState::SIZE)?;
+    // The held-mask tag checked here (without a 2 KiB decoded copy), so
+    // that the views below never meet a bad one.
+    if !matches!(sig.get(SAVED_AT), Some(0 | 1)) {
+        return Err(ImageError::BadSignal);
+    }
     let xstate = r.bytes(xstate_len)?;
     Ok(BeginView { header, regs, mm, sig, xstate })
 }

@@ -8,7 +8,7 @@
 use super::error::ImageError;
 
 /// Version of the image format. Bumped on any incompatible change.
-pub const IMAGE_VERSION: u16 = 9;
+pub const IMAGE_VERSION: u16 = 10;
 
 /// Length of the prefix every message starts with.
 pub const PREFIX_LEN: usize = 4;

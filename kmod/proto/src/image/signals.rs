@@ -53,6 +53,14 @@ pub struct SigState {
     pub actions: [SigAction; NSIG],
     /// The alternate signal stack.
     pub altstack: AltStack,
+    /// The mask a call that waits with a mask of its own (`ppoll`,
+    /// `pselect6`, `epoll_pwait`, `rt_sigsuspend`) left for the signal
+    /// code to put back, when it ended (`EINTR`) with the signal that
+    /// ended it still to be delivered: that signal's handler frame
+    /// saves this mask, not [`SigState::blocked`] (the call's own mask);
+    /// with no signal to deliver it is blocked again at once. `None`
+    /// when no such mask is held.
+    pub saved: Option<u64>,
 }
 
 impl Default for SigState {
@@ -63,13 +71,14 @@ impl Default for SigState {
 
 impl SigState {
     /// Encoded size in bytes.
-    pub const SIZE: usize = 8 + NSIG * SigAction::SIZE + AltStack::SIZE;
+    pub const SIZE: usize = 8 + NSIG * SigAction::SIZE + AltStack::SIZE + 9;
 
     /// Nothing blocked, every action default, no alternate stack.
     pub const EMPTY: SigState = SigState {
         blocked: 0,
         actions: [SigAction { handler: 0, flags: 0, restorer: 0, mask: 0 }; NSIG],
         altstack: AltStack { sp: 0, flags: 0, size: 0 },
+        saved: None,
     };
 
     /// Writes the encoding into the start of `out` and returns
@@ -99,7 +108,9 @@ impl SigState {
         }
         w.u64(self.altstack.sp)?;
         w.u32(self.altstack.flags)?;
-        w.u64(self.altstack.size)
+        w.u64(self.altstack.size)?;
+        w.u8(u8::from(self.saved.is_some()))?;
+        w.u64(self.saved.unwrap_or(0))
     }
 
     fn read(r: &mut Reader<'_>) -> Result<SigState, ImageError> {
@@ -126,6 +137,12 @@ impl SigState {
             i += 1;
         }
         self.altstack = AltStack { sp: r.u64()?, flags: r.u32()?, size: r.u64()? };
+        let (held, saved) = (r.u8()?, r.u64()?);
+        self.saved = match held {
+            0 => None,
+            1 => Some(saved),
+            _ => return Err(ImageError::BadSignal),
+        };
         Ok(())
     }
 }

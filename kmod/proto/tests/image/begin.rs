@@ -21,6 +21,7 @@ fn begin_round_trip() {
         assert_eq!(into, sig());
         assert_eq!(v.blocked(), sig().blocked);
         assert_eq!(v.altstack(), sig().altstack);
+        assert_eq!(v.saved(), sig().saved);
         for signo in 1..=64 {
             assert_eq!(v.sig_action(signo), Some(sig().actions[signo - 1]));
         }
@@ -108,7 +109,7 @@ fn begin_rejections() {
 
     // Prefix: version, kind, reserved byte.
     let mut m = msg.clone();
-    m[0] = 10;
+    m[0] = IMAGE_VERSION as u8 + 1;
     assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
     assert_eq!(msg_kind(&m), Err(ImageError::BadVersion));
     let mut m = msg.clone();
@@ -120,8 +121,16 @@ fn begin_rejections() {
     assert_eq!(msg_kind(&m), Err(ImageError::BadVersion));
     // The header's own version.
     let mut m = msg.clone();
-    m[4] = 10;
+    m[4] = IMAGE_VERSION as u8 + 1;
     assert_eq!(decode_begin(&m).err(), Some(ImageError::BadVersion));
+    // The held mask's tag: 0 or 1 only.
+    let tag = BEGIN_FIXED_LEN - 9;
+    let mut m = msg.clone();
+    assert_eq!(m[tag], 1);
+    m[tag] = 2;
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::BadSignal));
+    m[tag] = 0;
+    assert_eq!(decode_begin(&m).map(|v| v.saved()), Ok(None));
     // Oversize xstate announced (bytes 4+58..4+62 are xstate_len).
     let mut m = msg.clone();
     m[62..66].copy_from_slice(&(MAX_XSTATE + 1).to_le_bytes());

@@ -7,9 +7,9 @@ use super::*;
 fn sizes_and_layouts() {
     assert_eq!(Regs::SIZE, 216);
     assert_eq!(MmLayout::SIZE, 88);
-    assert_eq!(SigState::SIZE, 8 + 64 * 32 + 20);
+    assert_eq!(SigState::SIZE, 8 + 64 * 32 + 20 + 9);
     assert_eq!(HEADER_LEN, 100 + 2 * 256);
-    assert_eq!(BEGIN_FIXED_LEN, 4 + 612 + 216 + 88 + 2076);
+    assert_eq!(BEGIN_FIXED_LEN, 4 + 612 + 216 + 88 + 2085);
     assert!(timers_len(MAX_TIMERS) <= roam_proto::wire::MAX_PAYLOAD);
     assert_eq!(VMA_WIRE_LEN, 96);
     assert_eq!(SIGINFO_LEN, 48);

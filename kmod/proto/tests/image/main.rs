@@ -91,6 +91,7 @@ fn sig() -> SigState {
         *a = SigAction { handler: 0x40_0000 + i, flags: 0x0400_0000 | i, restorer: 0x40_8000 + i, mask: 1 << i };
     }
     s.altstack = AltStack { sp: 0x7f00_0010_0000, flags: 2, size: 0x2000 };
+    s.saved = Some(0x0000_0000_0000_0200);
     s
 }
 

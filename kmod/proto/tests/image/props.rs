@@ -30,9 +30,9 @@ fn arb_header() -> impl Strategy<Value = ImageHeader> {
 }
 
 fn arb_sig() -> impl Strategy<Value = SigState> {
-    (any::<u64>(), prop::collection::vec(any::<(u64, u64, u64, u64)>(), NSIG), any::<(u64, u32, u64)>()).prop_map(
-        |(blocked, acts, (sp, flags, size))| {
-            let mut s = SigState { blocked, altstack: AltStack { sp, flags, size }, ..SigState::EMPTY };
+    (any::<u64>(), prop::collection::vec(any::<(u64, u64, u64, u64)>(), NSIG), any::<(u64, u32, u64)>(), any::<Option<u64>>()).prop_map(
+        |(blocked, acts, (sp, flags, size), saved)| {
+            let mut s = SigState { blocked, altstack: AltStack { sp, flags, size }, saved, ..SigState::EMPTY };
             for (slot, (handler, flags, restorer, mask)) in s.actions.iter_mut().zip(acts) {
                 *slot = SigAction { handler, flags, restorer, mask };
             }
