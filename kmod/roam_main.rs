@@ -39,6 +39,9 @@ mod cluster;
 mod config;
 mod control;
 #[allow(dead_code, unreachable_pub)]
+#[path = "proto/src/faults.rs"]
+mod faults;
+#[allow(dead_code, unreachable_pub)]
 #[path = "proto/src/fwd.rs"]
 mod fwd;
 mod lists;

@@ -49,6 +49,7 @@ const FAIL_ARRIVALS: usize = 31;
 const MIGRATIONS: usize = 32;
 const ADOPT_POOL: usize = 33;
 const ACCEPT_ROOT: usize = 34;
+const FAILPOINT: usize = 35;
 
 /// The files, indexed by the constants above.
 pub(crate) const ATTRS: &[AttrSpec] = &[
@@ -87,6 +88,7 @@ pub(crate) const ATTRS: &[AttrSpec] = &[
     AttrSpec { name: c_str!("migrations"), mode: 0o444 },
     AttrSpec { name: c_str!("adopt_pool"), mode: 0o644 },
     AttrSpec { name: c_str!("accept_root"), mode: 0o644 },
+    AttrSpec { name: c_str!("failpoint"), mode: 0o644 },
 ];
 
 pub(crate) struct RoamAttrs {
@@ -174,6 +176,7 @@ impl AttrHandler for RoamAttrs {
             MIGRATIONS => self.mover.show_metrics(out),
             ADOPT_POOL => writeln!(out, "{}", self.mover.ctl.adopt_pool.load(Ordering::Relaxed)),
             ACCEPT_ROOT => writeln!(out, "{}", t.accept_root.load(Ordering::Relaxed)),
+            FAILPOINT => self.mover.ctl.failpoint.show(out),
             _ => return Err(EINVAL),
         };
         // A view that does not fit in a page is cut off, not an error.
@@ -207,6 +210,7 @@ impl AttrHandler for RoamAttrs {
             FAIL_ARRIVALS => self.set_tunable("fail_arrivals", input, 0, 16, &self.mover.ctl.fail_arrivals),
             STAY => self.set_tunable("stay", input, 0, 1, &self.mover.ctl.stay),
             ACCEPT_ROOT => self.set_tunable("accept_root", input, 0, 1, &t.accept_root),
+            FAILPOINT => self.mover.ctl.failpoint.store(input),
             LSTAY => self.set_tunable("lstay", input, 0, 1, &self.mover.ctl.lstay),
             QUIET => self.set_tunable("quiet", input, 0, 1, &t.quiet),
             EXPEL => self.action("expel", input, |m| m.expel()),

@@ -16,12 +16,14 @@ use super::incoming::{Incoming, Install};
 use super::hook::GuestIds;
 use super::msg::ProcMsg;
 use super::{wait_ms, Mover, COMMIT_TIMEOUT_MS, READY_TIMEOUT_MS, SIGKILL};
+use crate::faults::Phase;
 use crate::image;
 use crate::sys::taskwork::ModuleRef;
 use crate::sys::thread::KThread;
 use crate::image::CpuTimes;
 use crate::sys::{cred, err, placement, time, timers, uctx, umem, umh};
 use crate::image::Context;
+use core::sync::atomic::Ordering;
 use kernel::{bindings, c_str, prelude::*, sync::Arc};
 
 /// Where the adopt stub lives on every node.
@@ -181,8 +183,13 @@ impl Mover {
         let deadline = time::now_ms() + READY_TIMEOUT_MS + 2 * COMMIT_TIMEOUT_MS;
         let mut t = inc.target.lock();
         loop {
+            // Once accepted, the Go follows at once or not at all.
+            let accepted = inc.accepted_ms.load(Ordering::Acquire);
+            let deadline = if accepted != 0 { deadline.min(accepted + READY_TIMEOUT_MS) } else { deadline };
             if t.install == Install::Waiting && time::now_ms() > deadline {
-                // The source never gave the Go: it kept the process.
+                // The source never gave the Go: it kept the process (or,
+                // if it had it, the Go was lost: see the deputy's
+                // homecoming).
                 t.install = Install::Failed;
                 drop(t);
                 self.reg.lock().drop_incoming(inc.from, inc.id);
@@ -216,8 +223,16 @@ impl Mover {
         let (entry, stack, scratch, timer_id) = self.wait_install(inc)?;
         let (h, cpu, saved) = {
             let st = inc.state.lock();
-            // Exactly its home credentials, groups and limits.
-            cred::apply(&st.creds, &st.groups)?;
+            // Exactly its home credentials, groups and limits. After the
+            // Go the stub's own program is gone: a stub that cannot take
+            // the process over ends (home, never told it runs here, ends
+            // the process when the confirmation does not come).
+            let applied = if self.ctl.failpoint.hit(Phase::InAdopt) { Err(EIO) } else { cred::apply(&st.creds, &st.groups) };
+            if let Err(e) = applied {
+                pr_warn!("pid {} of node {}: its stub cannot take it over ({:?}); the stub ends\n", st.header.tgid, st.header.home_node, e);
+                uctx::signal_self(SIGKILL);
+                return Err(e);
+            }
             // And how it ran: nice value, policy, personality, prctl state.
             if cred::apply_attrs(&st.creds.attrs).is_err() {
                 pr_info!("pid {}: its scheduling policy {:#x} cannot be set here; it runs with this node's default\n", st.header.tgid, st.creds.attrs.policy);

@@ -39,6 +39,8 @@ pub(crate) struct Controls {
     /// here are refused at their commit, after every page was written
     /// (`fail_arrivals`).
     pub(crate) fail_arrivals: AtomicU32,
+    /// Fault injection by phase (`failpoint`).
+    pub(crate) failpoint: super::failpoint::Failpoint,
     /// Adopt stubs kept parked for arrivals (`adopt_pool`, `pool.rs`).
     pub(crate) adopt_pool: AtomicU32,
 }
@@ -55,6 +57,7 @@ impl Controls {
             stay: AtomicU32::new(0),
             lstay: AtomicU32::new(0),
             fail_arrivals: AtomicU32::new(0),
+            failpoint: super::failpoint::Failpoint::new(),
             adopt_pool: AtomicU32::new(super::pool::DEFAULT_POOL),
         }
     }

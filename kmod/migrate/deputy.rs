@@ -516,6 +516,16 @@ impl Mover {
                 // is made again where it was, so that its next forwarded
                 // call (and its signal gate) find it.
                 drop_user_memory(0);
+                // This node had accepted it and the Go never came: lost
+                // on the way, or never sent. The remote either ended its
+                // copy (it sent the Go) or goes on (it never heard the
+                // acceptance); this side cannot tell which, so it ends
+                // both: never a process lost with its deputy waiting on.
+                if inc.accepted_ms.load(Ordering::Acquire) != 0 {
+                    pr_warn!("pid {}: accepted home, but node {} never gave the Go; ending it (SIGKILL)\n", tgid, d.node.load(Ordering::Relaxed));
+                    let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL, token: d.token });
+                    break Some(SIGKILL);
+                }
                 if setup_deputy_scratch(d.scratch).is_err() {
                     pr_warn!("pid {}: its return home failed and its deputy's scratch area cannot be made again; ending it (SIGKILL)\n", tgid);
                     let _ = self.send_proc(d.node.load(Ordering::Relaxed), ProcMsg::Signal { home_pid: tgid, sig: SIGKILL, token: d.token });

@@ -19,6 +19,7 @@ use crate::image::{
     self, Creds, ImageHeader, MigrateMsg, MmLayout, PageBatchHeader, PendingSignal, Progress, RefuseReason, Regs, SigState, TimerState,
     Vma,
 };
+use crate::faults::Phase;
 use crate::restore::{self, Builder};
 use crate::sys::{placement, time, uctx, umem};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -74,6 +75,9 @@ pub(super) struct Incoming {
     /// then): the phases of an arrival (`metrics.rs`).
     begun_ns: u64,
     ready_ns: AtomicU64,
+    /// When this node accepted the image (ms, 0 until then): the sender's
+    /// Go comes right after, or never (lost, or the sender failed).
+    pub(super) accepted_ms: AtomicU64,
     #[pin]
     pub(super) state: Mutex<Arrival>,
     #[pin]
@@ -264,6 +268,7 @@ impl Mover {
                         let ready = inc.ready_ns.load(Ordering::Relaxed);
                         let us = |a: u64, b: u64| b.saturating_sub(a) / 1000;
                         self.metrics.arrival_phases([us(inc.begun_ns, ready), us(ready, t), us(t, time::now_ns())]);
+                        inc.accepted_ms.store(time::now_ms(), Ordering::Release);
                         self.reply(from, id, Verdict::Accepted(pid));
                         // Without Go (within the target's wait) it is dropped.
                     }
@@ -290,6 +295,9 @@ impl Mover {
         if !b.regs.user_mode_ok() {
             pr_warn!("migration {} from node {}: registers not of a user process: refused\n", id, from);
             return Err(RefuseReason::BadImage);
+        }
+        if self.ctl.failpoint.hit(Phase::InAdmit) {
+            return Err(RefuseReason::Busy);
         }
         let home = h.home_node == self.me();
         if home {
@@ -362,6 +370,7 @@ impl Mover {
                 clock_off,
                 begun_ns,
                 ready_ns: AtomicU64::new(0),
+                accepted_ms: AtomicU64::new(0),
                 state <- new_mutex!(
                     Arrival {
                         header,
@@ -488,6 +497,9 @@ impl Mover {
         }
         st.progress.pages(h, data).map_err(|_| EINVAL)?;
         drop(st);
+        if self.ctl.failpoint.hit(Phase::InPages) {
+            return Err(ENOMEM);
+        }
         mm.borrow(|| umem::write(h.first_addr, data))?
     }
 
@@ -500,7 +512,7 @@ impl Mover {
         let st = inc.state.lock();
         st.progress.commit(nr_pages, checksum).map_err(|e| e.refuse_reason())?;
         // Fault injection (`fail_arrivals`): refused now, every page in.
-        if self.ctl.fail_arrivals.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
+        if self.ctl.fail_arrivals.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() || self.ctl.failpoint.hit(Phase::InCommit) {
             pr_info!("migration {} from node {}: refused at its commit (fail_arrivals)\n", inc.id, inc.from);
             return Err(RefuseReason::BadImage);
         }
@@ -572,6 +584,9 @@ impl Mover {
             let entry = b.entry();
             let stack = b.stack_top();
             let used = b.finish(&st.regs, st.sig.blocked, &st.sig.altstack, &st.xstate).map_err(|_| RefuseReason::BadImage)?;
+            if self.ctl.failpoint.hit(Phase::InRegisters) {
+                return Err(RefuseReason::NoMemory);
+            }
             umem::write(scratch, &buf[..used]).map_err(|_| RefuseReason::NoMemory)?;
             umem::set_layout(&st.mm).map_err(|_| RefuseReason::BadImage)?;
             Ok((entry, stack, scratch, timer_id))

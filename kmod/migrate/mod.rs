@@ -62,6 +62,7 @@ mod controls;
 mod deputy;
 mod eligibility;
 mod events;
+mod failpoint;
 mod metrics;
 mod fileareas;
 mod filemap;
@@ -154,6 +155,14 @@ impl Mover {
 
     fn peer_up(&self, node: u32) -> bool {
         self.cluster.peer(node).map(|p| p.up.load(Ordering::Relaxed)).unwrap_or(false)
+    }
+
+    /// Closes this node's connection to `node` (fault injection: the next
+    /// frame goes on a new one).
+    fn drop_link(&self, node: u32) {
+        if let Some(p) = self.cluster.peer(node) {
+            tx::disconnect(&p);
+        }
     }
 
     /// Sends one frame to `node`, waiting out a short reconnect backoff.

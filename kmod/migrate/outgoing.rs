@@ -21,6 +21,7 @@ use super::pagesend::PageSender;
 use super::precopy::{FinalPlan, Precopy};
 use super::{has_pages, wait_ms, Mover, COMMIT_TIMEOUT_MS, PAGE, READY_TIMEOUT_MS, SIGKILL};
 use crate::abi::refusal;
+use crate::faults::Phase;
 use crate::image::{self, Creds, ImageHeader, MmLayout, MsgKind, PendingSignal, Regs, SigState, TimerState, Vma};
 use crate::restore;
 use crate::sys::{cred, placement, time, timers, uctx, umem};
@@ -357,6 +358,9 @@ impl Mover {
     /// it maps from its own files.
     pub(super) fn send_head(&self, out: &Outgoing, begin_len: usize, vmas: &[Vma], buf: &mut [u8]) -> core::result::Result<KVec<u32>, u32> {
         let link = |_| refusal::LINK;
+        if self.ctl.failpoint.hit(Phase::OutBegin) {
+            return Err(refusal::LINK);
+        }
         self.send_image_msg(out.dest, out.id, &buf[..begin_len]).map_err(link)?;
         // While the destination gets ready: the areas it may map from its
         // own files (`fileareas.rs`); its answer says which it does.
@@ -434,6 +438,9 @@ impl Mover {
         let (sum, count) = (pages.sum.finish(), pages.pages);
         let n = image::encode_commit(count, sum, &mut buf).map_err(|_| refusal::CAPTURE)?;
         phases.mark();
+        if self.ctl.failpoint.hit(Phase::OutCommit) {
+            return Err(refusal::LINK);
+        }
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         match self.wait_verdict(out, COMMIT_TIMEOUT_MS) {
             // The commit point: once Go is sent, the process is there. If the
@@ -442,7 +449,11 @@ impl Mover {
             Some(Verdict::Accepted(pid)) => {
                 phases.mark();
                 self.metrics.from_files(from_files);
-                self.send_proc(dest, ProcMsg::Go { id }).map_err(link)?;
+                // Fault injection: the Go is lost on the way (the
+                // destination never hears; this side goes on as sent).
+                if !self.ctl.failpoint.hit(Phase::OutGo) {
+                    self.send_proc(dest, ProcMsg::Go { id }).map_err(link)?;
+                }
                 Ok((pid, count * PAGE))
             }
             Some(Verdict::Refused(code)) => Err(code),

@@ -14,6 +14,7 @@ use super::events::Cause;
 use super::msg::ProcMsg;
 use super::{wait_ms, Mover};
 use crate::abi::refusal;
+use crate::faults::Phase;
 use crate::fwd;
 use crate::sys::task::TaskRef;
 use crate::sys::uctx;
@@ -158,6 +159,11 @@ impl Mover {
                 uctx::end_temp_mask(true);
                 return fail(-4);
             }
+        }
+        // Fault injection: the connection home closes just before the
+        // call goes (it goes on a new one).
+        if self.ctl.failpoint.hit(Phase::CallLink) {
+            self.drop_link(home);
         }
         let sent = self.send(home, MsgType::Call, home_tgid, &payload);
         if sent.is_ok() {

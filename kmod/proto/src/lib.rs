@@ -11,6 +11,7 @@ extern crate std;
 pub mod abi;
 mod bytes;
 pub mod config;
+pub mod faults;
 pub mod fwd;
 pub mod image;
 pub mod load;

@@ -23,6 +23,7 @@ const ATTRS: &[(&str, u32)] = &[
     ("events", 0o444),
     ("expel", 0o200),
     ("fail_arrivals", 0o644),
+    ("failpoint", 0o644),
     ("guests", 0o444),
     ("interval_ms", 0o644),
     ("key", 0o200),

@@ -213,6 +213,22 @@ impl Ctx<'_> {
         self.check(name, remote.is_some() && listed && gone, format!("remote pid {remote:?}; roam's guests: {g:?}; left in the process table: {left:?}"));
     }
 
+    /// Checks that `node` lists no guest and runs no `migrate_work` task
+    /// (its own process table), waiting up to 150 s (a stub that never
+    /// had its Go gives up after 140).
+    pub(super) fn check_no_guests_left(&mut self, name: String, node: u32) {
+        let listed = self.no_guests(node);
+        let mut left = String::new();
+        let gone = self
+            .wait(Duration::from_secs(150), |c| {
+                left = c.sh(node, "grep -l migrate_work /proc/[0-9]*/comm 2>/dev/null").map(|o| o.text).unwrap_or_else(|e| e.to_string());
+                left.trim().is_empty()
+            })
+            .is_some();
+        let g = self.guests(node);
+        self.check(name, listed && gone, format!("roam's guests: {g:?}; tasks left: {left:?}"));
+    }
+
     /// Writes the cluster's key and cluster file `toml` to `node` and
     /// applies them; what `roamctl apply` said. Also installs the waiting
     /// parent every scenario starts its programs under (`/bin/run.sh`), so

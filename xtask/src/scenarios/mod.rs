@@ -5,7 +5,7 @@
 //! conditions with bounded timeouts.
 //!
 //! This file holds only [`run`], which configures the cluster and runs
-//! the scenarios of [`transport`], [`migration`] (with [`precopy`]), [`monitoring`], the [`zdtm`]
+//! the scenarios of [`transport`], [`migration`] (with [`precopy`]), [`faults`], [`monitoring`], the [`zdtm`]
 //! transparency suite, the [`security`] checks, [`balancing`], [`controls`] and
 //! [`placement`] in their fixed order (the checks' names
 //! and order are part of the output). Every scenario acts through
@@ -15,6 +15,7 @@
 mod balancing;
 mod controls;
 mod ctx;
+mod faults;
 mod fileareas;
 mod pool;
 mod migration;
@@ -69,6 +70,9 @@ pub fn run(cl: &mut Cluster, tally: &mut Tally, debug: bool) -> Result<()> {
         fileareas::run(&mut c)?;
         pool::run(&mut c)?;
         precopy::run(&mut c, &toml)?;
+    }
+    if on("faults") {
+        faults::run(&mut c)?;
     }
     if on("monitoring") {
         monitoring::run(&mut c)?;

@@ -138,10 +138,12 @@ pub fn decode_begin(buf: &[u8]) -> Result<BeginView<'_>, ImageError> {
     let regs = Regs::read(&mut r)?;
     let mm = MmLayout::read(&mut r)?;
     let sig = r.bytes(SigState::SIZE)?;
-    // The held-mask tag checked here (without a 2 KiB decoded copy), so
-    // that the views below never meet a bad one.
-    if !matches!(sig.get(SAVED_AT), Some(0 | 1)) {
-        return Err(ImageError::BadSignal);
+    // The held mask checked here as `SigState` decodes it (without a 2
+    // KiB decoded copy), so that the views below never meet a bad one.
+    match sig.get(SAVED_AT) {
+        Some(1) => {}
+        Some(0) if le64(sig, SAVED_AT + 1) == 0 => {}
+        _ => return Err(ImageError::BadSignal),
     }
     let xstate = r.bytes(xstate_len)?;
     Ok(BeginView { header, regs, mm, sig, xstate })

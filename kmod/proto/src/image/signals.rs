@@ -138,8 +138,9 @@ impl SigState {
         }
         self.altstack = AltStack { sp: r.u64()?, flags: r.u32()?, size: r.u64()? };
         let (held, saved) = (r.u8()?, r.u64()?);
+        // One encoding per state: no mask is written as zeros.
         self.saved = match held {
-            0 => None,
+            0 if saved == 0 => None,
             1 => Some(saved),
             _ => return Err(ImageError::BadSignal),
         };

@@ -129,7 +129,10 @@ fn begin_rejections() {
     assert_eq!(m[tag], 1);
     m[tag] = 2;
     assert_eq!(decode_begin(&m).err(), Some(ImageError::BadSignal));
+    // No mask held: tag 0 and zeros, nothing else.
     m[tag] = 0;
+    assert_eq!(decode_begin(&m).err(), Some(ImageError::BadSignal));
+    m[tag + 1..tag + 9].fill(0);
     assert_eq!(decode_begin(&m).map(|v| v.saved()), Ok(None));
     // Oversize xstate announced (bytes 4+58..4+62 are xstate_len).
     let mut m = msg.clone();
