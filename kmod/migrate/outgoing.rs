@@ -532,10 +532,15 @@ fn reissue(regs: &mut Regs, nr: u64) {
     regs.rip = regs.rip.wrapping_sub(2);
 }
 
-/// `nanosleep`'s, `poll`'s and `clock_nanosleep`'s numbers.
+/// `nanosleep`'s, `poll`'s, `clock_nanosleep`'s and `futex`'s numbers.
 const NR_NANOSLEEP: u64 = 35;
 const NR_POLL: u64 = 7;
 const NR_CLOCK_NANOSLEEP: u64 = 230;
+const NR_FUTEX: u64 = 202;
+/// `futex`'s command with an absolute deadline, and the option bits
+/// (`FUTEX_PRIVATE_FLAG`, `FUTEX_CLOCK_REALTIME`) beside a command.
+const FUTEX_WAIT_BITSET: u64 = 9;
+const FUTEX_OPTIONS: u64 = 128 | 256;
 
 /// `ns` in whole milliseconds, rounded up, as `poll`'s timeout (an int).
 fn poll_ms(ns: u64) -> u64 {
@@ -552,10 +557,21 @@ fn poll_ms(ns: u64) -> u64 {
 /// it ends, EINTR for a signal, as the sleep); a `poll` for what is left,
 /// rounded up likewise, or without end as before. Nothing is written
 /// anywhere else: a signal delivered before the call is made again would
-/// write its frame below the stack pointer. False: left as it was (a CPU
-/// or alarm clock, or `rem` could not be written).
+/// write its frame below the stack pointer. A `futex` wait with an
+/// absolute deadline (`FUTEX_WAIT_BITSET`) is made again unchanged: the
+/// same instant of its clock where it lands (the time namespace keeps
+/// its CLOCK_MONOTONIC going on). False: left as it was (a CPU or alarm
+/// clock, `rem` could not be written, or a `FUTEX_WAIT`, whose relative
+/// deadline only its restart block knows).
 fn reissue_wait(regs: &mut Regs) -> bool {
     let nr = regs.orig_rax;
+    if nr == NR_FUTEX {
+        if regs.rsi & 0xffff_ffff & !FUTEX_OPTIONS == FUTEX_WAIT_BITSET {
+            reissue(regs, nr);
+            return true;
+        }
+        return false;
+    }
     let sleeping = matches!(nr, NR_NANOSLEEP | NR_CLOCK_NANOSLEEP);
     if !sleeping && nr != NR_POLL {
         return false;

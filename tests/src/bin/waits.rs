@@ -12,14 +12,17 @@
 //! * `masked` — SIGALRM blocked, then `ppoll` of that pipe with no
 //!   timeout and a mask of its own that unblocks it, ended by the
 //!   timer's SIGALRM after MS;
-//! * `suspend` — the same with `rt_sigsuspend`.
+//! * `suspend` — the same with `rt_sigsuspend`;
+//! * `futex` — `FUTEX_WAIT_BITSET` on a word no one wakes, with an
+//!   absolute CLOCK_MONOTONIC deadline MS from now.
 //!
 //! Then prints `KIND rc R errno E elapsed_ms N handled H blocked B`
 //! (CLOCK_MONOTONIC around the call; H the times the handler ran, B
 //! whether SIGALRM is blocked after the call) and exits 0 if the call did
 //! what it does when no one moves the process — `sleep`, `clock`: 0
 //! after at least MS; `poll`: 0 (timed out) after at least MS; `pollfor`:
-//! 1 ready or `EINTR` after at least MS; `masked`, `suspend`: `EINTR`
+//! 1 ready or `EINTR` after at least MS; `futex`: `ETIMEDOUT` after at
+//! least MS; `masked`, `suspend`: `EINTR`
 //! after at least MS, the handler ran once, and the call's end blocked
 //! SIGALRM again — else 1. Usage errors exit 2. A move must neither end the wait early
 //! (a spurious `EINTR`) nor start it again from the beginning.
@@ -49,7 +52,7 @@ fn alarm_blocked() -> bool {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let (Some(kind), Some(ms)) = (a.get(1).map(String::as_str), a.get(2).and_then(|s| s.parse::<u64>().ok())) else {
-        eprintln!("usage: waits sleep|clock|poll|pollfor|masked|suspend MS");
+        eprintln!("usage: waits sleep|clock|poll|pollfor|masked|suspend|futex MS");
         std::process::exit(2);
     };
     let masked = kind == "masked" || kind == "suspend";
@@ -80,6 +83,17 @@ fn main() {
         }
     }
     let open: u64 = 0; // the call's own mask: nothing blocked
+    let word = std::sync::atomic::AtomicU32::new(0);
+    // MS from now (read after the start below, so that the wait is at
+    // least MS of it).
+    let deadline = || {
+        // SAFETY: a valid timespec to fill.
+        let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let ns = now.tv_nsec as u64 + (ms % 1000) * 1_000_000;
+        libc::timespec { tv_sec: now.tv_sec + (ms / 1000) as i64 + (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
+    };
     println!("waiting");
     let t0 = Instant::now();
     // SAFETY: valid timespecs and pollfd; plain calls.
@@ -91,8 +105,10 @@ fn main() {
             "pollfor" => libc::poll(&mut pfd, 1, -1) as i64,
             "masked" => libc::syscall(libc::SYS_ppoll, &mut pfd as *mut libc::pollfd, 1, std::ptr::null::<libc::timespec>(), &open, 8usize),
             "suspend" => libc::syscall(libc::SYS_rt_sigsuspend, &open, 8usize),
+            // FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, any bit.
+            "futex" => libc::syscall(libc::SYS_futex, word.as_ptr(), 9 | 128, 0u32, &deadline(), std::ptr::null::<u32>(), u32::MAX),
             _ => {
-                eprintln!("usage: waits sleep|clock|poll|pollfor|masked|suspend MS");
+                eprintln!("usage: waits sleep|clock|poll|pollfor|masked|suspend|futex MS");
                 std::process::exit(2);
             }
         }
@@ -106,6 +122,7 @@ fn main() {
         && match kind {
             "pollfor" => rc == 1 || (rc == -1 && errno == libc::EINTR),
             "masked" | "suspend" => rc == -1 && errno == libc::EINTR && handled == 1 && blocked,
+            "futex" => rc == -1 && errno == libc::ETIMEDOUT,
             _ => rc == 0,
         };
     std::process::exit(if ok { 0 } else { 1 });

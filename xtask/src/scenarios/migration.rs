@@ -485,6 +485,7 @@ fn waits(c: &mut Ctx, long: Duration) -> Result<()> {
         ("pollfor", "poll without a timeout (a timer's handler ends it)"),
         ("masked", "ppoll whose own mask unblocks the timer's SIGALRM (blocked otherwise; blocked again once its handler ran)"),
         ("suspend", "rt_sigsuspend whose mask unblocks the timer's SIGALRM (blocked otherwise; blocked again once its handler ran)"),
+        ("futex", "futex wait with an absolute deadline (FUTEX_WAIT_BITSET, CLOCK_MONOTONIC)"),
     ] {
         let tag = format!("waits-{kind}");
         let pid = c.start(1, &tag, &format!("/usr/lib/roam/tests/waits {kind} {MS}"))?;
