@@ -42,7 +42,8 @@
 
 use crate::abi::refusal;
 use crate::cluster::{tx, Cluster, FrameSink};
-use crate::image::{self, RefuseReason, Vma};
+use crate::faults::Phase;
+use crate::image::{self, MsgKind, RefuseReason, Vma};
 use crate::sys::taskwork::Prepared;
 use crate::sys::thread::KThread;
 use crate::sys::{time, uctx};
@@ -187,6 +188,23 @@ impl Mover {
     }
 
     fn send_image_msg(&self, node: u32, id: u32, buf: &[u8]) -> Result {
+        // Fault injection where a link fails by itself: the message does
+        // not leave, or the connection closes before it does (it then
+        // goes on a new one).
+        let fp = &self.ctl.failpoint;
+        match image::msg_kind(buf) {
+            Ok(MsgKind::Begin) if fp.hit(Phase::OutBegin) => return Err(EPIPE),
+            Ok(MsgKind::Commit) if fp.hit(Phase::OutCommit) => return Err(EPIPE),
+            Ok(MsgKind::Pages | MsgKind::PrePages) => {
+                if fp.hit(Phase::OutPages) {
+                    return Err(EPIPE);
+                }
+                if fp.hit(Phase::OutLink) {
+                    self.drop_link(node);
+                }
+            }
+            _ => {}
+        }
         self.send(node, MsgType::Migrate, id, buf)
     }
 

@@ -358,9 +358,6 @@ impl Mover {
     /// it maps from its own files.
     pub(super) fn send_head(&self, out: &Outgoing, begin_len: usize, vmas: &[Vma], buf: &mut [u8]) -> core::result::Result<KVec<u32>, u32> {
         let link = |_| refusal::LINK;
-        if self.ctl.failpoint.hit(Phase::OutBegin) {
-            return Err(refusal::LINK);
-        }
         self.send_image_msg(out.dest, out.id, &buf[..begin_len]).map_err(link)?;
         // While the destination gets ready: the areas it may map from its
         // own files (`fileareas.rs`); its answer says which it does.
@@ -438,9 +435,6 @@ impl Mover {
         let (sum, count) = (pages.sum.finish(), pages.pages);
         let n = image::encode_commit(count, sum, &mut buf).map_err(|_| refusal::CAPTURE)?;
         phases.mark();
-        if self.ctl.failpoint.hit(Phase::OutCommit) {
-            return Err(refusal::LINK);
-        }
         self.send_image_msg(dest, id, &buf[..n]).map_err(link)?;
         match self.wait_verdict(out, COMMIT_TIMEOUT_MS) {
             // The commit point: once Go is sent, the process is there. If the

@@ -11,7 +11,6 @@
 
 use super::{is_zero, Mover, PAGE};
 use crate::abi::refusal;
-use crate::faults::Phase;
 use crate::image::{self, MsgKind, PageBatchHeader, Vma};
 use crate::sys::{time, uctx, umem};
 use kernel::prelude::*;
@@ -135,14 +134,6 @@ impl<'a> PageSender<'a> {
                 let len = image::encode_batch(&h, body, self.buf).map_err(|_| refusal::CAPTURE)?;
                 if self.kind != MsgKind::Pages {
                     image::retag(&mut self.buf[..len], MsgKind::Pages, self.kind).map_err(|_| refusal::CAPTURE)?;
-                }
-                // Fault injection: the batch does not leave, or the link
-                // closes before it does (it then goes on a new one).
-                if self.mover.ctl.failpoint.hit(Phase::OutPages) {
-                    return Err(refusal::LINK);
-                }
-                if self.mover.ctl.failpoint.hit(Phase::OutLink) {
-                    self.mover.drop_link(self.dest);
                 }
                 self.mover.send_image_msg(self.dest, self.id, &self.buf[..len]).map_err(|_| refusal::LINK)?;
                 self.sum.add_batch(&h, body);

@@ -382,6 +382,17 @@ u64 roam_hold_signals(void)
 	return old.sig[0];
 }
 
+/* `mask` (signals 1 to 64) as a set, SIGKILL and SIGSTOP never in it. */
+static sigset_t roam_mask_set(u64 mask)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	set.sig[0] = mask;
+	sigdelsetmask(&set, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	return set;
+}
+
 /*
  * What the signals now pending and unblocked would do to a system call
  * they interrupted: bit 0, one of them has a handler (a call interrupted
@@ -435,12 +446,7 @@ int roam_saved_sigmask(u64 *mask)
  */
 void roam_arm_saved_sigmask(u64 mask)
 {
-	sigset_t set;
-
-	sigemptyset(&set);
-	set.sig[0] = mask;
-	sigdelsetmask(&set, sigmask(SIGKILL) | sigmask(SIGSTOP));
-	current->saved_sigmask = set;
+	current->saved_sigmask = roam_mask_set(mask);
 	set_restore_sigmask();
 	set_thread_flag(TIF_NOTIFY_SIGNAL);
 }
@@ -454,11 +460,8 @@ int roam_sigpending(void)
 /* Sets the current task's blocked mask to `mask`. */
 void roam_set_blocked(u64 mask)
 {
-	sigset_t set;
+	sigset_t set = roam_mask_set(mask);
 
-	sigemptyset(&set);
-	set.sig[0] = mask;
-	sigdelsetmask(&set, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	sigprocmask(SIG_SETMASK, &set, NULL);
 }
 
@@ -469,11 +472,8 @@ void roam_set_blocked(u64 mask)
  */
 void roam_temp_sigmask(u64 mask)
 {
-	sigset_t set;
+	sigset_t set = roam_mask_set(mask);
 
-	sigemptyset(&set);
-	set.sig[0] = mask;
-	sigdelsetmask(&set, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	current->saved_sigmask = current->blocked;
 	set_restore_sigmask();
 	sigprocmask(SIG_SETMASK, &set, NULL);
